@@ -1,0 +1,87 @@
+//! The binary's edge: parse arguments, set up logging and the runtime, run the command, and
+//! map its outcome to an exit code (see `shared/cli-contract.md`).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use pingone_bypass::cli::{Cli, Command, SimulateArgs};
+use pingone_bypass::simulator::Simulator;
+use secrecy::ExposeSecret;
+
+/// Usage, configuration or input-file error; nothing was sent.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match cli.command {
+                    Command::Simulate(args) => simulate(args).await,
+                }
+            })
+        });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    let seed = config.seed;
+    let simulator = Simulator::start(config, args.listen).await?;
+    let credentials = simulator.credentials();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "api-url: {}", simulator.api_url())?;
+    writeln!(stdout, "auth-url: {}", simulator.auth_url())?;
+    writeln!(stdout, "environment-id: {}", credentials.environment_id)?;
+    writeln!(stdout, "client-id: {}", credentials.client_id)?;
+    writeln!(
+        stdout,
+        "client-secret: {}",
+        credentials.client_secret.expose_secret()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(seed, "simulator running; stop it with Ctrl-C");
+    stop_signal().await?;
+    simulator.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM (what a service manager or `kill` sends).
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")
+    }
+}

@@ -1,0 +1,172 @@
+//! The PingOne wire format, in one place, so that the simulator and the client agree on it by
+//! construction: the one date format `bypassMFA` accepts, request and response bodies, and the
+//! error body every PingOne API error carries (see `shared/pingone-api.md`).
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The only `bypassMFAEnabledUntil` shape PingOne accepts: UTC, milliseconds, `Z`.
+const BYPASS_UNTIL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+/// `2025-11-30T00:00:00.000Z` is exactly this long; chrono's `%Y` and `%.3f` are more lenient
+/// when parsing (signs, five-digit years, other fraction widths), so the length pins the shape.
+const BYPASS_UNTIL_LEN: usize = 24;
+
+/// Formats an instant the one way PingOne accepts (`2025-11-30T00:00:00.000Z`).
+pub fn format_bypass_until(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Serde adapter writing an instant in the PingOne format.
+pub fn serialize_bypass_until<S: serde::Serializer>(
+    instant: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_bypass_until(*instant))
+}
+
+/// Parses a `bypassMFAEnabledUntil` value only if it has exactly PingOne's shape and names a real
+/// calendar instant; any other spelling of a date is `None`.
+pub fn parse_exact_bypass_until(text: &str) -> Option<DateTime<Utc>> {
+    if text.len() != BYPASS_UNTIL_LEN || !text.is_ascii() {
+        return None;
+    }
+    let digits_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+    let bytes = text.as_bytes();
+    if !digits_at.iter().all(|&i| bytes[i].is_ascii_digit()) {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(text, BYPASS_UNTIL_FORMAT)
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// Body of `PUT .../bypassMFA`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BypassRequest {
+    #[serde(rename = "bypassMFAEnabledUntil")]
+    pub bypass_mfa_enabled_until: String,
+}
+
+/// Body of a successful `PUT` or `GET .../bypassMFA`. Both fields are absent on a `GET` for a
+/// user who has never had a bypass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BypassResponse {
+    #[serde(rename = "_links")]
+    pub links: BypassLinks,
+    #[serde(
+        rename = "bypassMFAEnabledUntil",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bypass_mfa_enabled_until: Option<String>,
+    #[serde(
+        rename = "canBypassMFA",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub can_bypass_mfa: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BypassLinks {
+    #[serde(rename = "self")]
+    pub self_link: Link,
+    pub user: Link,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub href: String,
+}
+
+/// The body of every PingOne API error (`{"id", "code", "message", "details": [...]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub id: String,
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub message: String,
+    /// Ping's docs spell it `innererror`, its SDKs `innerError`: both are read.
+    #[serde(
+        rename = "innerError",
+        alias = "innererror",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inner_error: Option<serde_json::Value>,
+}
+
+/// Answer of the token endpoint (`POST {auth}/{envId}/as/token`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Error answer of the token endpoint, which follows OAuth 2.0 rather than PingOne's API shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn formats_with_milliseconds_and_z() {
+        let instant = Utc.with_ymd_and_hms(2025, 11, 30, 0, 0, 0).single();
+        assert_eq!(
+            instant.map(format_bypass_until).as_deref(),
+            Some("2025-11-30T00:00:00.000Z")
+        );
+    }
+
+    #[test]
+    fn exact_format_round_trips() {
+        let parsed = parse_exact_bypass_until("2025-11-30T12:34:56.789Z");
+        assert_eq!(
+            parsed.map(format_bypass_until).as_deref(),
+            Some("2025-11-30T12:34:56.789Z")
+        );
+    }
+
+    #[test]
+    fn every_other_spelling_of_a_date_is_refused() {
+        for text in [
+            "2025-11-30",
+            "2025-11-30T00:00:00Z",
+            "2025-11-30T00:00:00.0Z",
+            "2025-11-30T00:00:00.0000Z",
+            "2025-11-30T00:00:00.000+00:00",
+            "2025-11-30T00:00:00.000z",
+            "2025-11-30 00:00:00.000Z",
+            "+2025-11-30T00:00:00.00Z",
+            "2025-02-30T00:00:00.000Z",
+            "2025-11-30T24:00:00.000Z",
+            "２025-11-30T00:00:00.000Z",
+            "",
+        ] {
+            assert_eq!(
+                parse_exact_bypass_until(text),
+                None,
+                "{text:?} was accepted"
+            );
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! What a simulated PingOne looks like: latency, limits, faults, who exists, how clients
+//! authenticate. One plain struct, so tests build exactly the tenant they need and the CLI
+//! fills the same struct from flags.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+/// A limit of `requests` per `period`, enforced as a token bucket that holds `requests` tokens,
+/// so a full second's worth may arrive at once (as PingOne's per-second license limits allow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: NonZeroU32,
+    pub period: Duration,
+}
+
+impl RateLimit {
+    pub fn per_second(requests: NonZeroU32) -> Self {
+        Self {
+            requests,
+            period: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Chances, each in `0.0..=1.0` and together at most `1.0`, that an API request is answered by
+/// a fault instead of by the service.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultChances {
+    pub status_500: f64,
+    pub status_502: f64,
+    pub status_503: f64,
+    /// The connection is reset (TCP RST) without an answer.
+    pub reset: f64,
+    /// No answer for `SimulatorConfig::hang_for`, then the connection is reset.
+    pub hang: f64,
+}
+
+impl FaultChances {
+    pub fn total(&self) -> f64 {
+        self.status_500 + self.status_502 + self.status_503 + self.reset + self.hang
+    }
+}
+
+/// How the worker application authenticates at the token endpoint. A real PingOne application
+/// is configured for one method and refuses the other with `invalid_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic`: HTTP Basic (PingOne's default for worker applications).
+    #[default]
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` as form fields.
+    Post,
+    /// Either of the two.
+    Any,
+}
+
+/// A user the directory knows by name (for `GET .../users?filter=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub environment_id: Uuid,
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+}
+
+/// Which users exist.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Population {
+    /// Every user ID exists in every environment; the directory is the built-in sample one.
+    #[default]
+    Everyone,
+    /// Only these users exist, and they are the directory.
+    Only(Vec<DirectoryUser>),
+    /// Every user exists except these IDs (in any environment); the directory is the built-in one.
+    AllExcept(HashSet<Uuid>),
+}
+
+/// Everything that shapes a simulated tenant.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Added to every API answer (faults and 429s included).
+    pub latency: Duration,
+    /// A uniformly drawn extra `0..=jitter` on top of `latency`.
+    pub jitter: Duration,
+    /// Shared by all environments, as a license limit is.
+    pub rate_limit: Option<RateLimit>,
+    /// Applied to each environment separately, on top of `rate_limit`.
+    pub environment_rate_limit: Option<RateLimit>,
+    pub faults: FaultChances,
+    /// `Retry-After` sent with an injected 503, in whole seconds.
+    pub retry_after_503: Duration,
+    /// How long a hanging request stays unanswered before its connection is reset.
+    pub hang_for: Duration,
+    /// Environments in which the worker application has no role: 403 `INSUFFICIENT_PERMISSIONS`.
+    pub forbidden_environments: HashSet<Uuid>,
+    pub population: Population,
+    pub token_ttl: Duration,
+    pub client_auth: ClientAuthMethod,
+    /// When set, an expiry later than now + this is shortened to it, as a tenant policy might;
+    /// the response then reports the shortened expiry.
+    pub max_bypass: Option<Duration>,
+    /// Makes faults, jitter and the generated IDs and secret reproducible. Fault decisions are
+    /// drawn per (request, how many times that same request was seen), so they do not depend on
+    /// the order in which concurrent requests arrive.
+    pub seed: u64,
+}
+
+impl Default for SimulatorConfig {
+    /// A fast, faultless, unlimited tenant in which everybody exists: what most tests start from.
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rate_limit: None,
+            environment_rate_limit: None,
+            faults: FaultChances::default(),
+            retry_after_503: Duration::from_secs(1),
+            hang_for: Duration::from_secs(300),
+            forbidden_environments: HashSet::new(),
+            population: Population::Everyone,
+            token_ttl: Duration::from_secs(3600),
+            client_auth: ClientAuthMethod::Basic,
+            max_bypass: None,
+            seed: 0,
+        }
+    }
+}

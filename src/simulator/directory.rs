@@ -1,0 +1,259 @@
+//! Who exists in the simulated tenant: the built-in sample directory, user files for
+//! rehearsals, and the one kind of SCIM filter (`username eq "..."`, `email eq "..."`) that
+//! user lookups need.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::config::DirectoryUser;
+
+/// The environments of the built-in directory, which `samples/` uses too.
+pub const SAMPLE_WORKFORCE_ENVIRONMENT: Uuid = uuid::uuid!("4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01");
+pub const SAMPLE_PARTNER_ENVIRONMENT: Uuid = uuid::uuid!("9b2f7c3d-6e8a-4f10-8c5d-2e4b6a7c9d02");
+
+const BUILT_IN_USERS: [(Uuid, Uuid, &str); 6] = [
+    (
+        SAMPLE_WORKFORCE_ENVIRONMENT,
+        uuid::uuid!("0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01"),
+        "ada.lovelace",
+    ),
+    (
+        SAMPLE_WORKFORCE_ENVIRONMENT,
+        uuid::uuid!("1e8b4c63-7d2f-4c90-8f38-6a4d2b8e9f02"),
+        "alan.turing",
+    ),
+    (
+        SAMPLE_WORKFORCE_ENVIRONMENT,
+        uuid::uuid!("2f7c5d74-8e3a-4da1-9a49-7b5e3c9fa003"),
+        "grace.hopper",
+    ),
+    (
+        SAMPLE_WORKFORCE_ENVIRONMENT,
+        uuid::uuid!("3a6d6e85-9f4b-4eb2-8b5a-8c6f4daab104"),
+        "edsger.dijkstra",
+    ),
+    (
+        SAMPLE_PARTNER_ENVIRONMENT,
+        uuid::uuid!("4b5e7f96-a05c-4fc3-9c6b-9d7a5ebbc205"),
+        "barbara.liskov",
+    ),
+    (
+        SAMPLE_PARTNER_ENVIRONMENT,
+        uuid::uuid!("5c4f8aa7-b16d-40d4-8d7c-ae8b6fccd306"),
+        "donald.knuth",
+    ),
+];
+
+/// The small directory a simulator answers lookups from when no users file is given.
+pub fn built_in_directory() -> Vec<DirectoryUser> {
+    BUILT_IN_USERS
+        .iter()
+        .map(|(environment_id, id, username)| DirectoryUser {
+            environment_id: *environment_id,
+            id: *id,
+            username: (*username).to_owned(),
+            email: format!("{username}@example.com"),
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsersFileError {
+    #[error("cannot read users file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "users file {path}, line {line}: {message} (expected columns environment_id,user_id,username,email)"
+    )]
+    Record {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("missing-users file {path}, line {line}: {value:?} is not a user UUID")]
+    MissingUser {
+        path: PathBuf,
+        line: usize,
+        value: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct UsersFileRecord {
+    environment_id: Uuid,
+    user_id: Uuid,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Reads a CSV of the users that exist (`environment_id,user_id,username,email`; the last two
+/// may be empty).
+pub fn read_users_file(path: &Path) -> Result<Vec<DirectoryUser>, UsersFileError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|error| csv_error(path, error))?;
+    reader
+        .deserialize::<UsersFileRecord>()
+        .map(|record| {
+            let record = record.map_err(|error| csv_error(path, error))?;
+            Ok(DirectoryUser {
+                environment_id: record.environment_id,
+                id: record.user_id,
+                username: record.username,
+                email: record.email,
+            })
+        })
+        .collect()
+}
+
+fn csv_error(path: &Path, error: csv::Error) -> UsersFileError {
+    let line = error.position().map_or(0, csv::Position::line);
+    let message = error.to_string();
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => UsersFileError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        _ => UsersFileError::Record {
+            path: path.to_owned(),
+            line,
+            message,
+        },
+    }
+}
+
+/// Reads user IDs that do not exist: one UUID a line; blank lines and `#` comments are skipped.
+pub fn read_missing_users_file(path: &Path) -> Result<HashSet<Uuid>, UsersFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(line_number, line)| {
+            Uuid::try_parse(line).map_err(|_| UsersFileError::MissingUser {
+                path: path.to_owned(),
+                line: line_number,
+                value: line.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The attribute a user lookup filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterAttribute {
+    Username,
+    Email,
+}
+
+/// `username eq "jdoe"` or `email eq "jdoe@example.com"`, the only filters the tool sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFilter {
+    pub attribute: FilterAttribute,
+    pub value: String,
+}
+
+impl UserFilter {
+    /// Parses the filter; `None` for anything else, which PingOne answers with 400.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (attribute, rest) = text.split_once(char::is_whitespace)?;
+        let attribute = match attribute.to_ascii_lowercase().as_str() {
+            "username" => FilterAttribute::Username,
+            "email" => FilterAttribute::Email,
+            _ => return None,
+        };
+        let (operator, rest) = rest.trim_start().split_once(char::is_whitespace)?;
+        if !operator.eq_ignore_ascii_case("eq") {
+            return None;
+        }
+        let quoted = rest.trim();
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        let mut value = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next()?),
+                '"' => return None,
+                c => value.push(c),
+            }
+        }
+        Some(Self { attribute, value })
+    }
+
+    pub fn matches(&self, user: &DirectoryUser) -> bool {
+        let field = match self.attribute {
+            FilterAttribute::Username => &user.username,
+            FilterAttribute::Email => &user.email,
+        };
+        !field.is_empty() && field.eq_ignore_ascii_case(&self.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_username_and_email_filters_case_insensitively() {
+        assert_eq!(
+            UserFilter::parse(r#"userName EQ "jdoe""#),
+            Some(UserFilter {
+                attribute: FilterAttribute::Username,
+                value: "jdoe".into()
+            })
+        );
+        assert_eq!(
+            UserFilter::parse(r#"email eq "a\"b@example.com""#),
+            Some(UserFilter {
+                attribute: FilterAttribute::Email,
+                value: "a\"b@example.com".into()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_other_attributes_operators_and_unquoted_values() {
+        for text in [
+            r#"id eq "x""#,
+            r#"username sw "x""#,
+            "username eq x",
+            r#"username eq "x"y""#,
+            r#"username eq "x" or email eq "y""#,
+            "",
+        ] {
+            assert_eq!(UserFilter::parse(text), None, "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn missing_users_file_names_the_bad_line() {
+        let dir = std::env::temp_dir().join(format!("missing-users-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).ok();
+        let path = dir.join("missing.txt");
+        std::fs::write(
+            &path,
+            "# gone\n4b5e7f96-a05c-4fc3-9c6b-9d7a5ebbc205\n\nnot-a-uuid\n",
+        )
+        .ok();
+        let error = read_missing_users_file(&path).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("line 4") && e.contains("not-a-uuid")),
+            "{error:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

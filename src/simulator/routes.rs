@@ -1,0 +1,573 @@
+//! The simulated PingOne endpoints: the token endpoint, `bypassMFA` (PUT and GET), the user
+//! lookup, and the reserved `/__simulator/` introspection paths. Each API request first passes
+//! `admit`, where the rate limits, latency and injected faults act, in that order, as they would
+//! at PingOne's edge.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::config::{ClientAuthMethod, DirectoryUser};
+use super::directory::UserFilter;
+use super::faults::{Fault, plan_request};
+use super::server::ConnectionControl;
+use super::state::TenantState;
+use crate::pingone::{
+    BypassLinks, BypassResponse, ErrorBody, ErrorDetail, Link, OAuthErrorBody, TokenResponse,
+    format_bypass_until, parse_exact_bypass_until,
+};
+
+/// The reserved prefix of the introspection paths; no PingOne path starts with it.
+pub const INTROSPECTION_PREFIX: &str = "/__simulator";
+
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
+
+type Tenant = State<Arc<TenantState>>;
+
+pub fn router(state: Arc<TenantState>) -> Router {
+    let service = Router::new()
+        .route("/{environment}/as/token", post(issue_token))
+        .route(
+            "/v1/environments/{environment}/users/{user}/bypassMFA",
+            get(get_bypass).put(put_bypass),
+        )
+        .route("/v1/environments/{environment}/users", get(list_users))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track));
+    let introspection = Router::new()
+        .route(&format!("{INTROSPECTION_PREFIX}/stats"), get(stats))
+        .route(&format!("{INTROSPECTION_PREFIX}/state"), get(stored_state));
+    service.merge(introspection).with_state(state)
+}
+
+/// Counts every answered request by status and keeps the in-flight gauge.
+async fn track(State(state): Tenant, request: Request, next: Next) -> Response {
+    let _in_flight = state.enter();
+    let response = next.run(request).await;
+    state.count_response(response.status().as_u16());
+    response
+}
+
+async fn issue_token(
+    State(state): Tenant,
+    Path(environment): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if Uuid::try_parse(&environment).ok() != Some(state.credentials.environment_id) {
+        return not_found().await;
+    }
+    if !content_type_is(&headers, "application/x-www-form-urlencoded") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        );
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body could not be parsed",
+        );
+    };
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Only grant_type=client_credentials is supported",
+        );
+    }
+    let method = state.config.client_auth;
+    let basic = basic_credentials(&headers);
+    let posted = form
+        .get("client_id")
+        .zip(form.get("client_secret"))
+        .map(|(id, secret)| (id.clone(), secret.clone()));
+    let presented = match (basic, posted) {
+        (Some(pair), _) if method != ClientAuthMethod::Post => pair,
+        (_, Some(pair)) if method != ClientAuthMethod::Basic => pair,
+        _ => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Request denied: Unsupported authentication method",
+            );
+        }
+    };
+    if !client_matches(&state, &presented.0, &presented.1) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Request denied: Invalid client credentials",
+        );
+    }
+    let token = TokenResponse {
+        access_token: state.issue_token(),
+        token_type: "Bearer".to_owned(),
+        expires_in: state.config.token_ttl.as_secs(),
+        scope: None,
+    };
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(token),
+    )
+        .into_response()
+}
+
+fn client_matches(state: &TenantState, client_id: &str, client_secret: &str) -> bool {
+    use secrecy::ExposeSecret;
+    Uuid::try_parse(client_id).ok() == Some(state.credentials.client_id)
+        && client_secret == state.credentials.client_secret.expose_secret()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+async fn put_bypass(
+    State(state): Tenant,
+    Extension(connection): Extension<ConnectionControl>,
+    Path((environment, user)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ids = parse_ids(&environment, &user);
+    let occurrence =
+        ids.map(|(environment, user)| (environment, user, state.record_put(environment, user)));
+    if let Err(answer) = admit(&state, &connection, ids.map(|(e, _)| e), occurrence).await {
+        return answer;
+    }
+    if let Err(answer) = authorize(&state, &headers) {
+        return answer;
+    }
+    let Some((environment, user)) = ids else {
+        return not_found().await;
+    };
+    if state.config.forbidden_environments.contains(&environment) {
+        return forbidden();
+    }
+    if !content_type_is(&headers, "application/json") {
+        return pingone_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_REQUEST",
+            "The request Content-Type is not supported; send application/json.",
+            Vec::new(),
+        );
+    }
+    if !state.user_exists(environment, user) {
+        return not_found().await;
+    }
+    let requested = match requested_until(&body) {
+        Ok(requested) => requested,
+        Err(answer) => return answer,
+    };
+    let stored = match state.config.max_bypass {
+        Some(max) => requested.min(Utc::now() + max),
+        None => requested,
+    };
+    state.store_bypass(environment, user, stored);
+    axum::Json(bypass_body(&state, environment, user, Some(stored))).into_response()
+}
+
+/// Reads `bypassMFAEnabledUntil` from a PUT body, answering as PingOne does when it is missing
+/// or not in the one accepted format.
+fn requested_until(body: &[u8]) -> Result<chrono::DateTime<Utc>, Response> {
+    const TARGET: &str = "bypassMFAEnabledUntil";
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(pingone_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "The request could not be parsed as JSON.",
+            Vec::new(),
+        ));
+    };
+    let invalid = |detail_code: &str, message: &str| {
+        pingone_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            "The request could not be completed. One or more validation errors were in the request.",
+            vec![ErrorDetail {
+                code: detail_code.to_owned(),
+                target: Some(TARGET.to_owned()),
+                message: message.to_owned(),
+                inner_error: None,
+            }],
+        )
+    };
+    match value.get(TARGET) {
+        None | Some(serde_json::Value::Null) => Err(invalid(
+            "REQUIRED_VALUE",
+            "bypassMFAEnabledUntil is required.",
+        )),
+        Some(serde_json::Value::String(text)) => parse_exact_bypass_until(text).ok_or_else(|| {
+            invalid(
+                "INVALID_VALUE",
+                "bypassMFAEnabledUntil must be a date in the format yyyy-MM-dd'T'HH:mm:ss.SSS'Z'.",
+            )
+        }),
+        Some(_) => Err(invalid(
+            "INVALID_VALUE",
+            "bypassMFAEnabledUntil must be a string.",
+        )),
+    }
+}
+
+async fn get_bypass(
+    State(state): Tenant,
+    Extension(connection): Extension<ConnectionControl>,
+    Path((environment, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let ids = parse_ids(&environment, &user);
+    if let Err(answer) = admit(&state, &connection, ids.map(|(e, _)| e), None).await {
+        return answer;
+    }
+    if let Err(answer) = authorize(&state, &headers) {
+        return answer;
+    }
+    let Some((environment, user)) = ids else {
+        return not_found().await;
+    };
+    if state.config.forbidden_environments.contains(&environment) {
+        return forbidden();
+    }
+    if !state.user_exists(environment, user) {
+        return not_found().await;
+    }
+    let stored = state.bypass(environment, user);
+    axum::Json(bypass_body(&state, environment, user, stored)).into_response()
+}
+
+fn bypass_body(
+    state: &TenantState,
+    environment: Uuid,
+    user: Uuid,
+    stored: Option<chrono::DateTime<Utc>>,
+) -> BypassResponse {
+    let user_href = format!("{}/environments/{environment}/users/{user}", state.api_url);
+    BypassResponse {
+        links: BypassLinks {
+            self_link: Link {
+                href: format!("{user_href}/bypassMFA"),
+            },
+            user: Link { href: user_href },
+        },
+        bypass_mfa_enabled_until: stored.map(format_bypass_until),
+        can_bypass_mfa: stored.map(|until| until > Utc::now()),
+    }
+}
+
+async fn list_users(
+    State(state): Tenant,
+    Extension(connection): Extension<ConnectionControl>,
+    Path(environment): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let environment = parse_id(&environment);
+    if let Err(answer) = admit(&state, &connection, environment, None).await {
+        return answer;
+    }
+    if let Err(answer) = authorize(&state, &headers) {
+        return answer;
+    }
+    let Some(environment) = environment else {
+        return not_found().await;
+    };
+    if state.config.forbidden_environments.contains(&environment) {
+        return forbidden();
+    }
+    let query: HashMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let filter = match query.get("filter") {
+        None => None,
+        Some(text) => match UserFilter::parse(text) {
+            Some(filter) => Some(filter),
+            None => {
+                return pingone_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_DATA",
+                    "The request could not be completed. One or more validation errors were in the request.",
+                    vec![ErrorDetail {
+                        code: "INVALID_FILTER".to_owned(),
+                        target: Some("filter".to_owned()),
+                        message: "Only filters of the form username eq \"...\" or email eq \"...\" are supported."
+                            .to_owned(),
+                        inner_error: None,
+                    }],
+                );
+            }
+        },
+    };
+    let limit = query
+        .get("limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
+    let offset = query
+        .get("cursor")
+        .and_then(|cursor| cursor.parse::<usize>().ok())
+        .unwrap_or(0);
+    let matching: Vec<&DirectoryUser> = state
+        .directory(environment)
+        .filter(|user| filter.as_ref().is_none_or(|filter| filter.matches(user)))
+        .collect();
+    let page: Vec<_> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|user| directory_user_body(&state, user))
+        .collect();
+    let list_href = format!("{}/environments/{environment}/users", state.api_url);
+    let mut links = json!({ "self": { "href": list_href } });
+    if offset + page.len() < matching.len() {
+        let mut next = Vec::new();
+        if let Some(filter) = query.get("filter") {
+            next.push(("filter", filter.clone()));
+        }
+        next.push(("limit", limit.to_string()));
+        next.push(("cursor", (offset + page.len()).to_string()));
+        let next_query = serde_urlencoded::to_string(&next).unwrap_or_default();
+        links["next"] = json!({ "href": format!("{list_href}?{next_query}") });
+    }
+    axum::Json(json!({
+        "_links": links,
+        "_embedded": { "users": page },
+        "count": matching.len(),
+        "size": page.len(),
+    }))
+    .into_response()
+}
+
+fn directory_user_body(state: &TenantState, user: &DirectoryUser) -> serde_json::Value {
+    json!({
+        "_links": { "self": { "href": format!(
+            "{}/environments/{}/users/{}", state.api_url, user.environment_id, user.id
+        ) } },
+        "id": user.id,
+        "environment": { "id": user.environment_id },
+        "username": user.username,
+        "email": user.email,
+        "enabled": true,
+    })
+}
+
+/// Applies the rate limits, the planned latency and any injected fault. `Ok` means the request
+/// goes on to be served; resets and hangs never return.
+async fn admit(
+    state: &TenantState,
+    connection: &ConnectionControl,
+    environment: Option<Uuid>,
+    put_occurrence: Option<(Uuid, Uuid, u64)>,
+) -> Result<(), Response> {
+    let limited = state.check_rate_limits(environment);
+    let plan = match put_occurrence {
+        Some((environment, user, occurrence)) => {
+            plan_request(&state.config, &(environment, user), occurrence)
+        }
+        None => plan_request(&state.config, &"unkeyed", state.next_unkeyed_request()),
+    };
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    if let Err(limited) = limited {
+        let mut response = pingone_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "REQUEST_LIMITED",
+            "The request was rejected because the rate limit was exceeded.",
+            vec![ErrorDetail {
+                code: "LIMIT_EXCEEDED".to_owned(),
+                target: None,
+                message: "Too many requests; retry after the time in Retry-After.".to_owned(),
+                inner_error: None,
+            }],
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, limited.retry_after_seconds.into());
+        return Err(response);
+    }
+    match plan.fault {
+        None => Ok(()),
+        Some(Fault::Status500) => Err(pingone_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNEXPECTED_ERROR",
+            "An unexpected error occurred.",
+            Vec::new(),
+        )),
+        Some(Fault::Status502) => Err(pingone_error(
+            StatusCode::BAD_GATEWAY,
+            "BAD_GATEWAY",
+            "The gateway received an invalid response from an upstream service.",
+            Vec::new(),
+        )),
+        Some(Fault::Status503) => {
+            let mut response = pingone_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The service is temporarily unavailable.",
+                Vec::new(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                state.config.retry_after_503.as_secs().into(),
+            );
+            Err(response)
+        }
+        Some(Fault::Reset) => {
+            state.count_reset();
+            connection.reset();
+            std::future::pending().await
+        }
+        Some(Fault::Hang) => {
+            state.count_hang();
+            tokio::time::sleep(state.config.hang_for).await;
+            connection.reset();
+            std::future::pending().await
+        }
+    }
+}
+
+fn authorize(state: &TenantState, headers: &HeaderMap) -> Result<(), Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if token.is_some_and(|token| state.token_is_valid(token)) {
+        return Ok(());
+    }
+    let mut response = pingone_error(
+        StatusCode::UNAUTHORIZED,
+        "ACCESS_FAILED",
+        "The request could not be completed. You do not have access to this resource.",
+        vec![ErrorDetail {
+            code: "INVALID_TOKEN".to_owned(),
+            target: None,
+            message: "The access token is missing, invalid or expired.".to_owned(),
+            inner_error: None,
+        }],
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    Err(response)
+}
+
+fn forbidden() -> Response {
+    pingone_error(
+        StatusCode::FORBIDDEN,
+        "ACCESS_FAILED",
+        "The request could not be completed. You do not have access to this resource.",
+        vec![ErrorDetail {
+            code: "INSUFFICIENT_PERMISSIONS".to_owned(),
+            target: None,
+            message:
+                "The actor attempting to perform the request does not have sufficient permissions."
+                    .to_owned(),
+            inner_error: None,
+        }],
+    )
+}
+
+async fn not_found() -> Response {
+    pingone_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource was not found.",
+        Vec::new(),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    pingone_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "The request method is not supported for this resource.",
+        Vec::new(),
+    )
+}
+
+fn pingone_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Vec<ErrorDetail>,
+) -> Response {
+    let body = ErrorBody {
+        id: Uuid::new_v4().to_string(),
+        code: code.to_owned(),
+        message: message.to_owned(),
+        details,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = OAuthErrorBody {
+        error: error.to_owned(),
+        error_description: Some(description.to_owned()),
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"PingOne\""),
+        );
+    }
+    response
+}
+
+/// PingOne IDs are hyphenated UUIDs; the `uuid` crate also takes braced, URN and bare-hex
+/// spellings, which PingOne would not find.
+fn parse_id(text: &str) -> Option<Uuid> {
+    (text.len() == 36)
+        .then(|| Uuid::try_parse(text).ok())
+        .flatten()
+}
+
+fn parse_ids(environment: &str, user: &str) -> Option<(Uuid, Uuid)> {
+    parse_id(environment).zip(parse_id(user))
+}
+
+fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(expected))
+}
+
+async fn stats(State(state): Tenant) -> Response {
+    axum::Json(state.stats()).into_response()
+}
+
+async fn stored_state(State(state): Tenant) -> Response {
+    axum::Json(json!({ "bypasses": state.bypasses() })).into_response()
+}

@@ -1,0 +1,336 @@
+//! The simulated tenant's memory: issued tokens, stored bypasses, the directory, rate limiters
+//! and the counters tests read back. Shared by every connection, so everything here is either
+//! atomic or sharded; the hot path (one PUT) takes no global lock.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::distr::Alphanumeric;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use secrecy::SecretString;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::config::{DirectoryUser, Population, RateLimit, SimulatorConfig};
+use super::directory::built_in_directory;
+
+/// What a client needs to get a token from the simulator, as `simulate` prints it.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The worker application's environment (`PINGONE_ENVIRONMENT_ID`).
+    pub environment_id: Uuid,
+    pub client_id: Uuid,
+    pub client_secret: SecretString,
+}
+
+/// A bypass as the simulator holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoredBypass {
+    pub environment_id: Uuid,
+    pub user_id: Uuid,
+    #[serde(serialize_with = "crate::pingone::serialize_bypass_until")]
+    pub bypass_mfa_enabled_until: DateTime<Utc>,
+}
+
+/// How many PUTs one user received, whatever their outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UserPutCount {
+    pub environment_id: Uuid,
+    pub user_id: Uuid,
+    pub puts: u64,
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Answered requests by HTTP status (token and API requests; not introspection).
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// Requests whose connection was reset instead of answered.
+    pub resets: u64,
+    /// Requests that were left hanging.
+    pub hangs: u64,
+    pub tokens_issued: u64,
+    /// Requests being served right now, and the most ever served at once.
+    pub in_flight: u64,
+    pub peak_in_flight: u64,
+    /// Every `PUT .../bypassMFA` received, per user, sorted by environment then user.
+    pub puts_per_user: Vec<UserPutCount>,
+}
+
+impl Stats {
+    pub fn responses(&self, status: u16) -> u64 {
+        self.responses_by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    pub fn total_puts(&self) -> u64 {
+        self.puts_per_user.iter().map(|count| count.puts).sum()
+    }
+
+    pub fn puts_for(&self, environment_id: Uuid, user_id: Uuid) -> u64 {
+        self.puts_per_user
+            .iter()
+            .find(|count| count.environment_id == environment_id && count.user_id == user_id)
+            .map_or(0, |count| count.puts)
+    }
+}
+
+/// Why a request was refused by a rate limit, and when to come back.
+pub struct Limited {
+    pub retry_after_seconds: u64,
+}
+
+const LOWEST_STATUS: usize = 100;
+const STATUS_SLOTS: usize = 500;
+
+pub struct TenantState {
+    pub config: SimulatorConfig,
+    pub credentials: Credentials,
+    pub api_url: String,
+    directory: Vec<DirectoryUser>,
+    existing_users: Option<HashSet<(Uuid, Uuid)>>,
+    tokens: RwLock<HashMap<String, Instant>>,
+    bypasses: DashMap<(Uuid, Uuid), DateTime<Utc>>,
+    puts: DashMap<(Uuid, Uuid), u64>,
+    unkeyed_requests: AtomicU64,
+    global_limiter: Option<DefaultDirectRateLimiter>,
+    environment_limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    responses_by_status: Box<[AtomicU64]>,
+    resets: AtomicU64,
+    hangs: AtomicU64,
+    tokens_issued: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+}
+
+impl TenantState {
+    pub fn new(config: SimulatorConfig, api_url: String) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
+        let credentials = Credentials {
+            environment_id: uuid::Builder::from_random_bytes(rng.random()).into_uuid(),
+            client_id: uuid::Builder::from_random_bytes(rng.random()).into_uuid(),
+            client_secret: SecretString::from(random_text(&mut rng, 64)),
+        };
+        let (directory, existing_users) = match &config.population {
+            Population::Only(users) => (
+                users.clone(),
+                Some(users.iter().map(|u| (u.environment_id, u.id)).collect()),
+            ),
+            Population::Everyone | Population::AllExcept(_) => (built_in_directory(), None),
+        };
+        Self {
+            global_limiter: config
+                .rate_limit
+                .map(|limit| RateLimiter::direct(quota(limit))),
+            environment_limiter: config
+                .environment_rate_limit
+                .map(|limit| RateLimiter::keyed(quota(limit))),
+            config,
+            credentials,
+            api_url,
+            directory,
+            existing_users,
+            tokens: RwLock::new(HashMap::new()),
+            bypasses: DashMap::new(),
+            puts: DashMap::new(),
+            unkeyed_requests: AtomicU64::new(0),
+            responses_by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            resets: AtomicU64::new(0),
+            hangs: AtomicU64::new(0),
+            tokens_issued: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+        }
+    }
+
+    pub fn user_exists(&self, environment_id: Uuid, user_id: Uuid) -> bool {
+        match (&self.config.population, &self.existing_users) {
+            (_, Some(existing)) => existing.contains(&(environment_id, user_id)),
+            (Population::AllExcept(missing), None) => !missing.contains(&user_id),
+            (_, None) => true,
+        }
+    }
+
+    pub fn directory(&self, environment_id: Uuid) -> impl Iterator<Item = &DirectoryUser> {
+        self.directory
+            .iter()
+            .filter(move |user| user.environment_id == environment_id)
+    }
+
+    pub fn issue_token(&self) -> String {
+        let token = random_text(&mut rand::rng(), 48);
+        let now = Instant::now();
+        let expires_at = now + self.config.token_ttl;
+        let mut tokens = self
+            .tokens
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tokens.retain(|_, expiry| *expiry > now);
+        tokens.insert(token.clone(), expires_at);
+        self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        token
+    }
+
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        let tokens = self
+            .tokens
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tokens
+            .get(token)
+            .is_some_and(|expires_at| *expires_at > Instant::now())
+    }
+
+    /// Counts a PUT for this user and returns how many came before it.
+    pub fn record_put(&self, environment_id: Uuid, user_id: Uuid) -> u64 {
+        let mut count = self.puts.entry((environment_id, user_id)).or_insert(0);
+        let before = *count;
+        *count += 1;
+        before
+    }
+
+    /// A sequence number for requests that are not about one user.
+    pub fn next_unkeyed_request(&self) -> u64 {
+        self.unkeyed_requests.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes one request from the shared limit and, if given, the environment's limit.
+    pub fn check_rate_limits(&self, environment_id: Option<Uuid>) -> Result<(), Limited> {
+        let clock = DefaultClock::default();
+        if let Some(limiter) = &self.global_limiter {
+            limiter.check().map_err(|not_until| Limited {
+                retry_after_seconds: whole_seconds_at_least_one(
+                    not_until.wait_time_from(clock.now()),
+                ),
+            })?;
+        }
+        if let (Some(limiter), Some(environment_id)) = (&self.environment_limiter, environment_id) {
+            limiter
+                .check_key(&environment_id)
+                .map_err(|not_until| Limited {
+                    retry_after_seconds: whole_seconds_at_least_one(
+                        not_until.wait_time_from(clock.now()),
+                    ),
+                })?;
+        }
+        Ok(())
+    }
+
+    pub fn store_bypass(&self, environment_id: Uuid, user_id: Uuid, until: DateTime<Utc>) {
+        self.bypasses.insert((environment_id, user_id), until);
+    }
+
+    pub fn bypass(&self, environment_id: Uuid, user_id: Uuid) -> Option<DateTime<Utc>> {
+        self.bypasses
+            .get(&(environment_id, user_id))
+            .map(|until| *until)
+    }
+
+    /// Every stored bypass, sorted by environment then user.
+    pub fn bypasses(&self) -> Vec<StoredBypass> {
+        let mut all: Vec<_> = self
+            .bypasses
+            .iter()
+            .map(|entry| StoredBypass {
+                environment_id: entry.key().0,
+                user_id: entry.key().1,
+                bypass_mfa_enabled_until: *entry.value(),
+            })
+            .collect();
+        all.sort_by_key(|bypass| (bypass.environment_id, bypass.user_id));
+        all
+    }
+
+    /// Marks a request as being served until the returned guard is dropped, which also happens
+    /// when the request's connection is reset mid-way.
+    pub fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight { state: self }
+    }
+
+    pub fn count_response(&self, status: u16) {
+        if let Some(slot) = usize::from(status)
+            .checked_sub(LOWEST_STATUS)
+            .and_then(|index| self.responses_by_status.get(index))
+        {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn count_reset(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_hang(&self) {
+        self.hangs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let responses_by_status = self
+            .responses_by_status
+            .iter()
+            .enumerate()
+            .filter_map(|(index, count)| {
+                let count = count.load(Ordering::Relaxed);
+                let status = u16::try_from(index + LOWEST_STATUS).ok()?;
+                (count > 0).then_some((status, count))
+            })
+            .collect();
+        let mut puts_per_user: Vec<_> = self
+            .puts
+            .iter()
+            .map(|entry| UserPutCount {
+                environment_id: entry.key().0,
+                user_id: entry.key().1,
+                puts: *entry.value(),
+            })
+            .collect();
+        puts_per_user.sort_by_key(|count| (count.environment_id, count.user_id));
+        Stats {
+            responses_by_status,
+            resets: self.resets.load(Ordering::Relaxed),
+            hangs: self.hangs.load(Ordering::Relaxed),
+            tokens_issued: self.tokens_issued.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+            puts_per_user,
+        }
+    }
+}
+
+pub struct InFlight<'a> {
+    state: &'a TenantState,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn quota(limit: RateLimit) -> Quota {
+    let interval = limit.period / limit.requests.get();
+    Quota::with_period(interval.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(limit.requests))
+        .allow_burst(limit.requests)
+}
+
+/// `Retry-After` carries whole seconds; rounding down would invite a client back too early.
+fn whole_seconds_at_least_one(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+fn random_text(rng: &mut impl rand::Rng, len: usize) -> String {
+    rng.sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
