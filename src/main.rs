@@ -46,6 +46,9 @@ fn main() -> ExitCode {
 async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     let seed = config.seed;
+    // Listening before the startup lines go out means a script that reads them and at once
+    // sends SIGTERM still gets a clean stop.
+    let stop = stop_signal()?;
     let simulator = Simulator::start(config, args.listen).await?;
     let credentials = simulator.credentials();
     let mut stdout = std::io::stdout().lock();
@@ -61,27 +64,30 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(seed, "simulator running; stop it with Ctrl-C");
-    stop_signal().await?;
+    stop.await?;
     simulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for Ctrl-C or, on Unix, SIGTERM (what a service manager or `kill` sends).
-async fn stop_signal() -> anyhow::Result<()> {
+/// Starts listening for Ctrl-C and, on Unix, SIGTERM (what a service manager or `kill` sends);
+/// the returned future ends when either arrives.
+fn stop_signal() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-            _ = terminate.recv() => Ok(()),
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+        #[cfg(not(unix))]
         tokio::signal::ctrl_c()
             .await
-            .context("cannot listen for Ctrl-C")
-    }
+            .context("cannot listen for Ctrl-C")?;
+        Ok(())
+    })
 }

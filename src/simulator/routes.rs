@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,6 +33,7 @@ pub const INTROSPECTION_PREFIX: &str = "/__simulator";
 
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
+const UNTIL_FIELD: &str = "bypassMFAEnabledUntil";
 
 type Tenant = State<Arc<TenantState>>;
 
@@ -67,8 +68,8 @@ async fn issue_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if Uuid::try_parse(&environment).ok() != Some(state.credentials.environment_id) {
-        return not_found().await;
+    if parse_id(&environment) != Some(state.credentials.environment_id) {
+        return Refusal::NotFound.into_response();
     }
     if !content_type_is(&headers, "application/x-www-form-urlencoded") {
         return oauth_error(
@@ -154,85 +155,60 @@ async fn put_bypass(
     Path((environment, user)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<axum::Json<BypassResponse>, Refusal> {
     let ids = parse_ids(&environment, &user);
     let occurrence =
         ids.map(|(environment, user)| (environment, user, state.record_put(environment, user)));
-    if let Err(answer) = admit(&state, &connection, ids.map(|(e, _)| e), occurrence).await {
-        return answer;
-    }
-    if let Err(answer) = authorize(&state, &headers) {
-        return answer;
-    }
-    let Some((environment, user)) = ids else {
-        return not_found().await;
-    };
+    admit(&state, &connection, ids.map(|(e, _)| e), occurrence).await?;
+    authorize(&state, &headers)?;
+    let (environment, user) = ids.ok_or(Refusal::NotFound)?;
     if state.config.forbidden_environments.contains(&environment) {
-        return forbidden();
+        return Err(Refusal::Forbidden);
     }
     if !content_type_is(&headers, "application/json") {
-        return pingone_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "INVALID_REQUEST",
-            "The request Content-Type is not supported; send application/json.",
-            Vec::new(),
-        );
+        return Err(Refusal::UnsupportedMediaType);
     }
     if !state.user_exists(environment, user) {
-        return not_found().await;
+        return Err(Refusal::NotFound);
     }
-    let requested = match requested_until(&body) {
-        Ok(requested) => requested,
-        Err(answer) => return answer,
-    };
+    let requested = requested_until(&body)?;
+    // PingOne keeps milliseconds, so a shortened expiry is cut to them too.
     let stored = match state.config.max_bypass {
-        Some(max) => requested.min(Utc::now() + max),
+        Some(max) => requested.min((Utc::now() + max).trunc_subsecs(3)),
         None => requested,
     };
     state.store_bypass(environment, user, stored);
-    axum::Json(bypass_body(&state, environment, user, Some(stored))).into_response()
+    Ok(axum::Json(bypass_body(
+        &state,
+        environment,
+        user,
+        Some(stored),
+    )))
 }
 
-/// Reads `bypassMFAEnabledUntil` from a PUT body, answering as PingOne does when it is missing
-/// or not in the one accepted format.
-fn requested_until(body: &[u8]) -> Result<chrono::DateTime<Utc>, Response> {
-    const TARGET: &str = "bypassMFAEnabledUntil";
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Err(pingone_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "The request could not be parsed as JSON.",
-            Vec::new(),
-        ));
-    };
-    let invalid = |detail_code: &str, message: &str| {
-        pingone_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_DATA",
-            "The request could not be completed. One or more validation errors were in the request.",
-            vec![ErrorDetail {
-                code: detail_code.to_owned(),
-                target: Some(TARGET.to_owned()),
-                message: message.to_owned(),
-                inner_error: None,
-            }],
-        )
-    };
-    match value.get(TARGET) {
-        None | Some(serde_json::Value::Null) => Err(invalid(
-            "REQUIRED_VALUE",
-            "bypassMFAEnabledUntil is required.",
-        )),
-        Some(serde_json::Value::String(text)) => parse_exact_bypass_until(text).ok_or_else(|| {
-            invalid(
-                "INVALID_VALUE",
-                "bypassMFAEnabledUntil must be a date in the format yyyy-MM-dd'T'HH:mm:ss.SSS'Z'.",
-            )
+/// Reads `bypassMFAEnabledUntil` from a PUT body; it must be present and in the one accepted
+/// format.
+fn requested_until(body: &[u8]) -> Result<chrono::DateTime<Utc>, Refusal> {
+    let value =
+        serde_json::from_slice::<serde_json::Value>(body).map_err(|_| Refusal::UnparsableJson)?;
+    match value.get(UNTIL_FIELD) {
+        None | Some(serde_json::Value::Null) => Err(Refusal::InvalidData {
+            detail_code: "REQUIRED_VALUE",
+            target: UNTIL_FIELD,
+            message: "bypassMFAEnabledUntil is required.",
         }),
-        Some(_) => Err(invalid(
-            "INVALID_VALUE",
-            "bypassMFAEnabledUntil must be a string.",
-        )),
+        Some(serde_json::Value::String(text)) => {
+            parse_exact_bypass_until(text).ok_or(Refusal::InvalidData {
+                detail_code: "INVALID_VALUE",
+                target: UNTIL_FIELD,
+                message: "bypassMFAEnabledUntil must be a date in the format yyyy-MM-dd'T'HH:mm:ss.SSS'Z'.",
+            })
+        }
+        Some(_) => Err(Refusal::InvalidData {
+            detail_code: "INVALID_VALUE",
+            target: UNTIL_FIELD,
+            message: "bypassMFAEnabledUntil must be a string.",
+        }),
     }
 }
 
@@ -241,25 +217,19 @@ async fn get_bypass(
     Extension(connection): Extension<ConnectionControl>,
     Path((environment, user)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<axum::Json<BypassResponse>, Refusal> {
     let ids = parse_ids(&environment, &user);
-    if let Err(answer) = admit(&state, &connection, ids.map(|(e, _)| e), None).await {
-        return answer;
-    }
-    if let Err(answer) = authorize(&state, &headers) {
-        return answer;
-    }
-    let Some((environment, user)) = ids else {
-        return not_found().await;
-    };
+    admit(&state, &connection, ids.map(|(e, _)| e), None).await?;
+    authorize(&state, &headers)?;
+    let (environment, user) = ids.ok_or(Refusal::NotFound)?;
     if state.config.forbidden_environments.contains(&environment) {
-        return forbidden();
+        return Err(Refusal::Forbidden);
     }
     if !state.user_exists(environment, user) {
-        return not_found().await;
+        return Err(Refusal::NotFound);
     }
     let stored = state.bypass(environment, user);
-    axum::Json(bypass_body(&state, environment, user, stored)).into_response()
+    Ok(axum::Json(bypass_body(&state, environment, user, stored)))
 }
 
 fn bypass_body(
@@ -287,41 +257,23 @@ async fn list_users(
     Path(environment): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
     let environment = parse_id(&environment);
-    if let Err(answer) = admit(&state, &connection, environment, None).await {
-        return answer;
-    }
-    if let Err(answer) = authorize(&state, &headers) {
-        return answer;
-    }
-    let Some(environment) = environment else {
-        return not_found().await;
-    };
+    admit(&state, &connection, environment, None).await?;
+    authorize(&state, &headers)?;
+    let environment = environment.ok_or(Refusal::NotFound)?;
     if state.config.forbidden_environments.contains(&environment) {
-        return forbidden();
+        return Err(Refusal::Forbidden);
     }
     let query: HashMap<String, String> =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let filter = match query.get("filter") {
         None => None,
-        Some(text) => match UserFilter::parse(text) {
-            Some(filter) => Some(filter),
-            None => {
-                return pingone_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_DATA",
-                    "The request could not be completed. One or more validation errors were in the request.",
-                    vec![ErrorDetail {
-                        code: "INVALID_FILTER".to_owned(),
-                        target: Some("filter".to_owned()),
-                        message: "Only filters of the form username eq \"...\" or email eq \"...\" are supported."
-                            .to_owned(),
-                        inner_error: None,
-                    }],
-                );
-            }
-        },
+        Some(text) => Some(UserFilter::parse(text).ok_or(Refusal::InvalidData {
+            detail_code: "INVALID_FILTER",
+            target: "filter",
+            message: "Only filters of the form username eq \"...\" or email eq \"...\" are supported.",
+        })?),
     };
     let limit = query
         .get("limit")
@@ -354,13 +306,12 @@ async fn list_users(
         let next_query = serde_urlencoded::to_string(&next).unwrap_or_default();
         links["next"] = json!({ "href": format!("{list_href}?{next_query}") });
     }
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "_links": links,
         "_embedded": { "users": page },
         "count": matching.len(),
         "size": page.len(),
-    }))
-    .into_response()
+    })))
 }
 
 fn directory_user_body(state: &TenantState, user: &DirectoryUser) -> serde_json::Value {
@@ -383,7 +334,7 @@ async fn admit(
     connection: &ConnectionControl,
     environment: Option<Uuid>,
     put_occurrence: Option<(Uuid, Uuid, u64)>,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     let limited = state.check_rate_limits(environment);
     let plan = match put_occurrence {
         Some((environment, user, occurrence)) => {
@@ -395,49 +346,17 @@ async fn admit(
         tokio::time::sleep(plan.latency).await;
     }
     if let Err(limited) = limited {
-        let mut response = pingone_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "REQUEST_LIMITED",
-            "The request was rejected because the rate limit was exceeded.",
-            vec![ErrorDetail {
-                code: "LIMIT_EXCEEDED".to_owned(),
-                target: None,
-                message: "Too many requests; retry after the time in Retry-After.".to_owned(),
-                inner_error: None,
-            }],
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, limited.retry_after_seconds.into());
-        return Err(response);
+        return Err(Refusal::RateLimited {
+            retry_after_seconds: limited.retry_after_seconds,
+        });
     }
     match plan.fault {
         None => Ok(()),
-        Some(Fault::Status500) => Err(pingone_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNEXPECTED_ERROR",
-            "An unexpected error occurred.",
-            Vec::new(),
-        )),
-        Some(Fault::Status502) => Err(pingone_error(
-            StatusCode::BAD_GATEWAY,
-            "BAD_GATEWAY",
-            "The gateway received an invalid response from an upstream service.",
-            Vec::new(),
-        )),
-        Some(Fault::Status503) => {
-            let mut response = pingone_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "The service is temporarily unavailable.",
-                Vec::new(),
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                state.config.retry_after_503.as_secs().into(),
-            );
-            Err(response)
-        }
+        Some(Fault::Status500) => Err(Refusal::Injected500),
+        Some(Fault::Status502) => Err(Refusal::Injected502),
+        Some(Fault::Status503) => Err(Refusal::Injected503 {
+            retry_after_seconds: state.config.retry_after_503.as_secs(),
+        }),
         Some(Fault::Reset) => {
             state.count_reset();
             connection.reset();
@@ -452,7 +371,7 @@ async fn admit(
     }
 }
 
-fn authorize(state: &TenantState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &TenantState, headers: &HeaderMap) -> Result<(), Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -460,73 +379,171 @@ fn authorize(state: &TenantState, headers: &HeaderMap) -> Result<(), Response> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
     if token.is_some_and(|token| state.token_is_valid(token)) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(Refusal::InvalidToken)
     }
-    let mut response = pingone_error(
-        StatusCode::UNAUTHORIZED,
-        "ACCESS_FAILED",
-        "The request could not be completed. You do not have access to this resource.",
-        vec![ErrorDetail {
-            code: "INVALID_TOKEN".to_owned(),
-            target: None,
-            message: "The access token is missing, invalid or expired.".to_owned(),
-            inner_error: None,
-        }],
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
-    );
-    Err(response)
 }
 
-fn forbidden() -> Response {
-    pingone_error(
-        StatusCode::FORBIDDEN,
-        "ACCESS_FAILED",
-        "The request could not be completed. You do not have access to this resource.",
-        vec![ErrorDetail {
-            code: "INSUFFICIENT_PERMISSIONS".to_owned(),
-            target: None,
-            message:
-                "The actor attempting to perform the request does not have sufficient permissions."
-                    .to_owned(),
-            inner_error: None,
-        }],
-    )
+async fn not_found() -> Refusal {
+    Refusal::NotFound
 }
 
-async fn not_found() -> Response {
-    pingone_error(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "The requested resource was not found.",
-        Vec::new(),
-    )
+async fn method_not_allowed() -> Refusal {
+    Refusal::MethodNotAllowed
 }
 
-async fn method_not_allowed() -> Response {
-    pingone_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "The request method is not supported for this resource.",
-        Vec::new(),
-    )
+/// Every way the simulated API refuses a request; each renders as PingOne's error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    InvalidToken,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    UnparsableJson,
+    InvalidData {
+        detail_code: &'static str,
+        target: &'static str,
+        message: &'static str,
+    },
+    RateLimited {
+        retry_after_seconds: u64,
+    },
+    Injected500,
+    Injected502,
+    Injected503 {
+        retry_after_seconds: u64,
+    },
 }
 
-fn pingone_error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    details: Vec<ErrorDetail>,
-) -> Response {
-    let body = ErrorBody {
-        id: Uuid::new_v4().to_string(),
-        code: code.to_owned(),
-        message: message.to_owned(),
-        details,
-    };
-    (status, axum::Json(body)).into_response()
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        const NO_ACCESS: &str =
+            "The request could not be completed. You do not have access to this resource.";
+        const INVALID: &str = "The request could not be completed. One or more validation errors were in the request.";
+        let detail = |code: &str, target: Option<&str>, message: &str| {
+            vec![ErrorDetail {
+                code: code.to_owned(),
+                target: target.map(str::to_owned),
+                message: message.to_owned(),
+                inner_error: None,
+            }]
+        };
+        let (status, code, message, details, extra_header) = match self {
+            Self::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "ACCESS_FAILED",
+                NO_ACCESS,
+                detail(
+                    "INVALID_TOKEN",
+                    None,
+                    "The access token is missing, invalid or expired.",
+                ),
+                Some((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                )),
+            ),
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "ACCESS_FAILED",
+                NO_ACCESS,
+                detail(
+                    "INSUFFICIENT_PERMISSIONS",
+                    None,
+                    "The actor attempting to perform the request does not have sufficient permissions.",
+                ),
+                None,
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested resource was not found.",
+                Vec::new(),
+                None,
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "The request method is not supported for this resource.",
+                Vec::new(),
+                None,
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "INVALID_REQUEST",
+                "The request Content-Type is not supported; send application/json.",
+                Vec::new(),
+                None,
+            ),
+            Self::UnparsableJson => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "The request could not be parsed as JSON.",
+                Vec::new(),
+                None,
+            ),
+            Self::InvalidData {
+                detail_code,
+                target,
+                message,
+            } => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_DATA",
+                INVALID,
+                detail(detail_code, Some(target), message),
+                None,
+            ),
+            Self::RateLimited {
+                retry_after_seconds,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "REQUEST_LIMITED",
+                "The request was rejected because the rate limit was exceeded.",
+                detail(
+                    "LIMIT_EXCEEDED",
+                    None,
+                    "Too many requests; retry after the time in Retry-After.",
+                ),
+                Some((header::RETRY_AFTER, retry_after_seconds.into())),
+            ),
+            Self::Injected500 => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNEXPECTED_ERROR",
+                "An unexpected error occurred.",
+                Vec::new(),
+                None,
+            ),
+            Self::Injected502 => (
+                StatusCode::BAD_GATEWAY,
+                "BAD_GATEWAY",
+                "The gateway received an invalid response from an upstream service.",
+                Vec::new(),
+                None,
+            ),
+            Self::Injected503 {
+                retry_after_seconds,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The service is temporarily unavailable.",
+                Vec::new(),
+                Some((header::RETRY_AFTER, retry_after_seconds.into())),
+            ),
+        };
+        let body = ErrorBody {
+            id: Uuid::new_v4().to_string(),
+            code: code.to_owned(),
+            message: message.to_owned(),
+            details,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some((name, value)) = extra_header {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {

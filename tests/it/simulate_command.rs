@@ -1,0 +1,180 @@
+//! `pingone-bypass simulate` through the binary: the startup lines scripts read, credentials
+//! that work, flag errors with exit code 2, and a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pingone_bypass::pingone::TokenResponse;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::support::{ENV_A, EXPIRY, client};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+struct RunningSimulator {
+    child: Child,
+    lines: Vec<(String, String)>,
+}
+
+impl RunningSimulator {
+    fn value(&self, key: &str) -> &str {
+        self.lines
+            .iter()
+            .find(|(name, _)| name == key)
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        // Best effort: the process may already have exited.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `simulate` and reads its five startup lines (failing after ten seconds).
+async fn spawn_simulate(args: &[&str]) -> RunningSimulator {
+    let mut child = Command::new(BINARY)
+        .arg("simulate")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let reading = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .take(5)
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("the startup lines arrive within ten seconds")
+        .expect("the reader finishes")
+        .expect("stdout is readable");
+    let lines = lines
+        .iter()
+        .map(|line| {
+            let (key, value) = line.split_once(": ").expect("each line is `key: value`");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect();
+    RunningSimulator { child, lines }
+}
+
+#[tokio::test]
+async fn simulate_prints_the_contract_lines_whose_credentials_work() {
+    let simulator = spawn_simulate(&[]).await;
+    let keys: Vec<&str> = simulator
+        .lines
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "api-url",
+            "auth-url",
+            "environment-id",
+            "client-id",
+            "client-secret"
+        ]
+    );
+
+    let auth_url = simulator.value("auth-url");
+    let port = auth_url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|port| port.parse::<u16>().ok())
+        .expect("auth-url is http://127.0.0.1:PORT");
+    assert_ne!(port, 0);
+    assert_eq!(simulator.value("api-url"), format!("{auth_url}/v1"));
+    assert!(Uuid::try_parse(simulator.value("environment-id")).is_ok());
+    assert!(Uuid::try_parse(simulator.value("client-id")).is_ok());
+    assert!(!simulator.value("client-secret").is_empty());
+
+    let token: TokenResponse = client()
+        .post(format!(
+            "{auth_url}/{}/as/token",
+            simulator.value("environment-id")
+        ))
+        .basic_auth(
+            simulator.value("client-id"),
+            Some(simulator.value("client-secret")),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a token response");
+    let put = client()
+        .put(format!(
+            "{}/environments/{ENV_A}/users/{}/bypassMFA",
+            simulator.value("api-url"),
+            Uuid::new_v4()
+        ))
+        .bearer_auth(&token.access_token)
+        .json(&serde_json::json!({ "bypassMFAEnabledUntil": EXPIRY }))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(put.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_same_seed_prints_the_same_environment_and_credentials() {
+    let first = spawn_simulate(&["--seed", "42"]).await;
+    let second = spawn_simulate(&["--seed", "42"]).await;
+    let other = spawn_simulate(&["--seed", "43"]).await;
+    for key in ["environment-id", "client-id", "client-secret"] {
+        assert_eq!(first.value(key), second.value(key), "{key}");
+        assert_ne!(first.value(key), other.value(key), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_simulator_cleanly() {
+    let mut simulator = spawn_simulate(&[]).await;
+    let pid = simulator.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let status = simulator.child.wait();
+        (simulator, status)
+    });
+    let (_simulator, status) = tokio::time::timeout(Duration::from_secs(10), status)
+        .await
+        .expect("the simulator stops within ten seconds")
+        .expect("the waiter finishes");
+    assert_eq!(status.expect("the exit status is readable").code(), Some(0));
+}
+
+#[test]
+fn a_bad_flag_exits_2_and_names_the_flag() {
+    let output = Command::new(BINARY)
+        .args(["simulate", "--chance-503", "2"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--chance-503"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_users_file_exits_2_and_names_the_file() {
+    let output = Command::new(BINARY)
+        .args(["simulate", "--users-file", "/nonexistent/users.csv"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/users.csv"), "{stderr}");
+}

@@ -1,0 +1,146 @@
+//! `GET .../users?filter=`: the lookups by username and email that later work resolves names
+//! with, from the built-in directory or a users file, with cursor paging.
+
+use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig};
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::support::{ENV_A, ENV_B, client, detail_codes, json_of, pingone_error, start};
+
+async fn lookup(
+    simulator: &pingone_bypass::simulator::Simulator,
+    environment: Uuid,
+    filter: &str,
+) -> reqwest::Response {
+    client()
+        .get(format!(
+            "{}/environments/{environment}/users",
+            simulator.api_url()
+        ))
+        .bearer_auth(simulator.issue_token())
+        .query(&[("filter", filter)])
+        .send()
+        .await
+        .expect("the simulator answers")
+}
+
+fn usernames(page: &Value) -> Vec<String> {
+    page["_embedded"]["users"]
+        .as_array()
+        .map(|users| {
+            users
+                .iter()
+                .filter_map(|user| user["username"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_username_lookup_finds_the_user_in_the_built_in_directory() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let page = json_of(lookup(&simulator, ENV_A, r#"username eq "ada.lovelace""#).await).await;
+    assert_eq!(page["count"], 1);
+    assert_eq!(page["size"], 1);
+    let user = &page["_embedded"]["users"][0];
+    assert_eq!(user["username"], "ada.lovelace");
+    assert_eq!(user["environment"]["id"], ENV_A.to_string());
+    assert!(Uuid::try_parse(user["id"].as_str().unwrap_or_default()).is_ok());
+}
+
+#[tokio::test]
+async fn an_email_lookup_ignores_case() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let page = json_of(
+        lookup(
+            &simulator,
+            ENV_B,
+            r#"email eq "Barbara.Liskov@Example.com""#,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(usernames(&page), ["barbara.liskov"]);
+}
+
+#[tokio::test]
+async fn a_lookup_in_another_environment_or_without_a_match_is_an_empty_page() {
+    let simulator = start(SimulatorConfig::default()).await;
+    for (environment, filter) in [
+        (ENV_B, r#"username eq "ada.lovelace""#),
+        (ENV_A, r#"username eq "nobody""#),
+    ] {
+        let response = lookup(&simulator, environment, filter).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = json_of(response).await;
+        assert_eq!(page["count"], 0);
+        assert!(usernames(&page).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_filter_is_refused_as_invalid_data() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let response = lookup(&simulator, ENV_A, r#"name.given sw "A""#).await;
+    let body = pingone_error(response, StatusCode::BAD_REQUEST, "INVALID_DATA").await;
+    assert_eq!(detail_codes(&body), ["INVALID_FILTER"]);
+}
+
+#[tokio::test]
+async fn a_lookup_needs_a_valid_token() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let response = client()
+        .get(format!(
+            "{}/environments/{ENV_A}/users",
+            simulator.api_url()
+        ))
+        .send()
+        .await
+        .expect("the simulator answers");
+    pingone_error(response, StatusCode::UNAUTHORIZED, "ACCESS_FAILED").await;
+}
+
+#[tokio::test]
+async fn a_users_file_replaces_the_directory_and_pages_follow_next_links() {
+    let users: Vec<_> = (0..5)
+        .map(|n| DirectoryUser {
+            environment_id: ENV_A,
+            id: Uuid::new_v4(),
+            username: format!("user{n}"),
+            email: format!("user{n}@example.org"),
+        })
+        .collect();
+    let simulator = start(SimulatorConfig {
+        population: Population::Only(users),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let gone = json_of(lookup(&simulator, ENV_A, r#"username eq "ada.lovelace""#).await).await;
+    assert_eq!(gone["count"], 0);
+
+    let token = simulator.issue_token();
+    let mut next = Some(format!(
+        "{}/environments/{ENV_A}/users?limit=2",
+        simulator.api_url()
+    ));
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while let Some(url) = next {
+        let page = json_of(
+            client()
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("the simulator answers"),
+        )
+        .await;
+        assert_eq!(page["count"], 5);
+        seen.extend(usernames(&page));
+        next = page["_links"]["next"]["href"].as_str().map(str::to_owned);
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ["user0", "user1", "user2", "user3", "user4"]);
+}
