@@ -289,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_population_files_load() {
+        let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+        let only = simulate_args(&["--users-file", &format!("{samples}/users.csv")])
+            .map(|args| args.to_config().map(|config| config.population));
+        assert!(
+            matches!(&only, Ok(Ok(Population::Only(users))) if users.len() == 3),
+            "{only:?}"
+        );
+        let missing = simulate_args(&[
+            "--missing-users-file",
+            &format!("{samples}/missing-users.txt"),
+        ])
+        .map(|args| args.to_config().map(|config| config.population));
+        assert!(
+            matches!(&missing, Ok(Ok(Population::AllExcept(users))) if users.len() == 1),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
     fn users_file_and_missing_users_file_exclude_each_other() {
         let result = simulate_args(&["--users-file", "a.csv", "--missing-users-file", "b.txt"]);
         assert!(result.is_err());

@@ -237,23 +237,49 @@ mod tests {
         }
     }
 
+    fn file_with(contents: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(file.path(), contents).expect("the temporary file is writable");
+        file
+    }
+
     #[test]
     fn missing_users_file_names_the_bad_line() {
-        let dir = std::env::temp_dir().join(format!("missing-users-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).ok();
-        let path = dir.join("missing.txt");
-        std::fs::write(
-            &path,
-            "# gone\n4b5e7f96-a05c-4fc3-9c6b-9d7a5ebbc205\n\nnot-a-uuid\n",
-        )
-        .ok();
-        let error = read_missing_users_file(&path).err().map(|e| e.to_string());
+        let file = file_with("# gone\n4b5e7f96-a05c-4fc3-9c6b-9d7a5ebbc205\n\nnot-a-uuid\n");
+        let error = read_missing_users_file(file.path())
+            .err()
+            .map(|e| e.to_string());
         assert!(
             error
                 .as_deref()
                 .is_some_and(|e| e.contains("line 4") && e.contains("not-a-uuid")),
             "{error:?}"
         );
-        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn users_file_names_the_bad_line_and_the_expected_columns() {
+        let file = file_with(
+            "environment_id,user_id,username,email\n\
+             4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01,a,a@x\n\
+             4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,jdoe,b,b@x\n",
+        );
+        let error = read_users_file(file.path()).err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(
+                |e| e.contains("line 3") && e.contains("environment_id,user_id,username,email")
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn users_file_rows_may_leave_username_and_email_empty() {
+        let file = file_with(
+            "environment_id,user_id,username,email\n\
+             4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01,,\n",
+        );
+        let users = read_users_file(file.path()).map(|users| users.len());
+        assert_eq!(users.ok(), Some(1));
     }
 }
