@@ -8,9 +8,18 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use crate::client::{RetryPolicy, is_loopback_url};
+use crate::input::InputSource;
+use crate::output::OutputTarget;
+use crate::pingone::Region;
+use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
+use crate::progress::ProgressMode;
+use crate::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target};
 use crate::simulator::{
     ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
     read_missing_users_file, read_users_file,
@@ -25,11 +34,293 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Grant an MFA bypass to every user in a CSV, under a rate limit, with retries, and
+    /// write a results CSV with each row's outcome.
+    ///
+    /// Exit codes: 0 every row succeeded or was skipped (or a dry run found nothing invalid);
+    /// 1 some rows failed, are invalid or were not attempted; 2 usage, configuration or input
+    /// error, nothing sent; 3 PingOne rejected the credentials; 130 interrupted.
+    Run(Box<RunArgs>),
     /// Serve the PingOne simulator on loopback until stopped (Ctrl-C or SIGTERM).
     ///
     /// Prints the API and auth URLs and a worker application's credentials, one per line, so
     /// that a runbook or `run` can be rehearsed against it.
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The users: a CSV path, or - for standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: String,
+
+    /// Results CSV; - for standard output. Default: <input stem>.results.csv beside the input
+    /// (bypass.results.csv for standard input).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<String>,
+
+    /// Replace the results file if it already exists.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// PingOne region: picks the API base.
+    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", default_value_t = Region::Na, ignore_case = true)]
+    pub region: Region,
+
+    /// API base including /v1; overrides --region.
+    #[arg(long, value_name = "URL", env = "PINGONE_API_URL")]
+    pub api_url: Option<String>,
+
+    /// Read a ready access token from this file (else from PINGONE_API_ACCESS_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Most requests per second, all environments together.
+    #[arg(long, value_name = "N", default_value = "50", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Most requests in flight.
+    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Retries per row after the first attempt.
+    #[arg(long, value_name = "N", default_value = "5")]
+    pub retries: u32,
+
+    /// Per-request timeout, e.g. 30s or 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Environment for rows that leave it empty, or for files without that column.
+    #[arg(long = "env", value_name = "UUID")]
+    pub environment: Option<String>,
+
+    /// Expiry for rows that leave it empty, or for files without that column.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Refuse any expiry later than run start + this.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_positive_duration)]
+    pub max_window: Duration,
+
+    /// Validate and write the plan; send nothing, not even a token request.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Run against the built-in PingOne simulator; needs no credentials.
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// Also write the summary as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Progress bar on standard error; auto = only on a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// The setting that holds a ready access token.
+pub const ACCESS_TOKEN_VARIABLE: &str = "PINGONE_API_ACCESS_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunConfigError {
+    #[error(
+        "--env {0:?} is not a UUID (expected 8-4-4-4-12 hex digits, like 4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01)"
+    )]
+    Environment(String),
+    #[error("--until {0:?} is not a date or a duration; {UNTIL_FORMS}")]
+    UntilForm(String),
+    #[error("{0}")]
+    UntilWindow(String),
+    #[error("--api-url {url:?} {problem}")]
+    ApiUrl { url: String, problem: &'static str },
+    #[error("cannot read --token-file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--token-file {0} is empty")]
+    EmptyTokenFile(PathBuf),
+    #[error(
+        "no credentials: pass --token-file PATH or set {ACCESS_TOKEN_VARIABLE} (or use --dry-run or --simulate)"
+    )]
+    NoCredentials,
+    #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
+    OutputIsInput(PathBuf),
+}
+
+impl RunArgs {
+    /// The run these flags describe, with relative expiries resolved against `run_start`.
+    /// `access_token` is the value of PINGONE_API_ACCESS_TOKEN, if set.
+    pub fn to_config(
+        &self,
+        run_start: DateTime<Utc>,
+        access_token: Option<SecretString>,
+    ) -> Result<RunConfig, RunConfigError> {
+        let input = InputSource::from_argument(&self.input);
+        let output = self.output_target(&input)?;
+        let default_environment = self
+            .environment
+            .as_deref()
+            .map(|text| {
+                parse_id(text.trim()).ok_or_else(|| RunConfigError::Environment(text.to_owned()))
+            })
+            .transpose()?;
+        let rules = Rules {
+            run_start,
+            max_window: self.max_window,
+            max_window_text: humantime::format_duration(self.max_window).to_string(),
+            default_environment,
+            default_until: None,
+        };
+        let default_until = match &self.until {
+            None => None,
+            Some(text) => {
+                let until = parse_until(text, run_start)
+                    .ok_or_else(|| RunConfigError::UntilForm(text.clone()))?;
+                rules
+                    .check_window("--until", text, until)
+                    .map_err(RunConfigError::UntilWindow)?;
+                Some((text.clone(), until))
+            }
+        };
+        let target = if self.dry_run {
+            Target::DryRun
+        } else if self.simulate {
+            Target::Simulator(Box::new(simulated_tenant()))
+        } else {
+            let api_url = self
+                .api_url
+                .clone()
+                .unwrap_or_else(|| self.region.api_url());
+            check_api_url(&api_url)?;
+            Target::PingOne {
+                api_url,
+                token: self.token(access_token)?,
+            }
+        };
+        Ok(RunConfig {
+            input,
+            output,
+            overwrite: self.overwrite,
+            target,
+            rate: self.rate,
+            concurrency: usize::from(self.concurrency),
+            retry: RetryPolicy {
+                retries: self.retries,
+                ..RetryPolicy::default()
+            },
+            timeout: self.timeout,
+            rules: Rules {
+                default_until,
+                ..rules
+            },
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            progress: self.progress,
+            summary_json: self.summary_json.clone(),
+        })
+    }
+
+    fn output_target(&self, input: &InputSource) -> Result<OutputTarget, RunConfigError> {
+        let target = match (self.output.as_deref(), input) {
+            (Some("-"), _) => OutputTarget::Stdout,
+            (Some(path), _) => OutputTarget::File(PathBuf::from(path)),
+            (None, InputSource::Stdin) => OutputTarget::File(PathBuf::from("bypass.results.csv")),
+            (None, InputSource::File(path)) => {
+                let stem = path
+                    .file_stem()
+                    .map_or_else(|| "bypass".into(), |stem| stem.to_string_lossy());
+                OutputTarget::File(path.with_file_name(format!("{stem}.results.csv")))
+            }
+        };
+        if let (OutputTarget::File(output), InputSource::File(input)) = (&target, input)
+            && let (Ok(output_real), Ok(input_real)) = (output.canonicalize(), input.canonicalize())
+            && output_real == input_real
+        {
+            return Err(RunConfigError::OutputIsInput(output.clone()));
+        }
+        Ok(target)
+    }
+
+    fn token(
+        &self,
+        from_environment: Option<SecretString>,
+    ) -> Result<SecretString, RunConfigError> {
+        if let Some(path) = &self.token_file {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| RunConfigError::TokenFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(RunConfigError::EmptyTokenFile(path.clone()));
+            }
+            return Ok(SecretString::from(token.to_owned()));
+        }
+        from_environment
+            .filter(|token| !token.expose_secret().trim().is_empty())
+            .ok_or(RunConfigError::NoCredentials)
+    }
+}
+
+/// The tenant `run --simulate` rehearses against: tens of milliseconds of latency with
+/// jitter, a rate limit above the default `--rate`, and about 1% transient 503s so that a
+/// newcomer sees retries happen.
+pub fn simulated_tenant() -> SimulatorConfig {
+    SimulatorConfig {
+        latency: Duration::from_millis(30),
+        jitter: Duration::from_millis(20),
+        rate_limit: NonZeroU32::new(100).map(RateLimit::per_second),
+        faults: FaultChances {
+            status_503: 0.01,
+            ..FaultChances::default()
+        },
+        seed: rand::random(),
+        ..SimulatorConfig::default()
+    }
+}
+
+/// PingOne is only ever reached over https; plain http is allowed to loopback, for the
+/// simulator and local rehearsals.
+fn check_api_url(url: &str) -> Result<(), RunConfigError> {
+    let problem = match reqwest::Url::parse(url) {
+        Err(_) => Some("is not a URL; write it like https://api.pingone.com/v1"),
+        Ok(parsed) => match parsed.scheme() {
+            "https" if parsed.host().is_some() => None,
+            "http" if is_loopback_url(url) => None,
+            "http" => Some(
+                "uses plain http to a host that is not loopback; PingOne must be reached over https",
+            ),
+            _ => Some("must start with https://"),
+        },
+    };
+    match problem {
+        Some(problem) => Err(RunConfigError::ApiUrl {
+            url: url.to_owned(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a positive number of requests per second"
+        )),
+    }
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        Err("must be longer than zero".to_owned())
+    } else {
+        Ok(duration)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -189,8 +480,9 @@ mod tests {
     fn simulate_args(args: &[&str]) -> Result<SimulateArgs, clap::Error> {
         let mut argv = vec!["pingone-bypass", "simulate"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).map(|cli| match cli.command {
-            Command::Simulate(args) => args,
+        Cli::try_parse_from(argv).and_then(|cli| match cli.command {
+            Command::Simulate(args) => Ok(*args),
+            Command::Run(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         })
     }
 

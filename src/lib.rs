@@ -2,5 +2,12 @@
 //! PingOne simulator to rehearse that on. The binary is a thin shell over this library.
 
 pub mod cli;
+pub mod client;
+pub mod input;
+pub mod output;
 pub mod pingone;
+pub mod plan;
+pub mod progress;
+pub mod run;
 pub mod simulator;
+pub mod throttle;

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use pingone_bypass::cli::{Cli, Command, SimulateArgs};
+use pingone_bypass::cli::{ACCESS_TOKEN_VARIABLE, Cli, Command, RunArgs, SimulateArgs};
+use pingone_bypass::run::Target;
 use pingone_bypass::simulator::Simulator;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
+/// Some rows failed, are invalid or were not attempted.
+const EXIT_UNFINISHED: u8 = 1;
 /// Usage, configuration or input-file error; nothing was sent.
 const EXIT_USAGE: u8 = 2;
 
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
+                    Command::Run(args) => run(&args).await,
                     Command::Simulate(args) => simulate(args).await,
                 }
             })
@@ -43,7 +47,47 @@ fn main() -> ExitCode {
     }
 }
 
-async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let access_token = std::env::var(ACCESS_TOKEN_VARIABLE)
+        .ok()
+        .map(SecretString::from);
+    let config = match args.to_config(chrono::Utc::now(), access_token) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let dry_run = matches!(config.target, Target::DryRun);
+    let results = config.output.describe();
+    match pingone_bypass::run::run(config).await {
+        Ok(outcome) => {
+            eprintln!(
+                "pingone-bypass: {}; results in {results}",
+                outcome.summary.line(dry_run)
+            );
+            if let Some(error) = outcome.input_error {
+                eprintln!("error: {error}; the rows after it were not read");
+                return Ok(ExitCode::from(EXIT_UNFINISHED));
+            }
+            Ok(if outcome.summary.unfinished() > 0 {
+                ExitCode::from(EXIT_UNFINISHED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(if error.nothing_sent() {
+                EXIT_USAGE
+            } else {
+                EXIT_UNFINISHED
+            }))
+        }
+    }
+}
+
+async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     let seed = config.seed;
     // Listening before the startup lines go out means a script that reads them and at once

@@ -5,6 +5,43 @@
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+/// PingOne's regions and their API and auth bases (`--region`, `PINGONE_REGION_CODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum Region {
+    /// North America (pingone.com)
+    #[default]
+    Na,
+    /// Europe (pingone.eu)
+    Eu,
+    /// Canada (pingone.ca)
+    Ca,
+    /// Australia (pingone.com.au)
+    Au,
+    /// Singapore (pingone.sg)
+    Sg,
+    /// Asia-Pacific (pingone.asia)
+    Ap,
+}
+
+impl Region {
+    fn domain(self) -> &'static str {
+        match self {
+            Self::Na => "pingone.com",
+            Self::Eu => "pingone.eu",
+            Self::Ca => "pingone.ca",
+            Self::Au => "pingone.com.au",
+            Self::Sg => "pingone.sg",
+            Self::Ap => "pingone.asia",
+        }
+    }
+
+    /// The API base, `/v1` included.
+    pub fn api_url(self) -> String {
+        format!("https://api.{}/v1", self.domain())
+    }
+}
+
 /// The only `bypassMFAEnabledUntil` shape PingOne accepts: UTC, milliseconds, `Z`.
 const BYPASS_UNTIL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 /// `2025-11-30T00:00:00.000Z` is exactly this long; chrono's `%Y` and `%.3f` are more lenient
@@ -127,6 +164,14 @@ pub struct OAuthErrorBody {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn each_region_has_its_documented_bases() {
+        assert_eq!(Region::Na.api_url(), "https://api.pingone.com/v1");
+        assert_eq!(Region::Eu.api_url(), "https://api.pingone.eu/v1");
+        assert_eq!(Region::Au.api_url(), "https://api.pingone.com.au/v1");
+        assert_eq!(Region::Ap.api_url(), "https://api.pingone.asia/v1");
+    }
 
     #[test]
     fn formats_with_milliseconds_and_z() {

@@ -1,0 +1,366 @@
+//! HTTP to PingOne: the `bypassMFA` PUT, reading its answer, and deciding what an answer means
+//! for the row: granted, refused for good, or worth another attempt (and after how long).
+
+use std::time::Duration;
+
+use rand::RngExt;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::pingone::{BypassRequest, BypassResponse, ErrorBody};
+use crate::plan::Job;
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Granted {
+        http_status: u16,
+        can_bypass_mfa: Option<bool>,
+        bypass_mfa_enabled_until: Option<String>,
+    },
+    /// PingOne answered with an error status.
+    Refused {
+        http_status: u16,
+        error_code: String,
+        error_message: String,
+        retry: Retry,
+    },
+    /// No answer: the connection failed or the request timed out. PUT is idempotent, so
+    /// another attempt is always safe.
+    NoAnswer { error_message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    Never,
+    /// Worth another attempt; `after` is the server's `Retry-After`, when it gave one.
+    Allowed {
+        after: Option<Duration>,
+    },
+}
+
+impl Attempt {
+    pub fn may_retry(&self) -> bool {
+        match self {
+            Self::Granted { .. } => false,
+            Self::Refused { retry, .. } => matches!(retry, Retry::Allowed { .. }),
+            Self::NoAnswer { .. } => true,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Refused {
+                retry: Retry::Allowed { after },
+                ..
+            } => *after,
+            _ => None,
+        }
+    }
+}
+
+/// Retries after the first attempt, with exponential backoff and full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    /// The first retry waits up to this long; each later one up to twice the one before.
+    pub base_delay: Duration,
+    /// No single wait, backoff or `Retry-After`, is longer (Ping's SDKs cap at 30 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Full jitter": uniform in zero to the exponential ceiling, so that rows failing
+    /// together do not come back together.
+    pub fn backoff(&self, retry_number: u32) -> Duration {
+        let exponent = retry_number.saturating_sub(1).min(20);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
+        ceiling.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Talks to one PingOne API base with one bearer token.
+pub struct PingOneClient {
+    http: reqwest::Client,
+    api_url: String,
+    token: SecretString,
+    timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+impl PingOneClient {
+    /// `api_url` includes `/v1`; `connections` sizes the idle-connection pool.
+    pub fn new(
+        api_url: &str,
+        token: SecretString,
+        timeout: Duration,
+        connections: usize,
+    ) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("pingone-bypass/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(connections)
+            .tcp_nodelay(true);
+        if is_loopback_url(api_url) {
+            // A proxy from the environment must not capture traffic meant for this machine.
+            builder = builder.no_proxy();
+        }
+        Ok(Self {
+            http: builder.build()?,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            token,
+            timeout,
+        })
+    }
+
+    /// One PUT for one row. The URL is built only from the job's checked UUIDs.
+    pub async fn put_bypass(&self, job: &Job) -> Attempt {
+        let url = format!(
+            "{}/environments/{}/users/{}/bypassMFA",
+            self.api_url, job.environment_id, job.user_id
+        );
+        let body = BypassRequest {
+            bypass_mfa_enabled_until: job.requested_until.clone(),
+        };
+        let sent = self
+            .http
+            .put(url)
+            .bearer_auth(self.token.expose_secret())
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => self.read_answer(response).await,
+            Err(error) => Attempt::NoAnswer {
+                error_message: self.describe_transport_error(&error),
+            },
+        }
+    }
+
+    async fn read_answer(&self, response: reqwest::Response) -> Attempt {
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(error) => {
+                return Attempt::NoAnswer {
+                    error_message: format!(
+                        "the answer (HTTP {}) broke off: {}",
+                        status.as_u16(),
+                        self.describe_transport_error(&error)
+                    ),
+                };
+            }
+        };
+        if status.is_success() {
+            return match serde_json::from_slice::<BypassResponse>(&body) {
+                Ok(granted) => Attempt::Granted {
+                    http_status: status.as_u16(),
+                    can_bypass_mfa: granted.can_bypass_mfa,
+                    bypass_mfa_enabled_until: granted.bypass_mfa_enabled_until,
+                },
+                Err(error) => Attempt::Refused {
+                    http_status: status.as_u16(),
+                    error_code: "UNREADABLE_RESPONSE".to_owned(),
+                    error_message: format!(
+                        "PingOne answered {status} with a body that is not a bypassMFA answer ({error}); check the bypass with GET before retrying"
+                    ),
+                    retry: Retry::Never,
+                },
+            };
+        }
+        let (error_code, error_message) = describe_error_body(status, &body);
+        Attempt::Refused {
+            http_status: status.as_u16(),
+            error_code,
+            error_message,
+            retry: if is_retryable(status) {
+                Retry::Allowed { after: retry_after }
+            } else {
+                Retry::Never
+            },
+        }
+    }
+
+    fn describe_transport_error(&self, error: &reqwest::Error) -> String {
+        if error.is_timeout() {
+            return format!(
+                "no answer within {} (--timeout)",
+                humantime::format_duration(self.timeout)
+            );
+        }
+        let mut message = if error.is_connect() {
+            "could not connect".to_owned()
+        } else {
+            "the connection failed".to_owned()
+        };
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    }
+}
+
+/// Ping's guidance: retry 408, 429, 500, 502, 503 and 504; classify by status, since codes
+/// within a class may change.
+fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// PingOne's `code`, and its message followed by each detail's message.
+fn describe_error_body(status: StatusCode, body: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) => {
+            let mut message = error.message;
+            for detail in &error.details {
+                message.push_str(" | ");
+                if let Some(target) = &detail.target {
+                    message.push_str(target);
+                    message.push_str(": ");
+                }
+                message.push_str(&detail.message);
+            }
+            (error.code, message)
+        }
+        Err(_) => (
+            String::new(),
+            format!(
+                "HTTP {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_owned(),
+        ),
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Loopback hosts: `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(7)));
+        let in_a_minute = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc2822();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&in_a_minute).unwrap_or(HeaderValue::from_static("")),
+        );
+        let wait = parse_retry_after(&headers).unwrap_or_default();
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(parse_retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn only_pingones_transient_statuses_are_retried() {
+        let retried: Vec<u16> = (400..600)
+            .filter(|code| StatusCode::from_u16(*code).is_ok_and(is_retryable))
+            .collect();
+        assert_eq!(retried, [408, 429, 500, 502, 503, 504]);
+    }
+
+    #[test]
+    fn backoff_stays_under_an_exponential_ceiling_capped_at_the_maximum() {
+        let policy = RetryPolicy {
+            retries: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        for _ in 0..200 {
+            assert!(policy.backoff(1) <= Duration::from_millis(100));
+            assert!(policy.backoff(3) <= Duration::from_millis(400));
+            assert!(policy.backoff(30) <= Duration::from_secs(1));
+        }
+        let spread: std::collections::HashSet<_> = (0..50).map(|_| policy.backoff(4)).collect();
+        assert!(spread.len() > 40, "backoff is not jittered");
+    }
+
+    #[test]
+    fn error_bodies_give_pingones_code_and_every_message() {
+        let body = br#"{"id":"1","code":"INVALID_DATA","message":"Bad.","details":[{"code":"INVALID_VALUE","target":"bypassMFAEnabledUntil","message":"Wrong format."}]}"#;
+        assert_eq!(
+            describe_error_body(StatusCode::BAD_REQUEST, body),
+            (
+                "INVALID_DATA".to_owned(),
+                "Bad. | bypassMFAEnabledUntil: Wrong format.".to_owned()
+            )
+        );
+        assert_eq!(
+            describe_error_body(StatusCode::BAD_GATEWAY, b"<html>"),
+            (String::new(), "HTTP 502 Bad Gateway".to_owned())
+        );
+    }
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://127.9.9.9/v1", true),
+            ("http://localhost/v1", true),
+            ("http://[::1]:80/v1", true),
+            ("https://api.pingone.com/v1", false),
+            ("http://10.0.0.1/v1", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(is_loopback_url(url), loopback, "{url}");
+        }
+    }
+}

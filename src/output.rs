@@ -1,0 +1,333 @@
+//! The results CSV, the admin's audit trail: one row per input record, in input order, each
+//! written and flushed as soon as every row before it is done, with cells escaped so that a
+//! spreadsheet never runs a formula from them; and the run's summary.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::pingone::format_bypass_until;
+
+/// The fixed columns, in the contract's order; extra input columns follow them.
+pub const RESULT_COLUMNS: [&str; 13] = [
+    "row",
+    "environment_id",
+    "user_id",
+    "until",
+    "requested_until",
+    "status",
+    "http_status",
+    "can_bypass_mfa",
+    "bypass_mfa_enabled_until",
+    "attempts",
+    "error_code",
+    "error_message",
+    "completed_at",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    Succeeded,
+    Failed,
+    Invalid,
+    Skipped,
+    NotAttempted,
+    Planned,
+}
+
+impl RowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Invalid => "invalid",
+            Self::Skipped => "skipped",
+            Self::NotAttempted => "not_attempted",
+            Self::Planned => "planned",
+        }
+    }
+}
+
+/// One line of the results file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    pub row: u64,
+    pub environment_id: String,
+    pub user_id: String,
+    pub until: String,
+    pub requested_until: String,
+    pub status: RowStatus,
+    pub http_status: Option<u16>,
+    pub can_bypass_mfa: Option<bool>,
+    pub bypass_mfa_enabled_until: String,
+    pub attempts: u32,
+    pub error_code: String,
+    pub error_message: String,
+    pub completed_at: DateTime<Utc>,
+    pub extras: Vec<String>,
+}
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    File(PathBuf),
+    Stdout,
+}
+
+impl OutputTarget {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Stdout => "standard output".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(
+        "results file {0} already exists; pass --overwrite to replace it, or -o/--output to write elsewhere"
+    )]
+    Exists(PathBuf),
+    #[error("cannot create results file {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write results to {target}: {source}")]
+    Write {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write summary JSON {path}: {source}")]
+    Summary {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Writes result rows as CSV, flushing on request.
+pub struct ResultsWriter {
+    target: String,
+    csv: csv::Writer<Box<dyn Write + Send>>,
+}
+
+impl ResultsWriter {
+    /// Opens the target and writes the header row (the fixed columns, then `extra_columns`).
+    pub fn create<'a>(
+        target: &OutputTarget,
+        overwrite: bool,
+        extra_columns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, OutputError> {
+        let sink: Box<dyn Write + Send> = match target {
+            OutputTarget::Stdout => Box::new(std::io::stdout()),
+            OutputTarget::File(path) => Box::new(open_results_file(path, overwrite)?),
+        };
+        let mut writer = Self {
+            target: target.describe(),
+            csv: csv::WriterBuilder::new().from_writer(sink),
+        };
+        let header: Vec<String> = RESULT_COLUMNS
+            .iter()
+            .copied()
+            .chain(extra_columns)
+            .map(escape_formula)
+            .collect();
+        writer.write_record(&header)?;
+        writer.flush()?;
+        Ok(writer)
+    }
+
+    pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
+        let fixed = [
+            row.row.to_string(),
+            escape_formula(&row.environment_id),
+            escape_formula(&row.user_id),
+            escape_formula(&row.until),
+            escape_formula(&row.requested_until),
+            row.status.as_str().to_owned(),
+            row.http_status
+                .map(|status| status.to_string())
+                .unwrap_or_default(),
+            row.can_bypass_mfa
+                .map(|can| can.to_string())
+                .unwrap_or_default(),
+            escape_formula(&row.bypass_mfa_enabled_until),
+            row.attempts.to_string(),
+            escape_formula(&row.error_code),
+            escape_formula(&row.error_message),
+            format_bypass_until(row.completed_at),
+        ];
+        let record: Vec<String> = fixed
+            .into_iter()
+            .chain(row.extras.iter().map(|cell| escape_formula(cell)))
+            .collect();
+        self.write_record(&record)
+    }
+
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        self.csv.flush().map_err(|source| OutputError::Write {
+            target: self.target.clone(),
+            source,
+        })
+    }
+
+    fn write_record(&mut self, record: &[String]) -> Result<(), OutputError> {
+        self.csv
+            .write_record(record)
+            .map_err(|error| OutputError::Write {
+                target: self.target.clone(),
+                source: std::io::Error::other(error),
+            })
+    }
+}
+
+fn open_results_file(path: &Path, overwrite: bool) -> Result<File, OutputError> {
+    let mut options = File::options();
+    options.write(true);
+    if overwrite {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    options.open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            OutputError::Exists(path.to_owned())
+        } else {
+            OutputError::Create {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })
+}
+
+/// A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` (and, in some, tab or
+/// carriage return) as a formula; a leading `'` makes it text.
+pub fn escape_formula(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// The run's outcome, as the final line and `--summary-json` give it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub skipped: u64,
+    pub not_attempted: u64,
+    pub planned: u64,
+    /// PUTs sent, retries included.
+    pub requests: u64,
+    /// PUTs sent after a row's first attempt.
+    pub retries: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    pub elapsed_seconds: f64,
+    /// `requests` divided by `elapsed_seconds`.
+    pub rate_per_second: f64,
+}
+
+impl Summary {
+    pub fn count(&mut self, status: RowStatus) {
+        self.total += 1;
+        let slot = match status {
+            RowStatus::Succeeded => &mut self.succeeded,
+            RowStatus::Failed => &mut self.failed,
+            RowStatus::Invalid => &mut self.invalid,
+            RowStatus::Skipped => &mut self.skipped,
+            RowStatus::NotAttempted => &mut self.not_attempted,
+            RowStatus::Planned => &mut self.planned,
+        };
+        *slot += 1;
+    }
+
+    /// Rows that need the admin's attention: failed, invalid or not attempted.
+    pub fn unfinished(&self) -> u64 {
+        self.failed + self.invalid + self.not_attempted
+    }
+
+    pub fn write_json(&self, path: &Path) -> Result<(), OutputError> {
+        let write = || -> std::io::Result<()> {
+            let mut file = BufWriter::new(File::create(path)?);
+            serde_json::to_writer_pretty(&mut file, self)?;
+            file.write_all(b"\n")?;
+            file.flush()
+        };
+        write().map_err(|source| OutputError::Summary {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The one line a log or a person reads at the end.
+    pub fn line(&self, dry_run: bool) -> String {
+        let rows = if dry_run {
+            format!(
+                "{} rows checked: {} planned, {} invalid, {} skipped",
+                self.total, self.planned, self.invalid, self.skipped
+            )
+        } else {
+            format!(
+                "{} rows: {} succeeded, {} failed, {} invalid, {} skipped, {} not attempted",
+                self.total,
+                self.succeeded,
+                self.failed,
+                self.invalid,
+                self.skipped,
+                self.not_attempted
+            )
+        };
+        format!(
+            "{rows}; {} requests ({} retries, {} throttled) in {:.1}s, {:.1} requests/s",
+            self.requests, self.retries, self.throttled, self.elapsed_seconds, self.rate_per_second
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_as_formulas_are_made_text() {
+        for (cell, escaped) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+90m", "'+90m"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("8h", "8h"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_formula(cell), escaped, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn the_summary_line_names_every_count() {
+        let mut summary = Summary::default();
+        summary.count(RowStatus::Succeeded);
+        summary.count(RowStatus::Failed);
+        summary.count(RowStatus::NotAttempted);
+        assert_eq!(summary.unfinished(), 2);
+        let line = summary.line(false);
+        assert!(
+            line.starts_with(
+                "3 rows: 1 succeeded, 1 failed, 0 invalid, 0 skipped, 1 not attempted"
+            ),
+            "{line}"
+        );
+    }
+}

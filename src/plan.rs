@@ -1,0 +1,489 @@
+//! Validation and normalisation of each row before anything is sent: IDs must be UUIDs (nothing
+//! else ever reaches a URL path), every accepted spelling of an expiry becomes PingOne's one
+//! format, expiries outside (run start, run start + max window] are refused, and repeated
+//! (environment, user) pairs are skipped or refused. Every refusal says which column, which
+//! value and which rule, so the admin can fix the spreadsheet.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::input::InputRecord;
+use crate::pingone::{format_bypass_until, parse_exact_bypass_until};
+
+/// A row that will be sent: only checked values, nothing from the input as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub environment_id: Uuid,
+    pub user_id: Uuid,
+    /// Exactly what is sent as `bypassMFAEnabledUntil`.
+    pub requested_until: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid,
+    Skipped,
+}
+
+/// What validation decided for one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Send(Job),
+    Refuse {
+        kind: Refusal,
+        /// The normalised expiry, when the row got far enough to have one.
+        requested_until: Option<String>,
+        message: String,
+    },
+}
+
+/// How the input's columns are named, for messages that name the column to fix.
+#[derive(Debug, Clone)]
+pub struct ColumnNames {
+    pub environment: String,
+    pub user: String,
+    pub until: String,
+}
+
+impl Default for ColumnNames {
+    fn default() -> Self {
+        Self {
+            environment: "environment".to_owned(),
+            user: "user".to_owned(),
+            until: "until".to_owned(),
+        }
+    }
+}
+
+/// The rules every row is checked against, fixed at run start.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub run_start: DateTime<Utc>,
+    pub max_window: Duration,
+    pub max_window_text: String,
+    /// From `--env`, for rows that leave the environment empty.
+    pub default_environment: Option<Uuid>,
+    /// From `--until`, for rows that leave the expiry empty: the text and its normalised value.
+    pub default_until: Option<(String, DateTime<Utc>)>,
+}
+
+impl Rules {
+    pub fn latest_allowed(&self) -> DateTime<Utc> {
+        self.run_start + self.max_window
+    }
+
+    /// Checks an expiry against the window, naming `what` (a column or a flag) when it fails.
+    pub fn check_window(&self, what: &str, text: &str, until: DateTime<Utc>) -> Result<(), String> {
+        if until <= self.run_start {
+            return Err(format!(
+                "{what} {text:?} means {}, which is not after the run start {}; an expiry must be in the future",
+                format_bypass_until(until),
+                format_bypass_until(self.run_start)
+            ));
+        }
+        if until > self.latest_allowed() {
+            return Err(format!(
+                "{what} {text:?} means {}, later than --max-window {} allows (latest {})",
+                format_bypass_until(until),
+                self.max_window_text,
+                format_bypass_until(self.latest_allowed())
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The earlier row that asked for an (environment, user) pair.
+struct FirstRequest {
+    row: u64,
+    until_millis: i64,
+}
+
+/// Validates rows in input order, remembering pairs already seen.
+pub struct Planner {
+    rules: Rules,
+    columns: ColumnNames,
+    /// Keyed by a 64-bit keyed hash of (environment, user) rather than the 32-byte pair, which
+    /// halves the memory a million-row run needs. Two different pairs share a key with a chance
+    /// of about n²/2⁶⁵ (3 in 100 million for a million rows), and the hash key is random per
+    /// run, so such a collision cannot be arranged and does not repeat on a re-run.
+    seen: HashMap<u64, FirstRequest>,
+    pair_hasher: RandomState,
+}
+
+impl Planner {
+    pub fn new(rules: Rules, columns: ColumnNames) -> Self {
+        Self {
+            rules,
+            columns,
+            seen: HashMap::new(),
+            pair_hasher: RandomState::new(),
+        }
+    }
+
+    pub fn plan(&mut self, record: &InputRecord) -> Verdict {
+        match self.check(record) {
+            Ok((environment_id, user_id, until)) => {
+                self.deduplicate(record.row, environment_id, user_id, until)
+            }
+            Err(message) => Verdict::Refuse {
+                kind: Refusal::Invalid,
+                requested_until: None,
+                message,
+            },
+        }
+    }
+
+    fn check(&self, record: &InputRecord) -> Result<(Uuid, Uuid, DateTime<Utc>), String> {
+        if let Some(defect) = &record.defect {
+            return Err(defect.clone());
+        }
+        let environment_id = match (record.environment.trim(), self.rules.default_environment) {
+            ("", Some(default)) => default,
+            ("", None) => {
+                return Err(format!(
+                    "{} is empty and no --env was given; fill it in or pass --env <UUID>",
+                    self.columns.environment
+                ));
+            }
+            (text, _) => {
+                parse_id(text).ok_or_else(|| not_a_uuid(&self.columns.environment, text))?
+            }
+        };
+        let user_text = record.user.trim();
+        if user_text.is_empty() {
+            return Err(format!(
+                "{} is empty; every row needs a user ID",
+                self.columns.user
+            ));
+        }
+        let user_id =
+            parse_id(user_text).ok_or_else(|| not_a_uuid(&self.columns.user, user_text))?;
+        let until = match (record.until.trim(), &self.rules.default_until) {
+            ("", Some((_, default))) => *default,
+            ("", None) => {
+                return Err(format!(
+                    "{} is empty and no --until was given; fill it in or pass --until <WHEN>",
+                    self.columns.until
+                ));
+            }
+            (text, _) => {
+                let until = parse_until(text, self.rules.run_start).ok_or_else(|| {
+                    format!(
+                        "{} {text:?} is not a date or a duration; {UNTIL_FORMS}",
+                        self.columns.until
+                    )
+                })?;
+                self.rules.check_window(&self.columns.until, text, until)?;
+                until
+            }
+        };
+        Ok((environment_id, user_id, until))
+    }
+
+    fn deduplicate(
+        &mut self,
+        row: u64,
+        environment_id: Uuid,
+        user_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Verdict {
+        let requested_until = format_bypass_until(until);
+        let key = self.pair_hasher.hash_one((environment_id, user_id));
+        let until_millis = until.timestamp_millis();
+        match self.seen.get(&key) {
+            Some(first) if first.until_millis == until_millis => Verdict::Refuse {
+                kind: Refusal::Skipped,
+                requested_until: Some(requested_until),
+                message: format!("duplicate of row {}", first.row),
+            },
+            Some(first) => Verdict::Refuse {
+                kind: Refusal::Invalid,
+                requested_until: Some(requested_until),
+                message: format!(
+                    "conflicts with row {}, which asks {} for the same environment and user; keep one of the two",
+                    first.row,
+                    DateTime::from_timestamp_millis(first.until_millis)
+                        .map_or_else(String::new, format_bypass_until)
+                ),
+            },
+            None => {
+                self.seen.insert(key, FirstRequest { row, until_millis });
+                Verdict::Send(Job {
+                    environment_id,
+                    user_id,
+                    requested_until,
+                })
+            }
+        }
+    }
+}
+
+/// The accepted spellings, for messages.
+pub const UNTIL_FORMS: &str = "write 2025-11-30T00:00:00.000Z, an RFC 3339 time with Z or an offset, 2025-11-30, 2025-11-30 08:00[:00] (UTC), or a duration from the run start such as 8h, +90m, 2d or 1h30m";
+
+/// Reads an expiry in any accepted spelling (see the contract) as an instant, cut to the
+/// milliseconds PingOne keeps. Relative durations count from `run_start`.
+pub fn parse_until(text: &str, run_start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Some(exact) = parse_exact_bypass_until(text) {
+        return Some(exact);
+    }
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Some(instant.with_timezone(&Utc).trunc_subsecs(3));
+    }
+    if text.len() == 10
+        && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    {
+        return date.and_hms_opt(0, 0, 0).map(|midnight| midnight.and_utc());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(naive.and_utc());
+        }
+    }
+    let duration_text = text.strip_prefix('+').unwrap_or(text);
+    // humantime takes "1h 30m" as well as "1h30m"; a leading digit keeps words such as
+    // "tomorrow" from being read as durations.
+    if duration_text.starts_with(|c: char| c.is_ascii_digit()) {
+        let duration = humantime::parse_duration(duration_text).ok()?;
+        let duration = chrono::Duration::from_std(duration).ok()?;
+        return run_start
+            .checked_add_signed(duration)
+            .map(|until| until.trunc_subsecs(3));
+    }
+    None
+}
+
+/// Only the hyphenated UUID spelling is accepted: it is what PingOne's IDs look like, and it
+/// leaves nothing (braces, `urn:uuid:`, slashes) that could change a URL path.
+pub fn parse_id(text: &str) -> Option<Uuid> {
+    (text.len() == 36)
+        .then(|| Uuid::try_parse(text).ok())
+        .flatten()
+}
+
+fn not_a_uuid(column: &str, text: &str) -> String {
+    format!(
+        "{column} {text:?} is not a UUID (expected 8-4-4-4-12 hex digits, like 4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
+            .single()
+            .expect("a valid instant")
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            run_start: start(),
+            max_window: Duration::from_secs(7 * 86_400),
+            max_window_text: "7d".to_owned(),
+            default_environment: None,
+            default_until: None,
+        }
+    }
+
+    const ENV: &str = "4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";
+    const USER: &str = "0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01";
+
+    fn record(row: u64, environment: &str, user: &str, until: &str) -> InputRecord {
+        InputRecord {
+            row,
+            environment: environment.to_owned(),
+            user: user.to_owned(),
+            until: until.to_owned(),
+            ..InputRecord::default()
+        }
+    }
+
+    fn refusal(verdict: Verdict) -> (Refusal, String) {
+        match verdict {
+            Verdict::Refuse { kind, message, .. } => (kind, message),
+            Verdict::Send(job) => panic!("expected a refusal, got {job:?}"),
+        }
+    }
+
+    #[test]
+    fn every_accepted_spelling_becomes_pingones_format() {
+        for (text, expected) in [
+            ("2026-11-30T00:00:00.000Z", "2026-11-30T00:00:00.000Z"),
+            ("2026-11-30T01:02:03Z", "2026-11-30T01:02:03.000Z"),
+            ("2026-11-30T01:02:03.123456789Z", "2026-11-30T01:02:03.123Z"),
+            ("2026-11-30T03:02:03.5+02:00", "2026-11-30T01:02:03.500Z"),
+            ("2026-11-30", "2026-11-30T00:00:00.000Z"),
+            ("2026-11-30 08:15", "2026-11-30T08:15:00.000Z"),
+            ("2026-11-30 08:15:09", "2026-11-30T08:15:09.000Z"),
+            ("8h", "2026-11-29T20:00:00.000Z"),
+            ("+90m", "2026-11-29T13:30:00.000Z"),
+            ("2d", "2026-12-01T12:00:00.000Z"),
+            ("1h30m", "2026-11-29T13:30:00.000Z"),
+            (" 8h ", "2026-11-29T20:00:00.000Z"),
+        ] {
+            assert_eq!(
+                parse_until(text, start())
+                    .map(format_bypass_until)
+                    .as_deref(),
+                Some(expected),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_and_malformed_dates_are_not_expiries() {
+        for text in [
+            "tomorrow",
+            "30/11/2026",
+            "2026-13-01",
+            "2026-11-30T25:00Z",
+            "-8h",
+            "8",
+            "h",
+        ] {
+            assert_eq!(parse_until(text, start()), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_valid_row_becomes_a_job_with_checked_values_only() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        let verdict = planner.plan(&record(2, ENV, &USER.to_uppercase(), "8h"));
+        assert_eq!(
+            verdict,
+            Verdict::Send(Job {
+                environment_id: Uuid::parse_str(ENV).unwrap_or_default(),
+                user_id: Uuid::parse_str(USER).unwrap_or_default(),
+                requested_until: "2026-11-29T20:00:00.000Z".to_owned(),
+            })
+        );
+    }
+
+    #[test]
+    fn ids_that_are_not_hyphenated_uuids_are_refused_naming_the_column_and_value() {
+        let columns = ColumnNames {
+            environment: "envID".into(),
+            user: "userID".into(),
+            until: "until".into(),
+        };
+        let mut planner = Planner::new(rules(), columns);
+        for (environment, user, column, value) in [
+            (ENV, "../../environments", "userID", "../../environments"),
+            (ENV, &format!("{{{USER}}}")[..], "userID", ""),
+            (
+                ENV,
+                "0d9a3b526c1e4b8f9e275f3c1a7d8e01",
+                "userID",
+                "0d9a3b526c1e4b8f9e275f3c1a7d8e01",
+            ),
+            ("prod", USER, "envID", "prod"),
+            (&format!("{ENV}/x")[..], USER, "envID", ""),
+        ] {
+            let (kind, message) = refusal(planner.plan(&record(2, environment, user, "8h")));
+            assert_eq!(kind, Refusal::Invalid);
+            assert!(
+                message.starts_with(column) && message.contains("is not a UUID"),
+                "{message}"
+            );
+            assert!(message.contains(value), "{message}");
+        }
+    }
+
+    #[test]
+    fn empty_cells_use_the_defaults_or_say_which_flag_would_fill_them() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        let (_, message) = refusal(planner.plan(&record(2, "", USER, "8h")));
+        assert!(message.contains("--env"), "{message}");
+        let (_, message) = refusal(planner.plan(&record(3, ENV, USER, "")));
+        assert!(message.contains("--until"), "{message}");
+
+        let default_until = start() + chrono::Duration::hours(4);
+        let mut planner = Planner::new(
+            Rules {
+                default_environment: Uuid::parse_str(ENV).ok(),
+                default_until: Some(("4h".into(), default_until)),
+                ..rules()
+            },
+            ColumnNames::default(),
+        );
+        assert!(matches!(
+            planner.plan(&record(2, "", USER, "")),
+            Verdict::Send(Job { requested_until, .. }) if requested_until == "2026-11-29T16:00:00.000Z"
+        ));
+    }
+
+    #[test]
+    fn expiries_in_the_past_or_beyond_the_window_are_refused_with_the_limit() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        let (_, past) = refusal(planner.plan(&record(2, ENV, USER, "2026-11-29 11:59")));
+        assert!(past.contains("not after the run start"), "{past}");
+        let (_, now) = refusal(planner.plan(&record(3, ENV, USER, "0s")));
+        assert!(now.contains("not after the run start"), "{now}");
+        let (_, late) = refusal(planner.plan(&record(4, ENV, USER, "7d1ms")));
+        assert!(
+            late.contains("--max-window 7d") && late.contains("2026-12-06T12:00:00.000Z"),
+            "{late}"
+        );
+        assert!(matches!(
+            planner.plan(&record(5, ENV, USER, "7d")),
+            Verdict::Send(_)
+        ));
+    }
+
+    #[test]
+    fn a_repeated_pair_is_skipped_when_it_asks_the_same_and_refused_when_it_conflicts() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        assert!(matches!(
+            planner.plan(&record(2, ENV, USER, "8h")),
+            Verdict::Send(_)
+        ));
+        let (kind, message) = refusal(planner.plan(&record(3, ENV, USER, "2026-11-29T20:00:00Z")));
+        assert_eq!(
+            (kind, message.as_str()),
+            (Refusal::Skipped, "duplicate of row 2")
+        );
+        let (kind, message) = refusal(planner.plan(&record(4, ENV, USER, "9h")));
+        assert_eq!(kind, Refusal::Invalid);
+        assert!(message.starts_with("conflicts with row 2"), "{message}");
+        let other_env = "9b2f7c3d-6e8a-4f10-8c5d-2e4b6a7c9d02";
+        assert!(matches!(
+            planner.plan(&record(5, other_env, USER, "9h")),
+            Verdict::Send(_)
+        ));
+    }
+
+    #[test]
+    fn an_invalid_row_does_not_claim_its_pair() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        assert!(matches!(
+            planner.plan(&record(2, ENV, USER, "30d")),
+            Verdict::Refuse { .. }
+        ));
+        assert!(matches!(
+            planner.plan(&record(3, ENV, USER, "8h")),
+            Verdict::Send(_)
+        ));
+    }
+
+    #[test]
+    fn a_defective_row_is_invalid_with_its_defect() {
+        let mut planner = Planner::new(rules(), ColumnNames::default());
+        let mut defective = record(2, ENV, USER, "8h");
+        defective.defect = Some("the row has 2 cells but the header has 3".into());
+        let (kind, message) = refusal(planner.plan(&defective));
+        assert_eq!(
+            (kind, message.as_str()),
+            (Refusal::Invalid, "the row has 2 cells but the header has 3")
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! `run`: wires the stages together. A blocking reader feeds rows through a bounded channel;
+//! each row is validated in input order; valid rows go to concurrent senders that share one
+//! throttle; one writer puts results back in input order. A bounded reorder window lets rows
+//! behind a slow one keep going until the window fills, and keeps memory flat.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
+use crate::input::{InputError, InputReader, InputRecord, InputSource, count_records};
+use crate::output::{OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary};
+use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict};
+use crate::progress::{LiveCounters, Progress, ProgressMode};
+use crate::simulator::{Simulator, SimulatorConfig, SimulatorError};
+
+/// Rows that may be between "started" and "written" at once. A row stuck in retries holds the
+/// rows behind it in memory until this many are waiting, then reading pauses until it ends.
+/// At a few hundred bytes a row this bounds the window to a few megabytes; at PingOne's rates it
+/// covers minutes of sending, longer than a row's whole retry schedule.
+pub const DEFAULT_REORDER_WINDOW: usize = 10_000;
+
+/// Rows read ahead of validation.
+const READ_AHEAD: usize = 1024;
+
+/// Where requests go.
+pub enum Target {
+    /// `--dry-run`: validate and plan; send nothing.
+    DryRun,
+    PingOne {
+        api_url: String,
+        token: SecretString,
+    },
+    /// `--simulate`: a simulator started inside this process.
+    Simulator(Box<SimulatorConfig>),
+}
+
+/// Everything a run needs, validated by the command line before any row is read.
+pub struct RunConfig {
+    pub input: InputSource,
+    pub output: OutputTarget,
+    pub overwrite: bool,
+    pub target: Target,
+    /// Most requests per second, all environments together.
+    pub rate: f64,
+    /// Most requests in flight.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub rules: Rules,
+    pub reorder_window: usize,
+    pub progress: ProgressMode,
+    pub summary_json: Option<PathBuf>,
+}
+
+/// How a run ended when it got as far as sending.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    /// The input could not be read to its end; rows after the error are not in the results.
+    pub input_error: Option<InputError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Before any row was read or sent.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Output(OutputError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(#[from] SimulatorError),
+    /// After sending began: the results could not be written.
+    #[error("{0}; the rows written so far are kept")]
+    Results(OutputError),
+}
+
+impl RunError {
+    /// Whether the run stopped before anything was sent.
+    pub fn nothing_sent(&self) -> bool {
+        !matches!(self, Self::Results(_))
+    }
+}
+
+pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let reader = InputReader::open(&config.input)?;
+    let header = reader.header().clone();
+    let writer = ResultsWriter::create(&config.output, config.overwrite, header.extra_names())
+        .map_err(RunError::Output)?;
+    // Kept alive until the run ends: dropping it stops the simulator.
+    let mut simulator = None;
+    let sender = match config.target {
+        Target::DryRun => None,
+        Target::PingOne { api_url, token } => Some(PingOneClient::new(
+            &api_url,
+            token,
+            config.timeout,
+            config.concurrency,
+        )?),
+        Target::Simulator(simulator_config) => {
+            let started = Simulator::start(*simulator_config, ([127, 0, 0, 1], 0).into()).await?;
+            tracing::info!(api_url = %started.api_url(), "running against the built-in PingOne simulator");
+            let client = PingOneClient::new(
+                &started.api_url(),
+                SecretString::from(started.issue_token()),
+                config.timeout,
+                config.concurrency,
+            )?;
+            simulator = Some(started);
+            Some(client)
+        }
+    };
+    let counters = Arc::new(LiveCounters::default());
+    let sender = sender.map(|client| {
+        Arc::new(RowSender {
+            client,
+            throttle: crate::throttle::Throttle::new(config.rate),
+            in_flight: Semaphore::new(config.concurrency.max(1)),
+            retry: config.retry,
+            counters: counters.clone(),
+        })
+    });
+
+    let progress = Arc::new(Progress::start(config.progress, counters.clone()));
+    if let (InputSource::File(path), true) = (&config.input, progress.shows_bar()) {
+        let (path, progress) = (path.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Some(total) = count_records(&path) {
+                progress.set_total(total);
+            }
+        });
+    }
+
+    let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
+    let (results, results_received) = mpsc::channel(config.reorder_window.max(1));
+    let writing = {
+        let (window, progress) = (window.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || {
+            write_in_order(writer, results_received, &window, &progress)
+        })
+    };
+
+    let (records, mut records_received) = mpsc::channel(READ_AHEAD);
+    let reading = reader.spawn(records);
+    let columns = ColumnNames {
+        environment: header
+            .environment
+            .as_ref()
+            .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
+        user: header.user.1.clone(),
+        until: header
+            .until
+            .as_ref()
+            .map_or_else(|| "--until".to_owned(), |(_, name)| name.clone()),
+    };
+    let default_environment = config.rules.default_environment;
+    let mut planner = Planner::new(config.rules, columns);
+    let mut input_error = None;
+    let mut sequence = 0_u64;
+    while let Some(item) = records_received.recv().await {
+        let record = match item {
+            Ok(record) => record,
+            Err(error) => {
+                input_error = Some(error);
+                break;
+            }
+        };
+        // The writer closes the window when it fails; then nothing more is started.
+        let Ok(slot) = window.acquire().await else {
+            break;
+        };
+        slot.forget();
+        let position = sequence;
+        sequence += 1;
+        let written_as = WrittenAs::new(&record, default_environment);
+        match (planner.plan(&record), &sender) {
+            (
+                Verdict::Refuse {
+                    kind,
+                    requested_until,
+                    message,
+                },
+                _,
+            ) => {
+                let status = match kind {
+                    Refusal::Invalid => RowStatus::Invalid,
+                    Refusal::Skipped => RowStatus::Skipped,
+                };
+                let row = written_as.refused(
+                    record,
+                    status,
+                    requested_until.unwrap_or_default(),
+                    message,
+                );
+                if results.send((position, row)).await.is_err() {
+                    break;
+                }
+            }
+            (Verdict::Send(job), None) => {
+                let row = written_as.planned(record, &job);
+                if results.send((position, row)).await.is_err() {
+                    break;
+                }
+            }
+            (Verdict::Send(job), Some(sender)) => {
+                let (sender, results) = (sender.clone(), results.clone());
+                tokio::spawn(async move {
+                    let (attempt, attempts) = sender.send(&job).await;
+                    let row = written_as.sent(record, &job, attempt, attempts);
+                    // Fails only when the writer has stopped, which the run reports.
+                    let _ = results.send((position, row)).await;
+                });
+            }
+        }
+    }
+    drop(records_received);
+    drop(results);
+    let written = writing.await;
+    reading.abort();
+    let progress = Arc::try_unwrap(progress).ok();
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    drop(simulator);
+    let mut summary = match written {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(error)) => return Err(RunError::Results(error)),
+        Err(join_error) => {
+            return Err(RunError::Results(OutputError::Write {
+                target: config.output.describe(),
+                source: std::io::Error::other(join_error.to_string()),
+            }));
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    summary.requests = counters.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = counters.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.throttled = counters
+        .throttled
+        .load(std::sync::atomic::Ordering::Relaxed);
+    summary.elapsed_seconds = elapsed;
+    summary.rate_per_second = if elapsed > 0.0 {
+        summary.requests as f64 / elapsed
+    } else {
+        0.0
+    };
+    if let Some(path) = &config.summary_json {
+        summary.write_json(path).map_err(RunError::Results)?;
+    }
+    Ok(RunOutcome {
+        summary,
+        input_error,
+    })
+}
+
+/// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
+/// retries with backoff, and a `Retry-After` that pauses every sender.
+struct RowSender {
+    client: PingOneClient,
+    throttle: crate::throttle::Throttle,
+    in_flight: Semaphore,
+    retry: RetryPolicy,
+    counters: Arc<LiveCounters>,
+}
+
+impl RowSender {
+    /// The last attempt and how many were made.
+    async fn send(&self, job: &Job) -> (Attempt, u32) {
+        let mut attempts = 0;
+        loop {
+            let attempt = {
+                // The semaphore is never closed, so this always holds a permit.
+                let _permit = self.in_flight.acquire().await.ok();
+                self.throttle.acquire().await;
+                attempts += 1;
+                LiveCounters::add(&self.counters.requests, 1);
+                if attempts > 1 {
+                    LiveCounters::add(&self.counters.retries, 1);
+                }
+                self.client.put_bypass(job).await
+            };
+            if matches!(
+                attempt,
+                Attempt::Refused {
+                    http_status: 429,
+                    ..
+                }
+            ) {
+                LiveCounters::add(&self.counters.throttled, 1);
+            }
+            if !attempt.may_retry() || attempts > self.retry.retries {
+                return (attempt, attempts);
+            }
+            match attempt.retry_after() {
+                Some(after) => self
+                    .throttle
+                    .pause_until(Instant::now() + after.min(self.retry.max_delay)),
+                None => tokio::time::sleep(self.retry.backoff(attempts)).await,
+            }
+        }
+    }
+}
+
+/// The cells of a row as the results show them, whatever happens to it.
+struct WrittenAs {
+    environment_id: String,
+    user_id: String,
+}
+
+impl WrittenAs {
+    fn new(record: &InputRecord, default_environment: Option<uuid::Uuid>) -> Self {
+        let environment = record.environment.trim();
+        Self {
+            environment_id: match (environment, default_environment) {
+                ("", Some(default)) => default.to_string(),
+                _ => environment.to_owned(),
+            },
+            user_id: record.user.trim().to_owned(),
+        }
+    }
+
+    fn base(self, record: InputRecord, status: RowStatus, requested_until: String) -> ResultRow {
+        ResultRow {
+            row: record.row,
+            environment_id: self.environment_id,
+            user_id: self.user_id,
+            until: record.until,
+            requested_until,
+            status,
+            http_status: None,
+            can_bypass_mfa: None,
+            bypass_mfa_enabled_until: String::new(),
+            attempts: 0,
+            error_code: String::new(),
+            error_message: String::new(),
+            completed_at: Utc::now(),
+            extras: record.extras,
+        }
+    }
+
+    fn refused(
+        self,
+        record: InputRecord,
+        status: RowStatus,
+        requested_until: String,
+        message: String,
+    ) -> ResultRow {
+        ResultRow {
+            error_message: message,
+            ..self.base(record, status, requested_until)
+        }
+    }
+
+    fn planned(self, record: InputRecord, job: &Job) -> ResultRow {
+        let mut row = self.base(record, RowStatus::Planned, job.requested_until.clone());
+        row.environment_id = job.environment_id.to_string();
+        row.user_id = job.user_id.to_string();
+        row
+    }
+
+    fn sent(self, record: InputRecord, job: &Job, attempt: Attempt, attempts: u32) -> ResultRow {
+        let mut row = self.base(record, RowStatus::Failed, job.requested_until.clone());
+        row.environment_id = job.environment_id.to_string();
+        row.user_id = job.user_id.to_string();
+        row.attempts = attempts;
+        match attempt {
+            Attempt::Granted {
+                http_status,
+                can_bypass_mfa,
+                bypass_mfa_enabled_until,
+            } => {
+                row.status = RowStatus::Succeeded;
+                row.http_status = Some(http_status);
+                row.can_bypass_mfa = can_bypass_mfa;
+                row.bypass_mfa_enabled_until = bypass_mfa_enabled_until.unwrap_or_default();
+            }
+            Attempt::Refused {
+                http_status,
+                error_code,
+                error_message,
+                ..
+            } => {
+                row.http_status = Some(http_status);
+                row.error_code = error_code;
+                row.error_message = error_message;
+            }
+            Attempt::NoAnswer { error_message } => {
+                row.error_code = "NO_ANSWER".to_owned();
+                row.error_message = error_message;
+            }
+        }
+        row
+    }
+}
+
+/// The writer: puts rows back in input order, writes each as soon as all before it are
+/// written, and flushes whenever it has caught up, so a crash loses only rows still in flight.
+fn write_in_order(
+    mut writer: ResultsWriter,
+    mut rows: mpsc::Receiver<(u64, ResultRow)>,
+    window: &Semaphore,
+    progress: &Progress,
+) -> Result<Summary, OutputError> {
+    let result = (|| {
+        let mut waiting: VecDeque<Option<ResultRow>> = VecDeque::new();
+        let mut next = 0_u64;
+        let mut summary = Summary::default();
+        loop {
+            let (position, row) = match rows.try_recv() {
+                Ok(item) => item,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    writer.flush()?;
+                    match rows.blocking_recv() {
+                        Some(item) => item,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            let offset = usize::try_from(position - next).unwrap_or(usize::MAX);
+            if waiting.len() <= offset {
+                waiting.resize_with(offset + 1, || None);
+            }
+            waiting[offset] = Some(row);
+            while let Some(Some(_)) = waiting.front() {
+                if let Some(Some(row)) = waiting.pop_front() {
+                    writer.write(&row)?;
+                    summary.count(row.status);
+                    progress.row_done(row.status);
+                    next += 1;
+                    window.add_permits(1);
+                }
+            }
+        }
+        writer.flush()?;
+        Ok(summary)
+    })();
+    if result.is_err() {
+        window.close();
+    }
+    result
+}
