@@ -1,6 +1,8 @@
 //! One integration-test binary (one link step instead of one per file), with a `support`
 //! module shared by the specifications.
 
+mod run;
+mod run_command;
 mod simulate_command;
 mod simulator;
 mod support;

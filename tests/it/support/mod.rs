@@ -1,14 +1,22 @@
 //! What the specifications share: a simulator on port 0, an HTTP client that ignores proxy
 //! settings, and readers for PingOne's answers.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pingone_bypass::client::RetryPolicy;
+use pingone_bypass::input::InputSource;
+use pingone_bypass::output::OutputTarget;
 use pingone_bypass::pingone::ErrorBody;
+use pingone_bypass::plan::Rules;
+use pingone_bypass::progress::ProgressMode;
+use pingone_bypass::run::{RunConfig, RunOutcome, Target};
 use pingone_bypass::simulator::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
 };
 use reqwest::StatusCode;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -95,4 +103,107 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A temporary folder holding one run's input and results.
+pub struct RunFiles {
+    _folder: tempfile::TempDir,
+    pub input: std::path::PathBuf,
+    pub output: std::path::PathBuf,
+}
+
+pub fn run_files(input_csv: &str) -> RunFiles {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let input = folder.path().join("users.csv");
+    std::fs::write(&input, input_csv).expect("the input is written");
+    let output = folder.path().join("users.results.csv");
+    RunFiles {
+        _folder: folder,
+        input,
+        output,
+    }
+}
+
+/// An input of `count` rows, each for a new user in `environment`, all asking `until`.
+pub fn users_csv(count: usize, environment: Uuid, until: &str) -> String {
+    let mut csv = String::from("environmentId,userId,until\n");
+    for _ in 0..count {
+        csv.push_str(&format!("{environment},{},{until}\n", Uuid::new_v4()));
+    }
+    csv
+}
+
+/// A run of `files` against `target`, fast and quiet: high rate, short backoff, no progress.
+pub fn run_config(files: &RunFiles, target: Target) -> RunConfig {
+    RunConfig {
+        input: InputSource::File(files.input.clone()),
+        output: OutputTarget::File(files.output.clone()),
+        overwrite: false,
+        target,
+        rate: 10_000.0,
+        concurrency: 8,
+        retry: RetryPolicy {
+            retries: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(20),
+        },
+        timeout: Duration::from_secs(5),
+        rules: Rules {
+            run_start: chrono::Utc::now(),
+            max_window: Duration::from_secs(7 * 86_400),
+            max_window_text: "7d".to_owned(),
+            default_environment: None,
+            default_until: None,
+        },
+        reorder_window: 10_000,
+        progress: ProgressMode::Never,
+        summary_json: None,
+    }
+}
+
+/// Sends to the simulator with a token it issued.
+pub fn against(simulator: &Simulator) -> Target {
+    Target::PingOne {
+        api_url: simulator.api_url(),
+        token: SecretString::from(simulator.issue_token()),
+    }
+}
+
+/// Sends to any server (a wiremock one) with a fixed token.
+pub fn against_url(api_url: &str) -> Target {
+    Target::PingOne {
+        api_url: api_url.to_owned(),
+        token: SecretString::from(TEST_TOKEN.to_owned()),
+    }
+}
+
+pub const TEST_TOKEN: &str = "test-token-5f2e9c";
+
+/// The results file as rows of column name to cell.
+pub fn read_results(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("the results file is CSV");
+    let header = reader.headers().expect("a header row").clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("every results row is CSV");
+            header
+                .iter()
+                .zip(record.iter())
+                .map(|(name, cell)| (name.to_owned(), cell.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn column<'a>(rows: &'a [BTreeMap<String, String>], name: &str) -> Vec<&'a str> {
+    rows.iter()
+        .map(|row| row.get(name).map_or("", String::as_str))
+        .collect()
+}
+
+pub async fn run_to_end(config: RunConfig) -> RunOutcome {
+    pingone_bypass::run::run(config)
+        .await
+        .expect("the run finishes")
 }

@@ -1,0 +1,7 @@
+//! Specifications of `run`, in-process, against the simulator or a scripted server.
+
+mod input;
+mod ordering;
+mod results;
+mod retries;
+mod validation;

@@ -1,0 +1,301 @@
+//! `pingone-bypass run` through the binary: exit codes, standard streams, credentials that are
+//! never printed, and `--simulate` on the shipped sample.
+
+use std::process::{Command, Output, Stdio};
+
+use uuid::Uuid;
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+use crate::support::{ENV_A, read_results, run_files};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+/// Runs the binary in a clean environment (no PingOne settings inherited), off the runtime's
+/// threads.
+async fn pingone_bypass(args: Vec<String>, environment: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(BINARY)
+            .arg("run")
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(environment)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("the binary finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_sample_runs_against_the_built_in_simulator() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/outage.csv");
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let results = folder.path().join("outage.results.csv");
+    let output = pingone_bypass(
+        vec![
+            sample.into(),
+            "--simulate".into(),
+            "--rate".into(),
+            "400".into(),
+            "-o".into(),
+            results.display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let rows = read_results(&results);
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|row| row["status"] == "succeeded"));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("300 rows: 300 succeeded"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn some_invalid_rows_exit_1_and_results_can_go_to_standard_output() {
+    let files = run_files(&format!(
+        "env,user,until\n{ENV_A},{},8h\n{ENV_A},nobody,8h\n",
+        Uuid::new_v4()
+    ));
+    let output = pingone_bypass(
+        vec![
+            files.input.display().to_string(),
+            "--simulate".into(),
+            "-o".into(),
+            "-".into(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    let mut lines = stdout.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|header| header.starts_with("row,environment_id,"))
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "stdout carries nothing but the results: {stdout}"
+    );
+    assert!(text(&output.stderr).contains("1 succeeded, 0 failed, 1 invalid"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_nothing_even_with_credentials_and_exits_0_when_all_is_valid() {
+    let server = MockServer::start().await;
+    Mock::given(matchers::any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let files = run_files(&format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4()));
+    let output = pingone_bypass(
+        vec![
+            files.input.display().to_string(),
+            "--dry-run".into(),
+            "--api-url".into(),
+            format!("{}/v1", server.uri()),
+        ],
+        vec![("PINGONE_API_ACCESS_TOKEN", "a-token".into())],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(read_results(&files.output)[0]["status"], "planned");
+    server.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_with_an_invalid_row_exits_1() {
+    let files = run_files(&format!("env,user,until\n{ENV_A},nobody,8h\n"));
+    let output = pingone_bypass(
+        vec![files.input.display().to_string(), "--dry-run".into()],
+        vec![],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_token_never_appears_in_any_output() {
+    let token = "sekrit-token-3b1f0a9e";
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("PUT"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "id": "e", "code": "ACCESS_FAILED", "message": "The access token is invalid.",
+        })))
+        .mount(&server)
+        .await;
+    let files = run_files(&format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4()));
+    let summary = files.output.with_extension("json");
+    let output = pingone_bypass(
+        vec![
+            files.input.display().to_string(),
+            "--api-url".into(),
+            format!("{}/v1", server.uri()),
+            "--summary-json".into(),
+            summary.display().to_string(),
+            "--progress".into(),
+            "always".into(),
+        ],
+        vec![
+            ("PINGONE_API_ACCESS_TOKEN", token.into()),
+            ("RUST_LOG", "trace".into()),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    for (place, content) in [
+        ("stdout", text(&output.stdout)),
+        ("stderr", text(&output.stderr)),
+        (
+            "results",
+            std::fs::read_to_string(&files.output).unwrap_or_default(),
+        ),
+        (
+            "summary",
+            std::fs::read_to_string(&summary).unwrap_or_default(),
+        ),
+    ] {
+        assert!(!content.contains(token), "the token appeared in {place}");
+    }
+    let help = std::process::Command::new(BINARY)
+        .args(["run", "--help"])
+        .env("PINGONE_API_ACCESS_TOKEN", token)
+        .output()
+        .expect("help runs");
+    assert!(!text(&help.stdout).contains(token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_2_before_anything_is_sent_naming_what_to_fix() {
+    let files = run_files(&format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4()));
+    let input = files.input.display().to_string();
+    let token = vec![("PINGONE_API_ACCESS_TOKEN", "a-token".to_owned())];
+    for (args, environment, names) in [
+        (vec![input.clone()], vec![], "PINGONE_API_ACCESS_TOKEN"),
+        (
+            vec!["/nonexistent/users.csv".to_owned(), "--simulate".into()],
+            vec![],
+            "/nonexistent/users.csv",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--simulate".into(),
+                "--env".into(),
+                "prod".into(),
+            ],
+            vec![],
+            "--env",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--simulate".into(),
+                "--until".into(),
+                "someday".into(),
+            ],
+            vec![],
+            "--until",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--simulate".into(),
+                "--until".into(),
+                "30d".into(),
+            ],
+            vec![],
+            "--max-window",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--api-url".into(),
+                "http://api.example.com/v1".into(),
+            ],
+            token.clone(),
+            "https",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--token-file".into(),
+                "/nonexistent/token".into(),
+            ],
+            vec![],
+            "--token-file",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--simulate".into(),
+                "-o".into(),
+                input.clone(),
+            ],
+            vec![],
+            "would overwrite the input",
+        ),
+        (
+            vec![
+                input.clone(),
+                "--simulate".into(),
+                "--rate".into(),
+                "0".into(),
+            ],
+            vec![],
+            "--rate",
+        ),
+        (
+            vec![input.clone(), "--region".into(), "XX".into()],
+            token.clone(),
+            "--region",
+        ),
+    ] {
+        let output = pingone_bypass(args.clone(), environment).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(names),
+            "{args:?} should name {names}: {stderr}"
+        );
+        assert!(!files.output.exists(), "{args:?} wrote results");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_input_is_read_when_the_input_is_a_dash() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let results = folder.path().join("out.csv");
+    let input = format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4());
+    let results_arg = results.display().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(BINARY)
+            .args(["run", "-", "--simulate", "-o", &results_arg])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .expect("the input is written");
+        }
+        child.wait_with_output().expect("the binary finishes")
+    })
+    .await
+    .expect("the binary finishes");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(read_results(&results)[0]["status"], "succeeded");
+}
