@@ -9,5 +9,6 @@ pub mod pingone;
 pub mod plan;
 pub mod progress;
 pub mod run;
+pub mod seen_pairs;
 pub mod simulator;
 pub mod throttle;

@@ -4,8 +4,6 @@
 //! (environment, user) pairs are skipped or refused. Every refusal says which column, which
 //! value and which rule, so the admin can fix the spreadsheet.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
@@ -13,6 +11,7 @@ use uuid::Uuid;
 
 use crate::input::InputRecord;
 use crate::pingone::{format_bypass_until, parse_exact_bypass_until};
+use crate::seen_pairs::{FirstRequest, SeenPairs};
 
 /// A row that will be sent: only checked values, nothing from the input as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,22 +96,11 @@ impl Rules {
     }
 }
 
-/// The earlier row that asked for an (environment, user) pair.
-struct FirstRequest {
-    row: u64,
-    until_millis: i64,
-}
-
 /// Validates rows in input order, remembering pairs already seen.
 pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
-    /// Keyed by a 64-bit keyed hash of (environment, user) rather than the 32-byte pair, which
-    /// halves the memory a million-row run needs. Two different pairs share a key with a chance
-    /// of about n²/2⁶⁵ (3 in 100 million for a million rows), and the hash key is random per
-    /// run, so such a collision cannot be arranged and does not repeat on a re-run.
-    seen: HashMap<u64, FirstRequest>,
-    pair_hasher: RandomState,
+    seen: SeenPairs,
 }
 
 impl Planner {
@@ -120,8 +108,7 @@ impl Planner {
         Self {
             rules,
             columns,
-            seen: HashMap::new(),
-            pair_hasher: RandomState::new(),
+            seen: SeenPairs::default(),
         }
     }
 
@@ -193,9 +180,9 @@ impl Planner {
         until: DateTime<Utc>,
     ) -> Verdict {
         let requested_until = format_bypass_until(until);
-        let key = self.pair_hasher.hash_one((environment_id, user_id));
         let until_millis = until.timestamp_millis();
-        match self.seen.get(&key) {
+        let this = FirstRequest { row, until_millis };
+        match self.seen.check_in(environment_id, user_id, this) {
             Some(first) if first.until_millis == until_millis => Verdict::Refuse {
                 kind: Refusal::Skipped,
                 requested_until: Some(requested_until),
@@ -211,14 +198,11 @@ impl Planner {
                         .map_or_else(String::new, format_bypass_until)
                 ),
             },
-            None => {
-                self.seen.insert(key, FirstRequest { row, until_millis });
-                Verdict::Send(Job {
-                    environment_id,
-                    user_id,
-                    requested_until,
-                })
-            }
+            None => Verdict::Send(Job {
+                environment_id,
+                user_id,
+                requested_until,
+            }),
         }
     }
 }
