@@ -29,6 +29,11 @@ pub const DEFAULT_REORDER_WINDOW: usize = 10_000;
 /// Rows read ahead of validation.
 const READ_AHEAD: usize = 1024;
 
+/// Rows being sent at once (waiting for a slot, in flight, or backing off), per request allowed
+/// in flight. Without a bound every row in the reorder window would become a waiting task; with
+/// it, a few rows backing off still leave senders for the others.
+const ROWS_PER_REQUEST_IN_FLIGHT: usize = 4;
+
 /// Where requests go.
 pub enum Target {
     /// `--dry-run`: validate and plan; send nothing.
@@ -164,6 +169,9 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let default_environment = config.rules.default_environment;
     let mut planner = Planner::new(config.rules, columns);
+    let rows_being_sent = Arc::new(Semaphore::new(
+        config.concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT,
+    ));
     let mut input_error = None;
     let mut sequence = 0_u64;
     while let Some(item) = records_received.recv().await {
@@ -212,8 +220,12 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
                 }
             }
             (Verdict::Send(job), Some(sender)) => {
+                let Ok(sending) = rows_being_sent.clone().acquire_owned().await else {
+                    break;
+                };
                 let (sender, results) = (sender.clone(), results.clone());
                 tokio::spawn(async move {
+                    let _sending = sending;
                     let (attempt, attempts) = sender.send(&job).await;
                     let row = written_as.sent(record, &job, attempt, attempts);
                     // Fails only when the writer has stopped, which the run reports.
