@@ -27,7 +27,7 @@ pub use directory::{
     read_missing_users_file, read_users_file,
 };
 pub use routes::INTROSPECTION_PREFIX;
-pub use state::{Credentials, Stats, StoredBypass, UserPutCount};
+pub use state::{Credentials, PutArrivals, Stats, StoredBypass, UserPutCount};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulatorError {
@@ -119,6 +119,11 @@ impl Simulator {
 
     pub fn stats(&self) -> Stats {
         self.state.stats()
+    }
+
+    /// When PUTs arrived, for measuring achieved rates and their busiest windows.
+    pub fn put_arrivals(&self) -> PutArrivals {
+        self.state.put_arrivals()
     }
 
     /// The bypass the simulator holds for one user, if any.

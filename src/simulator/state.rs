@@ -86,6 +86,48 @@ pub struct Limited {
     pub retry_after_seconds: u64,
 }
 
+/// When PUTs arrived, counted in 10 ms buckets from the simulator's start: enough to find the
+/// busiest one-second window of a run to within a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PutArrivals {
+    per_bucket: Vec<u32>,
+}
+
+impl PutArrivals {
+    pub const BUCKET: Duration = Duration::from_millis(10);
+
+    pub fn total(&self) -> u64 {
+        self.per_bucket.iter().map(|&count| u64::from(count)).sum()
+    }
+
+    /// Time from the first arrival's bucket to the last one's (zero for fewer than two buckets).
+    pub fn span(&self) -> Duration {
+        let first = self.per_bucket.iter().position(|&count| count > 0);
+        let last = self.per_bucket.iter().rposition(|&count| count > 0);
+        match (first, last) {
+            (Some(first), Some(last)) => {
+                Self::BUCKET * u32::try_from(last - first).unwrap_or(u32::MAX)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The most PUTs that arrived within any `window` (a whole number of buckets).
+    pub fn busiest(&self, window: Duration) -> u64 {
+        let width = (window.as_millis() / Self::BUCKET.as_millis()).max(1) as usize;
+        let mut in_window: u64 = 0;
+        let mut busiest = 0;
+        for (index, &count) in self.per_bucket.iter().enumerate() {
+            in_window += u64::from(count);
+            if index >= width {
+                in_window -= u64::from(self.per_bucket[index - width]);
+            }
+            busiest = busiest.max(in_window);
+        }
+        busiest
+    }
+}
+
 const LOWEST_STATUS: usize = 100;
 const STATUS_SLOTS: usize = 500;
 
@@ -98,6 +140,8 @@ pub struct TenantState {
     tokens: RwLock<HashMap<String, Instant>>,
     bypasses: DashMap<(Uuid, Uuid), DateTime<Utc>>,
     puts: DashMap<(Uuid, Uuid), u64>,
+    started: Instant,
+    put_arrivals: std::sync::Mutex<Vec<u32>>,
     unkeyed_requests: AtomicU64,
     global_limiter: Option<DefaultDirectRateLimiter>,
     environment_limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
@@ -139,6 +183,8 @@ impl TenantState {
             tokens: RwLock::new(HashMap::new()),
             bypasses: DashMap::new(),
             puts: DashMap::new(),
+            started: Instant::now(),
+            put_arrivals: std::sync::Mutex::new(Vec::new()),
             unkeyed_requests: AtomicU64::new(0),
             responses_by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             resets: AtomicU64::new(0),
@@ -189,6 +235,18 @@ impl TenantState {
 
     /// Counts a PUT for this user and returns how many came before it.
     pub fn record_put(&self, environment_id: Uuid, user_id: Uuid) -> u64 {
+        let bucket =
+            (self.started.elapsed().as_millis() / PutArrivals::BUCKET.as_millis()) as usize;
+        {
+            let mut arrivals = self
+                .put_arrivals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if arrivals.len() <= bucket {
+                arrivals.resize(bucket + 1, 0);
+            }
+            arrivals[bucket] += 1;
+        }
         let mut count = self.puts.entry((environment_id, user_id)).or_insert(0);
         let before = *count;
         *count += 1;
@@ -272,6 +330,16 @@ impl TenantState {
         self.hangs.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn put_arrivals(&self) -> PutArrivals {
+        PutArrivals {
+            per_bucket: self
+                .put_arrivals
+                .lock()
+                .map(|arrivals| arrivals.clone())
+                .unwrap_or_else(|poisoned| poisoned.into_inner().clone()),
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         let responses_by_status = self
             .responses_by_status
@@ -333,4 +401,23 @@ fn random_text(rng: &mut impl rand::Rng, len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busiest_window_slides_across_bucket_boundaries() {
+        let mut per_bucket = vec![0; 300];
+        per_bucket[50] = 3;
+        per_bucket[149] = 4;
+        per_bucket[150] = 5;
+        per_bucket[249] = 1;
+        let arrivals = PutArrivals { per_bucket };
+        assert_eq!(arrivals.total(), 13);
+        assert_eq!(arrivals.busiest(Duration::from_secs(1)), 9);
+        assert_eq!(arrivals.busiest(Duration::from_millis(10)), 5);
+        assert_eq!(arrivals.span(), Duration::from_millis(1990));
+    }
 }

@@ -1,0 +1,95 @@
+//! Rate accuracy: `run` against the in-process simulator with 50 ms of latency, measuring from
+//! the simulator's side when each PUT arrived. Prints the achieved rate against the target and
+//! the busiest one-second window.
+//!
+//! `cargo bench --bench rate_accuracy -- [RATE ...] [--rows N] [--latency-ms N]`
+//! (default: rate 200, 2,000 rows, 50 ms). Concurrency is sized to rate × latency × 2.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use pingone_bypass::client::RetryPolicy;
+use pingone_bypass::input::InputSource;
+use pingone_bypass::output::OutputTarget;
+use pingone_bypass::plan::Rules;
+use pingone_bypass::progress::ProgressMode;
+use pingone_bypass::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target, run};
+use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut rates = Vec::new();
+    let mut rows = 2_000_usize;
+    let mut latency_ms = 50_u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rows" => rows = args.next().context("--rows N")?.parse()?,
+            "--latency-ms" => latency_ms = args.next().context("--latency-ms N")?.parse()?,
+            flag if flag.starts_with("--") => {}
+            rate => rates.push(rate.parse::<f64>().context("a rate")?),
+        }
+    }
+    if rates.is_empty() {
+        rates.push(200.0);
+    }
+    let latency = Duration::from_millis(latency_ms);
+    for rate in rates {
+        let simulator = Simulator::start(
+            SimulatorConfig {
+                latency,
+                ..SimulatorConfig::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await?;
+        let folder = tempfile::tempdir()?;
+        let input = folder.path().join("users.csv");
+        let mut csv = String::from("environmentId,userId,until\n");
+        for _ in 0..rows {
+            csv.push_str(&format!(
+                "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
+                uuid::Uuid::new_v4()
+            ));
+        }
+        std::fs::write(&input, csv)?;
+        let concurrency = ((rate * latency.as_secs_f64() * 2.0).ceil() as usize).max(8);
+        let outcome = run(RunConfig {
+            input: InputSource::File(input),
+            output: OutputTarget::File(folder.path().join("results.csv")),
+            overwrite: false,
+            target: Target::PingOne {
+                api_url: simulator.api_url(),
+                token: SecretString::from(simulator.issue_token()),
+            },
+            rate,
+            concurrency,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            rules: Rules {
+                run_start: chrono::Utc::now(),
+                max_window: Duration::from_secs(7 * 86_400),
+                max_window_text: "7d".to_owned(),
+                default_environment: None,
+                default_until: None,
+            },
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            progress: ProgressMode::Never,
+            summary_json: None,
+        })
+        .await?;
+        let arrivals = simulator.put_arrivals();
+        let achieved = (arrivals.total().saturating_sub(1)) as f64 / arrivals.span().as_secs_f64();
+        let busiest = arrivals.busiest(Duration::from_secs(1));
+        println!(
+            "rate {rate}: {} rows ({} succeeded), {latency_ms} ms latency, concurrency {concurrency}: achieved {achieved:.1}/s = {:.2}% of target; busiest 1-second window {busiest} = {:.1}% of target; run took {:.2}s",
+            outcome.summary.total,
+            outcome.summary.succeeded,
+            achieved / rate * 100.0,
+            busiest as f64 / rate * 100.0,
+            outcome.summary.elapsed_seconds,
+        );
+    }
+    Ok(())
+}
