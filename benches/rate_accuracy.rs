@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use pingone_bypass::auth::Credentials;
 use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
@@ -61,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             overwrite: false,
             target: Target::PingOne {
                 api_url: simulator.api_url(),
-                token: SecretString::from(simulator.issue_token()),
+                credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
             },
             rate,
             concurrency,

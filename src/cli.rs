@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::auth::{ClientCredentials, Credentials};
 use crate::client::{RetryPolicy, is_loopback_url};
 use crate::input::InputSource;
 use crate::output::OutputTarget;
@@ -63,15 +64,32 @@ pub struct RunArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// PingOne region: picks the API base.
-    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", default_value_t = Region::Na, ignore_case = true)]
+    /// PingOne region: picks the API and auth bases.
+    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
     pub region: Region,
 
     /// API base including /v1; overrides --region.
-    #[arg(long, value_name = "URL", env = "PINGONE_API_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_API_URL",
+        hide_env_values = true
+    )]
     pub api_url: Option<String>,
 
-    /// Read a ready access token from this file (else from PINGONE_API_ACCESS_TOKEN).
+    /// Auth base; the token URL is <auth-url>/<PINGONE_ENVIRONMENT_ID>/as/token. Overrides
+    /// --region.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_AUTH_URL",
+        hide_env_values = true
+    )]
+    pub auth_url: Option<String>,
+
+    /// Read a ready access token from this file. Otherwise PINGONE_API_ACCESS_TOKEN, otherwise
+    /// the worker application in PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET and
+    /// PINGONE_ENVIRONMENT_ID (its environment). Secrets are read only from these.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
@@ -120,8 +138,37 @@ pub struct RunArgs {
     pub progress: ProgressMode,
 }
 
-/// The setting that holds a ready access token.
+/// The settings that hold credentials, named as Ping's own tools name them.
 pub const ACCESS_TOKEN_VARIABLE: &str = "PINGONE_API_ACCESS_TOKEN";
+pub const CLIENT_ID_VARIABLE: &str = "PINGONE_CLIENT_ID";
+pub const CLIENT_SECRET_VARIABLE: &str = "PINGONE_CLIENT_SECRET";
+pub const ENVIRONMENT_ID_VARIABLE: &str = "PINGONE_ENVIRONMENT_ID";
+
+/// Credentials as the process environment gives them; never from the command line, so that
+/// they do not show in `ps`, shell history or `--help`.
+#[derive(Default)]
+pub struct CredentialSettings {
+    pub access_token: Option<SecretString>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub environment_id: Option<String>,
+}
+
+impl CredentialSettings {
+    pub fn from_process_environment() -> Self {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Self {
+            access_token: read(ACCESS_TOKEN_VARIABLE).map(SecretString::from),
+            client_id: read(CLIENT_ID_VARIABLE),
+            client_secret: read(CLIENT_SECRET_VARIABLE).map(SecretString::from),
+            environment_id: read(ENVIRONMENT_ID_VARIABLE),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunConfigError {
@@ -133,8 +180,12 @@ pub enum RunConfigError {
     UntilForm(String),
     #[error("{0}")]
     UntilWindow(String),
-    #[error("--api-url {url:?} {problem}")]
-    ApiUrl { url: String, problem: &'static str },
+    #[error("{setting} {url:?} {problem}")]
+    Url {
+        setting: &'static str,
+        url: String,
+        problem: &'static str,
+    },
     #[error("cannot read --token-file {path}: {source}")]
     TokenFile {
         path: PathBuf,
@@ -143,9 +194,17 @@ pub enum RunConfigError {
     #[error("--token-file {0} is empty")]
     EmptyTokenFile(PathBuf),
     #[error(
-        "no credentials: pass --token-file PATH or set {ACCESS_TOKEN_VARIABLE} (or use --dry-run or --simulate)"
+        "no credentials: set {CLIENT_ID_VARIABLE}, {CLIENT_SECRET_VARIABLE} and {ENVIRONMENT_ID_VARIABLE} for a worker application, or {ACCESS_TOKEN_VARIABLE}, or pass --token-file PATH (or use --dry-run or --simulate)"
     )]
     NoCredentials,
+    #[error(
+        "incomplete client credentials: {0} not set; a worker application needs {CLIENT_ID_VARIABLE}, {CLIENT_SECRET_VARIABLE} and {ENVIRONMENT_ID_VARIABLE}"
+    )]
+    IncompleteClientCredentials(String),
+    #[error(
+        "{ENVIRONMENT_ID_VARIABLE} {0:?} is not a UUID; it must be the ID of the worker application's environment"
+    )]
+    WorkerEnvironment(String),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
 }
@@ -156,7 +215,7 @@ impl RunArgs {
     pub fn to_config(
         &self,
         run_start: DateTime<Utc>,
-        access_token: Option<SecretString>,
+        settings: &CredentialSettings,
     ) -> Result<RunConfig, RunConfigError> {
         let input = InputSource::from_argument(&self.input);
         let output = self.output_target(&input)?;
@@ -194,10 +253,10 @@ impl RunArgs {
                 .api_url
                 .clone()
                 .unwrap_or_else(|| self.region.api_url());
-            check_api_url(&api_url)?;
+            check_url("--api-url", &api_url)?;
             Target::PingOne {
                 api_url,
-                token: self.token(access_token)?,
+                credentials: self.credentials(settings)?,
             }
         };
         Ok(RunConfig {
@@ -243,10 +302,8 @@ impl RunArgs {
         Ok(target)
     }
 
-    fn token(
-        &self,
-        from_environment: Option<SecretString>,
-    ) -> Result<SecretString, RunConfigError> {
+    /// First match wins: `--token-file`, `PINGONE_API_ACCESS_TOKEN`, client credentials.
+    fn credentials(&self, settings: &CredentialSettings) -> Result<Credentials, RunConfigError> {
         if let Some(path) = &self.token_file {
             let text =
                 std::fs::read_to_string(path).map_err(|source| RunConfigError::TokenFile {
@@ -257,11 +314,47 @@ impl RunArgs {
             if token.is_empty() {
                 return Err(RunConfigError::EmptyTokenFile(path.clone()));
             }
-            return Ok(SecretString::from(token.to_owned()));
+            return Ok(Credentials::Token(SecretString::from(token.to_owned())));
         }
-        from_environment
-            .filter(|token| !token.expose_secret().trim().is_empty())
-            .ok_or(RunConfigError::NoCredentials)
+        if let Some(token) = &settings.access_token {
+            return Ok(Credentials::Token(token.clone()));
+        }
+        let (client_id, client_secret, environment_id) = match (
+            &settings.client_id,
+            &settings.client_secret,
+            &settings.environment_id,
+        ) {
+            (None, None, None) => return Err(RunConfigError::NoCredentials),
+            (Some(id), Some(secret), Some(environment)) => (id, secret, environment),
+            (id, secret, environment) => {
+                let missing: Vec<&str> = [
+                    (id.is_none(), CLIENT_ID_VARIABLE),
+                    (secret.is_none(), CLIENT_SECRET_VARIABLE),
+                    (environment.is_none(), ENVIRONMENT_ID_VARIABLE),
+                ]
+                .into_iter()
+                .filter_map(|(missing, name)| missing.then_some(name))
+                .collect();
+                return Err(RunConfigError::IncompleteClientCredentials(
+                    missing.join(" and "),
+                ));
+            }
+        };
+        let environment_id = parse_id(environment_id.trim())
+            .ok_or_else(|| RunConfigError::WorkerEnvironment(environment_id.clone()))?;
+        let auth_url = self
+            .auth_url
+            .clone()
+            .unwrap_or_else(|| self.region.auth_url());
+        check_url("--auth-url", &auth_url)?;
+        Ok(Credentials::Client(ClientCredentials {
+            token_url: format!(
+                "{}/{environment_id}/as/token",
+                auth_url.trim_end_matches('/')
+            ),
+            client_id: client_id.trim().to_owned(),
+            client_secret: client_secret.clone(),
+        }))
     }
 }
 
@@ -284,7 +377,7 @@ pub fn simulated_tenant() -> SimulatorConfig {
 
 /// PingOne is only ever reached over https; plain http is allowed to loopback, for the
 /// simulator and local rehearsals.
-fn check_api_url(url: &str) -> Result<(), RunConfigError> {
+fn check_url(setting: &'static str, url: &str) -> Result<(), RunConfigError> {
     let problem = match reqwest::Url::parse(url) {
         Err(_) => Some("is not a URL; write it like https://api.pingone.com/v1"),
         Ok(parsed) => match parsed.scheme() {
@@ -297,7 +390,8 @@ fn check_api_url(url: &str) -> Result<(), RunConfigError> {
         },
     };
     match problem {
-        Some(problem) => Err(RunConfigError::ApiUrl {
+        Some(problem) => Err(RunConfigError::Url {
+            setting,
             url: url.to_owned(),
             problem,
         }),

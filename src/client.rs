@@ -93,11 +93,10 @@ impl RetryPolicy {
     }
 }
 
-/// Talks to one PingOne API base with one bearer token.
+/// Talks to one PingOne API base.
 pub struct PingOneClient {
     http: reqwest::Client,
     api_url: String,
-    token: SecretString,
     timeout: Duration,
 }
 
@@ -107,12 +106,7 @@ pub struct ClientError(#[from] reqwest::Error);
 
 impl PingOneClient {
     /// `api_url` includes `/v1`; `connections` sizes the idle-connection pool.
-    pub fn new(
-        api_url: &str,
-        token: SecretString,
-        timeout: Duration,
-        connections: usize,
-    ) -> Result<Self, ClientError> {
+    pub fn new(api_url: &str, timeout: Duration, connections: usize) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("pingone-bypass/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
@@ -126,13 +120,12 @@ impl PingOneClient {
         Ok(Self {
             http: builder.build()?,
             api_url: api_url.trim_end_matches('/').to_owned(),
-            token,
             timeout,
         })
     }
 
     /// One PUT for one row. The URL is built only from the job's checked UUIDs.
-    pub async fn put_bypass(&self, job: &Job) -> Attempt {
+    pub async fn put_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
         let url = format!(
             "{}/environments/{}/users/{}/bypassMFA",
             self.api_url, job.environment_id, job.user_id
@@ -143,7 +136,7 @@ impl PingOneClient {
         let sent = self
             .http
             .put(url)
-            .bearer_auth(self.token.expose_secret())
+            .bearer_auth(token.expose_secret())
             .json(&body)
             .send()
             .await;
@@ -228,7 +221,8 @@ fn is_retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// PingOne's `code`, and its message followed by each detail's message.
+/// PingOne's `code`, and its message followed by each detail's message, with anything that
+/// looks like a token taken out.
 fn describe_error_body(status: StatusCode, body: &[u8]) -> (String, String) {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(error) => {
@@ -241,7 +235,7 @@ fn describe_error_body(status: StatusCode, body: &[u8]) -> (String, String) {
                 }
                 message.push_str(&detail.message);
             }
-            (error.code, message)
+            (redact_token_like(&error.code), redact_token_like(&message))
         }
         Err(_) => (
             String::new(),
@@ -254,6 +248,34 @@ fn describe_error_body(status: StatusCode, body: &[u8]) -> (String, String) {
             .to_owned(),
         ),
     }
+}
+
+/// Replaces every run of 32 or more token characters that mixes letters and digits (a bearer
+/// token, a JWT, a client secret) with `[redacted]`, so that an error body quoting one cannot
+/// carry it into the results or a log. UUIDs are kept: they name environments and users.
+pub fn redact_token_like(text: &str) -> String {
+    const MIN_SECRET_LEN: usize = 32;
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_token_char) {
+        redacted.push_str(&rest[..start]);
+        let run_len = rest[start..]
+            .find(|c: char| !is_token_char(c))
+            .unwrap_or(rest.len() - start);
+        let run = &rest[start..start + run_len];
+        let mixed = run.contains(|c: char| c.is_ascii_digit())
+            && run.contains(|c: char| c.is_ascii_alphabetic());
+        let is_uuid = run.len() == 36 && uuid::Uuid::try_parse(run).is_ok();
+        if run.len() >= MIN_SECRET_LEN && mixed && !is_uuid {
+            redacted.push_str("[redacted]");
+        } else {
+            redacted.push_str(run);
+        }
+        rest = &rest[start + run_len..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
@@ -347,6 +369,20 @@ mod tests {
             describe_error_body(StatusCode::BAD_GATEWAY, b"<html>"),
             (String::new(), "HTTP 502 Bad Gateway".to_owned())
         );
+    }
+
+    #[test]
+    fn token_like_text_is_redacted_and_ordinary_text_kept() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlMTIzNDU2Nzg5MA";
+        let message = format!(
+            "Token {jwt} rejected for user 0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01 at 2025-11-30T00:00:00.000Z; secret=Zq3xR8vK1mP0sT5wY7bN2cD4fG6hJ9lA."
+        );
+        assert_eq!(
+            redact_token_like(&message),
+            "Token [redacted] rejected for user 0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01 at 2025-11-30T00:00:00.000Z; [redacted]"
+        );
+        let plain = "The request could not be completed. bypassMFAEnabledUntil: wrong format.";
+        assert_eq!(redact_token_like(plain), plain);
     }
 
     #[test]

@@ -6,15 +6,17 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use pingone_bypass::cli::{ACCESS_TOKEN_VARIABLE, Cli, Command, RunArgs, SimulateArgs};
+use pingone_bypass::cli::{Cli, Command, CredentialSettings, RunArgs, SimulateArgs};
 use pingone_bypass::run::Target;
 use pingone_bypass::simulator::Simulator;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 /// Some rows failed, are invalid or were not attempted.
 const EXIT_UNFINISHED: u8 = 1;
 /// Usage, configuration or input-file error; nothing was sent.
 const EXIT_USAGE: u8 = 2;
+/// PingOne rejected the credentials; the remaining rows are `not_attempted`.
+const EXIT_CREDENTIALS_REJECTED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,10 +50,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let access_token = std::env::var(ACCESS_TOKEN_VARIABLE)
-        .ok()
-        .map(SecretString::from);
-    let config = match args.to_config(chrono::Utc::now(), access_token) {
+    let settings = CredentialSettings::from_process_environment();
+    let config = match args.to_config(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
@@ -66,6 +66,10 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 "pingone-bypass: {}; results in {results}",
                 outcome.summary.line(dry_run)
             );
+            if let Some(reason) = outcome.aborted {
+                eprintln!("error: {reason}");
+                return Ok(ExitCode::from(EXIT_CREDENTIALS_REJECTED));
+            }
             if let Some(error) = outcome.input_error {
                 eprintln!("error: {error}; the rows after it were not read");
                 return Ok(ExitCode::from(EXIT_UNFINISHED));

@@ -40,6 +40,11 @@ impl Region {
     pub fn api_url(self) -> String {
         format!("https://api.{}/v1", self.domain())
     }
+
+    /// The auth base: token URLs are `<auth base>/<environment>/as/token`.
+    pub fn auth_url(self) -> String {
+        format!("https://auth.{}", self.domain())
+    }
 }
 
 /// The only `bypassMFAEnabledUntil` shape PingOne accepts: UTC, milliseconds, `Z`.
@@ -169,6 +174,7 @@ mod tests {
     fn each_region_has_its_documented_bases() {
         assert_eq!(Region::Na.api_url(), "https://api.pingone.com/v1");
         assert_eq!(Region::Eu.api_url(), "https://api.pingone.eu/v1");
+        assert_eq!(Region::Eu.auth_url(), "https://auth.pingone.eu");
         assert_eq!(Region::Au.api_url(), "https://api.pingone.com.au/v1");
         assert_eq!(Region::Ap.api_url(), "https://api.pingone.asia/v1");
     }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use secrecy::SecretString;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+use uuid::Uuid;
 
+use crate::auth::{AuthError, ClientCredentials, Credentials, TokenSource};
 use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
 use crate::input::{InputError, InputReader, InputRecord, InputSource, count_records};
 use crate::output::{OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary};
@@ -40,7 +41,7 @@ pub enum Target {
     DryRun,
     PingOne {
         api_url: String,
-        token: SecretString,
+        credentials: Credentials,
     },
     /// `--simulate`: a simulator started inside this process.
     Simulator(Box<SimulatorConfig>),
@@ -70,6 +71,8 @@ pub struct RunOutcome {
     pub summary: Summary,
     /// The input could not be read to its end; rows after the error are not in the results.
     pub input_error: Option<InputError>,
+    /// PingOne rejected the credentials: the run stopped sending, and this says what to check.
+    pub aborted: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,37 +106,41 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         .map_err(RunError::Output)?;
     // Kept alive until the run ends: dropping it stops the simulator.
     let mut simulator = None;
-    let sender = match config.target {
+    let connection = match config.target {
         Target::DryRun => None,
-        Target::PingOne { api_url, token } => Some(PingOneClient::new(
-            &api_url,
-            token,
-            config.timeout,
-            config.concurrency,
-        )?),
+        Target::PingOne {
+            api_url,
+            credentials,
+        } => Some((api_url, credentials)),
         Target::Simulator(simulator_config) => {
             let started = Simulator::start(*simulator_config, ([127, 0, 0, 1], 0).into()).await?;
             tracing::info!(api_url = %started.api_url(), "running against the built-in PingOne simulator");
-            let client = PingOneClient::new(
-                &started.api_url(),
-                SecretString::from(started.issue_token()),
-                config.timeout,
-                config.concurrency,
-            )?;
+            let credentials = Credentials::Client(ClientCredentials {
+                token_url: started.token_url(),
+                client_id: started.credentials().client_id.to_string(),
+                client_secret: started.credentials().client_secret.clone(),
+            });
+            let api_url = started.api_url();
             simulator = Some(started);
-            Some(client)
+            Some((api_url, credentials))
         }
     };
     let counters = Arc::new(LiveCounters::default());
-    let sender = sender.map(|client| {
-        Arc::new(RowSender {
-            client,
+    let stop = Arc::new(Stop::default());
+    let sender = match connection {
+        None => None,
+        Some((api_url, credentials)) => Some(Arc::new(RowSender {
+            client: PingOneClient::new(&api_url, config.timeout, config.concurrency)?,
+            tokens: TokenSource::new(credentials, config.timeout).map_err(ClientError::from)?,
             throttle: crate::throttle::Throttle::new(config.rate),
             in_flight: Semaphore::new(config.concurrency.max(1)),
+            credentials_proven: std::sync::atomic::AtomicBool::new(false),
+            probe: tokio::sync::Mutex::new(()),
             retry: config.retry,
             counters: counters.clone(),
-        })
-    });
+            stop: stop.clone(),
+        })),
+    };
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
     if let (InputSource::File(path), true) = (&config.input, progress.shows_bar()) {
@@ -190,7 +197,17 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         let position = sequence;
         sequence += 1;
         let written_as = WrittenAs::new(&record, default_environment);
-        match (planner.plan(&record), &sender) {
+        let verdict = planner.plan(&record);
+        if let (Verdict::Send(job), Some(_)) = (&verdict, &sender)
+            && let Some(reason) = stop.reason_not_to_send(job.environment_id)
+        {
+            let row = written_as.not_attempted(record, job, reason, 0);
+            if results.send((position, row)).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        match (verdict, &sender) {
             (
                 Verdict::Refuse {
                     kind,
@@ -226,8 +243,14 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
                 let (sender, results) = (sender.clone(), results.clone());
                 tokio::spawn(async move {
                     let _sending = sending;
-                    let (attempt, attempts) = sender.send(&job).await;
-                    let row = written_as.sent(record, &job, attempt, attempts);
+                    let row = match sender.send(&job).await {
+                        Sent::Answered(attempt, attempts) => {
+                            written_as.sent(record, &job, attempt, attempts)
+                        }
+                        Sent::Stopped(reason, attempts) => {
+                            written_as.not_attempted(record, &job, reason, attempts)
+                        }
+                    };
                     // Fails only when the writer has stopped, which the run reports.
                     let _ = results.send((position, row)).await;
                 });
@@ -271,46 +294,196 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     Ok(RunOutcome {
         summary,
         input_error,
+        aborted: stop.aborted(),
     })
 }
 
+/// How long senders wait for the first answer that proves the credentials before going on
+/// without it.
+const PROBE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Consecutive 403s in one environment after which its remaining rows are not sent.
+const FORBIDDEN_IN_A_ROW: u32 = 3;
+
+/// Why rows stop being sent: rejected credentials stop the whole run, repeated 403s stop one
+/// environment.
+#[derive(Default)]
+struct Stop {
+    aborted: std::sync::OnceLock<String>,
+    environments: std::sync::Mutex<std::collections::HashMap<Uuid, EnvironmentRefusals>>,
+}
+
+#[derive(Default)]
+struct EnvironmentRefusals {
+    in_a_row: u32,
+    stopped: bool,
+}
+
+impl Stop {
+    fn abort(&self, reason: String) {
+        if self.aborted.set(reason.clone()).is_ok() {
+            tracing::error!("{reason}; no more rows will be sent");
+        }
+    }
+
+    fn aborted(&self) -> Option<String> {
+        self.aborted.get().cloned()
+    }
+
+    fn environments(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, EnvironmentRefusals>> {
+        // Holds plain counters that no panic can leave half-updated.
+        self.environments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The reason a row for this environment must not be sent, if there is one.
+    fn reason_not_to_send(&self, environment: Uuid) -> Option<NotSent> {
+        if let Some(reason) = self.aborted.get() {
+            return Some(NotSent {
+                code: "CREDENTIALS_REJECTED",
+                message: format!("not sent: the run stopped because {reason}"),
+            });
+        }
+        self.environments()
+            .get(&environment)
+            .filter(|refusals| refusals.stopped)
+            .map(|_| NotSent {
+                code: "ENVIRONMENT_FORBIDDEN",
+                message: format!(
+                    "not sent: PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; the worker application likely lacks a role such as Identity Data Admin there"
+                ),
+            })
+    }
+
+    fn record_answer(&self, environment: Uuid, http_status: Option<u16>) {
+        let mut environments = self.environments();
+        let refusals = environments.entry(environment).or_default();
+        if http_status == Some(403) {
+            refusals.in_a_row += 1;
+            if refusals.in_a_row >= FORBIDDEN_IN_A_ROW && !refusals.stopped {
+                refusals.stopped = true;
+                tracing::warn!(
+                    %environment,
+                    "{FORBIDDEN_IN_A_ROW} requests in a row refused with 403; no more rows will be sent to this environment"
+                );
+            }
+        } else if http_status.is_some() {
+            refusals.in_a_row = 0;
+        }
+    }
+}
+
+/// Why a row was not sent, for its results line.
+struct NotSent {
+    code: &'static str,
+    message: String,
+}
+
+/// How sending one row ended.
+enum Sent {
+    /// The last answer (or failure to get one) and how many attempts were made.
+    Answered(Attempt, u32),
+    /// The run or the row's environment stopped before (another) attempt.
+    Stopped(NotSent, u32),
+}
+
 /// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
-/// retries with backoff, and a `Retry-After` that pauses every sender.
+/// retries with backoff, a `Retry-After` that pauses every sender, token renewal on 401, and
+/// a stop when credentials are rejected or an environment keeps answering 403.
 struct RowSender {
     client: PingOneClient,
+    tokens: TokenSource,
     throttle: crate::throttle::Throttle,
     in_flight: Semaphore,
+    /// Until some answer shows that PingOne accepts the token, one request at a time probes:
+    /// wrong credentials then cost one PUT, not one per sender.
+    credentials_proven: std::sync::atomic::AtomicBool,
+    probe: tokio::sync::Mutex<()>,
     retry: RetryPolicy,
     counters: Arc<LiveCounters>,
+    stop: Arc<Stop>,
 }
 
 impl RowSender {
-    /// The last attempt and how many were made.
-    async fn send(&self, job: &Job) -> (Attempt, u32) {
+    async fn send(&self, job: &Job) -> Sent {
         let mut attempts = 0;
+        let mut probe = None;
         loop {
-            let attempt = {
+            if probe.is_none() && !self.credentials_proven() {
+                // A probe that hangs must not hold the whole run back for a full timeout.
+                probe = tokio::time::timeout(PROBE_PATIENCE, self.probe.lock())
+                    .await
+                    .ok()
+                    // The probe before this one may have proven the credentials meanwhile.
+                    .filter(|_| !self.credentials_proven());
+            }
+            let (bearer, attempt) = {
                 // The semaphore is never closed, so this always holds a permit.
                 let _permit = self.in_flight.acquire().await.ok();
                 self.throttle.acquire().await;
+                // Checked at the last moment: the run or this environment may have stopped
+                // while this row waited for its slot.
+                if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
+                    return Sent::Stopped(reason, attempts);
+                }
+                let bearer = match self.tokens.bearer().await {
+                    Ok(bearer) => bearer,
+                    Err(AuthError::Rejected(reason)) => {
+                        self.stop.abort(reason);
+                        continue;
+                    }
+                    Err(AuthError::Unavailable(reason)) => {
+                        attempts += 1;
+                        if attempts > self.retry.retries {
+                            let attempt = Attempt::NoAnswer {
+                                error_message: reason,
+                            };
+                            return Sent::Answered(attempt, attempts);
+                        }
+                        probe = None;
+                        tokio::time::sleep(self.retry.backoff(attempts)).await;
+                        continue;
+                    }
+                };
                 attempts += 1;
                 LiveCounters::add(&self.counters.requests, 1);
                 if attempts > 1 {
                     LiveCounters::add(&self.counters.retries, 1);
                 }
-                self.client.put_bypass(job).await
+                let attempt = self.client.put_bypass(job, &bearer.token).await;
+                (bearer, attempt)
             };
-            if matches!(
-                attempt,
-                Attempt::Refused {
-                    http_status: 429,
-                    ..
+            let http_status = match &attempt {
+                Attempt::Granted { http_status, .. } | Attempt::Refused { http_status, .. } => {
+                    Some(*http_status)
                 }
-            ) {
+                Attempt::NoAnswer { .. } => None,
+            };
+            if http_status == Some(401) {
+                // The probe, if this row holds it, is kept through the renewal: the renewed
+                // token is tried before anyone else sends.
+                match self.tokens.renew_after_rejection(&bearer).await {
+                    Ok(_) => continue,
+                    Err(error) => {
+                        self.stop.abort(error.to_string());
+                        return Sent::Answered(attempt, attempts);
+                    }
+                }
+            }
+            probe = None;
+            if http_status.is_some() {
+                self.credentials_proven
+                    .store(true, std::sync::atomic::Ordering::Release);
+                self.stop.record_answer(job.environment_id, http_status);
+            }
+            if http_status == Some(429) {
                 LiveCounters::add(&self.counters.throttled, 1);
             }
             if !attempt.may_retry() || attempts > self.retry.retries {
-                return (attempt, attempts);
+                return Sent::Answered(attempt, attempts);
             }
             match attempt.retry_after() {
                 Some(after) => self
@@ -319,6 +492,11 @@ impl RowSender {
                 None => tokio::time::sleep(self.retry.backoff(attempts)).await,
             }
         }
+    }
+
+    fn credentials_proven(&self) -> bool {
+        self.credentials_proven
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -329,7 +507,7 @@ struct WrittenAs {
 }
 
 impl WrittenAs {
-    fn new(record: &InputRecord, default_environment: Option<uuid::Uuid>) -> Self {
+    fn new(record: &InputRecord, default_environment: Option<Uuid>) -> Self {
         let environment = record.environment.trim();
         Self {
             environment_id: match (environment, default_environment) {
@@ -370,6 +548,22 @@ impl WrittenAs {
             error_message: message,
             ..self.base(record, status, requested_until)
         }
+    }
+
+    fn not_attempted(
+        self,
+        record: InputRecord,
+        job: &Job,
+        reason: NotSent,
+        attempts: u32,
+    ) -> ResultRow {
+        let mut row = self.base(record, RowStatus::NotAttempted, job.requested_until.clone());
+        row.environment_id = job.environment_id.to_string();
+        row.user_id = job.user_id.to_string();
+        row.attempts = attempts;
+        row.error_code = reason.code.to_owned();
+        row.error_message = reason.message;
+        row
     }
 
     fn planned(self, record: InputRecord, job: &Job) -> ResultRow {

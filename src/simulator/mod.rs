@@ -135,6 +135,16 @@ impl Simulator {
         self.state.bypasses()
     }
 
+    /// Makes every token issued so far invalid (a rotated secret, a revoked grant).
+    pub fn revoke_tokens(&self) {
+        self.state.revoke_tokens();
+    }
+
+    /// Tokens issued and not yet pruned, so tests can check none leaked.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued_tokens()
+    }
+
     /// Issues a token directly, for tests that are not about authentication.
     pub fn issue_token(&self) -> String {
         self.state.issue_token()

@@ -223,6 +223,24 @@ impl TenantState {
         token
     }
 
+    /// Forgets every issued token, as PingOne does when an application's secret is rotated.
+    pub fn revoke_tokens(&self) {
+        self.tokens
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    /// The tokens currently valid or not yet pruned.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn token_is_valid(&self, token: &str) -> bool {
         let tokens = self
             .tokens

@@ -152,7 +152,7 @@ async fn the_access_token_never_appears_in_any_output() {
         ],
     )
     .await;
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     for (place, content) in [
         ("stdout", text(&output.stdout)),
         ("stderr", text(&output.stderr)),

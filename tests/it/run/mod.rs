@@ -1,5 +1,6 @@
 //! Specifications of `run`, in-process, against the simulator or a scripted server.
 
+mod credentials;
 mod input;
 mod ordering;
 mod results;

@@ -107,8 +107,11 @@ async fn one_slow_user_server(
     (server, arrivals)
 }
 
-fn input_with_first(first: Uuid, others: usize) -> (String, Vec<Uuid>) {
-    let users: Vec<Uuid> = std::iter::once(first)
+/// Rows for a new user, then `slow`, then `others` new users: the first row proves the
+/// credentials, so what follows is about the slow row alone.
+fn input_with_slow_second(slow: Uuid, others: usize) -> (String, Vec<Uuid>) {
+    let users: Vec<Uuid> = std::iter::once(Uuid::new_v4())
+        .chain(std::iter::once(slow))
         .chain((0..others).map(|_| Uuid::new_v4()))
         .collect();
     let mut csv = String::from("env,user,until\n");
@@ -123,7 +126,7 @@ async fn a_slow_row_does_not_hold_back_the_rows_behind_it() {
     let slow_user = Uuid::new_v4();
     let slow_for = Duration::from_millis(1500);
     let (server, arrivals) = one_slow_user_server(slow_user, slow_for).await;
-    let (input, users) = input_with_first(slow_user, 19);
+    let (input, users) = input_with_slow_second(slow_user, 18);
     let files = run_files(&input);
     let mut config = run_config(&files, against_url(&format!("{}/v1", server.uri())));
     config.concurrency = 4;
@@ -155,7 +158,7 @@ async fn a_full_reorder_window_stops_new_rows_until_the_slow_one_is_written() {
     let slow_user = Uuid::new_v4();
     let slow_for = Duration::from_millis(800);
     let (server, arrivals) = one_slow_user_server(slow_user, slow_for).await;
-    let (input, users) = input_with_first(slow_user, 9);
+    let (input, users) = input_with_slow_second(slow_user, 8);
     let files = run_files(&input);
     let mut config = run_config(&files, against_url(&format!("{}/v1", server.uri())));
     config.reorder_window = 5;
@@ -169,14 +172,16 @@ async fn a_full_reorder_window_stops_new_rows_until_the_slow_one_is_written() {
             .map(|(_, at)| *at)
             .expect("every row was sent")
     };
-    let slow_arrived = arrived(&users[0]);
-    for user in &users[1..5] {
+    // Once the first row is written, the window of five holds the slow row and the four rows
+    // after it; the rest wait for the slow row to be written.
+    let slow_arrived = arrived(&users[1]);
+    for user in &users[2..6] {
         assert!(
             arrived(user) < slow_arrived + slow_for,
             "a row inside the window waited"
         );
     }
-    for user in &users[5..] {
+    for user in &users[6..] {
         assert!(
             arrived(user) >= slow_arrived + slow_for,
             "a row beyond the window was started"

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pingone_bypass::auth::{ClientCredentials, Credentials};
 use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
@@ -165,7 +166,19 @@ pub fn run_config(files: &RunFiles, target: Target) -> RunConfig {
 pub fn against(simulator: &Simulator) -> Target {
     Target::PingOne {
         api_url: simulator.api_url(),
-        token: SecretString::from(simulator.issue_token()),
+        credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
+    }
+}
+
+/// Sends to the simulator as its worker application, with client credentials.
+pub fn as_worker_app(simulator: &Simulator) -> Target {
+    Target::PingOne {
+        api_url: simulator.api_url(),
+        credentials: Credentials::Client(ClientCredentials {
+            token_url: simulator.token_url(),
+            client_id: simulator.credentials().client_id.to_string(),
+            client_secret: simulator.credentials().client_secret.clone(),
+        }),
     }
 }
 
@@ -173,7 +186,7 @@ pub fn against(simulator: &Simulator) -> Target {
 pub fn against_url(api_url: &str) -> Target {
     Target::PingOne {
         api_url: api_url.to_owned(),
-        token: SecretString::from(TEST_TOKEN.to_owned()),
+        credentials: Credentials::Token(SecretString::from(TEST_TOKEN.to_owned())),
     }
 }
 

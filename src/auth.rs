@@ -1,0 +1,328 @@
+//! Access tokens: a ready token, or a worker application's client credentials exchanged at the
+//! token endpoint. One token is shared by every sender and renewed ahead of its expiry by a
+//! single request while the others wait, never by a stampede. Secrets stay in `secrecy` types
+//! and never reach a message.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use crate::client::{RetryPolicy, is_loopback_url, redact_token_like};
+use crate::pingone::{OAuthErrorBody, TokenResponse};
+
+/// How a run proves who it is.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A token obtained elsewhere (`--token-file`, `PINGONE_API_ACCESS_TOKEN`); it cannot be
+    /// renewed.
+    Token(SecretString),
+    /// A worker application (`PINGONE_CLIENT_ID`, `PINGONE_CLIENT_SECRET`,
+    /// `PINGONE_ENVIRONMENT_ID`).
+    Client(ClientCredentials),
+}
+
+#[derive(Clone)]
+pub struct ClientCredentials {
+    /// `<auth-url>/<environment>/as/token`.
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// PingOne refused the credentials themselves: nothing will work until they are fixed.
+    #[error("{0}")]
+    Rejected(String),
+    /// The token endpoint could not be reached or failed; a later attempt may work.
+    #[error("could not get an access token: {0}")]
+    Unavailable(String),
+}
+
+/// A token handed to a sender, with the generation that tells a renewal whether someone else
+/// already replaced it.
+#[derive(Clone)]
+pub struct Bearer {
+    pub token: SecretString,
+    generation: u64,
+}
+
+struct Current {
+    bearer: Bearer,
+    /// `None` for a ready token, which is used until PingOne refuses it.
+    renew_at: Option<Instant>,
+}
+
+const METHOD_UNKNOWN: u8 = 0;
+const METHOD_BASIC: u8 = 1;
+const METHOD_POST: u8 = 2;
+
+/// Tokens are renewed when this share of their lifetime has passed: twelve minutes early for
+/// PingOne's hour-long tokens, so no request meets an expired one.
+const RENEW_AFTER_SHARE: f64 = 0.8;
+/// Attempts at the token endpoint when it fails transiently, before a row is told it is
+/// unavailable.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+pub struct TokenSource {
+    credentials: Credentials,
+    http: reqwest::Client,
+    current: Mutex<Option<Current>>,
+    /// Held by whoever is fetching a token; the others wait on it and then use that token.
+    fetching: tokio::sync::Mutex<()>,
+    /// Which client authentication the token endpoint accepted, once known.
+    method: AtomicU8,
+    /// The generation of the last token fetched because its predecessor was refused.
+    renewed_generation: AtomicU64,
+    retry: RetryPolicy,
+}
+
+impl TokenSource {
+    pub fn new(credentials: Credentials, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("pingone-bypass/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout);
+        if let Credentials::Client(client) = &credentials
+            && is_loopback_url(&client.token_url)
+        {
+            builder = builder.no_proxy();
+        }
+        let current = match &credentials {
+            Credentials::Token(token) => Some(Current {
+                bearer: Bearer {
+                    token: token.clone(),
+                    generation: 0,
+                },
+                renew_at: None,
+            }),
+            Credentials::Client(_) => None,
+        };
+        Ok(Self {
+            credentials,
+            http: builder.build()?,
+            current: Mutex::new(current),
+            fetching: tokio::sync::Mutex::new(()),
+            method: AtomicU8::new(METHOD_UNKNOWN),
+            renewed_generation: AtomicU64::new(0),
+            retry: RetryPolicy {
+                retries: TOKEN_ATTEMPTS - 1,
+                ..RetryPolicy::default()
+            },
+        })
+    }
+
+    /// The token to send now, fetching one first if there is none or it is due for renewal.
+    pub async fn bearer(&self) -> Result<Bearer, AuthError> {
+        if let Some(bearer) = self.fresh() {
+            return Ok(bearer);
+        }
+        let _fetching = self.fetching.lock().await;
+        if let Some(bearer) = self.fresh() {
+            return Ok(bearer);
+        }
+        self.fetch().await
+    }
+
+    /// Called when PingOne refused `rejected` with 401. Returns the token to try next: a new
+    /// one, or the replacement another sender already fetched. Refuses (the run must stop)
+    /// when the credentials cannot be renewed, or when `rejected` was itself the replacement
+    /// for a refused token: a fresh token refused means the credentials, not the token, are
+    /// wrong.
+    pub async fn renew_after_rejection(&self, rejected: &Bearer) -> Result<Bearer, AuthError> {
+        let Credentials::Client(_) = &self.credentials else {
+            return Err(AuthError::Rejected(
+                "PingOne refused the access token (401): put a fresh token in PINGONE_API_ACCESS_TOKEN or the --token-file, and check that it was issued for this region".to_owned(),
+            ));
+        };
+        let _fetching = self.fetching.lock().await;
+        if rejected.generation == self.renewed_generation.load(Ordering::Acquire) {
+            return Err(AuthError::Rejected(
+                "PingOne refused a freshly issued token (401): check that the worker application is enabled and has a role in the environments of the file, and that PINGONE_ENVIRONMENT_ID and the region (--region, PINGONE_REGION_CODE) are the right ones".to_owned(),
+            ));
+        }
+        if let Some(current) = self.lock().as_ref()
+            && current.bearer.generation != rejected.generation
+        {
+            return Ok(current.bearer.clone());
+        }
+        let renewed = self.fetch().await?;
+        self.renewed_generation
+            .store(renewed.generation, Ordering::Release);
+        Ok(renewed)
+    }
+
+    fn fresh(&self) -> Option<Bearer> {
+        self.lock()
+            .as_ref()
+            .filter(|current| {
+                current
+                    .renew_at
+                    .is_none_or(|renew_at| Instant::now() < renew_at)
+            })
+            .map(|current| current.bearer.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
+        // Holds plain values that no panic can leave half-written.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One token request (retried on transient failures), stored as the current token.
+    async fn fetch(&self) -> Result<Bearer, AuthError> {
+        let Credentials::Client(client) = &self.credentials else {
+            return self
+                .lock()
+                .as_ref()
+                .map(|current| current.bearer.clone())
+                .ok_or_else(|| AuthError::Rejected("no access token".to_owned()));
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let requested_at = Instant::now();
+            match self.request_token(client).await {
+                Ok(token) => {
+                    let lifetime = Duration::from_secs(token.expires_in).mul_f64(RENEW_AFTER_SHARE);
+                    let mut current = self.lock();
+                    let generation = current.as_ref().map_or(1, |c| c.bearer.generation + 1);
+                    let bearer = Bearer {
+                        token: SecretString::from(token.access_token),
+                        generation,
+                    };
+                    *current = Some(Current {
+                        bearer: bearer.clone(),
+                        renew_at: Some(requested_at + lifetime),
+                    });
+                    return Ok(bearer);
+                }
+                Err(AuthError::Unavailable(reason)) if attempt < TOKEN_ATTEMPTS => {
+                    tracing::warn!(%reason, "token request failed; trying again");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Client authentication: HTTP Basic first (PingOne's default), then once form fields
+    /// when the endpoint answers `invalid_client`; whichever works is used from then on.
+    async fn request_token(&self, client: &ClientCredentials) -> Result<TokenResponse, AuthError> {
+        let known = self.method.load(Ordering::Relaxed);
+        let first = if known == METHOD_POST {
+            METHOD_POST
+        } else {
+            METHOD_BASIC
+        };
+        match self.token_request(client, first).await {
+            Err(TokenRefusal::InvalidClient(_)) if known == METHOD_UNKNOWN => {
+                let answer = self.token_request(client, METHOD_POST).await;
+                if answer.is_ok() {
+                    self.method.store(METHOD_POST, Ordering::Relaxed);
+                }
+                answer.map_err(TokenRefusal::into_auth_error)
+            }
+            answer => {
+                if answer.is_ok() {
+                    self.method.store(first, Ordering::Relaxed);
+                }
+                answer.map_err(TokenRefusal::into_auth_error)
+            }
+        }
+    }
+
+    async fn token_request(
+        &self,
+        client: &ClientCredentials,
+        method: u8,
+    ) -> Result<TokenResponse, TokenRefusal> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        let mut request = self.http.post(&client.token_url);
+        if method == METHOD_POST {
+            form.push(("client_id", client.client_id.as_str()));
+            form.push(("client_secret", client.client_secret.expose_secret()));
+        } else {
+            request = request.basic_auth(
+                &client.client_id,
+                Some(client.client_secret.expose_secret()),
+            );
+        }
+        let body = serde_urlencoded::to_string(&form).unwrap_or_default();
+        let response = request
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| TokenRefusal::Unavailable(transport_reason(&error)))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| TokenRefusal::Unavailable(transport_reason(&error)))?;
+        if status.is_success() {
+            return serde_json::from_slice::<TokenResponse>(&bytes).map_err(|_| {
+                TokenRefusal::Unavailable(format!(
+                    "the token endpoint answered {status} without a token"
+                ))
+            });
+        }
+        let oauth = serde_json::from_slice::<OAuthErrorBody>(&bytes).ok();
+        let description = oauth
+            .as_ref()
+            .map(|body| {
+                let detail = body.error_description.as_deref().unwrap_or("");
+                redact_token_like(format!("{} {detail}", body.error).trim())
+            })
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        match (
+            status.as_u16(),
+            oauth.as_ref().map(|body| body.error.as_str()),
+        ) {
+            (_, Some("invalid_client" | "unauthorized_client")) | (401, _) => {
+                Err(TokenRefusal::InvalidClient(description))
+            }
+            (400..=499, _) if status.as_u16() != 408 && status.as_u16() != 429 => {
+                Err(TokenRefusal::Refused(description))
+            }
+            _ => Err(TokenRefusal::Unavailable(format!(
+                "the token endpoint answered {description}"
+            ))),
+        }
+    }
+}
+
+enum TokenRefusal {
+    InvalidClient(String),
+    Refused(String),
+    Unavailable(String),
+}
+
+impl TokenRefusal {
+    fn into_auth_error(self) -> AuthError {
+        match self {
+            Self::InvalidClient(description) | Self::Refused(description) => {
+                AuthError::Rejected(format!(
+                    "PingOne's token endpoint refused the worker application ({description}): check PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET, PINGONE_ENVIRONMENT_ID and the region (--region, PINGONE_REGION_CODE or --auth-url)"
+                ))
+            }
+            Self::Unavailable(reason) => AuthError::Unavailable(reason),
+        }
+    }
+}
+
+fn transport_reason(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the token endpoint did not answer in time".to_owned()
+    } else if error.is_connect() {
+        "could not connect to the token endpoint".to_owned()
+    } else {
+        "the connection to the token endpoint failed".to_owned()
+    }
+}
