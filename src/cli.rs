@@ -694,6 +694,79 @@ mod tests {
         );
     }
 
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut argv = vec!["pingone-bypass", "run", "users.csv"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Run(args)) => *args,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    fn worker_app() -> CredentialSettings {
+        CredentialSettings {
+            access_token: None,
+            client_id: Some("client".into()),
+            client_secret: Some(SecretString::from("secret".to_owned())),
+            environment_id: Some("4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01".into()),
+        }
+    }
+
+    fn credentials_of(
+        args: &RunArgs,
+        settings: &CredentialSettings,
+    ) -> Result<Credentials, RunConfigError> {
+        args.to_config(Utc::now(), settings)
+            .map(|config| match config.target {
+                Target::PingOne { credentials, .. } => credentials,
+                _ => panic!("not a PingOne target"),
+            })
+    }
+
+    #[test]
+    fn client_credentials_use_the_regions_token_url_unless_auth_url_is_given() {
+        let eu = credentials_of(&run_args(&["--region", "eu"]), &worker_app());
+        assert!(
+            matches!(&eu, Ok(Credentials::Client(c)) if c.token_url == "https://auth.pingone.eu/4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01/as/token"),
+            "{:?}",
+            eu.as_ref().err()
+        );
+        let own = credentials_of(
+            &run_args(&["--auth-url", "https://auth.example.org/"]),
+            &worker_app(),
+        );
+        assert!(
+            matches!(&own, Ok(Credentials::Client(c)) if c.token_url == "https://auth.example.org/4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01/as/token")
+        );
+    }
+
+    #[test]
+    fn a_ready_token_wins_over_client_credentials() {
+        let settings = CredentialSettings {
+            access_token: Some(SecretString::from("ready".to_owned())),
+            ..worker_app()
+        };
+        assert!(matches!(
+            credentials_of(&run_args(&[]), &settings),
+            Ok(Credentials::Token(_))
+        ));
+    }
+
+    #[test]
+    fn the_api_url_must_be_https_unless_it_is_loopback() {
+        for (url, accepted) in [
+            ("https://api.pingone.ca/v1", true),
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://localhost/v1", true),
+            ("http://api.pingone.com/v1", false),
+            ("ftp://api.pingone.com/v1", false),
+            ("not a url", false),
+        ] {
+            let result = credentials_of(&run_args(&["--api-url", url]), &worker_app());
+            assert_eq!(result.is_ok(), accepted, "{url}");
+        }
+    }
+
     #[test]
     fn users_file_and_missing_users_file_exclude_each_other() {
         let result = simulate_args(&["--users-file", "a.csv", "--missing-users-file", "b.txt"]);

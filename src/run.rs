@@ -321,8 +321,8 @@ struct EnvironmentRefusals {
 
 impl Stop {
     fn abort(&self, reason: String) {
-        if self.aborted.set(reason.clone()).is_ok() {
-            tracing::error!("{reason}; no more rows will be sent");
+        if self.aborted.set(reason).is_ok() {
+            tracing::warn!("PingOne rejected the credentials; no more rows will be sent");
         }
     }
 

@@ -140,7 +140,7 @@ impl Simulator {
         self.state.revoke_tokens();
     }
 
-    /// Tokens issued and not yet pruned, so tests can check none leaked.
+    /// Every token issued so far, so tests can check that none leaked.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.issued_tokens()
     }

@@ -138,6 +138,8 @@ pub struct TenantState {
     directory: Vec<DirectoryUser>,
     existing_users: Option<HashSet<(Uuid, Uuid)>>,
     tokens: RwLock<HashMap<String, Instant>>,
+    /// Every token ever issued, expired ones included, for tests that check none leaked.
+    issued: std::sync::Mutex<Vec<String>>,
     bypasses: DashMap<(Uuid, Uuid), DateTime<Utc>>,
     puts: DashMap<(Uuid, Uuid), u64>,
     started: Instant,
@@ -181,6 +183,7 @@ impl TenantState {
             directory,
             existing_users,
             tokens: RwLock::new(HashMap::new()),
+            issued: std::sync::Mutex::new(Vec::new()),
             bypasses: DashMap::new(),
             puts: DashMap::new(),
             started: Instant::now(),
@@ -219,6 +222,10 @@ impl TenantState {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         tokens.retain(|_, expiry| *expiry > now);
         tokens.insert(token.clone(), expires_at);
+        self.issued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(token.clone());
         self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         token
     }
@@ -231,14 +238,12 @@ impl TenantState {
             .clear();
     }
 
-    /// The tokens currently valid or not yet pruned.
+    /// Every token issued so far, expired and revoked ones included.
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.tokens
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.issued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn token_is_valid(&self, token: &str) -> bool {

@@ -299,3 +299,164 @@ async fn standard_input_is_read_when_the_input_is_a_dash() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(read_results(&results)[0]["status"], "succeeded");
 }
+
+/// The settings a runbook would export to reach `simulator` as its worker application.
+fn worker_app_settings(
+    simulator: &pingone_bypass::simulator::Simulator,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "PINGONE_CLIENT_ID",
+            simulator.credentials().client_id.to_string(),
+        ),
+        ("PINGONE_CLIENT_SECRET", secret.to_owned()),
+        (
+            "PINGONE_ENVIRONMENT_ID",
+            simulator.credentials().environment_id.to_string(),
+        ),
+        ("PINGONE_API_URL", simulator.api_url()),
+        ("PINGONE_AUTH_URL", simulator.auth_url()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_four_pingone_settings_are_enough_and_no_secret_or_token_is_ever_printed() {
+    use secrecy::ExposeSecret;
+    let simulator = crate::support::start(pingone_bypass::simulator::SimulatorConfig {
+        token_ttl: std::time::Duration::from_secs(1),
+        ..pingone_bypass::simulator::SimulatorConfig::default()
+    })
+    .await;
+    let secret = simulator
+        .credentials()
+        .client_secret
+        .expose_secret()
+        .to_owned();
+    let files = run_files(&crate::support::users_csv(40, ENV_A, "8h"));
+    let summary = files.output.with_extension("json");
+    let mut environment = worker_app_settings(&simulator, &secret);
+    environment.push(("RUST_LOG", "trace".to_owned()));
+    let output = pingone_bypass(
+        vec![
+            files.input.display().to_string(),
+            "--rate".into(),
+            "20".into(),
+            "--summary-json".into(),
+            summary.display().to_string(),
+            "--progress".into(),
+            "always".into(),
+        ],
+        environment,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        simulator.stats().tokens_issued >= 2,
+        "the run did not outlive a token"
+    );
+    let outputs = [
+        ("stdout", text(&output.stdout)),
+        ("stderr", text(&output.stderr)),
+        (
+            "results",
+            std::fs::read_to_string(&files.output).unwrap_or_default(),
+        ),
+        (
+            "summary",
+            std::fs::read_to_string(&summary).unwrap_or_default(),
+        ),
+    ];
+    let mut secrets = simulator.issued_tokens();
+    secrets.push(secret);
+    for (place, content) in &outputs {
+        for secret in &secrets {
+            assert!(
+                !content.contains(secret.as_str()),
+                "a secret or token appeared in {place}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_secret_exits_3_with_one_sentence_naming_what_to_check() {
+    let simulator =
+        crate::support::start(pingone_bypass::simulator::SimulatorConfig::default()).await;
+    let files = run_files(&crate::support::users_csv(5, ENV_A, "8h"));
+    let output = pingone_bypass(
+        vec![files.input.display().to_string()],
+        worker_app_settings(&simulator, "not-the-secret"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    let sentence = stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_default();
+    for setting in [
+        "PINGONE_CLIENT_ID",
+        "PINGONE_CLIENT_SECRET",
+        "PINGONE_ENVIRONMENT_ID",
+        "region",
+    ] {
+        assert!(sentence.contains(setting), "{sentence}");
+    }
+    assert!(!stderr.contains("not-the-secret"));
+    let rows = read_results(&files.output);
+    assert!(rows.iter().all(|row| row["status"] == "not_attempted"));
+    assert_eq!(simulator.stats().total_puts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_or_malformed_credential_settings_exit_2_naming_the_setting() {
+    let files = run_files(&format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4()));
+    let input = files.input.display().to_string();
+    let worker = Uuid::new_v4().to_string();
+    for (environment, args, names) in [
+        (
+            vec![("PINGONE_CLIENT_ID", "id".to_owned())],
+            vec![],
+            "PINGONE_CLIENT_SECRET and PINGONE_ENVIRONMENT_ID",
+        ),
+        (
+            vec![
+                ("PINGONE_CLIENT_ID", "id".to_owned()),
+                ("PINGONE_CLIENT_SECRET", "secret".to_owned()),
+                ("PINGONE_ENVIRONMENT_ID", "production".to_owned()),
+            ],
+            vec![],
+            "PINGONE_ENVIRONMENT_ID",
+        ),
+        (
+            vec![
+                ("PINGONE_CLIENT_ID", "id".to_owned()),
+                ("PINGONE_CLIENT_SECRET", "secret".to_owned()),
+                ("PINGONE_ENVIRONMENT_ID", worker.clone()),
+            ],
+            vec![
+                "--auth-url".to_owned(),
+                "http://auth.example.com".to_owned(),
+            ],
+            "--auth-url",
+        ),
+        (
+            vec![
+                ("PINGONE_API_ACCESS_TOKEN", "t".to_owned()),
+                ("PINGONE_REGION_CODE", "XX".to_owned()),
+            ],
+            vec![],
+            "--region",
+        ),
+    ] {
+        let mut all_args = vec![input.clone()];
+        all_args.extend(args);
+        let output = pingone_bypass(all_args, environment).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(names), "should name {names}: {stderr}");
+        assert!(!stderr.contains("secret\""), "{stderr}");
+        assert!(!files.output.exists());
+    }
+}
