@@ -479,8 +479,13 @@ impl RowSender {
                     .store(true, std::sync::atomic::Ordering::Release);
                 self.stop.record_answer(job.environment_id, http_status);
             }
-            if http_status == Some(429) {
-                LiveCounters::add(&self.counters.throttled, 1);
+            match http_status {
+                Some(429) => {
+                    LiveCounters::add(&self.counters.throttled, 1);
+                    self.throttle.throttled();
+                }
+                Some(status) if status < 400 => self.throttle.succeeded(),
+                _ => {}
             }
             if !attempt.may_retry() || attempts > self.retry.retries {
                 return Sent::Answered(attempt, attempts);

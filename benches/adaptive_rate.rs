@@ -1,0 +1,98 @@
+//! Adaptive rate: the simulator allows R requests/s while `--rate` is 10R. Prints how long the
+//! run took against the ideal N/R and what share of requests met a 429.
+//!
+//! `cargo bench --bench adaptive_rate -- [--limit R] [--rows N] [--latency-ms L] [--runs K]`
+//! (default: R = 100, N = 2,000, L = 30, K = 3).
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use anyhow::Context;
+use pingone_bypass::auth::Credentials;
+use pingone_bypass::client::RetryPolicy;
+use pingone_bypass::input::InputSource;
+use pingone_bypass::output::OutputTarget;
+use pingone_bypass::plan::Rules;
+use pingone_bypass::progress::ProgressMode;
+use pingone_bypass::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target, run};
+use pingone_bypass::simulator::{
+    RateLimit, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
+};
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (mut limit, mut rows, mut latency_ms, mut runs) = (100_u32, 2_000_usize, 30_u64, 3_usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().context("a value after the flag");
+        match arg.as_str() {
+            "--limit" => limit = value()?.parse()?,
+            "--rows" => rows = value()?.parse()?,
+            "--latency-ms" => latency_ms = value()?.parse()?,
+            "--runs" => runs = value()?.parse()?,
+            _ => {}
+        }
+    }
+    for _ in 0..runs {
+        let simulator = Simulator::start(
+            SimulatorConfig {
+                latency: Duration::from_millis(latency_ms),
+                rate_limit: NonZeroU32::new(limit).map(RateLimit::per_second),
+                ..SimulatorConfig::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await?;
+        let folder = tempfile::tempdir()?;
+        let input = folder.path().join("users.csv");
+        let mut csv = String::from("environmentId,userId,until\n");
+        for _ in 0..rows {
+            csv.push_str(&format!(
+                "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
+                uuid::Uuid::new_v4()
+            ));
+        }
+        std::fs::write(&input, csv)?;
+        let outcome = run(RunConfig {
+            input: InputSource::File(input),
+            output: OutputTarget::File(folder.path().join("results.csv")),
+            overwrite: false,
+            target: Target::PingOne {
+                api_url: simulator.api_url(),
+                credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
+            },
+            rate: f64::from(limit) * 10.0,
+            concurrency: 32,
+            retry: RetryPolicy {
+                retries: 10,
+                ..RetryPolicy::default()
+            },
+            timeout: Duration::from_secs(30),
+            rules: Rules {
+                run_start: chrono::Utc::now(),
+                max_window: Duration::from_secs(7 * 86_400),
+                max_window_text: "7d".to_owned(),
+                default_environment: None,
+                default_until: None,
+            },
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            progress: ProgressMode::Never,
+            summary_json: None,
+        })
+        .await?;
+        let ideal = rows as f64 / f64::from(limit);
+        let summary = &outcome.summary;
+        println!(
+            "limit {limit}/s, --rate {}: {} of {rows} succeeded in {:.2}s = {:.3}x the ideal {ideal:.1}s; {} of {} requests throttled = {:.1}%",
+            limit * 10,
+            summary.succeeded,
+            summary.elapsed_seconds,
+            summary.elapsed_seconds / ideal,
+            summary.throttled,
+            summary.requests,
+            summary.throttled as f64 / summary.requests.max(1) as f64 * 100.0,
+        );
+    }
+    Ok(())
+}
