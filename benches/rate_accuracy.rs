@@ -78,6 +78,8 @@ async fn main() -> anyhow::Result<()> {
             reorder_window: DEFAULT_REORDER_WINDOW,
             progress: ProgressMode::Never,
             summary_json: None,
+            resume: false,
+            interrupt: tokio_util::sync::CancellationToken::new(),
         })
         .await?;
         let arrivals = simulator.put_arrivals();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials};
@@ -61,8 +62,14 @@ pub struct RunArgs {
     pub output: Option<String>,
 
     /// Replace the results file if it already exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+
+    /// Continue an earlier run from its results file (-o/--output): rows recorded there as
+    /// succeeded (matched by environment, user and the until cell as written) are not sent
+    /// again; every other row is processed.
+    #[arg(long)]
+    pub resume: bool,
 
     /// PingOne region: picks the API and auth bases.
     #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
@@ -278,6 +285,8 @@ impl RunArgs {
             reorder_window: DEFAULT_REORDER_WINDOW,
             progress: self.progress,
             summary_json: self.summary_json.clone(),
+            resume: self.resume,
+            interrupt: CancellationToken::new(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod output;
 pub mod pingone;
 pub mod plan;
 pub mod progress;
+pub mod resume;
 pub mod run;
 pub mod seen_pairs;
 pub mod simulator;

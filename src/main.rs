@@ -17,6 +17,8 @@ const EXIT_UNFINISHED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// PingOne rejected the credentials; the remaining rows are `not_attempted`.
 const EXIT_CREDENTIALS_REJECTED: u8 = 3;
+/// Interrupted by Ctrl-C or SIGTERM after requests in flight finished and results were written.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,12 +62,27 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let dry_run = matches!(config.target, Target::DryRun);
     let results = config.output.describe();
+    let mut signals = Signals::listen()?;
+    let interrupt = config.interrupt.clone();
+    tokio::spawn(async move {
+        signals.next().await;
+        eprintln!(
+            "interrupted: letting requests in flight finish and recording the other rows as not_attempted (interrupt again to stop at once)"
+        );
+        interrupt.cancel();
+        signals.next().await;
+        eprintln!("stopped at once; the results written so far are kept");
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
     match pingone_bypass::run::run(config).await {
         Ok(outcome) => {
             eprintln!(
                 "pingone-bypass: {}; results in {results}",
                 outcome.summary.line(dry_run)
             );
+            if outcome.interrupted {
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
             if let Some(reason) = outcome.aborted {
                 eprintln!("error: {reason}");
                 return Ok(ExitCode::from(EXIT_CREDENTIALS_REJECTED));
@@ -96,7 +113,7 @@ async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<ExitCode> {
     let seed = config.seed;
     // Listening before the startup lines go out means a script that reads them and at once
     // sends SIGTERM still gets a clean stop.
-    let stop = stop_signal()?;
+    let mut stop = Signals::listen()?;
     let simulator = Simulator::start(config, args.listen).await?;
     let credentials = simulator.credentials();
     let mut stdout = std::io::stdout().lock();
@@ -112,30 +129,45 @@ async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<ExitCode> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(seed, "simulator running; stop it with Ctrl-C");
-    stop.await?;
+    stop.next().await;
     simulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts listening for Ctrl-C and, on Unix, SIGTERM (what a service manager or `kill` sends);
-/// the returned future ends when either arrives.
-fn stop_signal() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
+/// Ctrl-C and, on Unix, SIGTERM (what a service manager or `kill` sends), listened for from
+/// the moment this is made, so that a signal that comes early is not lost.
+struct Signals {
     #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
+    interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot listen for Ctrl-C")?;
-    Ok(async move {
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Self> {
         #[cfg(unix)]
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
         }
         #[cfg(not(unix))]
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot listen for Ctrl-C")?;
-        Ok(())
-    })
+        Ok(Self {})
+    }
+
+    /// The next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            // Without the listener there is nothing to wait for but the process's end.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -4,21 +4,23 @@
 //! behind a slow one keep going until the window fills, and keeps memory flat.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::{AuthError, ClientCredentials, Credentials, TokenSource};
 use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
 use crate::input::{InputError, InputReader, InputRecord, InputSource, count_records};
 use crate::output::{OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary};
-use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict};
+use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict, parse_id};
 use crate::progress::{LiveCounters, Progress, ProgressMode};
+use crate::resume::{Earlier, EarlierResults, ResumeError, new_partial_path};
 use crate::simulator::{Simulator, SimulatorConfig, SimulatorError};
 
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds the
@@ -63,6 +65,11 @@ pub struct RunConfig {
     pub reorder_window: usize,
     pub progress: ProgressMode,
     pub summary_json: Option<PathBuf>,
+    /// `--resume`: continue the run whose results are at `output`.
+    pub resume: bool,
+    /// Cancelled on the first Ctrl-C or SIGTERM: no row is started after it, requests in
+    /// flight finish, and every remaining row is recorded as `not_attempted`.
+    pub interrupt: CancellationToken,
 }
 
 /// How a run ended when it got as far as sending.
@@ -73,6 +80,8 @@ pub struct RunOutcome {
     pub input_error: Option<InputError>,
     /// PingOne rejected the credentials: the run stopped sending, and this says what to check.
     pub aborted: Option<String>,
+    /// The run was interrupted before every row was sent.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +95,8 @@ pub enum RunError {
     Client(#[from] ClientError),
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(#[from] SimulatorError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     /// After sending began: the results could not be written.
     #[error("{0}; the rows written so far are kept")]
     Results(OutputError),
@@ -102,7 +113,25 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let reader = InputReader::open(&config.input)?;
     let header = reader.header().clone();
-    let writer = ResultsWriter::create(&config.output, config.overwrite, header.extra_names())
+    let mut earlier = None;
+    let mut written_to = config.output.clone();
+    if config.resume {
+        let OutputTarget::File(output) = &config.output else {
+            return Err(ResumeError::Stdout.into());
+        };
+        let loaded = EarlierResults::load(output)?;
+        if loaded.sources.is_empty() {
+            tracing::warn!(results = %output.display(), "no earlier results to resume; every row will be processed");
+        } else {
+            tracing::info!(
+                succeeded = loaded.succeeded_rows(),
+                "resuming: rows that succeeded before will not be sent again"
+            );
+        }
+        earlier = Some(loaded);
+        written_to = OutputTarget::File(new_partial_path(output));
+    }
+    let writer = ResultsWriter::create(&written_to, config.overwrite, header.extra_names())
         .map_err(RunError::Output)?;
     // Kept alive until the run ends: dropping it stops the simulator.
     let mut simulator = None;
@@ -126,7 +155,10 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         }
     };
     let counters = Arc::new(LiveCounters::default());
-    let stop = Arc::new(Stop::default());
+    let stop = Arc::new(Stop {
+        interrupt: config.interrupt.clone(),
+        ..Stop::default()
+    });
     let sender = match connection {
         None => None,
         Some((api_url, credentials)) => Some(Arc::new(RowSender {
@@ -197,6 +229,32 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         let position = sequence;
         sequence += 1;
         let written_as = WrittenAs::new(&record, default_environment);
+        if let Some(earlier) = &mut earlier
+            && let Some(done) = earlier.take(
+                &written_as.environment_id,
+                &record.user,
+                &record.until,
+                record.row,
+            )
+        {
+            let row = match done {
+                Earlier::Succeeded(success) => {
+                    let environment = parse_id(&written_as.environment_id).unwrap_or_default();
+                    let user = parse_id(record.user.trim()).unwrap_or_default();
+                    success.into_row(record.row, environment, user, record.until, record.extras)
+                }
+                Earlier::DuplicateOf(first) => written_as.refused(
+                    record,
+                    RowStatus::Skipped,
+                    String::new(),
+                    format!("duplicate of row {first}, which succeeded in an earlier run"),
+                ),
+            };
+            if results.send((position, row)).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let verdict = planner.plan(&record);
         if let (Verdict::Send(job), Some(_)) = (&verdict, &sender)
             && let Some(reason) = stop.reason_not_to_send(job.environment_id)
@@ -288,6 +346,11 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     } else {
         0.0
     };
+    if let (Some(earlier), OutputTarget::File(partial), OutputTarget::File(output)) =
+        (&earlier, &written_to, &config.output)
+    {
+        replace_results(partial, output, &earlier.sources).map_err(RunError::Results)?;
+    }
     if let Some(path) = &config.summary_json {
         summary.write_json(path).map_err(RunError::Results)?;
     }
@@ -295,7 +358,27 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         summary,
         input_error,
         aborted: stop.aborted(),
+        interrupted: stop.interrupt.is_cancelled(),
     })
+}
+
+/// A resumed run's results take the earlier ones' place only once complete and on disk; the
+/// partial files of earlier interrupted resumes are then no longer needed.
+fn replace_results(partial: &Path, output: &Path, sources: &[PathBuf]) -> Result<(), OutputError> {
+    let write_error = |source| OutputError::Write {
+        target: output.display().to_string(),
+        source,
+    };
+    std::fs::File::open(partial)
+        .and_then(|file| file.sync_all())
+        .map_err(write_error)?;
+    std::fs::rename(partial, output).map_err(write_error)?;
+    for source in sources.iter().filter(|source| source.as_path() != output) {
+        if let Err(error) = std::fs::remove_file(source) {
+            tracing::warn!(file = %source.display(), %error, "could not remove an earlier partial results file");
+        }
+    }
+    Ok(())
 }
 
 /// How long senders wait for the first answer that proves the credentials before going on
@@ -309,6 +392,7 @@ const FORBIDDEN_IN_A_ROW: u32 = 3;
 /// environment.
 #[derive(Default)]
 struct Stop {
+    interrupt: CancellationToken,
     aborted: std::sync::OnceLock<String>,
     environments: std::sync::Mutex<std::collections::HashMap<Uuid, EnvironmentRefusals>>,
 }
@@ -345,6 +429,12 @@ impl Stop {
             return Some(NotSent {
                 code: "CREDENTIALS_REJECTED",
                 message: format!("not sent: the run stopped because {reason}"),
+            });
+        }
+        if self.interrupt.is_cancelled() {
+            return Some(NotSent {
+                code: "INTERRUPTED",
+                message: "not sent: the run was interrupted (Ctrl-C or SIGTERM) first; run it again with --resume to finish".to_owned(),
             });
         }
         self.environments()
@@ -423,7 +513,7 @@ impl RowSender {
             let (bearer, attempt) = {
                 // The semaphore is never closed, so this always holds a permit.
                 let _permit = self.in_flight.acquire().await.ok();
-                self.throttle.acquire().await;
+                self.until_interrupted(self.throttle.acquire()).await;
                 // Checked at the last moment: the run or this environment may have stopped
                 // while this row waited for its slot.
                 if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
@@ -444,7 +534,8 @@ impl RowSender {
                             return Sent::Answered(attempt, attempts);
                         }
                         probe = None;
-                        tokio::time::sleep(self.retry.backoff(attempts)).await;
+                        self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
+                            .await;
                         continue;
                     }
                 };
@@ -494,8 +585,20 @@ impl RowSender {
                 Some(after) => self
                     .throttle
                     .pause_until(Instant::now() + after.min(self.retry.max_delay)),
-                None => tokio::time::sleep(self.retry.backoff(attempts)).await,
+                None => {
+                    self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
+                        .await;
+                }
             }
+        }
+    }
+
+    /// Waits for `wait` unless the run is interrupted first; either way the caller then checks
+    /// whether it may still send.
+    async fn until_interrupted(&self, wait: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            () = wait => {}
+            () = self.stop.interrupt.cancelled() => {}
         }
     }
 

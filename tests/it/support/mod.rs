@@ -159,6 +159,8 @@ pub fn run_config(files: &RunFiles, target: Target) -> RunConfig {
         reorder_window: 10_000,
         progress: ProgressMode::Never,
         summary_json: None,
+        resume: false,
+        interrupt: tokio_util::sync::CancellationToken::new(),
     }
 }
 
