@@ -3,6 +3,7 @@
 
 mod run;
 mod run_command;
+mod run_signals;
 mod simulate_command;
 mod simulator;
 mod support;

@@ -2,6 +2,7 @@
 
 mod credentials;
 mod input;
+mod interruption;
 mod ordering;
 mod results;
 mod retries;

@@ -1,0 +1,281 @@
+//! Signals through the binary: Ctrl-C or SIGTERM drains and exits 130, a second one exits at
+//! once, and after SIGKILL at any moment `--resume` finishes the job without sending again what
+//! succeeded. The simulator lives in the test, so its state outlives the killed process.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use pingone_bypass::simulator::{Simulator, SimulatorConfig};
+use rand::RngExt;
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use crate::support::{ENV_A, read_results, run_files, start, users_csv};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+fn run_command(
+    simulator: &Simulator,
+    input: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .arg("run")
+        .arg(input)
+        .args(["--rate", "150", "--progress", "never"])
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "PINGONE_CLIENT_ID",
+            simulator.credentials().client_id.to_string(),
+        )
+        .env(
+            "PINGONE_CLIENT_SECRET",
+            simulator.credentials().client_secret.expose_secret(),
+        )
+        .env(
+            "PINGONE_ENVIRONMENT_ID",
+            simulator.credentials().environment_id.to_string(),
+        )
+        .env("PINGONE_API_URL", simulator.api_url())
+        .env("PINGONE_AUTH_URL", simulator.auth_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("the child is running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([name, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// Waits until the simulator has seen `puts` PUTs, or the process has ended.
+async fn wait_for_puts(simulator: &Simulator, puts: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while simulator.stats().total_puts() < puts && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The users recorded as succeeded in a results file, reading only its complete lines.
+fn succeeded_users(path: &std::path::Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(complete.as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|record| {
+            header
+                .iter()
+                .zip(record.iter())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .filter(|row| row.get("status").map(String::as_str) == Some("succeeded"))
+        .filter_map(|row| row.get("user_id").cloned())
+        .collect()
+}
+
+async fn resume_to_the_end(simulator: &Simulator, files: &crate::support::RunFiles, rows: usize) {
+    let resumed = run_command(
+        simulator,
+        &files.input,
+        &["--resume", "-o", &files.output.display().to_string()],
+    )
+    .output()
+    .await
+    .expect("the resumed run finishes");
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let results = read_results(&files.output);
+    assert_eq!(results.len(), rows);
+    assert!(results.iter().all(|row| row["status"] == "succeeded"));
+    let expected_rows: Vec<String> = (2..rows + 2).map(|n| n.to_string()).collect();
+    assert_eq!(
+        results
+            .iter()
+            .map(|row| row["row"].clone())
+            .collect::<Vec<_>>(),
+        expected_rows
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_at_a_random_moment_drains_exits_130_and_resume_finishes() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_millis(10),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&users_csv(300, ENV_A, "8h"));
+    let after_puts = rand::rng().random_range(1..200);
+    let mut child = run_command(
+        &simulator,
+        &files.input,
+        &["-o", &files.output.display().to_string()],
+    )
+    .spawn()
+    .expect("the binary starts");
+    wait_for_puts(&simulator, after_puts).await;
+    signal(&child, "-INT");
+    let status = child.wait().await.expect("the run ends");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "interrupted after {after_puts} PUTs"
+    );
+    let results = read_results(&files.output);
+    assert_eq!(
+        results.len(),
+        300,
+        "every row is accounted for after an interrupt"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|row| row["status"] == "succeeded" || row["status"] == "not_attempted")
+    );
+
+    let done_before = succeeded_users(&files.output);
+    resume_to_the_end(&simulator, &files, 300).await;
+    let stats = simulator.stats();
+    for user in &done_before {
+        let user = Uuid::parse_str(user).expect("a user UUID");
+        assert_eq!(
+            stats.puts_for(ENV_A, user),
+            1,
+            "a succeeded row was sent again"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_a_random_moment_leaves_results_that_resume_finishes_without_resending() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_millis(10),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&users_csv(300, ENV_A, "8h"));
+    let after_puts = rand::rng().random_range(1..250);
+    let mut child = run_command(
+        &simulator,
+        &files.input,
+        &["-o", &files.output.display().to_string()],
+    )
+    .spawn()
+    .expect("the binary starts");
+    wait_for_puts(&simulator, after_puts).await;
+    signal(&child, "-KILL");
+    child.wait().await.expect("the run ends");
+
+    let done_before = succeeded_users(&files.output);
+    resume_to_the_end(&simulator, &files, 300).await;
+    let stats = simulator.stats();
+    for user in &done_before {
+        let user = Uuid::parse_str(user).expect("a user UUID");
+        assert_eq!(
+            stats.puts_for(ENV_A, user),
+            1,
+            "killed after {after_puts} PUTs: a succeeded row was sent again"
+        );
+    }
+    assert_eq!(simulator.bypasses().len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_resume_keeps_the_earlier_record_and_the_next_resume_reads_both() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_millis(10),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&users_csv(300, ENV_A, "8h"));
+    let output = files.output.display().to_string();
+    let mut first = run_command(&simulator, &files.input, &["-o", &output])
+        .spawn()
+        .expect("starts");
+    wait_for_puts(&simulator, 60).await;
+    signal(&first, "-INT");
+    first.wait().await.expect("the run ends");
+    let earlier_record = std::fs::read(&files.output).expect("the first results");
+
+    let puts = simulator.stats().total_puts();
+    let mut resume = run_command(&simulator, &files.input, &["--resume", "-o", &output])
+        .spawn()
+        .expect("starts");
+    wait_for_puts(&simulator, puts + 60).await;
+    signal(&resume, "-KILL");
+    resume.wait().await.expect("the resume ends");
+    assert_eq!(
+        std::fs::read(&files.output).expect("results"),
+        earlier_record,
+        "the earlier record changed"
+    );
+
+    let partials = pingone_bypass::resume::partial_files(&files.output).expect("the folder lists");
+    assert_eq!(partials.len(), 1, "the killed resume left no partial file");
+    let mut recorded = succeeded_users(&files.output);
+    recorded.extend(succeeded_users(&partials[0]));
+    let before = simulator.stats();
+
+    resume_to_the_end(&simulator, &files, 300).await;
+    let after = simulator.stats();
+    for user in &recorded {
+        let user = Uuid::parse_str(user).expect("a user UUID");
+        assert_eq!(
+            after.puts_for(ENV_A, user),
+            before.puts_for(ENV_A, user),
+            "a row recorded as succeeded, in the results or the killed resume's partial file, was sent again"
+        );
+    }
+    assert!(
+        pingone_bypass::resume::partial_files(&files.output)
+            .expect("the folder lists")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_secs(20),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&users_csv(20, ENV_A, "8h"));
+    let mut child = run_command(
+        &simulator,
+        &files.input,
+        &["-o", &files.output.display().to_string()],
+    )
+    .spawn()
+    .expect("the binary starts");
+    crate::support::eventually("a request in flight", || simulator.stats().in_flight > 0).await;
+    signal(&child, "-TERM");
+    let second = Instant::now();
+    signal(&child, "-INT");
+    let status = child.wait().await.expect("the run ends");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "the second signal did not stop the run at once"
+    );
+}
