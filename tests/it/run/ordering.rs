@@ -124,7 +124,7 @@ fn input_with_slow_second(slow: Uuid, others: usize) -> (String, Vec<Uuid>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_row_does_not_hold_back_the_rows_behind_it() {
     let slow_user = Uuid::new_v4();
-    let slow_for = Duration::from_millis(1500);
+    let slow_for = Duration::from_secs(3);
     let (server, arrivals) = one_slow_user_server(slow_user, slow_for).await;
     let (input, users) = input_with_slow_second(slow_user, 18);
     let files = run_files(&input);
@@ -156,7 +156,7 @@ async fn a_slow_row_does_not_hold_back_the_rows_behind_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_reorder_window_stops_new_rows_until_the_slow_one_is_written() {
     let slow_user = Uuid::new_v4();
-    let slow_for = Duration::from_millis(800);
+    let slow_for = Duration::from_secs(3);
     let (server, arrivals) = one_slow_user_server(slow_user, slow_for).await;
     let (input, users) = input_with_slow_second(slow_user, 8);
     let files = run_files(&input);
