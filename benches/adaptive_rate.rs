@@ -12,9 +12,7 @@ use pingone_bypass::auth::Credentials;
 use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
-use pingone_bypass::plan::Rules;
-use pingone_bypass::progress::ProgressMode;
-use pingone_bypass::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target, run};
+use pingone_bypass::run::{RunConfig, Target, run};
 use pingone_bypass::simulator::{
     RateLimit, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
 };
@@ -55,32 +53,19 @@ async fn main() -> anyhow::Result<()> {
         }
         std::fs::write(&input, csv)?;
         let outcome = run(RunConfig {
-            input: InputSource::File(input),
-            output: OutputTarget::File(folder.path().join("results.csv")),
-            overwrite: false,
-            target: Target::PingOne {
-                api_url: simulator.api_url(),
-                credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
-            },
             rate: f64::from(limit) * 10.0,
-            concurrency: 32,
             retry: RetryPolicy {
                 retries: 10,
                 ..RetryPolicy::default()
             },
-            timeout: Duration::from_secs(30),
-            rules: Rules {
-                run_start: chrono::Utc::now(),
-                max_window: Duration::from_secs(7 * 86_400),
-                max_window_text: "7d".to_owned(),
-                default_environment: None,
-                default_until: None,
-            },
-            reorder_window: DEFAULT_REORDER_WINDOW,
-            progress: ProgressMode::Never,
-            summary_json: None,
-            resume: false,
-            interrupt: tokio_util::sync::CancellationToken::new(),
+            ..RunConfig::new(
+                InputSource::File(input),
+                OutputTarget::File(folder.path().join("results.csv")),
+                Target::PingOne {
+                    api_url: simulator.api_url(),
+                    credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
+                },
+            )
         })
         .await?;
         let ideal = rows as f64 / f64::from(limit);

@@ -9,12 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pingone_bypass::auth::Credentials;
-use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
-use pingone_bypass::plan::Rules;
-use pingone_bypass::progress::ProgressMode;
-use pingone_bypass::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target, run};
+use pingone_bypass::run::{RunConfig, Target, run};
 use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
 use secrecy::SecretString;
 
@@ -57,29 +54,16 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&input, csv)?;
         let concurrency = ((rate * latency.as_secs_f64() * 2.0).ceil() as usize).max(8);
         let outcome = run(RunConfig {
-            input: InputSource::File(input),
-            output: OutputTarget::File(folder.path().join("results.csv")),
-            overwrite: false,
-            target: Target::PingOne {
-                api_url: simulator.api_url(),
-                credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
-            },
             rate,
             concurrency,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            rules: Rules {
-                run_start: chrono::Utc::now(),
-                max_window: Duration::from_secs(7 * 86_400),
-                max_window_text: "7d".to_owned(),
-                default_environment: None,
-                default_until: None,
-            },
-            reorder_window: DEFAULT_REORDER_WINDOW,
-            progress: ProgressMode::Never,
-            summary_json: None,
-            resume: false,
-            interrupt: tokio_util::sync::CancellationToken::new(),
+            ..RunConfig::new(
+                InputSource::File(input),
+                OutputTarget::File(folder.path().join("results.csv")),
+                Target::PingOne {
+                    api_url: simulator.api_url(),
+                    credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
+                },
+            )
         })
         .await?;
         let arrivals = simulator.put_arrivals();

@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials};
@@ -21,7 +20,7 @@ use crate::output::OutputTarget;
 use crate::pingone::Region;
 use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
 use crate::progress::ProgressMode;
-use crate::run::{DEFAULT_REORDER_WINDOW, RunConfig, Target};
+use crate::run::{RunConfig, Target};
 use crate::simulator::{
     ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
     read_missing_users_file, read_users_file,
@@ -267,10 +266,7 @@ impl RunArgs {
             }
         };
         Ok(RunConfig {
-            input,
-            output,
             overwrite: self.overwrite,
-            target,
             rate: self.rate,
             concurrency: usize::from(self.concurrency),
             retry: RetryPolicy {
@@ -282,11 +278,10 @@ impl RunArgs {
                 default_until,
                 ..rules
             },
-            reorder_window: DEFAULT_REORDER_WINDOW,
             progress: self.progress,
             summary_json: self.summary_json.clone(),
             resume: self.resume,
-            interrupt: CancellationToken::new(),
+            ..RunConfig::new(input, output, target)
         })
     }
 

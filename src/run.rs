@@ -72,6 +72,35 @@ pub struct RunConfig {
     pub interrupt: CancellationToken,
 }
 
+impl RunConfig {
+    /// A run with the contract's defaults (`--rate 50`, `--concurrency 32`, `--retries 5`,
+    /// `--timeout 30s`, `--max-window 7d`), starting now, without progress output.
+    pub fn new(input: InputSource, output: OutputTarget, target: Target) -> Self {
+        Self {
+            input,
+            output,
+            overwrite: false,
+            target,
+            rate: 50.0,
+            concurrency: 32,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            rules: Rules {
+                run_start: chrono::Utc::now(),
+                max_window: Duration::from_secs(7 * 86_400),
+                max_window_text: "7d".to_owned(),
+                default_environment: None,
+                default_until: None,
+            },
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            progress: ProgressMode::Never,
+            summary_json: None,
+            resume: false,
+            interrupt: CancellationToken::new(),
+        }
+    }
+}
+
 /// How a run ended when it got as far as sending.
 #[derive(Debug)]
 pub struct RunOutcome {

@@ -10,8 +10,6 @@ use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
 use pingone_bypass::pingone::ErrorBody;
-use pingone_bypass::plan::Rules;
-use pingone_bypass::progress::ProgressMode;
 use pingone_bypass::run::{RunConfig, RunOutcome, Target};
 use pingone_bypass::simulator::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
@@ -137,10 +135,6 @@ pub fn users_csv(count: usize, environment: Uuid, until: &str) -> String {
 /// A run of `files` against `target`, fast and quiet: high rate, short backoff, no progress.
 pub fn run_config(files: &RunFiles, target: Target) -> RunConfig {
     RunConfig {
-        input: InputSource::File(files.input.clone()),
-        output: OutputTarget::File(files.output.clone()),
-        overwrite: false,
-        target,
         rate: 10_000.0,
         concurrency: 8,
         retry: RetryPolicy {
@@ -149,18 +143,11 @@ pub fn run_config(files: &RunFiles, target: Target) -> RunConfig {
             max_delay: Duration::from_millis(20),
         },
         timeout: Duration::from_secs(5),
-        rules: Rules {
-            run_start: chrono::Utc::now(),
-            max_window: Duration::from_secs(7 * 86_400),
-            max_window_text: "7d".to_owned(),
-            default_environment: None,
-            default_until: None,
-        },
-        reorder_window: 10_000,
-        progress: ProgressMode::Never,
-        summary_json: None,
-        resume: false,
-        interrupt: tokio_util::sync::CancellationToken::new(),
+        ..RunConfig::new(
+            InputSource::File(files.input.clone()),
+            OutputTarget::File(files.output.clone()),
+            target,
+        )
     }
 }
 
