@@ -363,6 +363,17 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
             }));
         }
     };
+    if summary.total < sequence {
+        // Only a sender that panicked can lose a row; say so rather than hand over a results
+        // file with holes.
+        return Err(RunError::Results(OutputError::Write {
+            target: config.output.describe(),
+            source: std::io::Error::other(format!(
+                "{} of {sequence} rows started were never written",
+                sequence - summary.total
+            )),
+        }));
+    }
     let elapsed = started.elapsed().as_secs_f64();
     summary.requests = counters.requests.load(std::sync::atomic::Ordering::Relaxed);
     summary.retries = counters.retries.load(std::sync::atomic::Ordering::Relaxed);

@@ -117,57 +117,16 @@ async fn resume_to_the_end(simulator: &Simulator, files: &crate::support::RunFil
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigint_at_a_random_moment_drains_exits_130_and_resume_finishes() {
-    let simulator = start(SimulatorConfig {
-        latency: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    })
-    .await;
-    let files = run_files(&users_csv(300, ENV_A, "8h"));
-    let after_puts = rand::rng().random_range(1..200);
-    let mut child = run_command(
-        &simulator,
-        &files.input,
-        &["-o", &files.output.display().to_string()],
-    )
-    .spawn()
-    .expect("the binary starts");
-    wait_for_puts(&simulator, after_puts).await;
-    signal(&child, "-INT");
-    let status = child.wait().await.expect("the run ends");
-    assert_eq!(
-        status.code(),
-        Some(130),
-        "interrupted after {after_puts} PUTs"
-    );
-    let results = read_results(&files.output);
-    assert_eq!(
-        results.len(),
-        300,
-        "every row is accounted for after an interrupt"
-    );
-    assert!(
-        results
-            .iter()
-            .all(|row| row["status"] == "succeeded" || row["status"] == "not_attempted")
-    );
-
-    let done_before = succeeded_users(&files.output);
-    resume_to_the_end(&simulator, &files, 300).await;
-    let stats = simulator.stats();
-    for user in &done_before {
-        let user = Uuid::parse_str(user).expect("a user UUID");
-        assert_eq!(
-            stats.puts_for(ENV_A, user),
-            1,
-            "a succeeded row was sent again"
-        );
-    }
+/// A run of 300 rows against a fresh simulator, sent `signal_name` after a random number of
+/// PUTs; returns what the run left and how it exited.
+struct SignalledRun {
+    simulator: Simulator,
+    files: crate::support::RunFiles,
+    after_puts: u64,
+    exit_code: Option<i32>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_a_random_moment_leaves_results_that_resume_finishes_without_resending() {
+async fn signal_at_a_random_moment(signal_name: &str) -> SignalledRun {
     let simulator = start(SimulatorConfig {
         latency: Duration::from_millis(10),
         ..SimulatorConfig::default()
@@ -183,21 +142,60 @@ async fn sigkill_at_a_random_moment_leaves_results_that_resume_finishes_without_
     .spawn()
     .expect("the binary starts");
     wait_for_puts(&simulator, after_puts).await;
-    signal(&child, "-KILL");
-    child.wait().await.expect("the run ends");
+    signal(&child, signal_name);
+    let status = child.wait().await.expect("the run ends");
+    SignalledRun {
+        simulator,
+        files,
+        after_puts,
+        exit_code: status.code(),
+    }
+}
 
-    let done_before = succeeded_users(&files.output);
-    resume_to_the_end(&simulator, &files, 300).await;
-    let stats = simulator.stats();
+/// Resumes the run to its end and checks that no row it recorded as succeeded was sent again.
+async fn resume_without_resending(run: &SignalledRun) {
+    let done_before = succeeded_users(&run.files.output);
+    resume_to_the_end(&run.simulator, &run.files, 300).await;
+    let stats = run.simulator.stats();
     for user in &done_before {
         let user = Uuid::parse_str(user).expect("a user UUID");
         assert_eq!(
             stats.puts_for(ENV_A, user),
             1,
-            "killed after {after_puts} PUTs: a succeeded row was sent again"
+            "stopped after {} PUTs: a succeeded row was sent again",
+            run.after_puts
         );
     }
-    assert_eq!(simulator.bypasses().len(), 300);
+    assert_eq!(run.simulator.bypasses().len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_at_a_random_moment_drains_exits_130_and_resume_finishes() {
+    let run = signal_at_a_random_moment("-INT").await;
+    assert_eq!(
+        run.exit_code,
+        Some(130),
+        "interrupted after {} PUTs",
+        run.after_puts
+    );
+    let results = read_results(&run.files.output);
+    assert_eq!(
+        results.len(),
+        300,
+        "every row is accounted for after an interrupt"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|row| row["status"] == "succeeded" || row["status"] == "not_attempted")
+    );
+    resume_without_resending(&run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_a_random_moment_leaves_results_that_resume_finishes_without_resending() {
+    let run = signal_at_a_random_moment("-KILL").await;
+    resume_without_resending(&run).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
