@@ -160,8 +160,6 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         earlier = Some(loaded);
         written_to = OutputTarget::File(new_partial_path(output));
     }
-    let writer = ResultsWriter::create(&written_to, config.overwrite, header.extra_names())
-        .map_err(RunError::Output)?;
     // Kept alive until the run ends: dropping it stops the simulator.
     let mut simulator = None;
     let connection = match config.target {
@@ -202,6 +200,10 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
             stop: stop.clone(),
         })),
     };
+
+    // Created last, so that a setup error leaves no results file behind to refuse the next run.
+    let writer = ResultsWriter::create(&written_to, config.overwrite, header.extra_names())
+        .map_err(RunError::Output)?;
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
     if let (InputSource::File(path), true) = (&config.input, progress.shows_bar()) {
