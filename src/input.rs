@@ -139,6 +139,8 @@ pub struct InputReader {
     records: csv::Reader<BufReader<Box<dyn Read + Send>>>,
     /// The row number of the last record read (the header is row 1).
     last_row: u64,
+    /// Reused for every record, so reading allocates only the cells it keeps.
+    record: csv::ByteRecord,
 }
 
 impl InputReader {
@@ -181,6 +183,7 @@ impl InputReader {
             header,
             records,
             last_row: 1,
+            record: csv::ByteRecord::new(),
         })
     }
 
@@ -190,15 +193,17 @@ impl InputReader {
 
     /// The next data row, `None` at the end of the input.
     pub fn next_record(&mut self) -> Option<Result<InputRecord, InputError>> {
-        let mut record = csv::ByteRecord::new();
-        match self.records.read_byte_record(&mut record) {
+        let mut record = std::mem::take(&mut self.record);
+        let next = match self.records.read_byte_record(&mut record) {
             Ok(false) => None,
             Ok(true) => {
                 self.last_row += 1;
                 Some(Ok(self.to_input_record(self.last_row, &record)))
             }
             Err(error) => Some(Err(csv_error(&self.source_name, self.last_row + 1, error))),
-        }
+        };
+        self.record = record;
+        next
     }
 
     fn to_input_record(&self, row: u64, record: &csv::ByteRecord) -> InputRecord {
@@ -253,23 +258,43 @@ impl InputReader {
         }
     }
 
-    /// Streams every record into `sender` from a blocking thread; the channel's bound is the
-    /// backpressure. Ends at the end of the input, at a read error (sent as the last item), or
-    /// when the receiver is dropped.
+    /// Streams every record into `sender` from a blocking thread, in batches so that the
+    /// threads on either side of the channel do not wake each other for every row; the
+    /// channel's bound is the backpressure. Ends at the end of the input, at a read error (the
+    /// last item sent), or when the receiver is dropped.
     pub fn spawn(
         mut self,
-        sender: mpsc::Sender<Result<InputRecord, InputError>>,
+        sender: mpsc::Sender<Vec<Result<InputRecord, InputError>>>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::task::spawn_blocking(move || {
-            while let Some(item) = self.next_record() {
-                let stop = item.is_err();
-                if sender.blocking_send(item).is_err() || stop {
+            loop {
+                let mut batch = Vec::with_capacity(RECORDS_PER_BATCH);
+                let mut ended = false;
+                while batch.len() < RECORDS_PER_BATCH {
+                    match self.next_record() {
+                        Some(item) => {
+                            ended = item.is_err();
+                            batch.push(item);
+                            if ended {
+                                break;
+                            }
+                        }
+                        None => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                if (!batch.is_empty() && sender.blocking_send(batch).is_err()) || ended {
                     return;
                 }
             }
         })
     }
 }
+
+/// Records sent through the channel at once.
+pub const RECORDS_PER_BATCH: usize = 256;
 
 /// Counts the data records of a file, for the progress bar's total; `None` if it cannot.
 pub fn count_records(path: &Path) -> Option<u64> {

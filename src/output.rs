@@ -2,6 +2,7 @@
 //! written and flushed as soon as every row before it is done, with cells escaped so that a
 //! spreadsheet never runs a formula from them; and the run's summary.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -135,38 +136,55 @@ impl ResultsWriter {
             .iter()
             .copied()
             .chain(extra_columns)
-            .map(escape_formula)
+            .map(|name| escape_formula(name).into_owned())
             .collect();
         writer.write_record(&header)?;
         writer.flush()?;
         Ok(writer)
     }
 
+    /// Writes one row, field by field: no cell is copied unless it needs escaping.
     pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
-        let fixed = [
-            row.row.to_string(),
-            escape_formula(&row.environment_id),
-            escape_formula(&row.user_id),
-            escape_formula(&row.until),
-            escape_formula(&row.requested_until),
-            row.status.as_str().to_owned(),
-            row.http_status
-                .map(|status| status.to_string())
-                .unwrap_or_default(),
-            row.can_bypass_mfa
-                .map(|can| can.to_string())
-                .unwrap_or_default(),
-            escape_formula(&row.bypass_mfa_enabled_until),
-            row.attempts.to_string(),
-            escape_formula(&row.error_code),
-            escape_formula(&row.error_message),
-            format_bypass_until(row.completed_at),
-        ];
-        let record: Vec<String> = fixed
-            .into_iter()
-            .chain(row.extras.iter().map(|cell| escape_formula(cell)))
-            .collect();
-        self.write_record(&record)
+        let mut number = itoa::Buffer::new();
+        self.field(number.format(row.row))?;
+        self.field(&escape_formula(&row.environment_id))?;
+        self.field(&escape_formula(&row.user_id))?;
+        self.field(&escape_formula(&row.until))?;
+        self.field(&escape_formula(&row.requested_until))?;
+        self.field(row.status.as_str())?;
+        match row.http_status {
+            Some(status) => self.field(number.format(status))?,
+            None => self.field("")?,
+        }
+        self.field(match row.can_bypass_mfa {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        })?;
+        self.field(&escape_formula(&row.bypass_mfa_enabled_until))?;
+        self.field(number.format(row.attempts))?;
+        self.field(&escape_formula(&row.error_code))?;
+        self.field(&escape_formula(&row.error_message))?;
+        self.field(&format_bypass_until(row.completed_at))?;
+        for cell in &row.extras {
+            self.field(&escape_formula(cell))?;
+        }
+        self.csv
+            .write_record(None::<&[u8]>)
+            .map_err(|error| self.write_error(error))
+    }
+
+    fn field(&mut self, cell: &str) -> Result<(), OutputError> {
+        self.csv
+            .write_field(cell)
+            .map_err(|error| self.write_error(error))
+    }
+
+    fn write_error(&self, error: csv::Error) -> OutputError {
+        OutputError::Write {
+            target: self.target.clone(),
+            source: std::io::Error::other(error),
+        }
     }
 
     pub fn flush(&mut self) -> Result<(), OutputError> {
@@ -179,10 +197,7 @@ impl ResultsWriter {
     fn write_record(&mut self, record: &[String]) -> Result<(), OutputError> {
         self.csv
             .write_record(record)
-            .map_err(|error| OutputError::Write {
-                target: self.target.clone(),
-                source: std::io::Error::other(error),
-            })
+            .map_err(|error| self.write_error(error))
     }
 }
 
@@ -208,11 +223,11 @@ fn open_results_file(path: &Path, overwrite: bool) -> Result<File, OutputError> 
 
 /// A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` (and, in some, tab or
 /// carriage return) as a formula; a leading `'` makes it text.
-pub fn escape_formula(cell: &str) -> String {
+pub fn escape_formula(cell: &str) -> Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
+        Cow::Owned(format!("'{cell}"))
     } else {
-        cell.to_owned()
+        Cow::Borrowed(cell)
     }
 }
 

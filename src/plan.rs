@@ -4,6 +4,7 @@
 //! (environment, user) pairs are skipped or refused. Every refusal says which column, which
 //! value and which rule, so the admin can fix the spreadsheet.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
@@ -101,7 +102,11 @@ pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
     seen: SeenPairs,
+    parsed_untils: HashMap<String, Option<DateTime<Utc>>>,
 }
+
+/// Distinct expiry spellings remembered at once; a file with more simply parses some again.
+const PARSED_UNTILS_KEPT: usize = 1024;
 
 impl Planner {
     pub fn new(rules: Rules, columns: ColumnNames) -> Self {
@@ -109,7 +114,21 @@ impl Planner {
             rules,
             columns,
             seen: SeenPairs::default(),
+            parsed_untils: HashMap::new(),
         }
+    }
+
+    /// Most files repeat a few expiries ("8h", one date) on every row; each is parsed once.
+    fn parse_until_cached(&mut self, text: &str) -> Option<DateTime<Utc>> {
+        if let Some(parsed) = self.parsed_untils.get(text) {
+            return *parsed;
+        }
+        let parsed = parse_until(text, self.rules.run_start);
+        if self.parsed_untils.len() >= PARSED_UNTILS_KEPT {
+            self.parsed_untils.clear();
+        }
+        self.parsed_untils.insert(text.to_owned(), parsed);
+        parsed
     }
 
     pub fn plan(&mut self, record: &InputRecord) -> Verdict {
@@ -125,7 +144,7 @@ impl Planner {
         }
     }
 
-    fn check(&self, record: &InputRecord) -> Result<(Uuid, Uuid, DateTime<Utc>), String> {
+    fn check(&mut self, record: &InputRecord) -> Result<(Uuid, Uuid, DateTime<Utc>), String> {
         if let Some(defect) = &record.defect {
             return Err(defect.clone());
         }
@@ -159,7 +178,7 @@ impl Planner {
                 ));
             }
             (text, _) => {
-                let until = parse_until(text, self.rules.run_start).ok_or_else(|| {
+                let until = self.parse_until_cached(text).ok_or_else(|| {
                     format!(
                         "{} {text:?} is not a date or a duration; {UNTIL_FORMS}",
                         self.columns.until

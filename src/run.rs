@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 use crate::auth::{AuthError, ClientCredentials, Credentials, TokenSource};
 use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
-use crate::input::{InputError, InputReader, InputRecord, InputSource, count_records};
+use crate::input::{
+    InputError, InputReader, InputRecord, InputSource, RECORDS_PER_BATCH, count_records,
+};
 use crate::output::{OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict, parse_id};
 use crate::progress::{LiveCounters, Progress, ProgressMode};
@@ -217,14 +219,23 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
     let (results, results_received) = mpsc::channel(config.reorder_window.max(1));
+    // A dry run sends nothing, so a crash can lose no record of a request: its results are
+    // written as the buffer fills, not row by row.
+    let flush_when_caught_up = sender.is_some();
     let writing = {
         let (window, progress) = (window.clone(), progress.clone());
         tokio::task::spawn_blocking(move || {
-            write_in_order(writer, results_received, &window, &progress)
+            write_in_order(
+                writer,
+                results_received,
+                &window,
+                &progress,
+                flush_when_caught_up,
+            )
         })
     };
 
-    let (records, mut records_received) = mpsc::channel(READ_AHEAD);
+    let (records, mut records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
     let reading = reader.spawn(records);
     let columns = ColumnNames {
         environment: header
@@ -244,105 +255,107 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     ));
     let mut input_error = None;
     let mut sequence = 0_u64;
-    while let Some(item) = records_received.recv().await {
-        let record = match item {
-            Ok(record) => record,
-            Err(error) => {
-                input_error = Some(error);
-                break;
-            }
-        };
-        // The writer closes the window when it fails; then nothing more is started.
-        let Ok(slot) = window.acquire().await else {
-            break;
-        };
-        slot.forget();
-        let position = sequence;
-        sequence += 1;
-        let written_as = WrittenAs::new(&record, default_environment);
-        if let Some(earlier) = &mut earlier
-            && let Some(done) = earlier.take(
-                &written_as.environment_id,
-                &record.user,
-                &record.until,
-                record.row,
-            )
-        {
-            let row = match done {
-                Earlier::Succeeded(success) => {
-                    let environment = parse_id(&written_as.environment_id).unwrap_or_default();
-                    let user = parse_id(record.user.trim()).unwrap_or_default();
-                    success.into_row(record.row, environment, user, record.until, record.extras)
+    'rows: while let Some(batch) = records_received.recv().await {
+        for item in batch {
+            let record = match item {
+                Ok(record) => record,
+                Err(error) => {
+                    input_error = Some(error);
+                    break 'rows;
                 }
-                Earlier::DuplicateOf(first) => written_as.refused(
-                    record,
-                    RowStatus::Skipped,
-                    String::new(),
-                    format!("duplicate of row {first}, which succeeded in an earlier run"),
-                ),
             };
-            if results.send((position, row)).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let verdict = planner.plan(&record);
-        if let (Verdict::Send(job), Some(_)) = (&verdict, &sender)
-            && let Some(reason) = stop.reason_not_to_send(job.environment_id)
-        {
-            let row = written_as.not_attempted(record, job, reason, 0);
-            if results.send((position, row)).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        match (verdict, &sender) {
-            (
-                Verdict::Refuse {
-                    kind,
-                    requested_until,
-                    message,
-                },
-                _,
-            ) => {
-                let status = match kind {
-                    Refusal::Invalid => RowStatus::Invalid,
-                    Refusal::Skipped => RowStatus::Skipped,
+            // The writer closes the window when it fails; then nothing more is started.
+            let Ok(slot) = window.acquire().await else {
+                break 'rows;
+            };
+            slot.forget();
+            let position = sequence;
+            sequence += 1;
+            let written_as = WrittenAs::new(&record, default_environment);
+            if let Some(earlier) = &mut earlier
+                && let Some(done) = earlier.take(
+                    &written_as.environment_id,
+                    &record.user,
+                    &record.until,
+                    record.row,
+                )
+            {
+                let row = match done {
+                    Earlier::Succeeded(success) => {
+                        let environment = parse_id(&written_as.environment_id).unwrap_or_default();
+                        let user = parse_id(record.user.trim()).unwrap_or_default();
+                        success.into_row(record.row, environment, user, record.until, record.extras)
+                    }
+                    Earlier::DuplicateOf(first) => written_as.refused(
+                        record,
+                        RowStatus::Skipped,
+                        String::new(),
+                        format!("duplicate of row {first}, which succeeded in an earlier run"),
+                    ),
                 };
-                let row = written_as.refused(
-                    record,
-                    status,
-                    requested_until.unwrap_or_default(),
-                    message,
-                );
                 if results.send((position, row)).await.is_err() {
-                    break;
+                    break 'rows;
                 }
+                continue;
             }
-            (Verdict::Send(job), None) => {
-                let row = written_as.planned(record, &job);
+            let verdict = planner.plan(&record);
+            if let (Verdict::Send(job), Some(_)) = (&verdict, &sender)
+                && let Some(reason) = stop.reason_not_to_send(job.environment_id)
+            {
+                let row = written_as.not_attempted(record, job, reason, 0);
                 if results.send((position, row)).await.is_err() {
-                    break;
+                    break 'rows;
                 }
+                continue;
             }
-            (Verdict::Send(job), Some(sender)) => {
-                let Ok(sending) = rows_being_sent.clone().acquire_owned().await else {
-                    break;
-                };
-                let (sender, results) = (sender.clone(), results.clone());
-                tokio::spawn(async move {
-                    let _sending = sending;
-                    let row = match sender.send(&job).await {
-                        Sent::Answered(attempt, attempts) => {
-                            written_as.sent(record, &job, attempt, attempts)
-                        }
-                        Sent::Stopped(reason, attempts) => {
-                            written_as.not_attempted(record, &job, reason, attempts)
-                        }
+            match (verdict, &sender) {
+                (
+                    Verdict::Refuse {
+                        kind,
+                        requested_until,
+                        message,
+                    },
+                    _,
+                ) => {
+                    let status = match kind {
+                        Refusal::Invalid => RowStatus::Invalid,
+                        Refusal::Skipped => RowStatus::Skipped,
                     };
-                    // Fails only when the writer has stopped, which the run reports.
-                    let _ = results.send((position, row)).await;
-                });
+                    let row = written_as.refused(
+                        record,
+                        status,
+                        requested_until.unwrap_or_default(),
+                        message,
+                    );
+                    if results.send((position, row)).await.is_err() {
+                        break 'rows;
+                    }
+                }
+                (Verdict::Send(job), None) => {
+                    let row = written_as.planned(record, &job);
+                    if results.send((position, row)).await.is_err() {
+                        break 'rows;
+                    }
+                }
+                (Verdict::Send(job), Some(sender)) => {
+                    let Ok(sending) = rows_being_sent.clone().acquire_owned().await else {
+                        break 'rows;
+                    };
+                    let (sender, results) = (sender.clone(), results.clone());
+                    tokio::spawn(async move {
+                        let _sending = sending;
+                        let row = match sender.send(&job).await {
+                            Sent::Answered(attempt, attempts) => {
+                                written_as.sent(record, &job, attempt, attempts)
+                            }
+                            Sent::Stopped(reason, attempts) => {
+                                written_as.not_attempted(record, &job, reason, attempts)
+                            }
+                        };
+                        // Fails only when the writer has stopped, which the run reports.
+                        let _ = results.send((position, row)).await;
+                    });
+                }
             }
         }
     }
@@ -759,12 +772,14 @@ impl WrittenAs {
 }
 
 /// The writer: puts rows back in input order, writes each as soon as all before it are
-/// written, and flushes whenever it has caught up, so a crash loses only rows still in flight.
+/// written, and (when requests are sent) flushes whenever it has caught up, so a crash loses
+/// only rows still in flight.
 fn write_in_order(
     mut writer: ResultsWriter,
     mut rows: mpsc::Receiver<(u64, ResultRow)>,
     window: &Semaphore,
     progress: &Progress,
+    flush_when_caught_up: bool,
 ) -> Result<Summary, OutputError> {
     let result = (|| {
         let mut waiting: VecDeque<Option<ResultRow>> = VecDeque::new();
@@ -774,7 +789,9 @@ fn write_in_order(
             let (position, row) = match rows.try_recv() {
                 Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    writer.flush()?;
+                    if flush_when_caught_up {
+                        writer.flush()?;
+                    }
                     match rows.blocking_recv() {
                         Some(item) => item,
                         None => break,
