@@ -84,7 +84,10 @@ impl Throttle {
             match slot {
                 Err(paused_until) => tokio::time::sleep_until(paused_until).await,
                 Ok(slot) => {
-                    tokio::time::sleep_until(slot).await;
+                    // A slot already due needs no timer, which matters when the rate is high.
+                    if slot > Instant::now() {
+                        tokio::time::sleep_until(slot).await;
+                    }
                     // A pause that began while this caller waited for its slot applies to it too.
                     if self.lock().paused_until <= Instant::now() {
                         return;
