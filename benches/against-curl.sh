@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The same rows through `benches/curl-xargs.sh` (xargs -P 16 curl) and through
+# `pingone-bypass run --concurrency 16`, unthrottled, against one simulator process with no
+# latency; alternating, several runs. Prints each time and the median ratio.
+# Usage: benches/against-curl.sh [rows] [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-10000}
+runs=${2:-3}
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+cargo build --release --quiet
+binary=./target/release/pingone-bypass
+work=$(mktemp -d)
+trap 'kill $simulator 2>/dev/null; rm -rf "$work"' EXIT
+"$binary" simulate --seed 1 >"$work/simulator" 2>/dev/null &
+simulator=$!
+while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
+value() { sed -n "s/^$1: //p" "$work/simulator"; }
+TOKEN=$(curl -fsS -u "$(value client-id):$(value client-secret)" -d grant_type=client_credentials \
+  "$(value auth-url)/$(value environment-id)/as/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+API_URL=$(value api-url)
+UNTIL=$(date -u -d '+8 hours' +%Y-%m-%dT%H:%M:%S.000Z)
+export TOKEN API_URL UNTIL PINGONE_API_ACCESS_TOKEN=$TOKEN
+python3 - "$rows" "$work/users.csv" <<'PY'
+import sys, uuid
+rows, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("environmentId,userId,until\n")
+    for _ in range(rows):
+        f.write(f"4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,{uuid.uuid4()},8h\n")
+PY
+seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc -l; }
+curl_times=(); tool_times=()
+for run in $(seq "$runs"); do
+  c=$(seconds benches/curl-xargs.sh "$work/users.csv")
+  t=$(seconds "$binary" run "$work/users.csv" --api-url "$API_URL" --rate 1000000 --concurrency 16 \
+        -o "$work/results.csv" --overwrite --progress never)
+  printf 'run %s: xargs -P 16 curl %.2fs (%.0f rows/s); pingone-bypass %.2fs (%.0f rows/s)\n' \
+    "$run" "$c" "$(echo "$rows/$c" | bc -l)" "$t" "$(echo "$rows/$t" | bc -l)"
+  curl_times+=("$c"); tool_times+=("$t")
+done
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+mc=$(median "${curl_times[@]}"); mt=$(median "${tool_times[@]}")
+printf 'median: curl %.2fs, pingone-bypass %.2fs: pingone-bypass is %.1fx as fast\n' "$mc" "$mt" "$(echo "$mc/$mt" | bc -l)"
