@@ -34,9 +34,9 @@ pub const DEFAULT_REORDER_WINDOW: usize = 10_000;
 /// Rows read ahead of validation.
 const READ_AHEAD: usize = 1024;
 
-/// Rows being sent at once (waiting for a slot, in flight, or backing off), per request allowed
-/// in flight. Without a bound every row in the reorder window would become a waiting task; with
-/// it, a few rows backing off still leave senders for the others.
+/// Senders per request allowed in flight. Each sender holds one row at a time (waiting for a
+/// slot, in flight, or backing off), which bounds the rows being sent at once, so a few rows
+/// backing off still leave senders for the others.
 const ROWS_PER_REQUEST_IN_FLIGHT: usize = 4;
 
 /// Where requests go.
@@ -100,6 +100,42 @@ impl RunConfig {
             resume: false,
             interrupt: CancellationToken::new(),
         }
+    }
+}
+
+/// A row on its way to a sender.
+struct SendJob {
+    position: u64,
+    record: InputRecord,
+    written_as: WrittenAs,
+    job: Job,
+}
+
+/// One long-lived sender: takes rows until the channel closes, hands each result to the writer.
+async fn send_rows(
+    sender: Arc<RowSender>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SendJob>>>,
+    results: mpsc::Sender<(u64, ResultRow)>,
+) {
+    loop {
+        let next = jobs.lock().await.recv().await;
+        let Some(SendJob {
+            position,
+            record,
+            written_as,
+            job,
+        }) = next
+        else {
+            return;
+        };
+        let row = match sender.send(&job).await {
+            Sent::Answered(attempt, attempts) => written_as.sent(record, &job, attempt, attempts),
+            Sent::Stopped(reason, attempts) => {
+                written_as.not_attempted(record, &job, reason, attempts)
+            }
+        };
+        // Fails only when the writer has stopped, which the run reports.
+        let _ = results.send((position, row)).await;
     }
 }
 
@@ -251,9 +287,22 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let default_environment = config.rules.default_environment;
     let mut planner = Planner::new(config.rules, columns);
-    let rows_being_sent = Arc::new(Semaphore::new(
-        config.concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT,
-    ));
+    // Long-lived senders taking rows from a channel: spawning a task for every row cost more
+    // than the overhead benchmark allowed.
+    let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
+    let jobs_received = Arc::new(tokio::sync::Mutex::new(jobs_received));
+    let senders: Vec<_> = sender
+        .iter()
+        .flat_map(|sender| {
+            (0..config.concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
+                tokio::spawn(send_rows(
+                    sender.clone(),
+                    jobs_received.clone(),
+                    results.clone(),
+                ))
+            })
+        })
+        .collect();
     let mut input_error = None;
     let mut sequence = 0_u64;
     'rows: while let Some(batch) = records_received.recv().await {
@@ -338,30 +387,28 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
                         break 'rows;
                     }
                 }
-                (Verdict::Send(job), Some(sender)) => {
-                    let Ok(sending) = rows_being_sent.clone().acquire_owned().await else {
-                        break 'rows;
+                (Verdict::Send(job), Some(_)) => {
+                    let job = SendJob {
+                        position,
+                        record,
+                        written_as,
+                        job,
                     };
-                    let (sender, results) = (sender.clone(), results.clone());
-                    tokio::spawn(async move {
-                        let _sending = sending;
-                        let row = match sender.send(&job).await {
-                            Sent::Answered(attempt, attempts) => {
-                                written_as.sent(record, &job, attempt, attempts)
-                            }
-                            Sent::Stopped(reason, attempts) => {
-                                written_as.not_attempted(record, &job, reason, attempts)
-                            }
-                        };
-                        // Fails only when the writer has stopped, which the run reports.
-                        let _ = results.send((position, row)).await;
-                    });
+                    if jobs.send(job).await.is_err() {
+                        break 'rows;
+                    }
                 }
             }
         }
     }
     drop(records_received);
+    drop(jobs);
     drop(results);
+    for sender in senders {
+        // A sender ends when the channel closes; one that panicked lost its row, which the
+        // count of rows written below reports.
+        let _ = sender.await;
+    }
     let written = writing.await;
     reading.abort();
     let progress = Arc::try_unwrap(progress).ok();
