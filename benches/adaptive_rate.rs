@@ -4,6 +4,8 @@
 //! `cargo bench --bench adaptive_rate -- [--limit R] [--rows N] [--latency-ms L] [--runs K]`
 //! (default: R = 100, N = 2,000, L = 30, K = 3).
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -13,9 +15,7 @@ use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
 use pingone_bypass::run::{RunConfig, Target, run};
-use pingone_bypass::simulator::{
-    RateLimit, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
-};
+use pingone_bypass::simulator::{RateLimit, SimulatorConfig};
 use secrecy::SecretString;
 
 #[tokio::main]
@@ -33,25 +33,14 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for _ in 0..runs {
-        let simulator = Simulator::start(
-            SimulatorConfig {
-                latency: Duration::from_millis(latency_ms),
-                rate_limit: NonZeroU32::new(limit).map(RateLimit::per_second),
-                ..SimulatorConfig::default()
-            },
-            ([127, 0, 0, 1], 0).into(),
-        )
+        let simulator = common::simulator(SimulatorConfig {
+            latency: Duration::from_millis(latency_ms),
+            rate_limit: NonZeroU32::new(limit).map(RateLimit::per_second),
+            ..SimulatorConfig::default()
+        })
         .await?;
         let folder = tempfile::tempdir()?;
-        let input = folder.path().join("users.csv");
-        let mut csv = String::from("environmentId,userId,until\n");
-        for _ in 0..rows {
-            csv.push_str(&format!(
-                "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
-                uuid::Uuid::new_v4()
-            ));
-        }
-        std::fs::write(&input, csv)?;
+        let input = common::users_file(folder.path(), rows)?;
         let outcome = run(RunConfig {
             rate: f64::from(limit) * 10.0,
             retry: RetryPolicy {

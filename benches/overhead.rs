@@ -6,6 +6,8 @@
 //! `cargo bench --bench overhead -- [--rows N] [--concurrency C] [--runs K]`
 //! (default: 100,000 rows, 32, 3 runs of each).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use pingone_bypass::auth::Credentials;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
 use pingone_bypass::run::{RunConfig, Target, run};
-use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
+use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, SimulatorConfig};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -32,8 +34,7 @@ async fn main() -> anyhow::Result<()> {
             _ => {}
         }
     }
-    let simulator =
-        Simulator::start(SimulatorConfig::default(), ([127, 0, 0, 1], 0).into()).await?;
+    let simulator = common::simulator(SimulatorConfig::default()).await?;
     let token = simulator.issue_token();
     let folder = tempfile::tempdir()?;
     let (mut raw_rates, mut tool_rates) = (Vec::new(), Vec::new());
@@ -46,15 +47,7 @@ async fn main() -> anyhow::Result<()> {
         );
         raw_rates.push(raw);
 
-        let input = folder.path().join("users.csv");
-        let mut csv = String::from("environmentId,userId,until\n");
-        for _ in 0..rows {
-            csv.push_str(&format!(
-                "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
-                Uuid::new_v4()
-            ));
-        }
-        std::fs::write(&input, csv)?;
+        let input = common::users_file(folder.path(), rows)?;
         let started = Instant::now();
         let outcome = run(RunConfig {
             rate: 1e9,

@@ -5,6 +5,8 @@
 //! `cargo bench --bench rate_accuracy -- [RATE ...] [--rows N] [--latency-ms N]`
 //! (default: rate 200, 2,000 rows, 50 ms). Concurrency is sized to rate × latency × 2.
 
+mod common;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +14,7 @@ use pingone_bypass::auth::Credentials;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::output::OutputTarget;
 use pingone_bypass::run::{RunConfig, Target, run};
-use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
+use pingone_bypass::simulator::SimulatorConfig;
 use secrecy::SecretString;
 
 #[tokio::main]
@@ -34,24 +36,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let latency = Duration::from_millis(latency_ms);
     for rate in rates {
-        let simulator = Simulator::start(
-            SimulatorConfig {
-                latency,
-                ..SimulatorConfig::default()
-            },
-            ([127, 0, 0, 1], 0).into(),
-        )
+        let simulator = common::simulator(SimulatorConfig {
+            latency,
+            ..SimulatorConfig::default()
+        })
         .await?;
         let folder = tempfile::tempdir()?;
-        let input = folder.path().join("users.csv");
-        let mut csv = String::from("environmentId,userId,until\n");
-        for _ in 0..rows {
-            csv.push_str(&format!(
-                "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
-                uuid::Uuid::new_v4()
-            ));
-        }
-        std::fs::write(&input, csv)?;
+        let input = common::users_file(folder.path(), rows)?;
         let concurrency = ((rate * latency.as_secs_f64() * 2.0).ceil() as usize).max(8);
         let outcome = run(RunConfig {
             rate,

@@ -1,0 +1,24 @@
+//! What the benchmarks share: a simulator on loopback and an input file of new users.
+
+use std::path::{Path, PathBuf};
+
+use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
+
+pub async fn simulator(config: SimulatorConfig) -> anyhow::Result<Simulator> {
+    Ok(Simulator::start(config, ([127, 0, 0, 1], 0).into()).await?)
+}
+
+/// Writes `rows` rows to `folder/users.csv`, each for a new user in the sample environment,
+/// expiring eight hours after the run starts.
+pub fn users_file(folder: &Path, rows: usize) -> anyhow::Result<PathBuf> {
+    let path = folder.join("users.csv");
+    let mut csv = String::from("environmentId,userId,until\n");
+    for _ in 0..rows {
+        csv.push_str(&format!(
+            "{SAMPLE_WORKFORCE_ENVIRONMENT},{},8h\n",
+            uuid::Uuid::new_v4()
+        ));
+    }
+    std::fs::write(&path, csv)?;
+    Ok(path)
+}
