@@ -8,19 +8,11 @@ cd "$(dirname "$0")/.."
 rows=${1:-10000}
 runs=${2:-3}
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-cargo build --release --quiet
-binary=./target/release/pingone-bypass
-work=$(mktemp -d)
-trap 'kill $simulator 2>/dev/null; rm -rf "$work"' EXIT
-"$binary" simulate --seed 1 >"$work/simulator" 2>/dev/null &
-simulator=$!
-while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
-value() { sed -n "s/^$1: //p" "$work/simulator"; }
-TOKEN=$(curl -fsS -u "$(value client-id):$(value client-secret)" -d grant_type=client_credentials \
-  "$(value auth-url)/$(value environment-id)/as/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-API_URL=$(value api-url)
+. benches/simulator.sh
+TOKEN=$token
+API_URL=$api_url
 UNTIL=$(date -u -d '+8 hours' +%Y-%m-%dT%H:%M:%S.000Z)
-export TOKEN API_URL UNTIL PINGONE_API_ACCESS_TOKEN=$TOKEN
+export TOKEN API_URL UNTIL PINGONE_API_ACCESS_TOKEN=$token
 python3 - "$rows" "$work/users.csv" <<'PY'
 import sys, uuid
 rows, path = int(sys.argv[1]), sys.argv[2]

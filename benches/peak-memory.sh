@@ -7,20 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("${@:-10000 100000 1000000}")
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 1; }
-cargo build --release --quiet
-binary=./target/release/pingone-bypass
-work=$(mktemp -d)
-trap 'kill $simulator 2>/dev/null; rm -rf "$work"' EXIT
-
-"$binary" simulate --seed 1 >"$work/simulator" 2>/dev/null &
-simulator=$!
-while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
-value() { sed -n "s/^$1: //p" "$work/simulator"; }
-PINGONE_API_ACCESS_TOKEN=$(curl -fsS -u "$(value client-id):$(value client-secret)" \
-  -d grant_type=client_credentials "$(value auth-url)/$(value environment-id)/as/token" |
-  sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-export PINGONE_API_ACCESS_TOKEN
-api_url=$(value api-url)
+. benches/simulator.sh
+export PINGONE_API_ACCESS_TOKEN=$token
 
 for count in ${counts[@]}; do
   python3 - "$count" "$work/input.csv" <<'PY'
