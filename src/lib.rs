@@ -12,5 +12,6 @@ pub mod progress;
 pub mod resume;
 pub mod run;
 pub mod seen_pairs;
+mod sender;
 pub mod simulator;
 pub mod throttle;

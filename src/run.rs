@@ -1,9 +1,9 @@
 //! `run`: wires the stages together. A blocking reader feeds rows through a bounded channel;
 //! each row is validated in input order; valid rows go to concurrent senders that share one
-//! throttle; one writer puts results back in input order. A bounded reorder window lets rows
-//! behind a slow one keep going until the window fills, and keeps memory flat.
+//! throttle (`sender`); one writer puts results back in input order (`output`). A bounded
+//! reorder window lets rows
+//! behind a slow one keep going until the window fills, and bounds the memory they hold.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +14,18 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::auth::{AuthError, ClientCredentials, Credentials, TokenSource};
+use crate::auth::{ClientCredentials, Credentials, TokenSource};
 use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
 use crate::input::{
     InputError, InputReader, InputRecord, InputSource, RECORDS_PER_BATCH, count_records,
 };
-use crate::output::{OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary};
+use crate::output::{
+    OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary, write_in_order,
+};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict, parse_id};
 use crate::progress::{LiveCounters, Progress, ProgressMode};
 use crate::resume::{Earlier, EarlierResults, ResumeError, new_partial_path};
+use crate::sender::{NotSent, RowSender, SendJob, Stop, send_rows};
 use crate::simulator::{Simulator, SimulatorConfig, SimulatorError};
 
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds the
@@ -100,42 +103,6 @@ impl RunConfig {
             resume: false,
             interrupt: CancellationToken::new(),
         }
-    }
-}
-
-/// A row on its way to a sender.
-struct SendJob {
-    position: u64,
-    record: InputRecord,
-    written_as: WrittenAs,
-    job: Job,
-}
-
-/// One long-lived sender: takes rows until the channel closes, hands each result to the writer.
-async fn send_rows(
-    sender: Arc<RowSender>,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SendJob>>>,
-    results: mpsc::Sender<(u64, ResultRow)>,
-) {
-    loop {
-        let next = jobs.lock().await.recv().await;
-        let Some(SendJob {
-            position,
-            record,
-            written_as,
-            job,
-        }) = next
-        else {
-            return;
-        };
-        let row = match sender.send(&job).await {
-            Sent::Answered(attempt, attempts) => written_as.sent(record, &job, attempt, attempts),
-            Sent::Stopped(reason, attempts) => {
-                written_as.not_attempted(record, &job, reason, attempts)
-            }
-        };
-        // Fails only when the writer has stopped, which the run reports.
-        let _ = results.send((position, row)).await;
     }
 }
 
@@ -220,10 +187,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         }
     };
     let counters = Arc::new(LiveCounters::default());
-    let stop = Arc::new(Stop {
-        interrupt: config.interrupt.clone(),
-        ..Stop::default()
-    });
+    let stop = Arc::new(Stop::new(config.interrupt.clone()));
     let sender = match connection {
         None => None,
         Some((api_url, credentials)) => Some(Arc::new(RowSender {
@@ -484,258 +448,14 @@ fn replace_results(partial: &Path, output: &Path, sources: &[PathBuf]) -> Result
     Ok(())
 }
 
-/// How long senders wait for the first answer that proves the credentials before going on
-/// without it.
-const PROBE_PATIENCE: Duration = Duration::from_secs(1);
-
-/// Consecutive 403s in one environment after which its remaining rows are not sent.
-const FORBIDDEN_IN_A_ROW: u32 = 3;
-
-/// Why rows stop being sent: rejected credentials stop the whole run, repeated 403s stop one
-/// environment.
-#[derive(Default)]
-struct Stop {
-    interrupt: CancellationToken,
-    aborted: std::sync::OnceLock<String>,
-    environments: std::sync::Mutex<std::collections::HashMap<Uuid, EnvironmentRefusals>>,
-    /// Whether any 403 was ever answered: until one is, every request skips the lock above.
-    forbidden_seen: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Default)]
-struct EnvironmentRefusals {
-    in_a_row: u32,
-    stopped: bool,
-}
-
-impl Stop {
-    fn abort(&self, reason: String) {
-        if self.aborted.set(reason).is_ok() {
-            tracing::warn!("PingOne rejected the credentials; no more rows will be sent");
-        }
-    }
-
-    fn aborted(&self) -> Option<String> {
-        self.aborted.get().cloned()
-    }
-
-    fn environments(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, EnvironmentRefusals>> {
-        // Holds plain counters that no panic can leave half-updated.
-        self.environments
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The reason a row for this environment must not be sent, if there is one.
-    fn reason_not_to_send(&self, environment: Uuid) -> Option<NotSent> {
-        if let Some(reason) = self.aborted.get() {
-            return Some(NotSent {
-                code: "CREDENTIALS_REJECTED",
-                message: format!("not sent: the run stopped because {reason}"),
-            });
-        }
-        if self.interrupt.is_cancelled() {
-            return Some(NotSent {
-                code: "INTERRUPTED",
-                message: "not sent: the run was interrupted (Ctrl-C or SIGTERM) first; run it again with --resume to finish".to_owned(),
-            });
-        }
-        if !self
-            .forbidden_seen
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return None;
-        }
-        self.environments()
-            .get(&environment)
-            .filter(|refusals| refusals.stopped)
-            .map(|_| NotSent {
-                code: "ENVIRONMENT_FORBIDDEN",
-                message: format!(
-                    "not sent: PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; the worker application likely lacks a role such as Identity Data Admin there"
-                ),
-            })
-    }
-
-    fn record_answer(&self, environment: Uuid, http_status: Option<u16>) {
-        if http_status == Some(403) {
-            self.forbidden_seen
-                .store(true, std::sync::atomic::Ordering::Release);
-        } else if !self
-            .forbidden_seen
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return;
-        }
-        let mut environments = self.environments();
-        let refusals = environments.entry(environment).or_default();
-        if http_status == Some(403) {
-            refusals.in_a_row += 1;
-            if refusals.in_a_row >= FORBIDDEN_IN_A_ROW && !refusals.stopped {
-                refusals.stopped = true;
-                tracing::warn!(
-                    %environment,
-                    "{FORBIDDEN_IN_A_ROW} requests in a row refused with 403; no more rows will be sent to this environment"
-                );
-            }
-        } else if http_status.is_some() {
-            refusals.in_a_row = 0;
-        }
-    }
-}
-
-/// Why a row was not sent, for its results line.
-struct NotSent {
-    code: &'static str,
-    message: String,
-}
-
-/// How sending one row ended.
-enum Sent {
-    /// The last answer (or failure to get one) and how many attempts were made.
-    Answered(Attempt, u32),
-    /// The run or the row's environment stopped before (another) attempt.
-    Stopped(NotSent, u32),
-}
-
-/// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
-/// retries with backoff, a `Retry-After` that pauses every sender, token renewal on 401, and
-/// a stop when credentials are rejected or an environment keeps answering 403.
-struct RowSender {
-    client: PingOneClient,
-    tokens: TokenSource,
-    throttle: crate::throttle::Throttle,
-    in_flight: Semaphore,
-    /// Until some answer shows that PingOne accepts the token, one request at a time probes:
-    /// wrong credentials then cost one PUT, not one per sender.
-    credentials_proven: std::sync::atomic::AtomicBool,
-    probe: tokio::sync::Mutex<()>,
-    retry: RetryPolicy,
-    counters: Arc<LiveCounters>,
-    stop: Arc<Stop>,
-}
-
-impl RowSender {
-    async fn send(&self, job: &Job) -> Sent {
-        let mut attempts = 0;
-        let mut probe = None;
-        loop {
-            if probe.is_none() && !self.credentials_proven() {
-                // A probe that hangs must not hold the whole run back for a full timeout.
-                probe = tokio::time::timeout(PROBE_PATIENCE, self.probe.lock())
-                    .await
-                    .ok()
-                    // The probe before this one may have proven the credentials meanwhile.
-                    .filter(|_| !self.credentials_proven());
-            }
-            let (bearer, attempt) = {
-                // The semaphore is never closed, so this always holds a permit.
-                let _permit = self.in_flight.acquire().await.ok();
-                self.until_interrupted(self.throttle.acquire()).await;
-                // Checked at the last moment: the run or this environment may have stopped
-                // while this row waited for its slot.
-                if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
-                    return Sent::Stopped(reason, attempts);
-                }
-                let bearer = match self.tokens.bearer().await {
-                    Ok(bearer) => bearer,
-                    Err(AuthError::Rejected(reason)) => {
-                        self.stop.abort(reason);
-                        continue;
-                    }
-                    Err(AuthError::Unavailable(reason)) => {
-                        attempts += 1;
-                        if attempts > self.retry.retries {
-                            let attempt = Attempt::NoAnswer {
-                                error_message: reason,
-                            };
-                            return Sent::Answered(attempt, attempts);
-                        }
-                        probe = None;
-                        self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
-                            .await;
-                        continue;
-                    }
-                };
-                attempts += 1;
-                LiveCounters::add(&self.counters.requests, 1);
-                if attempts > 1 {
-                    LiveCounters::add(&self.counters.retries, 1);
-                }
-                let attempt = self.client.put_bypass(job, &bearer.token).await;
-                (bearer, attempt)
-            };
-            let http_status = match &attempt {
-                Attempt::Granted { http_status, .. } | Attempt::Refused { http_status, .. } => {
-                    Some(*http_status)
-                }
-                Attempt::NoAnswer { .. } => None,
-            };
-            if http_status == Some(401) {
-                // The probe, if this row holds it, is kept through the renewal: the renewed
-                // token is tried before anyone else sends.
-                match self.tokens.renew_after_rejection(&bearer).await {
-                    Ok(_) => continue,
-                    Err(error) => {
-                        self.stop.abort(error.to_string());
-                        return Sent::Answered(attempt, attempts);
-                    }
-                }
-            }
-            probe = None;
-            if http_status.is_some() {
-                self.credentials_proven
-                    .store(true, std::sync::atomic::Ordering::Release);
-                self.stop.record_answer(job.environment_id, http_status);
-            }
-            match http_status {
-                Some(429) => {
-                    LiveCounters::add(&self.counters.throttled, 1);
-                    self.throttle.throttled();
-                }
-                Some(status) if status < 400 => self.throttle.succeeded(),
-                _ => {}
-            }
-            if !attempt.may_retry() || attempts > self.retry.retries {
-                return Sent::Answered(attempt, attempts);
-            }
-            match attempt.retry_after() {
-                Some(after) => self
-                    .throttle
-                    .pause_until(Instant::now() + after.min(self.retry.max_delay)),
-                None => {
-                    self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
-                        .await;
-                }
-            }
-        }
-    }
-
-    /// Waits for `wait` unless the run is interrupted first; either way the caller then checks
-    /// whether it may still send.
-    async fn until_interrupted(&self, wait: impl std::future::Future<Output = ()>) {
-        tokio::select! {
-            () = wait => {}
-            () = self.stop.interrupt.cancelled() => {}
-        }
-    }
-
-    fn credentials_proven(&self) -> bool {
-        self.credentials_proven
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
 /// The cells of a row as the results show them, whatever happens to it.
-struct WrittenAs {
-    environment_id: String,
+pub(crate) struct WrittenAs {
+    pub(crate) environment_id: String,
     user_id: String,
 }
 
 impl WrittenAs {
-    fn new(record: &InputRecord, default_environment: Option<Uuid>) -> Self {
+    pub(crate) fn new(record: &InputRecord, default_environment: Option<Uuid>) -> Self {
         let environment = record.environment.trim();
         Self {
             environment_id: match (environment, default_environment) {
@@ -746,7 +466,12 @@ impl WrittenAs {
         }
     }
 
-    fn base(self, record: InputRecord, status: RowStatus, requested_until: String) -> ResultRow {
+    pub(crate) fn base(
+        self,
+        record: InputRecord,
+        status: RowStatus,
+        requested_until: String,
+    ) -> ResultRow {
         ResultRow {
             row: record.row,
             environment_id: self.environment_id,
@@ -765,7 +490,7 @@ impl WrittenAs {
         }
     }
 
-    fn refused(
+    pub(crate) fn refused(
         self,
         record: InputRecord,
         status: RowStatus,
@@ -778,7 +503,7 @@ impl WrittenAs {
         }
     }
 
-    fn not_attempted(
+    pub(crate) fn not_attempted(
         self,
         record: InputRecord,
         job: &Job,
@@ -794,14 +519,20 @@ impl WrittenAs {
         row
     }
 
-    fn planned(self, record: InputRecord, job: &Job) -> ResultRow {
+    pub(crate) fn planned(self, record: InputRecord, job: &Job) -> ResultRow {
         let mut row = self.base(record, RowStatus::Planned, job.requested_until.clone());
         row.environment_id = job.environment_id.to_string();
         row.user_id = job.user_id.to_string();
         row
     }
 
-    fn sent(self, record: InputRecord, job: &Job, attempt: Attempt, attempts: u32) -> ResultRow {
+    pub(crate) fn sent(
+        self,
+        record: InputRecord,
+        job: &Job,
+        attempt: Attempt,
+        attempts: u32,
+    ) -> ResultRow {
         let mut row = self.base(record, RowStatus::Failed, job.requested_until.clone());
         row.environment_id = job.environment_id.to_string();
         row.user_id = job.user_id.to_string();
@@ -834,61 +565,4 @@ impl WrittenAs {
         }
         row
     }
-}
-
-/// The writer runs as a task, not on a thread of its own: its writes take microseconds (the
-/// page cache, or a pipe), and waking a task for each finished row costs far less than waking
-/// a parked thread, which the overhead benchmark measured at a tenth of the run's speed.
-///
-/// It puts rows back in input order, writes each as soon as all before it are
-/// written, and (when requests are sent) flushes whenever it has caught up, so a crash loses
-/// only rows still in flight.
-async fn write_in_order(
-    mut writer: ResultsWriter,
-    mut rows: mpsc::Receiver<(u64, ResultRow)>,
-    window: &Semaphore,
-    progress: &Progress,
-    flush_when_caught_up: bool,
-) -> Result<Summary, OutputError> {
-    let result = async {
-        let mut waiting: VecDeque<Option<ResultRow>> = VecDeque::new();
-        let mut next = 0_u64;
-        let mut summary = Summary::default();
-        loop {
-            let (position, row) = match rows.try_recv() {
-                Ok(item) => item,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if flush_when_caught_up {
-                        writer.flush()?;
-                    }
-                    match rows.recv().await {
-                        Some(item) => item,
-                        None => break,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-            };
-            let offset = usize::try_from(position - next).unwrap_or(usize::MAX);
-            if waiting.len() <= offset {
-                waiting.resize_with(offset + 1, || None);
-            }
-            waiting[offset] = Some(row);
-            while let Some(Some(_)) = waiting.front() {
-                if let Some(Some(row)) = waiting.pop_front() {
-                    writer.write(&row)?;
-                    summary.count(row.status);
-                    progress.row_done(row.status);
-                    next += 1;
-                    window.add_permits(1);
-                }
-            }
-        }
-        writer.flush()?;
-        Ok(summary)
-    }
-    .await;
-    if result.is_err() {
-        window.close();
-    }
-    result
 }
