@@ -1,8 +1,8 @@
 //! `run`: wires the stages together. A blocking reader feeds rows through a bounded channel;
 //! each row is validated in input order; valid rows go to concurrent senders that share one
 //! throttle (`sender`); one writer puts results back in input order (`output`). A bounded
-//! reorder window lets rows
-//! behind a slow one keep going until the window fills, and bounds the memory they hold.
+//! reorder window lets rows behind a slow one keep going until the window fills, and bounds
+//! the memory they hold.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
