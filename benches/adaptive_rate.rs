@@ -10,13 +10,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use anyhow::Context;
-use pingone_bypass::auth::Credentials;
 use pingone_bypass::client::RetryPolicy;
-use pingone_bypass::input::InputSource;
-use pingone_bypass::output::OutputTarget;
-use pingone_bypass::run::{RunConfig, Target, run};
+use pingone_bypass::run::{RunConfig, run};
 use pingone_bypass::simulator::{RateLimit, SimulatorConfig};
-use secrecy::SecretString;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -47,14 +43,7 @@ async fn main() -> anyhow::Result<()> {
                 retries: 10,
                 ..RetryPolicy::default()
             },
-            ..RunConfig::new(
-                InputSource::File(input),
-                OutputTarget::File(folder.path().join("results.csv")),
-                Target::PingOne {
-                    api_url: simulator.api_url(),
-                    credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
-                },
-            )
+            ..common::run_config(&simulator, input, folder.path())
         })
         .await?;
         let ideal = rows as f64 / f64::from(limit);

@@ -13,12 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use pingone_bypass::auth::Credentials;
-use pingone_bypass::input::InputSource;
-use pingone_bypass::output::OutputTarget;
-use pingone_bypass::run::{RunConfig, Target, run};
+use pingone_bypass::run::{RunConfig, run};
 use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, SimulatorConfig};
-use secrecy::SecretString;
 use uuid::Uuid;
 
 #[tokio::main]
@@ -53,14 +49,7 @@ async fn main() -> anyhow::Result<()> {
             rate: 1e9,
             concurrency,
             overwrite: true,
-            ..RunConfig::new(
-                InputSource::File(input),
-                OutputTarget::File(folder.path().join("results.csv")),
-                Target::PingOne {
-                    api_url: simulator.api_url(),
-                    credentials: Credentials::Token(SecretString::from(token.clone())),
-                },
-            )
+            ..common::run_config(&simulator, input, folder.path())
         })
         .await?;
         let elapsed = started.elapsed().as_secs_f64();

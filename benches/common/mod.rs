@@ -2,7 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use pingone_bypass::auth::Credentials;
+use pingone_bypass::input::InputSource;
+use pingone_bypass::output::OutputTarget;
+use pingone_bypass::run::{RunConfig, Target};
 use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};
+use secrecy::SecretString;
 
 pub async fn simulator(config: SimulatorConfig) -> anyhow::Result<Simulator> {
     Ok(Simulator::start(config, ([127, 0, 0, 1], 0).into()).await?)
@@ -21,4 +26,17 @@ pub fn users_file(folder: &Path, rows: usize) -> anyhow::Result<PathBuf> {
     }
     std::fs::write(&path, csv)?;
     Ok(path)
+}
+
+/// A run of `input` against `simulator` with a token it issued, results in `folder`, with the
+/// contract's defaults for everything a benchmark does not set.
+pub fn run_config(simulator: &Simulator, input: PathBuf, folder: &Path) -> RunConfig {
+    RunConfig::new(
+        InputSource::File(input),
+        OutputTarget::File(folder.join("results.csv")),
+        Target::PingOne {
+            api_url: simulator.api_url(),
+            credentials: Credentials::Token(SecretString::from(simulator.issue_token())),
+        },
+    )
 }

@@ -113,10 +113,6 @@ impl Simulator {
         &self.state.credentials
     }
 
-    pub fn config(&self) -> &SimulatorConfig {
-        &self.state.config
-    }
-
     pub fn stats(&self) -> Stats {
         self.state.stats()
     }

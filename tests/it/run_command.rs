@@ -28,6 +28,26 @@ async fn pingone_bypass(args: Vec<String>, environment: Vec<(&'static str, Strin
     .expect("the binary finishes")
 }
 
+/// Every place a run writes to: its standard streams, the results and the summary JSON.
+fn everything_written(
+    output: &Output,
+    results: &std::path::Path,
+    summary: &std::path::Path,
+) -> [(&'static str, String); 4] {
+    [
+        ("stdout", text(&output.stdout)),
+        ("stderr", text(&output.stderr)),
+        (
+            "results",
+            std::fs::read_to_string(results).unwrap_or_default(),
+        ),
+        (
+            "summary",
+            std::fs::read_to_string(summary).unwrap_or_default(),
+        ),
+    ]
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -153,18 +173,7 @@ async fn the_access_token_never_appears_in_any_output() {
     )
     .await;
     assert_eq!(output.status.code(), Some(3));
-    for (place, content) in [
-        ("stdout", text(&output.stdout)),
-        ("stderr", text(&output.stderr)),
-        (
-            "results",
-            std::fs::read_to_string(&files.output).unwrap_or_default(),
-        ),
-        (
-            "summary",
-            std::fs::read_to_string(&summary).unwrap_or_default(),
-        ),
-    ] {
+    for (place, content) in everything_written(&output, &files.output, &summary) {
         assert!(!content.contains(token), "the token appeared in {place}");
     }
     let help = std::process::Command::new(BINARY)
@@ -355,18 +364,7 @@ async fn the_four_pingone_settings_are_enough_and_no_secret_or_token_is_ever_pri
         simulator.stats().tokens_issued >= 2,
         "the run did not outlive a token"
     );
-    let outputs = [
-        ("stdout", text(&output.stdout)),
-        ("stderr", text(&output.stderr)),
-        (
-            "results",
-            std::fs::read_to_string(&files.output).unwrap_or_default(),
-        ),
-        (
-            "summary",
-            std::fs::read_to_string(&summary).unwrap_or_default(),
-        ),
-    ];
+    let outputs = everything_written(&output, &files.output, &summary);
     let mut secrets = simulator.issued_tokens();
     secrets.push(secret);
     for (place, content) in &outputs {

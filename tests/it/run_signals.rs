@@ -49,6 +49,14 @@ fn run_command(
     command
 }
 
+async fn simulator_with_latency(latency: Duration) -> Simulator {
+    start(SimulatorConfig {
+        latency,
+        ..SimulatorConfig::default()
+    })
+    .await
+}
+
 fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("the child is running").to_string();
     let sent = std::process::Command::new("kill")
@@ -127,11 +135,7 @@ struct SignalledRun {
 }
 
 async fn signal_at_a_random_moment(signal_name: &str) -> SignalledRun {
-    let simulator = start(SimulatorConfig {
-        latency: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    })
-    .await;
+    let simulator = simulator_with_latency(Duration::from_millis(10)).await;
     let files = run_files(&users_csv(300, ENV_A, "8h"));
     let after_puts = rand::rng().random_range(1..250);
     let mut child = run_command(
@@ -200,11 +204,7 @@ async fn sigkill_at_a_random_moment_leaves_results_that_resume_finishes_without_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_resume_keeps_the_earlier_record_and_the_next_resume_reads_both() {
-    let simulator = start(SimulatorConfig {
-        latency: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    })
-    .await;
+    let simulator = simulator_with_latency(Duration::from_millis(10)).await;
     let files = run_files(&users_csv(300, ENV_A, "8h"));
     let output = files.output.display().to_string();
     let mut first = run_command(&simulator, &files.input, &["-o", &output])
@@ -253,11 +253,7 @@ async fn a_killed_resume_keeps_the_earlier_record_and_the_next_resume_reads_both
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once() {
-    let simulator = start(SimulatorConfig {
-        latency: Duration::from_secs(20),
-        ..SimulatorConfig::default()
-    })
-    .await;
+    let simulator = simulator_with_latency(Duration::from_secs(20)).await;
     let files = run_files(&users_csv(20, ENV_A, "8h"));
     let mut child = run_command(
         &simulator,
