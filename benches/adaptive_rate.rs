@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pingone_bypass::client::RetryPolicy;
-use pingone_bypass::run::{RunConfig, run};
+use pingone_bypass::config::RunConfig;
+use pingone_bypass::run::run;
 use pingone_bypass::simulator::{RateLimit, SimulatorConfig};
 
 #[tokio::main]

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use pingone_bypass::run::{RunConfig, run};
+use pingone_bypass::config::RunConfig;
+use pingone_bypass::run::run;
 use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, SimulatorConfig};
 use uuid::Uuid;
 

@@ -10,7 +10,8 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Context;
-use pingone_bypass::run::{RunConfig, run};
+use pingone_bypass::config::RunConfig;
+use pingone_bypass::run::run;
 use pingone_bypass::simulator::SimulatorConfig;
 
 #[tokio::main]

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials};
 use crate::client::{RetryPolicy, is_loopback_url};
+use crate::config::{RunConfig, Target, defaults};
 use crate::input::InputSource;
-use crate::output::OutputTarget;
 use crate::pingone::Region;
 use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
-use crate::progress::ProgressMode;
-use crate::run::{RunConfig, Target};
+use crate::record::progress::ProgressMode;
+use crate::record::writer::OutputTarget;
 use crate::simulator::{
     ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
     read_missing_users_file, read_users_file,
@@ -56,7 +56,8 @@ pub struct RunArgs {
     pub input: String,
 
     /// Results CSV; - for standard output. Default: <input stem>.results.csv beside the input
-    /// (bypass.results.csv for standard input).
+    /// (bypass.results.csv for standard input); with --simulate,
+    /// <input stem>.rehearsal.results.csv, so a rehearsal never takes a real run's place.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<String>,
 
@@ -64,11 +65,19 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
 
-    /// Continue an earlier run from its results file (-o/--output): rows recorded there as
-    /// succeeded (matched by environment, user and the until cell as written) are not sent
-    /// again; every other row is processed.
+    /// Continue an earlier run from its results file (-o/--output), its journal and partial
+    /// files: a row an earlier run granted is not sent again while that bypass holds and the
+    /// row asks the same expiry; every other row is processed.
     #[arg(long)]
     pub resume: bool,
+
+    /// With --resume: an earlier bypass that ends within this is granted again.
+    #[arg(long, value_name = "DURATION", default_value = defaults::RESUME_MARGIN_TEXT, value_parser = parse_duration)]
+    pub resume_margin: Duration,
+
+    /// With --resume: resume results that were made against another API (or the simulator).
+    #[arg(long, requires = "resume")]
+    pub resume_any_api: bool,
 
     /// PingOne region: picks the API and auth bases.
     #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
@@ -100,19 +109,19 @@ pub struct RunArgs {
     pub token_file: Option<PathBuf>,
 
     /// Most requests per second, all environments together.
-    #[arg(long, value_name = "N", default_value = "50", value_parser = parse_rate)]
+    #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
     pub rate: f64,
 
     /// Most requests in flight.
-    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
     /// Retries per row after the first attempt.
-    #[arg(long, value_name = "N", default_value = "5")]
+    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
     pub retries: u32,
 
     /// Per-request timeout, e.g. 30s or 2m.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
     /// Environment for rows that leave it empty, or for files without that column.
@@ -124,7 +133,7 @@ pub struct RunArgs {
     pub until: Option<String>,
 
     /// Refuse any expiry later than run start + this.
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
     pub max_window: Duration,
 
     /// Validate and write the plan; send nothing, not even a token request.
@@ -135,7 +144,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub simulate: bool,
 
-    /// Also write the summary as JSON here.
+    /// Also write the summary as JSON here (not the input or the results; an existing file
+    /// only with --overwrite).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
 
@@ -213,6 +223,12 @@ pub enum RunConfigError {
     WorkerEnvironment(String),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
+    #[error("--summary-json {path} is the {what}; choose another path")]
+    SummaryIsRunFile { path: PathBuf, what: &'static str },
+    #[error(
+        "--summary-json {0} already exists; pass --overwrite to replace it, or choose another path"
+    )]
+    SummaryExists(PathBuf),
 }
 
 impl RunArgs {
@@ -225,6 +241,7 @@ impl RunArgs {
     ) -> Result<RunConfig, RunConfigError> {
         let input = InputSource::from_argument(&self.input);
         let output = self.output_target(&input)?;
+        self.check_summary_path(&input, &output)?;
         let default_environment = self
             .environment
             .as_deref()
@@ -281,6 +298,8 @@ impl RunArgs {
             progress: self.progress,
             summary_json: self.summary_json.clone(),
             resume: self.resume,
+            resume_margin: self.resume_margin,
+            resume_any_api: self.resume_any_api,
             ..RunConfig::new(input, output, target)
         })
     }
@@ -289,21 +308,60 @@ impl RunArgs {
         let target = match (self.output.as_deref(), input) {
             (Some("-"), _) => OutputTarget::Stdout,
             (Some(path), _) => OutputTarget::File(PathBuf::from(path)),
-            (None, InputSource::Stdin) => OutputTarget::File(PathBuf::from("bypass.results.csv")),
+            (None, InputSource::Stdin) => {
+                OutputTarget::File(PathBuf::from(format!("bypass.{}", self.results_suffix())))
+            }
             (None, InputSource::File(path)) => {
                 let stem = path
                     .file_stem()
                     .map_or_else(|| "bypass".into(), |stem| stem.to_string_lossy());
-                OutputTarget::File(path.with_file_name(format!("{stem}.results.csv")))
+                OutputTarget::File(path.with_file_name(format!("{stem}.{}", self.results_suffix())))
             }
         };
         if let (OutputTarget::File(output), InputSource::File(input)) = (&target, input)
-            && let (Ok(output_real), Ok(input_real)) = (output.canonicalize(), input.canonicalize())
-            && output_real == input_real
+            && same_file(output, input)
         {
             return Err(RunConfigError::OutputIsInput(output.clone()));
         }
         Ok(target)
+    }
+
+    /// A rehearsal's results are named apart, so that a real `--resume` never takes them for
+    /// its own.
+    fn results_suffix(&self) -> &'static str {
+        if self.simulate && !self.dry_run {
+            "rehearsal.results.csv"
+        } else {
+            "results.csv"
+        }
+    }
+
+    fn check_summary_path(
+        &self,
+        input: &InputSource,
+        output: &OutputTarget,
+    ) -> Result<(), RunConfigError> {
+        let Some(summary) = &self.summary_json else {
+            return Ok(());
+        };
+        let named = |what| RunConfigError::SummaryIsRunFile {
+            path: summary.clone(),
+            what,
+        };
+        if let InputSource::File(input) = input
+            && (summary == input || same_file(summary, input))
+        {
+            return Err(named("input"));
+        }
+        if let OutputTarget::File(results) = output
+            && (summary == results || same_file(summary, results))
+        {
+            return Err(named("results file"));
+        }
+        if summary.exists() && !self.overwrite {
+            return Err(RunConfigError::SummaryExists(summary.clone()));
+        }
+        Ok(())
     }
 
     /// First match wins: `--token-file`, `PINGONE_API_ACCESS_TOKEN`, client credentials.
@@ -359,6 +417,23 @@ impl RunArgs {
             client_id: client_id.trim().to_owned(),
             client_secret: client_secret.clone(),
         }))
+    }
+}
+
+/// Whether two paths name one file, however it is reached (another spelling, a symbolic or a
+/// hard link): on Unix by device and inode.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+            return false;
+        };
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
     }
 }
 

@@ -1,17 +1,21 @@
 //! `pingone-bypass`: grant time-limited PingOne MFA bypasses to many users at once, and the
 //! PingOne simulator to rehearse that on. The binary is a thin shell over this library.
+//!
+//! A row's journey runs one way: `input` reads it, `plan` checks it, `send` sends it, `record`
+//! writes what came of it; `row` is the result row every stage hands on, and `run` wires the
+//! stages together.
 
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod input;
-pub mod output;
+pub mod outcome;
 pub mod pingone;
 pub mod plan;
-pub mod progress;
-pub mod resume;
+pub mod record;
+pub mod row;
 pub mod run;
 pub mod seen_pairs;
-mod sender;
+pub mod send;
 pub mod simulator;
-pub mod throttle;

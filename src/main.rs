@@ -1,5 +1,5 @@
 //! The binary's edge: parse arguments, set up logging and the runtime, run the command, and
-//! map its outcome to an exit code (see `shared/cli-contract.md`).
+//! hand back the exit code its outcome names (the table in docs/results.md).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -7,18 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use pingone_bypass::cli::{Cli, Command, CredentialSettings, RunArgs, SimulateArgs};
-use pingone_bypass::run::Target;
+use pingone_bypass::outcome::{RunError, exit};
 use pingone_bypass::simulator::Simulator;
 use secrecy::ExposeSecret;
-
-/// Some rows failed, are invalid or were not attempted.
-const EXIT_UNFINISHED: u8 = 1;
-/// Usage, configuration or input-file error; nothing was sent.
-const EXIT_USAGE: u8 = 2;
-/// PingOne rejected the credentials; the remaining rows are `not_attempted`.
-const EXIT_CREDENTIALS_REJECTED: u8 = 3;
-/// Interrupted by Ctrl-C or SIGTERM after requests in flight finished and results were written.
-const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -43,26 +34,31 @@ fn main() -> ExitCode {
             })
         });
     match outcome {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(exit::USAGE)
         }
     }
 }
 
-async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let settings = CredentialSettings::from_process_environment();
     let config = match args.to_config(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
-            return Ok(ExitCode::from(EXIT_USAGE));
+            return Ok(exit::USAGE);
         }
     };
-    let dry_run = matches!(config.target, Target::DryRun);
-    let results = config.output.describe();
     let mut signals = Signals::listen()?;
+    // Without a handler, a file-size limit (`ulimit -f`) kills the process at the first
+    // write past it; with one, that write fails and the run stops sending and says where
+    // every granted bypass is recorded.
+    #[cfg(unix)]
+    let _file_size_limit =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+            .context("cannot listen for SIGXFSZ (a file-size limit)")?;
     let interrupt = config.interrupt.clone();
     tokio::spawn(async move {
         signals.next().await;
@@ -71,44 +67,32 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         );
         interrupt.cancel();
         signals.next().await;
-        eprintln!("stopped at once; the results written so far are kept");
-        std::process::exit(i32::from(EXIT_INTERRUPTED));
+        eprintln!("stopped at once; every row answered so far is in the results or the journal");
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
     match pingone_bypass::run::run(config).await {
         Ok(outcome) => {
-            eprintln!(
-                "pingone-bypass: {}; results in {results}",
-                outcome.summary.line(dry_run)
-            );
-            if outcome.interrupted {
-                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            for line in outcome.report() {
+                eprintln!("{line}");
             }
-            if let Some(reason) = outcome.aborted {
-                eprintln!("error: {reason}");
-                return Ok(ExitCode::from(EXIT_CREDENTIALS_REJECTED));
-            }
-            if let Some(error) = outcome.input_error {
-                eprintln!("error: {error}; the rows after it were not read");
-                return Ok(ExitCode::from(EXIT_UNFINISHED));
-            }
-            Ok(if outcome.summary.unfinished() > 0 {
-                ExitCode::from(EXIT_UNFINISHED)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(outcome.exit_code())
         }
         Err(error) => {
             eprintln!("error: {error}");
-            Ok(ExitCode::from(if error.nothing_sent() {
-                EXIT_USAGE
-            } else {
-                EXIT_UNFINISHED
-            }))
+            if let RunError::Record(record) = &error {
+                for row in &record.unrecorded {
+                    eprintln!(
+                        "granted, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
+                        row.environment_id, row.user_id, row.bypass_mfa_enabled_until
+                    );
+                }
+            }
+            Ok(error.exit_code())
         }
     }
 }
 
-async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<ExitCode> {
+async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<u8> {
     let config = args.to_config()?;
     let seed = config.seed;
     // Listening before the startup lines go out means a script that reads them and at once
@@ -131,7 +115,7 @@ async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<ExitCode> {
     tracing::info!(seed, "simulator running; stop it with Ctrl-C");
     stop.next().await;
     simulator.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit::SUCCESS)
 }
 
 /// Ctrl-C and, on Unix, SIGTERM (what a service manager or `kill` sends), listened for from

@@ -262,6 +262,15 @@ pub fn parse_until(text: &str, run_start: DateTime<Utc>) -> Option<DateTime<Utc>
     None
 }
 
+/// Whether `text` is an expiry counted from the run's start (`8h`, `+90m`), whose instant
+/// moves with every run, rather than an absolute one.
+pub fn is_relative_until(text: &str) -> bool {
+    let text = text.trim();
+    let duration_text = text.strip_prefix('+').unwrap_or(text);
+    duration_text.starts_with(|c: char| c.is_ascii_digit())
+        && humantime::parse_duration(duration_text).is_ok()
+}
+
 /// Only the hyphenated UUID spelling is accepted: it is what PingOne's IDs look like, and it
 /// leaves nothing (braces, `urn:uuid:`, slashes) that could change a URL path.
 pub fn parse_id(text: &str) -> Option<Uuid> {

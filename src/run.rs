@@ -1,40 +1,39 @@
-//! `run`: wires the stages together. A blocking reader feeds rows through a bounded channel;
-//! each row is validated in input order; valid rows go to concurrent senders that share one
-//! throttle (`sender`); one writer puts results back in input order (`output`). A bounded
-//! reorder window lets rows behind a slow one keep going until the window fills, and bounds
-//! the memory they hold.
+//! `run`: wiring only. A blocking reader feeds rows through a bounded channel; each row is
+//! planned in input order (and, on `--resume`, checked against what earlier runs granted);
+//! rows to send go to long-lived senders that share one throttle (`send`); every finished row
+//! goes to the recorder, which journals it at once and writes the results in input order
+//! (`record`). A bounded reorder window lets rows behind a slow one keep going until the
+//! window fills, and bounds the memory they hold.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials, TokenSource};
-use crate::client::{Attempt, ClientError, PingOneClient, RetryPolicy};
-use crate::input::{
-    InputError, InputReader, InputRecord, InputSource, RECORDS_PER_BATCH, count_records,
+use crate::client::{ClientError, PingOneClient};
+use crate::config::{RunConfig, Target};
+use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH, count_records};
+use crate::outcome::{RunError, RunOutcome};
+use crate::plan::{ColumnNames, Planner, Refusal, Verdict};
+use crate::record::in_order::{RecordError, Recorder};
+use crate::record::journal::Journal;
+use crate::record::lock::ResultsLock;
+use crate::record::manifest::{Manifest, RunRecord, operator};
+use crate::record::progress::{LiveCounters, Progress};
+use crate::record::resume::{
+    Decision, EarlierResults, ResumeError, ResumeRules, leftovers, new_partial_path,
 };
-use crate::output::{
-    OutputError, OutputTarget, ResultRow, ResultsWriter, RowStatus, Summary, write_in_order,
-};
-use crate::plan::{ColumnNames, Job, Planner, Refusal, Rules, Verdict, parse_id};
-use crate::progress::{LiveCounters, Progress, ProgressMode};
-use crate::resume::{Earlier, EarlierResults, ResumeError, new_partial_path};
-use crate::sender::{NotSent, RowSender, SendJob, Stop, send_rows};
-use crate::simulator::{Simulator, SimulatorConfig, SimulatorError};
+use crate::record::writer::{OutputTarget, ResultsWriter};
+use crate::row::{ResultRow, RowOrigin, RowStatus};
+use crate::send::stop::Stop;
+use crate::send::throttle::Throttle;
+use crate::send::{RowSender, SendJob, send_rows};
+use crate::simulator::Simulator;
 
-/// Rows that may be between "started" and "written" at once. A row stuck in retries holds the
-/// rows behind it in memory until this many are waiting, then reading pauses until it ends.
-/// At a few hundred bytes a row this bounds the window to a few megabytes; at PingOne's rates it
-/// covers minutes of sending, longer than a row's whole retry schedule.
-pub const DEFAULT_REORDER_WINDOW: usize = 10_000;
-
-/// Rows read ahead of validation.
+/// Rows read ahead of planning.
 const READ_AHEAD: usize = 1024;
 
 /// Senders per request allowed in flight. Each sender holds one row at a time (waiting for a
@@ -42,170 +41,28 @@ const READ_AHEAD: usize = 1024;
 /// backing off still leave senders for the others.
 const ROWS_PER_REQUEST_IN_FLIGHT: usize = 4;
 
-/// Where requests go.
-pub enum Target {
-    /// `--dry-run`: validate and plan; send nothing.
-    DryRun,
-    PingOne {
-        api_url: String,
-        credentials: Credentials,
-    },
-    /// `--simulate`: a simulator started inside this process.
-    Simulator(Box<SimulatorConfig>),
-}
-
-/// Everything a run needs, validated by the command line before any row is read.
-pub struct RunConfig {
-    pub input: InputSource,
-    pub output: OutputTarget,
-    pub overwrite: bool,
-    pub target: Target,
-    /// Most requests per second, all environments together.
-    pub rate: f64,
-    /// Most requests in flight.
-    pub concurrency: usize,
-    pub retry: RetryPolicy,
-    pub timeout: Duration,
-    pub rules: Rules,
-    pub reorder_window: usize,
-    pub progress: ProgressMode,
-    pub summary_json: Option<PathBuf>,
-    /// `--resume`: continue the run whose results are at `output`.
-    pub resume: bool,
-    /// Cancelled on the first Ctrl-C or SIGTERM: no row is started after it, requests in
-    /// flight finish, and every remaining row is recorded as `not_attempted`.
-    pub interrupt: CancellationToken,
-}
-
-impl RunConfig {
-    /// A run with the contract's defaults (`--rate 50`, `--concurrency 32`, `--retries 5`,
-    /// `--timeout 30s`, `--max-window 7d`), starting now, without progress output.
-    pub fn new(input: InputSource, output: OutputTarget, target: Target) -> Self {
-        Self {
-            input,
-            output,
-            overwrite: false,
-            target,
-            rate: 50.0,
-            concurrency: 32,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            rules: Rules {
-                run_start: chrono::Utc::now(),
-                max_window: Duration::from_secs(7 * 86_400),
-                max_window_text: "7d".to_owned(),
-                default_environment: None,
-                default_until: None,
-            },
-            reorder_window: DEFAULT_REORDER_WINDOW,
-            progress: ProgressMode::Never,
-            summary_json: None,
-            resume: false,
-            interrupt: CancellationToken::new(),
-        }
-    }
-}
-
-/// How a run ended when it got as far as sending.
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub summary: Summary,
-    /// The input could not be read to its end; rows after the error are not in the results.
-    pub input_error: Option<InputError>,
-    /// PingOne rejected the credentials: the run stopped sending, and this says what to check.
-    pub aborted: Option<String>,
-    /// The run was interrupted before every row was sent.
-    pub interrupted: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Before any row was read or sent.
-    #[error(transparent)]
-    Input(#[from] InputError),
-    #[error(transparent)]
-    Output(OutputError),
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error("cannot start the built-in simulator: {0}")]
-    Simulator(#[from] SimulatorError),
-    #[error(transparent)]
-    Resume(#[from] ResumeError),
-    /// After sending began: the results could not be written.
-    #[error("{0}; the rows written so far are kept")]
-    Results(OutputError),
-}
-
-impl RunError {
-    /// Whether the run stopped before anything was sent.
-    pub fn nothing_sent(&self) -> bool {
-        !matches!(self, Self::Results(_))
-    }
-}
-
 pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let reader = InputReader::open(&config.input)?;
     let header = reader.header().clone();
-    let mut earlier = None;
-    let mut written_to = config.output.clone();
-    if config.resume {
-        let OutputTarget::File(output) = &config.output else {
-            return Err(ResumeError::Stdout.into());
-        };
-        let loaded = EarlierResults::load(output)?;
-        if loaded.sources.is_empty() {
-            tracing::warn!(results = %output.display(), "no earlier results to resume; every row will be processed");
-        } else {
-            tracing::info!(
-                succeeded = loaded.succeeded_rows(),
-                "resuming: rows that succeeded before will not be sent again"
-            );
-        }
-        earlier = Some(loaded);
-        written_to = OutputTarget::File(new_partial_path(output));
-    }
-    // Kept alive until the run ends: dropping it stops the simulator.
-    let mut simulator = None;
-    let connection = match config.target {
-        Target::DryRun => None,
-        Target::PingOne {
-            api_url,
-            credentials,
-        } => Some((api_url, credentials)),
-        Target::Simulator(simulator_config) => {
-            let started = Simulator::start(*simulator_config, ([127, 0, 0, 1], 0).into()).await?;
-            tracing::info!(api_url = %started.api_url(), "running against the built-in PingOne simulator");
-            let credentials = Credentials::Client(ClientCredentials {
-                token_url: started.token_url(),
-                client_id: started.credentials().client_id.to_string(),
-                client_secret: started.credentials().client_secret.clone(),
-            });
-            let api_url = started.api_url();
-            simulator = Some(started);
-            Some((api_url, credentials))
-        }
-    };
+    let mut place = ResultsPlace::claim(&config)?;
+    let dry_run = matches!(config.target, Target::DryRun);
     let counters = Arc::new(LiveCounters::default());
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
-    let sender = match connection {
-        None => None,
-        Some((api_url, credentials)) => Some(Arc::new(RowSender {
-            client: PingOneClient::new(&api_url, config.timeout, config.concurrency)?,
-            tokens: TokenSource::new(credentials, config.timeout).map_err(ClientError::from)?,
-            throttle: crate::throttle::Throttle::new(config.rate),
-            in_flight: Semaphore::new(config.concurrency.max(1)),
-            credentials_proven: std::sync::atomic::AtomicBool::new(false),
-            probe: tokio::sync::Mutex::new(()),
-            retry: config.retry,
-            counters: counters.clone(),
-            stop: stop.clone(),
-        })),
-    };
+    // Kept alive until the run ends: dropping it stops the simulator.
+    let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;
 
-    // Created last, so that a setup error leaves no results file behind to refuse the next run.
-    let writer = ResultsWriter::create(&written_to, config.overwrite, header.extra_names())
+    // Created after every other setup step, so that a setup error leaves no file behind to
+    // refuse the next run.
+    let results = ResultsWriter::create(&place.written_to, config.overwrite, header.extra_names())
         .map_err(RunError::Output)?;
+    let journal = match (&place.written_to, &sender) {
+        (OutputTarget::File(path), Some(_)) => {
+            Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
+        }
+        _ => None,
+    };
+    let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
     if let (InputSource::File(path), true) = (&config.input, progress.shows_bar()) {
@@ -218,39 +75,19 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     }
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
-    let (results, results_received) = mpsc::channel(config.reorder_window.max(1));
-    // A dry run sends nothing, so a crash can lose no record of a request: its results are
-    // written as the buffer fills, not row by row.
-    let flush_when_caught_up = sender.is_some();
-    let writing = {
-        let (window, progress) = (window.clone(), progress.clone());
-        tokio::spawn(async move {
-            write_in_order(
-                writer,
-                results_received,
-                &window,
-                &progress,
-                flush_when_caught_up,
-            )
-            .await
-        })
-    };
+    let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
+    let recording = tokio::spawn(
+        Recorder {
+            results,
+            journal,
+            window: window.clone(),
+            progress: progress.clone(),
+            flush_when_caught_up: sender.is_some(),
+            halt: stop.halt.clone(),
+        }
+        .record(results_received),
+    );
 
-    let (records, mut records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
-    let reading = reader.spawn(records);
-    let columns = ColumnNames {
-        environment: header
-            .environment
-            .as_ref()
-            .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
-        user: header.user.1.clone(),
-        until: header
-            .until
-            .as_ref()
-            .map_or_else(|| "--until".to_owned(), |(_, name)| name.clone()),
-    };
-    let default_environment = config.rules.default_environment;
-    let mut planner = Planner::new(config.rules, columns);
     // Long-lived senders taking rows from a channel: spawning a task for every row cost more
     // than the overhead benchmark allowed.
     let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
@@ -262,307 +99,411 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
                 tokio::spawn(send_rows(
                     sender.clone(),
                     jobs_received.clone(),
-                    results.clone(),
+                    results_sender.clone(),
                 ))
             })
         })
         .collect();
-    let mut input_error = None;
-    let mut sequence = 0_u64;
-    'rows: while let Some(batch) = records_received.recv().await {
-        for item in batch {
-            let record = match item {
-                Ok(record) => record,
-                Err(error) => {
-                    input_error = Some(error);
-                    break 'rows;
-                }
-            };
-            // The writer closes the window when it fails; then nothing more is started.
-            let Ok(slot) = window.acquire().await else {
-                break 'rows;
-            };
-            slot.forget();
-            let position = sequence;
-            sequence += 1;
-            let written_as = WrittenAs::new(&record, default_environment);
-            if let Some(earlier) = &mut earlier
-                && let Some(done) = earlier.take(
-                    &written_as.environment_id,
-                    &record.user,
-                    &record.until,
-                    record.row,
-                )
-            {
-                let row = match done {
-                    Earlier::Succeeded(success) => {
-                        let environment = parse_id(&written_as.environment_id).unwrap_or_default();
-                        let user = parse_id(record.user.trim()).unwrap_or_default();
-                        success.into_row(record.row, environment, user, record.until, record.extras)
-                    }
-                    Earlier::DuplicateOf(first) => written_as.refused(
-                        record,
-                        RowStatus::Skipped,
-                        String::new(),
-                        format!("duplicate of row {first}, which succeeded in an earlier run"),
-                    ),
-                };
-                if results.send((position, row)).await.is_err() {
-                    break 'rows;
-                }
-                continue;
-            }
-            let verdict = planner.plan(&record);
-            if let (Verdict::Send(job), Some(_)) = (&verdict, &sender)
-                && let Some(reason) = stop.reason_not_to_send(job.environment_id)
-            {
-                let row = written_as.not_attempted(record, job, reason, 0);
-                if results.send((position, row)).await.is_err() {
-                    break 'rows;
-                }
-                continue;
-            }
-            match (verdict, &sender) {
-                (
-                    Verdict::Refuse {
-                        kind,
-                        requested_until,
-                        message,
-                    },
-                    _,
-                ) => {
-                    let status = match kind {
-                        Refusal::Invalid => RowStatus::Invalid,
-                        Refusal::Skipped => RowStatus::Skipped,
-                    };
-                    let row = written_as.refused(
-                        record,
-                        status,
-                        requested_until.unwrap_or_default(),
-                        message,
-                    );
-                    if results.send((position, row)).await.is_err() {
-                        break 'rows;
-                    }
-                }
-                (Verdict::Send(job), None) => {
-                    let row = written_as.planned(record, &job);
-                    if results.send((position, row)).await.is_err() {
-                        break 'rows;
-                    }
-                }
-                (Verdict::Send(job), Some(_)) => {
-                    let job = SendJob {
-                        position,
-                        record,
-                        written_as,
-                        job,
-                    };
-                    if jobs.send(job).await.is_err() {
-                        break 'rows;
-                    }
-                }
-            }
-        }
-    }
-    drop(records_received);
-    drop(jobs);
-    drop(results);
+
+    let columns = ColumnNames {
+        environment: header
+            .environment
+            .as_ref()
+            .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
+        user: header.user.1.clone(),
+        until: header
+            .until
+            .as_ref()
+            .map_or_else(|| "--until".to_owned(), |(_, name)| name.clone()),
+    };
+    let resume_rules = ResumeRules {
+        now: config.rules.run_start,
+        margin: config.resume_margin,
+        default_until: config
+            .rules
+            .default_until
+            .as_ref()
+            .map(|(text, _)| text.clone()),
+    };
+    let mut feed = Feed {
+        default_environment: config.rules.default_environment,
+        planner: Planner::new(config.rules, columns),
+        earlier: place.earlier.take(),
+        resume_rules,
+        sending: sender.is_some(),
+        stop: &stop,
+        window: &window,
+        jobs,
+        results: results_sender,
+        sequence: 0,
+    };
+    let (records, records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
+    let reading = reader.spawn(records);
+    let input_error = feed.rows(records_received).await;
+    feed.carry_over(header.extras.len()).await;
+    let sequence = feed.sequence;
+    let earlier_sources = feed.earlier.take().map(|earlier| earlier.sources);
+    // Closes the channels to the senders and the recorder, so that both end.
+    drop(feed);
     for sender in senders {
         // A sender ends when the channel closes; one that panicked lost its row, which the
         // count of rows written below reports.
         let _ = sender.await;
     }
-    let written = writing.await;
+    let recorded = recording.await;
     reading.abort();
-    let progress = Arc::try_unwrap(progress).ok();
-    if let Some(progress) = progress {
+    if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
     drop(simulator);
-    let mut summary = match written {
+    let mut summary = match recorded {
         Ok(Ok(summary)) => summary,
-        Ok(Err(error)) => return Err(RunError::Results(error)),
-        Err(join_error) => {
-            return Err(RunError::Results(OutputError::Write {
-                target: config.output.describe(),
-                source: std::io::Error::other(join_error.to_string()),
-            }));
-        }
+        Ok(Err(error)) => return Err(RunError::Record(Box::new(error))),
+        Err(join_error) => return Err(lost_rows(&config.output, join_error.to_string())),
     };
-    if summary.total < sequence {
+    if summary.total + summary.carried_over < sequence {
         // Only a sender that panicked can lose a row; say so rather than hand over a results
         // file with holes.
-        return Err(RunError::Results(OutputError::Write {
-            target: config.output.describe(),
-            source: std::io::Error::other(format!(
+        return Err(lost_rows(
+            &config.output,
+            format!(
                 "{} of {sequence} rows started were never written",
-                sequence - summary.total
-            )),
-        }));
+                sequence - summary.total - summary.carried_over
+            ),
+        ));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    summary.requests = counters.requests.load(std::sync::atomic::Ordering::Relaxed);
-    summary.retries = counters.retries.load(std::sync::atomic::Ordering::Relaxed);
-    summary.throttled = counters
-        .throttled
-        .load(std::sync::atomic::Ordering::Relaxed);
+    summary.requests = counters.requests.load(Ordering::Relaxed);
+    summary.retries = counters.retries.load(Ordering::Relaxed);
+    summary.throttled = counters.throttled.load(Ordering::Relaxed);
     summary.elapsed_seconds = elapsed;
     summary.rate_per_second = if elapsed > 0.0 {
         summary.requests as f64 / elapsed
     } else {
         0.0
     };
-    if let (Some(earlier), OutputTarget::File(partial), OutputTarget::File(output)) =
-        (&earlier, &written_to, &config.output)
-    {
-        replace_results(partial, output, &earlier.sources).map_err(RunError::Results)?;
+    place.complete(&config.output, earlier_sources.unwrap_or_default())?;
+    if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
+        manifest.run.finished_at = Some(chrono::Utc::now());
+        manifest.run.summary = Some(summary.clone());
+        manifest.save(output).map_err(RunError::FinalRecord)?;
     }
     if let Some(path) = &config.summary_json {
-        summary.write_json(path).map_err(RunError::Results)?;
+        summary.write_json(path)?;
     }
     Ok(RunOutcome {
         summary,
+        dry_run,
+        results: config.output.describe(),
         input_error,
         aborted: stop.aborted(),
         interrupted: stop.interrupt.is_cancelled(),
     })
 }
 
-/// A resumed run's results take the earlier ones' place only once complete and on disk; the
-/// partial files of earlier interrupted resumes are then no longer needed.
-fn replace_results(partial: &Path, output: &Path, sources: &[PathBuf]) -> Result<(), OutputError> {
-    let write_error = |source| OutputError::Write {
-        target: output.display().to_string(),
-        source,
+fn lost_rows(output: &OutputTarget, message: String) -> RunError {
+    RunError::Record(Box::new(RecordError::finishing(
+        output.describe(),
+        std::io::Error::other(message),
+    )))
+}
+
+/// The simulator, when the run starts one, and the senders' shared state, when it sends.
+async fn connect(
+    config: &RunConfig,
+    counters: Arc<LiveCounters>,
+    stop: Arc<Stop>,
+) -> Result<(Option<Simulator>, Option<Arc<RowSender>>), RunError> {
+    let (simulator, api_url, credentials) = match &config.target {
+        Target::DryRun => return Ok((None, None)),
+        Target::PingOne {
+            api_url,
+            credentials,
+        } => (None, api_url.clone(), credentials.clone()),
+        Target::Simulator(simulator_config) => {
+            let started =
+                Simulator::start((**simulator_config).clone(), ([127, 0, 0, 1], 0).into()).await?;
+            tracing::info!(api_url = %started.api_url(), "running against the built-in PingOne simulator");
+            let credentials = Credentials::Client(ClientCredentials {
+                token_url: started.token_url(),
+                client_id: started.credentials().client_id.to_string(),
+                client_secret: started.credentials().client_secret.clone(),
+            });
+            let api_url = started.api_url();
+            (Some(started), api_url, credentials)
+        }
     };
-    std::fs::File::open(partial)
-        .and_then(|file| file.sync_all())
-        .map_err(write_error)?;
-    std::fs::rename(partial, output).map_err(write_error)?;
-    for source in sources.iter().filter(|source| source.as_path() != output) {
-        if let Err(error) = std::fs::remove_file(source) {
-            tracing::warn!(file = %source.display(), %error, "could not remove an earlier partial results file");
+    let sender = RowSender {
+        client: PingOneClient::new(&api_url, config.timeout, config.concurrency)?,
+        tokens: TokenSource::new(credentials, config.timeout).map_err(ClientError::from)?,
+        throttle: Throttle::new(config.rate),
+        in_flight: Semaphore::new(config.concurrency.max(1)),
+        credentials_proven: std::sync::atomic::AtomicBool::new(false),
+        probe: tokio::sync::Mutex::new(()),
+        retry: config.retry,
+        counters,
+        stop,
+    };
+    Ok((simulator, Some(Arc::new(sender))))
+}
+
+/// The results file this run owns: locked for the whole run, with what earlier runs left
+/// there, and where this run writes until it is complete.
+struct ResultsPlace {
+    _lock: Option<ResultsLock>,
+    earlier: Option<EarlierResults>,
+    written_to: OutputTarget,
+}
+
+impl ResultsPlace {
+    fn claim(config: &RunConfig) -> Result<Self, RunError> {
+        let OutputTarget::File(output) = &config.output else {
+            if config.resume {
+                return Err(ResumeError::Stdout.into());
+            }
+            return Ok(Self {
+                _lock: None,
+                earlier: None,
+                written_to: OutputTarget::Stdout,
+            });
+        };
+        let lock = ResultsLock::acquire(output)?;
+        if !config.resume {
+            if let Some(left) = leftovers(output)?.into_iter().next() {
+                return Err(ResumeError::Unfinished {
+                    results: output.clone(),
+                    left,
+                }
+                .into());
+            }
+            return Ok(Self {
+                _lock: Some(lock),
+                earlier: None,
+                written_to: config.output.clone(),
+            });
         }
+        let earlier = EarlierResults::load(output)?;
+        earlier.check_api(output, &config.target.api_identity(), config.resume_any_api)?;
+        if earlier.sources.is_empty() {
+            tracing::warn!(results = %output.display(), "no earlier results to resume; every row will be processed");
+        } else {
+            tracing::info!(
+                succeeded = earlier.succeeded_rows(),
+                "resuming: rows whose earlier bypass still holds will not be sent again"
+            );
+        }
+        Ok(Self {
+            _lock: Some(lock),
+            earlier: Some(earlier),
+            written_to: OutputTarget::File(new_partial_path(output)),
+        })
     }
-    Ok(())
-}
 
-/// The cells of a row as the results show them, whatever happens to it.
-pub(crate) struct WrittenAs {
-    pub(crate) environment_id: String,
-    user_id: String,
-}
-
-impl WrittenAs {
-    pub(crate) fn new(record: &InputRecord, default_environment: Option<Uuid>) -> Self {
-        let environment = record.environment.trim();
-        Self {
-            environment_id: match (environment, default_environment) {
-                ("", Some(default)) => default.to_string(),
-                _ => environment.to_owned(),
+    /// Writes the run record beside the results before anything is sent, keeping the
+    /// records of the runs this one resumes.
+    fn record(
+        &self,
+        config: &RunConfig,
+        simulated: bool,
+        dry_run: bool,
+    ) -> Result<Option<Manifest>, RunError> {
+        let OutputTarget::File(output) = &config.output else {
+            return Ok(None);
+        };
+        let run = RunRecord {
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_url: match &config.target {
+                Target::PingOne { api_url, .. } => Some(api_url.clone()),
+                Target::Simulator(_) => Some("the built-in simulator".to_owned()),
+                Target::DryRun => None,
             },
-            user_id: record.user.trim().to_owned(),
+            simulated,
+            dry_run,
+            operator: operator(),
+            input: config.input.describe(),
+            until: config
+                .rules
+                .default_until
+                .as_ref()
+                .map(|(text, _)| text.clone()),
+            started_at: config.rules.run_start,
+            finished_at: None,
+            summary: None,
+        };
+        let resumed = self
+            .earlier
+            .as_ref()
+            .and_then(|earlier| earlier.manifest().cloned());
+        let manifest = Manifest::new(run, resumed);
+        manifest.save(output)?;
+        Ok(Some(manifest))
+    }
+
+    /// The results are complete and on the disk: a resumed run's take the earlier ones'
+    /// place, and the journals and partial files they make redundant are removed.
+    fn complete(
+        self,
+        output: &OutputTarget,
+        earlier_sources: Vec<PathBuf>,
+    ) -> Result<(), RunError> {
+        let (OutputTarget::File(written), OutputTarget::File(output)) = (&self.written_to, output)
+        else {
+            return Ok(());
+        };
+        let redundant: Vec<PathBuf> = earlier_sources
+            .into_iter()
+            .chain([Journal::path_for(written)])
+            .filter(|source| source != output)
+            .collect();
+        if written != output {
+            std::fs::rename(written, output).map_err(|source| {
+                RunError::Record(Box::new(RecordError::finishing(
+                    written.display().to_string(),
+                    source,
+                )))
+            })?;
+            sync_folder(output);
         }
-    }
-
-    pub(crate) fn base(
-        self,
-        record: InputRecord,
-        status: RowStatus,
-        requested_until: String,
-    ) -> ResultRow {
-        ResultRow {
-            row: record.row,
-            environment_id: self.environment_id,
-            user_id: self.user_id,
-            until: record.until,
-            requested_until,
-            status,
-            http_status: None,
-            can_bypass_mfa: None,
-            bypass_mfa_enabled_until: String::new(),
-            attempts: 0,
-            error_code: String::new(),
-            error_message: String::new(),
-            completed_at: Utc::now(),
-            extras: record.extras,
+        for file in redundant {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "could not remove a file the complete results make redundant");
+                }
+            }
         }
+        Ok(())
     }
+}
 
-    pub(crate) fn refused(
-        self,
-        record: InputRecord,
-        status: RowStatus,
-        requested_until: String,
-        message: String,
-    ) -> ResultRow {
-        ResultRow {
-            error_message: message,
-            ..self.base(record, status, requested_until)
+/// Makes a rename in `file`'s folder durable before the files it replaces are removed.
+fn sync_folder(file: &Path) {
+    let folder = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(folder) = std::fs::File::open(folder) {
+        let _ = folder.sync_all();
+    }
+}
+
+/// The planning stage: turns each record into a result row or a row to send, in input order.
+struct Feed<'a> {
+    default_environment: Option<uuid::Uuid>,
+    planner: Planner,
+    earlier: Option<EarlierResults>,
+    resume_rules: ResumeRules,
+    sending: bool,
+    stop: &'a Stop,
+    window: &'a Semaphore,
+    jobs: mpsc::Sender<SendJob>,
+    results: mpsc::Sender<(u64, ResultRow)>,
+    /// Rows started so far; the next row's position.
+    sequence: u64,
+}
+
+/// Whether the next stage took the row; when not, no more rows are started.
+type Taken = Result<(), ()>;
+
+impl Feed<'_> {
+    /// Plans every record until the input ends, it cannot be read, or the recorder stops.
+    async fn rows(
+        &mut self,
+        mut records: mpsc::Receiver<Vec<Result<crate::input::InputRecord, InputError>>>,
+    ) -> Option<InputError> {
+        while let Some(batch) = records.recv().await {
+            for item in batch {
+                let record = match item {
+                    Ok(record) => record,
+                    Err(error) => return Some(error),
+                };
+                // The recorder closes the window when it fails; then nothing more is started.
+                let Ok(slot) = self.window.acquire().await else {
+                    return None;
+                };
+                slot.forget();
+                let position = self.sequence;
+                self.sequence += 1;
+                let verdict = self.planner.plan(&record);
+                let origin = RowOrigin::new(record, self.default_environment);
+                if self.take(position, verdict, origin).await.is_err() {
+                    return None;
+                }
+            }
         }
+        None
     }
 
-    pub(crate) fn not_attempted(
-        self,
-        record: InputRecord,
-        job: &Job,
-        reason: NotSent,
-        attempts: u32,
-    ) -> ResultRow {
-        let mut row = self.base(record, RowStatus::NotAttempted, job.requested_until.clone());
-        row.environment_id = job.environment_id.to_string();
-        row.user_id = job.user_id.to_string();
-        row.attempts = attempts;
-        row.error_code = reason.code.to_owned();
-        row.error_message = reason.message;
-        row
-    }
-
-    pub(crate) fn planned(self, record: InputRecord, job: &Job) -> ResultRow {
-        let mut row = self.base(record, RowStatus::Planned, job.requested_until.clone());
-        row.environment_id = job.environment_id.to_string();
-        row.user_id = job.user_id.to_string();
-        row
-    }
-
-    pub(crate) fn sent(
-        self,
-        record: InputRecord,
-        job: &Job,
-        attempt: Attempt,
-        attempts: u32,
-    ) -> ResultRow {
-        let mut row = self.base(record, RowStatus::Failed, job.requested_until.clone());
-        row.environment_id = job.environment_id.to_string();
-        row.user_id = job.user_id.to_string();
-        row.attempts = attempts;
-        match attempt {
-            Attempt::Granted {
-                http_status,
-                can_bypass_mfa,
-                bypass_mfa_enabled_until,
+    async fn take(&mut self, position: u64, verdict: Verdict, mut origin: RowOrigin) -> Taken {
+        let job = match verdict {
+            Verdict::Refuse {
+                kind,
+                requested_until,
+                message,
             } => {
-                row.status = RowStatus::Succeeded;
-                row.http_status = Some(http_status);
-                row.can_bypass_mfa = can_bypass_mfa;
-                row.bypass_mfa_enabled_until = bypass_mfa_enabled_until.unwrap_or_default();
+                let status = match kind {
+                    Refusal::Invalid => RowStatus::Invalid,
+                    Refusal::Skipped => RowStatus::Skipped,
+                };
+                let row = ResultRow::refused(
+                    origin,
+                    status,
+                    requested_until.unwrap_or_default(),
+                    message,
+                );
+                return self.record(position, row).await;
             }
-            Attempt::Refused {
-                http_status,
-                error_code,
-                error_message,
-                ..
-            } => {
-                row.http_status = Some(http_status);
-                row.error_code = error_code;
-                row.error_message = error_message;
-            }
-            Attempt::NoAnswer { error_message } => {
-                row.error_code = "NO_ANSWER".to_owned();
-                row.error_message = error_message;
+            Verdict::Send(job) => job,
+        };
+        if let Some(earlier) = &mut self.earlier {
+            match earlier.decide(&origin, &job.requested_until, &self.resume_rules) {
+                Decision::New => {}
+                Decision::Done(earlier) => {
+                    return self
+                        .record(position, ResultRow::resumed(origin, &earlier))
+                        .await;
+                }
+                Decision::Again { earlier } => origin.earlier_grant = Some(earlier),
             }
         }
-        row
+        if !self.sending {
+            return self
+                .record(position, ResultRow::planned(origin, &job))
+                .await;
+        }
+        if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
+            let row = ResultRow::not_sent(origin, &job, reason, None);
+            return self.record(position, row).await;
+        }
+        self.jobs
+            .send(SendJob {
+                position,
+                origin,
+                job,
+            })
+            .await
+            .map_err(drop)
+    }
+
+    async fn record(&self, position: u64, row: ResultRow) -> Taken {
+        self.results.send((position, row)).await.map_err(drop)
+    }
+
+    /// Earlier successes no input row matched go after the input's rows.
+    async fn carry_over(&mut self, extra_columns: usize) {
+        let Some(earlier) = &self.earlier else {
+            return;
+        };
+        if self.stop.halt.is_cancelled() && !self.stop.interrupt.is_cancelled() {
+            return;
+        }
+        for row in earlier.not_in_input(extra_columns) {
+            let position = self.sequence;
+            self.sequence += 1;
+            if self.record(position, row).await.is_err() {
+                return;
+            }
+        }
     }
 }

@@ -228,10 +228,17 @@ async fn a_killed_resume_keeps_the_earlier_record_and_the_next_resume_reads_both
         "the earlier record changed"
     );
 
-    let partials = pingone_bypass::resume::partial_files(&files.output).expect("the folder lists");
-    assert_eq!(partials.len(), 1, "the killed resume left no partial file");
+    let leftovers =
+        pingone_bypass::record::resume::leftovers(&files.output).expect("the folder lists");
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "the killed resume leaves its partial file and its journal: {leftovers:?}"
+    );
     let mut recorded = succeeded_users(&files.output);
-    recorded.extend(succeeded_users(&partials[0]));
+    for leftover in &leftovers {
+        recorded.extend(succeeded_users(leftover));
+    }
     let before = simulator.stats();
 
     resume_to_the_end(&simulator, &files, 300).await;
@@ -241,11 +248,11 @@ async fn a_killed_resume_keeps_the_earlier_record_and_the_next_resume_reads_both
         assert_eq!(
             after.puts_for(ENV_A, user),
             before.puts_for(ENV_A, user),
-            "a row recorded as succeeded, in the results or the killed resume's partial file, was sent again"
+            "a row recorded as succeeded, in the results or the killed resume's partial file or journal, was sent again"
         );
     }
     assert!(
-        pingone_bypass::resume::partial_files(&files.output)
+        pingone_bypass::record::resume::leftovers(&files.output)
             .expect("the folder lists")
             .is_empty()
     );

@@ -157,15 +157,29 @@ async fn a_resume_after_the_input_was_edited_sends_only_what_is_new_or_fixed() {
         "only the added, fixed and moved rows are sent"
     );
     let rows = read_results(&files.output);
-    let expected: Vec<String> = [added, users[5], users[6], users[0], users[7], users[2]]
-        .iter()
-        .map(Uuid::to_string)
-        .collect();
-    assert_eq!(column(&rows, "user_id"), expected);
+    let expected: Vec<String> = [
+        added, users[5], users[6], users[0], users[7], users[2], users[1], users[3], users[4],
+    ]
+    .iter()
+    .map(Uuid::to_string)
+    .collect();
+    assert_eq!(
+        column(&rows, "user_id"),
+        expected,
+        "the input's rows in order, then the earlier successes whose rows were removed"
+    );
     assert_eq!(
         column(&rows, "note"),
-        ["added", "second", "fixed", "second", "moved", "second"]
+        [
+            "added", "second", "fixed", "second", "moved", "second", "", "", ""
+        ]
     );
+    assert_eq!(
+        column(&rows, "error_code")[6..],
+        ["NOT_IN_INPUT", "NOT_IN_INPUT", "NOT_IN_INPUT"]
+    );
+    assert_eq!(column(&rows, "row")[6..], ["", "", ""]);
+    assert_eq!(outcome.summary.carried_over, 3);
     let stats = simulator.stats();
     for user in &users[..6] {
         assert_eq!(

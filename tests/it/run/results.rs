@@ -1,7 +1,7 @@
 //! The results file and summary: the contract's columns, escaped cells, and a summary JSON
 //! with the contract's keys.
 
-use pingone_bypass::output::RESULT_COLUMNS;
+use pingone_bypass::row::RESULT_COLUMNS;
 use pingone_bypass::simulator::SimulatorConfig;
 use uuid::Uuid;
 
@@ -93,6 +93,9 @@ async fn the_summary_json_has_the_contract_keys_and_agrees_with_the_results() {
         "skipped",
         "not_attempted",
         "planned",
+        "shortened",
+        "not_active",
+        "carried_over",
         "requests",
         "retries",
         "throttled",

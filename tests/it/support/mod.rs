@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use pingone_bypass::auth::{ClientCredentials, Credentials};
 use pingone_bypass::client::RetryPolicy;
+use pingone_bypass::config::{RunConfig, Target};
 use pingone_bypass::input::InputSource;
-use pingone_bypass::output::OutputTarget;
+use pingone_bypass::outcome::RunOutcome;
 use pingone_bypass::pingone::ErrorBody;
-use pingone_bypass::run::{RunConfig, RunOutcome, Target};
+use pingone_bypass::record::writer::OutputTarget;
 use pingone_bypass::simulator::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig,
 };

@@ -1,31 +1,30 @@
 //! Sending rows: long-lived senders take rows from a channel; before every attempt each takes
 //! a slot from the shared throttle and a place among the requests in flight, then sends with
 //! the shared token, retries what PingOne says may be retried, renews the token on a 401, and
-//! stops when the credentials are rejected, an environment keeps answering 403, or the run is
-//! interrupted.
+//! stops when the credentials are rejected, an environment keeps answering 403, the results
+//! cannot be written, or the run is interrupted.
+
+pub mod stop;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::auth::{AuthError, TokenSource};
 use crate::client::{Attempt, PingOneClient, RetryPolicy};
-use crate::input::InputRecord;
-use crate::output::ResultRow;
 use crate::plan::Job;
-use crate::progress::LiveCounters;
-use crate::run::WrittenAs;
-use crate::throttle::Throttle;
+use crate::record::progress::LiveCounters;
+use crate::row::{NotSent, ResultRow, RowOrigin};
+use stop::Stop;
+use throttle::Throttle;
 
 /// A row on its way to a sender.
 pub(crate) struct SendJob {
     pub(crate) position: u64,
-    pub(crate) record: InputRecord,
-    pub(crate) written_as: WrittenAs,
+    pub(crate) origin: RowOrigin,
     pub(crate) job: Job,
 }
 
@@ -39,17 +38,18 @@ pub(crate) async fn send_rows(
         let next = jobs.lock().await.recv().await;
         let Some(SendJob {
             position,
-            record,
-            written_as,
+            origin,
             job,
         }) = next
         else {
             return;
         };
         let row = match sender.send(&job).await {
-            Sent::Answered(attempt, attempts) => written_as.sent(record, &job, attempt, attempts),
-            Sent::Stopped(reason, attempts) => {
-                written_as.not_attempted(record, &job, reason, attempts)
+            Sent::Answered(attempt, attempts) => {
+                ResultRow::answered(origin, &job, attempt, attempts)
+            }
+            Sent::Stopped(reason, last_answer) => {
+                ResultRow::not_sent(origin, &job, reason, last_answer)
             }
         };
         // Fails only when the writer has stopped, which the run reports.
@@ -61,123 +61,13 @@ pub(crate) async fn send_rows(
 /// without it.
 const PROBE_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Consecutive 403s in one environment after which its remaining rows are not sent.
-const FORBIDDEN_IN_A_ROW: u32 = 3;
-
-/// Why rows stop being sent: rejected credentials stop the whole run, repeated 403s stop one
-/// environment.
-#[derive(Default)]
-pub(crate) struct Stop {
-    pub(crate) interrupt: CancellationToken,
-    aborted: std::sync::OnceLock<String>,
-    environments: std::sync::Mutex<std::collections::HashMap<Uuid, EnvironmentRefusals>>,
-    /// Whether any 403 was ever answered: until one is, every request skips the lock above.
-    forbidden_seen: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Default)]
-struct EnvironmentRefusals {
-    in_a_row: u32,
-    stopped: bool,
-}
-
-impl Stop {
-    pub(crate) fn new(interrupt: CancellationToken) -> Self {
-        Self {
-            interrupt,
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn abort(&self, reason: String) {
-        if self.aborted.set(reason).is_ok() {
-            tracing::warn!("PingOne rejected the credentials; no more rows will be sent");
-        }
-    }
-
-    pub(crate) fn aborted(&self) -> Option<String> {
-        self.aborted.get().cloned()
-    }
-
-    fn environments(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, EnvironmentRefusals>> {
-        // Holds plain counters that no panic can leave half-updated.
-        self.environments
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The reason a row for this environment must not be sent, if there is one.
-    pub(crate) fn reason_not_to_send(&self, environment: Uuid) -> Option<NotSent> {
-        if let Some(reason) = self.aborted.get() {
-            return Some(NotSent {
-                code: "CREDENTIALS_REJECTED",
-                message: format!("not sent: the run stopped because {reason}"),
-            });
-        }
-        if self.interrupt.is_cancelled() {
-            return Some(NotSent {
-                code: "INTERRUPTED",
-                message: "not sent: the run was interrupted (Ctrl-C or SIGTERM) first; run it again with --resume to finish".to_owned(),
-            });
-        }
-        if !self
-            .forbidden_seen
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return None;
-        }
-        self.environments()
-            .get(&environment)
-            .filter(|refusals| refusals.stopped)
-            .map(|_| NotSent {
-                code: "ENVIRONMENT_FORBIDDEN",
-                message: format!(
-                    "not sent: PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; the worker application likely lacks a role such as Identity Data Admin there"
-                ),
-            })
-    }
-
-    fn record_answer(&self, environment: Uuid, http_status: Option<u16>) {
-        if http_status == Some(403) {
-            self.forbidden_seen
-                .store(true, std::sync::atomic::Ordering::Release);
-        } else if !self
-            .forbidden_seen
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return;
-        }
-        let mut environments = self.environments();
-        let refusals = environments.entry(environment).or_default();
-        if http_status == Some(403) {
-            refusals.in_a_row += 1;
-            if refusals.in_a_row >= FORBIDDEN_IN_A_ROW && !refusals.stopped {
-                refusals.stopped = true;
-                tracing::warn!(
-                    %environment,
-                    "{FORBIDDEN_IN_A_ROW} requests in a row refused with 403; no more rows will be sent to this environment"
-                );
-            }
-        } else if http_status.is_some() {
-            refusals.in_a_row = 0;
-        }
-    }
-}
-
-/// Why a row was not sent, for its results line.
-pub(crate) struct NotSent {
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
-
 /// How sending one row ended.
 enum Sent {
     /// The last answer (or failure to get one) and how many attempts were made.
     Answered(Attempt, u32),
-    /// The run or the row's environment stopped before (another) attempt.
-    Stopped(NotSent, u32),
+    /// The run or the row's environment stopped before (another) attempt; PingOne's last
+    /// answer and the attempts made, if it was sent at all.
+    Stopped(NotSent, Option<(Attempt, u32)>),
 }
 
 /// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
@@ -200,6 +90,7 @@ pub(crate) struct RowSender {
 impl RowSender {
     async fn send(&self, job: &Job) -> Sent {
         let mut attempts = 0;
+        let mut last_answer: Option<Attempt> = None;
         let mut probe = None;
         loop {
             if probe.is_none() && !self.credentials_proven() {
@@ -217,7 +108,7 @@ impl RowSender {
                 // Checked at the last moment: the run or this environment may have stopped
                 // while this row waited for its slot.
                 if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
-                    return Sent::Stopped(reason, attempts);
+                    return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
                 }
                 let bearer = match self.tokens.bearer().await {
                     Ok(bearer) => bearer,
@@ -257,7 +148,10 @@ impl RowSender {
                 // The probe, if this row holds it, is kept through the renewal: the renewed
                 // token is tried before anyone else sends.
                 match self.tokens.renew_after_rejection(&bearer).await {
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        last_answer = Some(attempt);
+                        continue;
+                    }
                     Err(error) => {
                         self.stop.abort(error.to_string());
                         return Sent::Answered(attempt, attempts);
@@ -290,6 +184,7 @@ impl RowSender {
                         .await;
                 }
             }
+            last_answer = Some(attempt);
         }
     }
 
@@ -298,7 +193,7 @@ impl RowSender {
     async fn until_interrupted(&self, wait: impl std::future::Future<Output = ()>) {
         tokio::select! {
             () = wait => {}
-            () = self.stop.interrupt.cancelled() => {}
+            () = self.stop.halt.cancelled() => {}
         }
     }
 

@@ -1,0 +1,116 @@
+//! How a run ended, and the exit code that says so to a script (the table in docs/results.md).
+
+use crate::client::ClientError;
+use crate::input::InputError;
+use crate::record::in_order::RecordError;
+use crate::record::lock::LockError;
+use crate::record::manifest::ManifestError;
+use crate::record::resume::ResumeError;
+use crate::record::summary::{Summary, SummaryError};
+use crate::record::writer::OutputError;
+use crate::simulator::SimulatorError;
+
+/// The documented exit codes.
+pub mod exit {
+    /// Every row succeeded (or was skipped), or a dry run found no invalid row.
+    pub const SUCCESS: u8 = 0;
+    /// The run finished, but some rows failed, are invalid or were not attempted.
+    pub const UNFINISHED: u8 = 1;
+    /// Usage, configuration or input-file error; nothing was sent.
+    pub const USAGE: u8 = 2;
+    /// PingOne rejected the credentials; the remaining rows are `not_attempted`.
+    pub const CREDENTIALS_REJECTED: u8 = 3;
+    /// Interrupted by Ctrl-C or SIGTERM after requests in flight finished and results were
+    /// written.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// How a run ended when it got as far as sending.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub dry_run: bool,
+    /// Where the results are.
+    pub results: String,
+    /// The input could not be read to its end; rows after the error are not in the results.
+    pub input_error: Option<InputError>,
+    /// PingOne rejected the credentials: the run stopped sending, and this says what to check.
+    pub aborted: Option<String>,
+    /// The run was interrupted before every row was sent.
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            exit::INTERRUPTED
+        } else if self.aborted.is_some() {
+            exit::CREDENTIALS_REJECTED
+        } else if self.input_error.is_some() || self.summary.unfinished() > 0 {
+            exit::UNFINISHED
+        } else {
+            exit::SUCCESS
+        }
+    }
+
+    /// What a person reads at the end: the summary line, then what went wrong, if anything.
+    pub fn report(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "pingone-bypass: {}; results in {}",
+            self.summary.line(self.dry_run),
+            self.results
+        )];
+        if let (false, Some(reason)) = (self.interrupted, &self.aborted) {
+            lines.push(format!("error: {reason}"));
+        }
+        if let Some(error) = &self.input_error {
+            lines.push(format!("error: {error}; the rows after it were not read"));
+        }
+        lines
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Before any row was read or sent.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Output(OutputError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(#[from] SimulatorError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// After sending began: a results, journal or record file could not be written.
+    #[error(transparent)]
+    Record(Box<RecordError>),
+    #[error("{0}; the results themselves are complete")]
+    Summary(#[from] SummaryError),
+    /// The final run record could not be written; the results are complete.
+    #[error("{0}; the results themselves are complete")]
+    FinalRecord(ManifestError),
+}
+
+impl RunError {
+    /// Whether the run stopped before anything was sent.
+    pub fn nothing_sent(&self) -> bool {
+        !matches!(
+            self,
+            Self::Record(_) | Self::Summary(_) | Self::FinalRecord(_)
+        )
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.nothing_sent() {
+            exit::USAGE
+        } else {
+            exit::UNFINISHED
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The record stage: every finished row goes to the journal at once, in the order it finished,
+//! then back into input order for the results file, which gets each row as soon as every row
+//! before it is done. The first failed write stops all sending (through `halt`), and the error
+//! says how many granted bypasses are recorded where, listing any recorded nowhere.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::record::journal::Journal;
+use crate::record::progress::Progress;
+use crate::record::summary::Summary;
+use crate::record::writer::{OutputError, ResultsWriter};
+use crate::row::ResultRow;
+
+/// Rows journalled with one write at most; a burst larger than this is journalled in pieces.
+const ROWS_PER_JOURNAL_WRITE: usize = 256;
+
+pub(crate) struct Recorder {
+    pub(crate) results: ResultsWriter,
+    /// `None` when nothing is sent (a dry run) or results go to standard output.
+    pub(crate) journal: Option<Journal>,
+    /// Places in the reorder window: the reader takes one per row, the recorder gives it back
+    /// once the row is in the results file, and closes it when it can write no more.
+    pub(crate) window: Arc<Semaphore>,
+    pub(crate) progress: Arc<Progress>,
+    /// Flush the results whenever every finished row is written (when requests are sent);
+    /// a dry run lets the buffer fill, since a crash can lose no record of a request.
+    pub(crate) flush_when_caught_up: bool,
+    /// Cancelled at the first failed write: no request is started after it.
+    pub(crate) halt: CancellationToken,
+}
+
+/// A write failed: what failed, and where the granted bypasses are recorded.
+#[derive(Debug)]
+pub struct RecordError {
+    pub failure: OutputError,
+    pub results: String,
+    pub granted_in_results: u64,
+    pub journal: Option<String>,
+    pub granted_in_journal: u64,
+    /// Granted rows no file holds; the binary prints them so that the admin still has them.
+    pub unrecorded: Vec<ResultRow>,
+}
+
+impl RecordError {
+    /// A failure to finish the results after every row was recorded: no bypass is missing
+    /// from them.
+    pub fn finishing(results: String, source: std::io::Error) -> Self {
+        Self {
+            failure: OutputError::Write {
+                target: results.clone(),
+                source,
+            },
+            results,
+            granted_in_results: 0,
+            journal: None,
+            granted_in_journal: 0,
+            unrecorded: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; sending stopped at once. Granted bypasses recorded: {} in the results {}",
+            self.failure, self.granted_in_results, self.results
+        )?;
+        if let Some(journal) = &self.journal {
+            write!(
+                f,
+                ", {} in the journal {journal} (--resume reads both)",
+                self.granted_in_journal
+            )?;
+        }
+        if !self.unrecorded.is_empty() {
+            write!(
+                f,
+                "; {} granted bypasses are in neither file and are listed below",
+                self.unrecorded.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RecordError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.failure)
+    }
+}
+
+/// Granted rows counted once the file that holds them has them.
+#[derive(Default)]
+struct Tally {
+    in_journal: u64,
+    in_results: u64,
+    /// Written to the results since the last flush.
+    in_results_unflushed: u64,
+}
+
+impl Recorder {
+    pub(crate) async fn record(
+        mut self,
+        mut rows: mpsc::Receiver<(u64, ResultRow)>,
+    ) -> Result<Summary, RecordError> {
+        let mut waiting: VecDeque<Option<ResultRow>> = VecDeque::new();
+        let mut next = 0_u64;
+        let mut summary = Summary::default();
+        let mut tally = Tally::default();
+        let mut batch = Vec::with_capacity(ROWS_PER_JOURNAL_WRITE);
+        while let Some(first) = rows.recv().await {
+            batch.push(first);
+            while batch.len() < ROWS_PER_JOURNAL_WRITE {
+                match rows.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            if let Some(journal) = &mut self.journal {
+                if let Err(failure) = journal.append(batch.iter().map(|(_, row)| row)) {
+                    let unrecorded = batch.drain(..).map(|(_, row)| row).collect();
+                    return Err(self.fail(failure, tally, unrecorded, rows).await);
+                }
+                tally.in_journal += batch.iter().filter(|(_, row)| row.granted()).count() as u64;
+            }
+            for (position, row) in batch.drain(..) {
+                let offset = usize::try_from(position - next).unwrap_or(usize::MAX);
+                if waiting.len() <= offset {
+                    waiting.resize_with(offset + 1, || None);
+                }
+                waiting[offset] = Some(row);
+            }
+            while let Some(Some(_)) = waiting.front() {
+                let Some(Some(row)) = waiting.pop_front() else {
+                    break;
+                };
+                if let Err(failure) = self.results.write(&row) {
+                    let mut unrecorded = vec![row];
+                    unrecorded.extend(waiting.drain(..).flatten());
+                    return Err(self.fail(failure, tally, unrecorded, rows).await);
+                }
+                if row.granted() {
+                    tally.in_results_unflushed += 1;
+                }
+                summary.count(&row);
+                self.progress.row_done(row.status);
+                next += 1;
+                self.window.add_permits(1);
+            }
+            if self.flush_when_caught_up && rows.is_empty() {
+                if let Err(failure) = self.results.flush() {
+                    let unrecorded = waiting.drain(..).flatten().collect();
+                    return Err(self.fail(failure, tally, unrecorded, rows).await);
+                }
+                tally.in_results += std::mem::take(&mut tally.in_results_unflushed);
+            }
+        }
+        let results = self.results.describe().to_owned();
+        let journal = self
+            .journal
+            .as_ref()
+            .map(|journal| journal.path().display().to_string());
+        let finished = self.results.finish().and_then(|()| match self.journal {
+            Some(journal) => journal.finish(),
+            None => Ok(()),
+        });
+        match finished {
+            Ok(()) => Ok(summary),
+            Err(failure) => {
+                self.halt.cancel();
+                Err(RecordError {
+                    failure,
+                    results,
+                    granted_in_results: tally.in_results + tally.in_results_unflushed,
+                    journal,
+                    granted_in_journal: tally.in_journal,
+                    unrecorded: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Stops all sending, then takes the rows still on their way so that any granted bypass
+    /// among them is reported rather than lost. Rows this function is handed are in no file
+    /// for sure when there is no journal; with one, only those the failed journal write held.
+    async fn fail(
+        self,
+        failure: OutputError,
+        tally: Tally,
+        candidates: Vec<ResultRow>,
+        mut rows: mpsc::Receiver<(u64, ResultRow)>,
+    ) -> RecordError {
+        self.halt.cancel();
+        self.window.close();
+        let journal_failed = self
+            .journal
+            .as_ref()
+            .is_some_and(|journal| matches!(&failure, OutputError::Write { target, .. } if *target == journal.path().display().to_string()));
+        let mut unrecorded: Vec<ResultRow> = if self.journal.is_none() || journal_failed {
+            candidates.into_iter().filter(ResultRow::granted).collect()
+        } else {
+            Vec::new()
+        };
+        while let Some((_, row)) = rows.recv().await {
+            if row.granted() {
+                unrecorded.push(row);
+            }
+        }
+        RecordError {
+            failure,
+            results: self.results.describe().to_owned(),
+            granted_in_results: tally.in_results,
+            journal: self
+                .journal
+                .as_ref()
+                .map(|journal| journal.path().display().to_string()),
+            granted_in_journal: tally.in_journal,
+            unrecorded,
+        }
+    }
+}

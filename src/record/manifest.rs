@@ -1,0 +1,154 @@
+//! The run record beside each results file (`<results stem>.manifest.json`): which tool made
+//! the results, against which API (or the simulator), by whom, when, with which `--until`, and
+//! what came of it, for this run and every earlier run the results were resumed from. `--resume`
+//! reads it to refuse results made against another API, and to know which `--until` filled an
+//! empty cell in an earlier run. It never holds a secret.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::record::summary::Summary;
+
+/// One run that wrote (part of) the results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub tool_version: String,
+    /// The API base requests went to; `None` for a dry run, which sends nothing.
+    pub api_url: Option<String>,
+    /// Whether that API was the built-in simulator.
+    pub simulated: bool,
+    pub dry_run: bool,
+    /// `user@host` of whoever ran it.
+    pub operator: String,
+    pub input: String,
+    /// `--until`, as given: what an empty until cell meant.
+    pub until: Option<String>,
+    pub started_at: DateTime<Utc>,
+    /// `None` while the run goes on, or if it was killed.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub summary: Option<Summary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The latest run.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// Runs before it whose results this one resumed, oldest first.
+    #[serde(default)]
+    pub earlier_runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot write the run record {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot read the run record {path} ({message}); it says which API the results were made against. Restore it, or pass --resume-any-api to resume without that check"
+    )]
+    Read { path: PathBuf, message: String },
+}
+
+impl Manifest {
+    /// `x.results.csv` → `x.results.manifest.json`.
+    pub fn path_for(results: &Path) -> PathBuf {
+        let stem = results.file_stem().unwrap_or_default().to_string_lossy();
+        results.with_file_name(format!("{stem}.manifest.json"))
+    }
+
+    /// The record of `results`, if there is one.
+    pub fn load(results: &Path) -> Result<Option<Self>, ManifestError> {
+        let path = Self::path_for(results);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(ManifestError::Read {
+                    path,
+                    message: error.to_string(),
+                });
+            }
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|error| ManifestError::Read {
+                path,
+                message: error.to_string(),
+            })
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> impl Iterator<Item = &RunRecord> {
+        self.earlier_runs.iter().chain(std::iter::once(&self.run))
+    }
+
+    /// The run that was going on at `instant`: the last one started by then.
+    pub fn run_at(&self, instant: DateTime<Utc>) -> Option<&RunRecord> {
+        self.runs().filter(|run| run.started_at <= instant).last()
+    }
+
+    /// A new record for `run`, keeping the runs of `resumed` before it.
+    pub fn new(run: RunRecord, resumed: Option<Self>) -> Self {
+        let earlier_runs = resumed
+            .map(|earlier| {
+                let mut runs = earlier.earlier_runs;
+                runs.push(earlier.run);
+                runs
+            })
+            .unwrap_or_default();
+        Self { run, earlier_runs }
+    }
+
+    /// Replaces the record atomically: a reader sees the old one or the new one, never half.
+    pub fn save(&self, results: &Path) -> Result<(), ManifestError> {
+        let path = Self::path_for(results);
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        let write = || -> std::io::Result<()> {
+            let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+            text.push('\n');
+            std::fs::write(&temporary, text)?;
+            std::fs::rename(&temporary, &path)
+        };
+        write().map_err(|source| {
+            let _ = std::fs::remove_file(&temporary);
+            ManifestError::Write {
+                path: path.clone(),
+                source,
+            }
+        })
+    }
+}
+
+/// `user@host`, from the environment; only for the record, never for a decision.
+pub fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{user}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_sits_beside_the_results_under_their_stem() {
+        assert_eq!(
+            Manifest::path_for(Path::new("runs/x.results.csv")),
+            Path::new("runs/x.results.manifest.json")
+        );
+    }
+}

@@ -1,0 +1,544 @@
+//! `--resume`: what earlier runs already granted. Their results file, the partial files of
+//! resumes that were killed, and the completion journals of runs that were killed are read by
+//! header name; the latest success for each (environment, user) is kept. An input row whose
+//! earlier success still holds (the same request, and a bypass in force beyond a margin) is
+//! recorded again and not sent; any other row is processed. Earlier successes whose rows are
+//! gone from the input stay in the results, marked, so no granted bypass drops out of the
+//! record.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::pingone::parse_exact_bypass_until;
+use crate::plan::is_relative_until;
+use crate::record::journal::JOURNAL_SUFFIX;
+use crate::record::manifest::{Manifest, ManifestError};
+use crate::row::{RESULT_COLUMNS, RecordedCells, ResultRow, RowOrigin, RowStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("cannot read earlier results {path} for --resume: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error(
+        "{path} is not a pingone-bypass results file (its header lacks {missing}); point -o/--output at the results of the earlier run"
+    )]
+    NotResults { path: PathBuf, missing: String },
+    #[error("cannot list {folder} for partial results and journals: {source}")]
+    List {
+        folder: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--resume needs a results file: -o - (standard output) cannot be resumed")]
+    Stdout,
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(
+        "the earlier results {results} were made against {earlier}, not {now}; resume them against the same API (or pass --resume-any-api if that is really meant)"
+    )]
+    OtherApi {
+        results: PathBuf,
+        earlier: String,
+        now: String,
+    },
+    #[error(
+        "cannot tell which API the earlier results {results} were made against: their run record {manifest} is missing; pass --resume-any-api to resume them anyway"
+    )]
+    UnknownApi { results: PathBuf, manifest: PathBuf },
+    #[error(
+        "an earlier run of {results} left {left} behind (it was stopped before it finished); continue it with --resume, which reads it, or move it away to start afresh"
+    )]
+    Unfinished { results: PathBuf, left: PathBuf },
+}
+
+/// Where this run sends, to compare with where earlier runs sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiIdentity {
+    DryRun,
+    Simulator,
+    PingOne(String),
+}
+
+impl ApiIdentity {
+    fn describe(&self) -> String {
+        match self {
+            Self::DryRun => "no API (a dry run)".to_owned(),
+            Self::Simulator => "the built-in simulator".to_owned(),
+            Self::PingOne(url) => url.clone(),
+        }
+    }
+
+    fn of(run: &crate::record::manifest::RunRecord) -> Self {
+        match (&run.api_url, run.simulated) {
+            (_, true) => Self::Simulator,
+            (Some(url), false) => Self::PingOne(url.clone()),
+            (None, false) => Self::DryRun,
+        }
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::PingOne(a), Self::PingOne(b)) => a
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(b.trim_end_matches('/')),
+            (a, b) => a == b,
+        }
+    }
+}
+
+/// What resuming decides for one input row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No earlier success for this row: process it.
+    New,
+    /// Granted before and still in force: record it again, send nothing.
+    Done(Box<ResultRow>),
+    /// Granted before, but the bypass has ended (or ends within the margin), or the row now
+    /// asks for another expiry: process it; `earlier` describes the earlier grant.
+    Again { earlier: String },
+}
+
+/// How a resumed run judges an earlier success.
+#[derive(Debug, Clone)]
+pub struct ResumeRules {
+    pub now: DateTime<Utc>,
+    /// An earlier bypass that ends within this is granted again.
+    pub margin: Duration,
+    /// `--until` as given to this run, for rows whose until cell is empty.
+    pub default_until: Option<String>,
+}
+
+struct Grant {
+    row: ResultRow,
+    /// The input row that matched it, if any did.
+    matched: bool,
+}
+
+/// Earlier successes, and the files and run record they came from.
+#[derive(Default)]
+pub struct EarlierResults {
+    grants: HashMap<(String, String), Grant>,
+    /// Files read: the results file, partial files of killed resumes and journals of killed
+    /// runs. Once the resumed results are complete, all but the results file are removed.
+    pub sources: Vec<PathBuf>,
+    manifest: Option<Manifest>,
+}
+
+fn key(environment: &str, user: &str) -> (String, String) {
+    (
+        environment.trim().to_ascii_lowercase(),
+        user.trim().to_ascii_lowercase(),
+    )
+}
+
+impl EarlierResults {
+    /// Reads the results at `output`, every partial file and journal a killed run left
+    /// beside it, and the run record.
+    pub fn load(output: &Path) -> Result<Self, ResumeError> {
+        let mut earlier = Self {
+            manifest: Manifest::load(output)?,
+            ..Self::default()
+        };
+        let mut files = Vec::new();
+        if output.exists() {
+            files.push(output.to_owned());
+        }
+        files.extend(leftovers(output)?);
+        for path in files {
+            earlier.read_file(&path)?;
+            earlier.sources.push(path);
+        }
+        Ok(earlier)
+    }
+
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    pub fn take_manifest(&mut self) -> Option<Manifest> {
+        self.manifest.take()
+    }
+
+    pub fn succeeded_rows(&self) -> usize {
+        self.grants.len()
+    }
+
+    /// Refuses results made against another API than `now`'s, unless `any_api`.
+    pub fn check_api(
+        &self,
+        results: &Path,
+        now: &ApiIdentity,
+        any_api: bool,
+    ) -> Result<(), ResumeError> {
+        if any_api || self.grants.is_empty() || *now == ApiIdentity::DryRun {
+            return Ok(());
+        }
+        let Some(manifest) = &self.manifest else {
+            return Err(ResumeError::UnknownApi {
+                results: results.to_owned(),
+                manifest: Manifest::path_for(results),
+            });
+        };
+        for run in manifest.runs() {
+            let earlier = ApiIdentity::of(run);
+            if earlier != ApiIdentity::DryRun && !earlier.same_as(now) {
+                return Err(ResumeError::OtherApi {
+                    results: results.to_owned(),
+                    earlier: earlier.describe(),
+                    now: now.describe(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What to do with an input row that validation would send as `requested_until`.
+    pub fn decide(
+        &mut self,
+        origin: &RowOrigin,
+        requested_until: &str,
+        rules: &ResumeRules,
+    ) -> Decision {
+        let Some(grant) = self
+            .grants
+            .get_mut(&key(&origin.environment_id, &origin.user_id))
+        else {
+            return Decision::New;
+        };
+        grant.matched = true;
+        let earlier = &grant.row;
+        let then_text = if earlier.until.trim().is_empty() {
+            self.manifest
+                .as_ref()
+                .and_then(|manifest| manifest.run_at(earlier.completed_at))
+                .and_then(|run| run.until.clone())
+        } else {
+            Some(earlier.until.trim().to_owned())
+        };
+        let now_text = if origin.until.trim().is_empty() {
+            rules.default_until.clone()
+        } else {
+            Some(origin.until.trim().to_owned())
+        };
+        let same_text = now_text.is_some() && now_text == then_text;
+        let same_instant = now_text
+            .as_deref()
+            .is_some_and(|text| !is_relative_until(text))
+            && requested_until == earlier.requested_until;
+        let ends = parse_exact_bypass_until(&earlier.bypass_mfa_enabled_until)
+            .or_else(|| parse_exact_bypass_until(&earlier.requested_until));
+        let margin = chrono::Duration::from_std(rules.margin).unwrap_or(chrono::Duration::MAX);
+        let in_force = earlier.can_bypass_mfa != Some(false)
+            && ends.is_some_and(|ends| ends > rules.now + margin);
+        let ends_text = ends.map_or_else(
+            || "an unknown time".to_owned(),
+            crate::pingone::format_bypass_until,
+        );
+        if !(same_text || same_instant) {
+            return Decision::Again {
+                earlier: format!(
+                    "an earlier run granted a bypass until {ends_text} for another expiry ({})",
+                    then_text.as_deref().unwrap_or("unknown")
+                ),
+            };
+        }
+        if !in_force {
+            return Decision::Again {
+                earlier: format!(
+                    "an earlier run granted a bypass until {ends_text}, which has ended or ends within the --resume-margin"
+                ),
+            };
+        }
+        Decision::Done(Box::new(earlier.clone()))
+    }
+
+    /// Earlier successes no input row matched, in the order they were first recorded, to be
+    /// kept after the input's rows.
+    pub fn not_in_input(&self, extra_columns: usize) -> Vec<ResultRow> {
+        let mut rows: Vec<&ResultRow> = self
+            .grants
+            .values()
+            .filter(|grant| !grant.matched)
+            .map(|grant| &grant.row)
+            .collect();
+        rows.sort_by_key(|row| (row.row.unwrap_or(u64::MAX), row.completed_at));
+        rows.into_iter()
+            .map(|row| ResultRow::carried_over(row, extra_columns))
+            .collect()
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), ResumeError> {
+        let read_error = |error: csv::Error| ResumeError::Read {
+            path: path.to_owned(),
+            message: error.to_string(),
+        };
+        let bytes = std::fs::read(path).map_err(|error| ResumeError::Read {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })?;
+        // A spreadsheet may save the results with another delimiter.
+        let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let delimiter = [b',', b';', b'\t']
+            .into_iter()
+            .max_by_key(|d| first_line.iter().filter(|b| *b == d).count())
+            .unwrap_or(b',');
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(bytes.as_slice());
+        let header = reader.headers().map_err(read_error)?.clone();
+        let missing: Vec<&str> = RESULT_COLUMNS
+            .iter()
+            .copied()
+            .filter(|name| !header.iter().any(|column| column == *name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ResumeError::NotResults {
+                path: path.to_owned(),
+                missing: missing.join(", "),
+            });
+        }
+        for record in reader.records() {
+            // A run killed mid-write leaves at most one partial last line; it is not a success.
+            let Ok(record) = record else { continue };
+            if record.len() < header.len() {
+                continue;
+            }
+            let Ok(cells) = record.deserialize::<RecordedCells>(Some(&header)) else {
+                continue;
+            };
+            let Some(row) = cells.into_row() else {
+                continue;
+            };
+            if row.status != RowStatus::Succeeded {
+                continue;
+            }
+            let key = key(&row.environment_id, &row.user_id);
+            match self.grants.get(&key) {
+                Some(known) if known.row.completed_at >= row.completed_at => {}
+                _ => {
+                    self.grants.insert(
+                        key,
+                        Grant {
+                            row,
+                            matched: false,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Partial files of killed resumes and journals of killed runs beside `output`, oldest first.
+pub fn leftovers(output: &Path) -> Result<Vec<PathBuf>, ResumeError> {
+    let folder = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(
+        "{}.",
+        output.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(source) => return Err(ResumeError::List { folder, source }),
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy())
+                .is_some_and(|name| {
+                    name.starts_with(&prefix)
+                        && (name.ends_with(PARTIAL_SUFFIX) || name.ends_with(JOURNAL_SUFFIX))
+                })
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Where a resumed run writes until it is complete: beside the results, named so that the next
+/// resume finds it if this one is killed.
+pub fn new_partial_path(output: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{stamp}.{}{PARTIAL_SUFFIX}", std::process::id()));
+    output.with_file_name(name)
+}
+
+const PARTIAL_SUFFIX: &str = ".partial";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "row,environment_id,user_id,until,requested_until,status,http_status,can_bypass_mfa,bypass_mfa_enabled_until,attempts,error_code,error_message,completed_at,ticket\n";
+    const ENV: &str = "4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";
+    const USER: &str = "0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01";
+    const LATER: &str = "2030-01-01T00:00:00.000Z";
+
+    fn line(user: &str, until: &str, status: &str) -> String {
+        format!(
+            "2,{ENV},{user},{until},{LATER},{status},200,true,{LATER},1,,,2026-11-29T00:00:00.000Z,INC-1\n"
+        )
+    }
+
+    fn load(contents: &str) -> Result<EarlierResults, ResumeError> {
+        let folder = tempfile::tempdir().expect("a folder");
+        let path = folder.path().join("users.results.csv");
+        std::fs::write(&path, contents).expect("written");
+        EarlierResults::load(&path)
+    }
+
+    fn origin(user: &str, until: &str) -> RowOrigin {
+        RowOrigin {
+            row: 5,
+            environment_id: ENV.to_uppercase(),
+            user_id: user.to_owned(),
+            until: until.to_owned(),
+            extras: Vec::new(),
+            earlier_grant: None,
+        }
+    }
+
+    fn rules_at(now: &str) -> ResumeRules {
+        ResumeRules {
+            now: parse_exact_bypass_until(now).expect("an instant"),
+            margin: Duration::from_secs(15 * 60),
+            default_until: None,
+        }
+    }
+
+    #[test]
+    fn a_relative_cell_that_reads_the_same_is_done_while_its_bypass_holds() {
+        let mut earlier =
+            load(&format!("{HEADER}{}", line(USER, "'+90m", "succeeded"))).expect("loads");
+        let decision = earlier.decide(
+            &origin(USER, " +90m "),
+            "2029-06-01T00:00:00.000Z",
+            &rules_at("2029-01-01T00:00:00.000Z"),
+        );
+        assert!(matches!(decision, Decision::Done(_)), "{decision:?}");
+    }
+
+    #[test]
+    fn an_earlier_bypass_that_ends_within_the_margin_is_granted_again() {
+        let mut earlier =
+            load(&format!("{HEADER}{}", line(USER, "8h", "succeeded"))).expect("loads");
+        let decision = earlier.decide(
+            &origin(USER, "8h"),
+            LATER,
+            &rules_at("2029-12-31T23:50:00.000Z"),
+        );
+        assert!(matches!(decision, Decision::Again { .. }), "{decision:?}");
+    }
+
+    #[test]
+    fn a_row_asking_another_absolute_expiry_is_sent_again() {
+        let mut earlier =
+            load(&format!("{HEADER}{}", line(USER, LATER, "succeeded"))).expect("loads");
+        let decision = earlier.decide(
+            &origin(USER, "2029-12-31"),
+            "2029-12-31T00:00:00.000Z",
+            &rules_at("2029-01-01T00:00:00.000Z"),
+        );
+        assert!(matches!(decision, Decision::Again { .. }), "{decision:?}");
+        let same_instant = earlier.decide(
+            &origin(USER, "2030-01-01"),
+            LATER,
+            &rules_at("2029-01-01T00:00:00.000Z"),
+        );
+        assert!(
+            matches!(same_instant, Decision::Done(_)),
+            "another spelling of the same instant is the same request"
+        );
+    }
+
+    #[test]
+    fn only_succeeded_rows_are_remembered_and_unmatched_ones_are_carried_over() {
+        let other = "1e8b4c63-7d2f-4c90-8f38-6a4d2b8e9f02";
+        let mut earlier = load(&format!(
+            "{HEADER}{}{}",
+            line(USER, "8h", "succeeded"),
+            line(other, "8h", "failed")
+        ))
+        .expect("loads");
+        assert_eq!(earlier.succeeded_rows(), 1);
+        assert_eq!(
+            earlier.decide(
+                &origin(other, "8h"),
+                LATER,
+                &rules_at("2029-01-01T00:00:00.000Z")
+            ),
+            Decision::New
+        );
+        let carried = earlier.not_in_input(1);
+        assert_eq!(carried.len(), 1);
+        assert_eq!(
+            (
+                carried[0].row,
+                carried[0].user_id.as_str(),
+                carried[0].extras.len()
+            ),
+            (None, USER, 1)
+        );
+    }
+
+    #[test]
+    fn a_partial_last_line_is_not_a_success() {
+        let full = line(USER, "8h", "succeeded");
+        let cut = &full[..full.len() - 20];
+        let earlier = load(&format!("{HEADER}{cut}")).expect("loads");
+        assert_eq!(earlier.succeeded_rows(), 0);
+    }
+
+    #[test]
+    fn results_a_spreadsheet_saved_with_semicolons_and_reordered_columns_still_read() {
+        let header = "status;row;environment_id;user_id;until;requested_until;http_status;can_bypass_mfa;bypass_mfa_enabled_until;attempts;error_code;error_message;completed_at\n";
+        let row = format!(
+            "succeeded;2;{ENV};{USER};8h;{LATER};200;true;{LATER};1;;;2026-11-29T00:00:00.000Z\n"
+        );
+        let earlier = load(&format!("{header}{row}")).expect("loads");
+        assert_eq!(earlier.succeeded_rows(), 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_results_is_refused_naming_what_it_lacks() {
+        let error = load("env,user,until\n").err().expect("refused");
+        assert!(matches!(error, ResumeError::NotResults { .. }));
+        assert!(error.to_string().contains("requested_until"), "{error}");
+    }
+
+    #[test]
+    fn partial_files_and_journals_of_killed_runs_are_read_too() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let output = folder.path().join("users.results.csv");
+        std::fs::write(&output, HEADER).expect("written");
+        let partial = new_partial_path(&output);
+        std::fs::write(
+            &partial,
+            format!("{HEADER}{}", line(USER, "8h", "succeeded")),
+        )
+        .expect("written");
+        let journal = crate::record::journal::Journal::path_for(&output);
+        let other = "1e8b4c63-7d2f-4c90-8f38-6a4d2b8e9f02";
+        std::fs::write(
+            &journal,
+            format!("{HEADER}{}", line(other, "8h", "succeeded")),
+        )
+        .expect("written");
+        std::fs::write(folder.path().join("other.results.csv.1.partial"), "x").expect("written");
+        let earlier = EarlierResults::load(&output).expect("loads");
+        assert_eq!(earlier.succeeded_rows(), 2);
+        assert_eq!(earlier.sources.len(), 3);
+        assert_eq!(earlier.sources[0], output);
+    }
+}

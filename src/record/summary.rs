@@ -1,0 +1,171 @@
+//! The run's outcome in numbers, as the final line and `--summary-json` give it.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::row::{NOT_ACTIVE, NOT_IN_INPUT, ResultRow, RowStatus, SHORTENED};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    /// Rows of this run's input.
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub skipped: u64,
+    pub not_attempted: u64,
+    pub planned: u64,
+    /// Succeeded rows whose bypass ends earlier than asked (`SHORTENED`).
+    pub shortened: u64,
+    /// Succeeded rows for which PingOne says the user cannot bypass MFA now (`NOT_ACTIVE`).
+    pub not_active: u64,
+    /// Earlier successes kept in the results although this input no longer has their rows
+    /// (`NOT_IN_INPUT`); not part of `total`.
+    pub carried_over: u64,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests sent after a row's first attempt.
+    pub retries: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    pub elapsed_seconds: f64,
+    /// `requests` divided by `elapsed_seconds`.
+    pub rate_per_second: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write summary JSON {path}: {source}")]
+pub struct SummaryError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl Summary {
+    pub fn count(&mut self, row: &ResultRow) {
+        if row.error_code == NOT_IN_INPUT {
+            self.carried_over += 1;
+            return;
+        }
+        self.total += 1;
+        let slot = match row.status {
+            RowStatus::Succeeded => &mut self.succeeded,
+            RowStatus::Failed => &mut self.failed,
+            RowStatus::Invalid => &mut self.invalid,
+            RowStatus::Skipped => &mut self.skipped,
+            RowStatus::NotAttempted => &mut self.not_attempted,
+            RowStatus::Planned => &mut self.planned,
+        };
+        *slot += 1;
+        if row.status == RowStatus::Succeeded {
+            match row.error_code.as_str() {
+                SHORTENED => self.shortened += 1,
+                NOT_ACTIVE => self.not_active += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Rows that need the admin's attention: failed, invalid or not attempted.
+    pub fn unfinished(&self) -> u64 {
+        self.failed + self.invalid + self.not_attempted
+    }
+
+    pub fn write_json(&self, path: &Path) -> Result<(), SummaryError> {
+        let write = || -> std::io::Result<()> {
+            let mut file = BufWriter::new(File::create(path)?);
+            serde_json::to_writer_pretty(&mut file, self)?;
+            file.write_all(b"\n")?;
+            file.flush()
+        };
+        write().map_err(|source| SummaryError {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The one line a log or a person reads at the end.
+    pub fn line(&self, dry_run: bool) -> String {
+        let rows = if dry_run {
+            format!(
+                "{} rows checked: {} planned, {} invalid, {} skipped",
+                self.total, self.planned, self.invalid, self.skipped
+            )
+        } else {
+            let mut rows = format!(
+                "{} rows: {} succeeded, {} failed, {} invalid, {} skipped, {} not attempted",
+                self.total,
+                self.succeeded,
+                self.failed,
+                self.invalid,
+                self.skipped,
+                self.not_attempted
+            );
+            if self.shortened + self.not_active > 0 {
+                rows.push_str(&format!(
+                    " ({} granted shorter than asked, {} not active)",
+                    self.shortened, self.not_active
+                ));
+            }
+            if self.carried_over > 0 {
+                rows.push_str(&format!(
+                    "; {} earlier successes kept although no longer in the input",
+                    self.carried_over
+                ));
+            }
+            rows
+        };
+        format!(
+            "{rows}; {} requests ({} retries, {} throttled) in {:.1}s, {:.1} requests/s",
+            self.requests, self.retries, self.throttled, self.elapsed_seconds, self.rate_per_second
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: RowStatus, error_code: &str) -> ResultRow {
+        ResultRow {
+            row: Some(2),
+            environment_id: String::new(),
+            user_id: String::new(),
+            until: String::new(),
+            requested_until: String::new(),
+            status,
+            http_status: None,
+            can_bypass_mfa: None,
+            bypass_mfa_enabled_until: String::new(),
+            attempts: 0,
+            error_code: error_code.to_owned(),
+            error_message: String::new(),
+            completed_at: chrono::Utc::now(),
+            extras: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_line_names_every_count() {
+        let mut summary = Summary::default();
+        summary.count(&row(RowStatus::Succeeded, SHORTENED));
+        summary.count(&row(RowStatus::Failed, ""));
+        summary.count(&row(RowStatus::NotAttempted, "INTERRUPTED"));
+        summary.count(&row(RowStatus::Succeeded, NOT_IN_INPUT));
+        assert_eq!(summary.unfinished(), 2);
+        assert_eq!(
+            (summary.total, summary.shortened, summary.carried_over),
+            (3, 1, 1)
+        );
+        let line = summary.line(false);
+        assert!(
+            line.starts_with(
+                "3 rows: 1 succeeded, 1 failed, 0 invalid, 0 skipped, 1 not attempted (1 granted shorter than asked, 0 not active); 1 earlier successes kept"
+            ),
+            "{line}"
+        );
+    }
+}

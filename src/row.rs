@@ -1,0 +1,500 @@
+//! The result row: what the results file and its journal say happened to one input row. It
+//! has one home so that every way a row comes to be recorded (planned, refused, answered, not
+//! sent, resumed from an earlier run, carried over from one, read back from a file) builds the
+//! same type the same way, and the stages only hand it on: read → plan → send → record.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::client::Attempt;
+use crate::input::InputRecord;
+use crate::pingone::parse_exact_bypass_until;
+use crate::plan::Job;
+
+/// The fixed columns, in the documented order (docs/results.md); extra input columns follow.
+pub const RESULT_COLUMNS: [&str; 13] = [
+    "row",
+    "environment_id",
+    "user_id",
+    "until",
+    "requested_until",
+    "status",
+    "http_status",
+    "can_bypass_mfa",
+    "bypass_mfa_enabled_until",
+    "attempts",
+    "error_code",
+    "error_message",
+    "completed_at",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    Succeeded,
+    Failed,
+    Invalid,
+    Skipped,
+    NotAttempted,
+    Planned,
+}
+
+impl RowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Invalid => "invalid",
+            Self::Skipped => "skipped",
+            Self::NotAttempted => "not_attempted",
+            Self::Planned => "planned",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Succeeded,
+            Self::Failed,
+            Self::Invalid,
+            Self::Skipped,
+            Self::NotAttempted,
+            Self::Planned,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// `error_code` of a succeeded row whose bypass is not what was asked for: still granted, but
+/// the admin must know.
+pub const SHORTENED: &str = "SHORTENED";
+/// `error_code` of a succeeded row for which PingOne says the user cannot bypass MFA now.
+pub const NOT_ACTIVE: &str = "NOT_ACTIVE";
+/// `error_code` of an earlier success that this run's input no longer has.
+pub const NOT_IN_INPUT: &str = "NOT_IN_INPUT";
+
+/// One line of the results file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    /// The record's row number as a spreadsheet shows it; `None` for an earlier success that
+    /// is not in this run's input.
+    pub row: Option<u64>,
+    pub environment_id: String,
+    pub user_id: String,
+    pub until: String,
+    pub requested_until: String,
+    pub status: RowStatus,
+    pub http_status: Option<u16>,
+    pub can_bypass_mfa: Option<bool>,
+    pub bypass_mfa_enabled_until: String,
+    pub attempts: u32,
+    pub error_code: String,
+    pub error_message: String,
+    pub completed_at: DateTime<Utc>,
+    pub extras: Vec<String>,
+}
+
+/// Why a row was not sent (or not sent again), for its results line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSent {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The cells an input row shows in the results whatever happens to it: its number, the
+/// environment (with `--env` filled in), the user and the until cell as written, and the
+/// columns carried through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOrigin {
+    pub row: u64,
+    pub environment_id: String,
+    pub user_id: String,
+    pub until: String,
+    pub extras: Vec<String>,
+    /// Set by `--resume` when an earlier run granted this row a bypass that no longer counts
+    /// (ended, ending, or for another expiry): said in the message if this run's attempt does
+    /// not succeed, so the earlier grant is not lost from the record.
+    pub earlier_grant: Option<String>,
+}
+
+impl RowOrigin {
+    pub fn new(record: InputRecord, default_environment: Option<uuid::Uuid>) -> Self {
+        let environment = record.environment.trim();
+        Self {
+            row: record.row,
+            environment_id: match (environment, default_environment) {
+                ("", Some(default)) => default.to_string(),
+                _ => environment.to_owned(),
+            },
+            user_id: record.user.trim().to_owned(),
+            until: record.until,
+            extras: record.extras,
+            earlier_grant: None,
+        }
+    }
+}
+
+impl ResultRow {
+    fn from_origin(origin: RowOrigin, status: RowStatus, requested_until: String) -> Self {
+        Self {
+            row: Some(origin.row),
+            environment_id: origin.environment_id,
+            user_id: origin.user_id,
+            until: origin.until,
+            requested_until,
+            status,
+            http_status: None,
+            can_bypass_mfa: None,
+            bypass_mfa_enabled_until: String::new(),
+            attempts: 0,
+            error_code: String::new(),
+            error_message: String::new(),
+            completed_at: Utc::now(),
+            extras: origin.extras,
+        }
+    }
+
+    fn for_job(origin: RowOrigin, status: RowStatus, job: &Job) -> Self {
+        Self {
+            environment_id: job.environment_id.to_string(),
+            user_id: job.user_id.to_string(),
+            ..Self::from_origin(origin, status, job.requested_until.clone())
+        }
+    }
+
+    /// A dry run's row that would be sent.
+    pub fn planned(origin: RowOrigin, job: &Job) -> Self {
+        Self::for_job(origin, RowStatus::Planned, job)
+    }
+
+    /// A row validation refused (`invalid`) or found already covered (`skipped`).
+    pub fn refused(
+        origin: RowOrigin,
+        status: RowStatus,
+        requested_until: String,
+        message: String,
+    ) -> Self {
+        Self {
+            error_message: message,
+            ..Self::from_origin(origin, status, requested_until)
+        }
+    }
+
+    /// A row that was sent: PingOne's last answer (or the failure to get one) and how many
+    /// attempts it took. A success whose bypass is shorter than asked, or not in force, says so.
+    pub fn answered(mut origin: RowOrigin, job: &Job, attempt: Attempt, attempts: u32) -> Self {
+        let earlier_grant = origin.earlier_grant.take();
+        let mut row = Self::for_job(origin, RowStatus::Failed, job);
+        row.attempts = attempts;
+        row.record_answer(attempt);
+        if let (false, Some(earlier_grant)) = (row.granted(), earlier_grant) {
+            row.error_message = format!("{}; {earlier_grant}", row.error_message.trim_end());
+        }
+        row
+    }
+
+    fn record_answer(&mut self, attempt: Attempt) {
+        match attempt {
+            Attempt::Granted {
+                http_status,
+                can_bypass_mfa,
+                bypass_mfa_enabled_until,
+            } => {
+                self.status = RowStatus::Succeeded;
+                self.http_status = Some(http_status);
+                self.can_bypass_mfa = can_bypass_mfa;
+                self.bypass_mfa_enabled_until = bypass_mfa_enabled_until.unwrap_or_default();
+                self.warn_if_not_as_asked();
+            }
+            Attempt::Refused {
+                http_status,
+                error_code,
+                error_message,
+                ..
+            } => {
+                self.http_status = Some(http_status);
+                self.error_code = error_code;
+                self.error_message = error_message;
+            }
+            Attempt::NoAnswer { error_message } => {
+                self.error_code = "NO_ANSWER".to_owned();
+                self.error_message = error_message;
+            }
+        }
+    }
+
+    fn warn_if_not_as_asked(&mut self) {
+        if self.can_bypass_mfa == Some(false) {
+            self.error_code = NOT_ACTIVE.to_owned();
+            self.error_message = format!(
+                "PingOne recorded the bypass (until {}) but says the user cannot bypass MFA now",
+                display_or_none(&self.bypass_mfa_enabled_until)
+            );
+            return;
+        }
+        let granted = parse_exact_bypass_until(&self.bypass_mfa_enabled_until);
+        let asked = parse_exact_bypass_until(&self.requested_until);
+        if let (Some(granted), Some(asked)) = (granted, asked)
+            && granted < asked
+        {
+            self.error_code = SHORTENED.to_owned();
+            self.error_message = format!(
+                "PingOne granted the bypass until {}, earlier than the {} asked (a tenant policy may cap bypasses)",
+                self.bypass_mfa_enabled_until, self.requested_until
+            );
+        }
+    }
+
+    /// A row the run stopped before sending (again). One that reached PingOne before the stop
+    /// is not "not sent": it is `failed` with PingOne's last answer and its attempts, and the
+    /// message says why it was not retried.
+    pub fn not_sent(
+        mut origin: RowOrigin,
+        job: &Job,
+        reason: NotSent,
+        last_answer: Option<(Attempt, u32)>,
+    ) -> Self {
+        match last_answer {
+            None => {
+                let earlier_grant = origin
+                    .earlier_grant
+                    .take()
+                    .map_or_else(String::new, |earlier| format!("; {earlier}"));
+                Self {
+                    error_code: reason.code.to_owned(),
+                    error_message: format!("not sent: {}{earlier_grant}", reason.message),
+                    ..Self::for_job(origin, RowStatus::NotAttempted, job)
+                }
+            }
+            Some((attempt, attempts)) => {
+                let mut row = Self::answered(origin, job, attempt, attempts);
+                row.error_message = format!(
+                    "{}; not retried: {}",
+                    row.error_message.trim_end(),
+                    reason.message
+                );
+                row
+            }
+        }
+    }
+
+    /// A row an earlier run granted and whose bypass is still in force: recorded again as it
+    /// was, and not sent.
+    pub fn resumed(origin: RowOrigin, earlier: &ResultRow) -> Self {
+        Self {
+            row: Some(origin.row),
+            until: origin.until,
+            extras: origin.extras,
+            ..earlier.clone()
+        }
+    }
+
+    /// An earlier success that this run's input no longer has: kept, so that no granted
+    /// bypass drops out of the record, after the input's rows and marked as not in it.
+    pub fn carried_over(earlier: &ResultRow, extra_columns: usize) -> Self {
+        let earlier_row = earlier
+            .row
+            .map_or_else(|| "an earlier run".to_owned(), |row| format!("row {row}"));
+        Self {
+            row: None,
+            error_code: NOT_IN_INPUT.to_owned(),
+            error_message: format!(
+                "granted by an earlier run ({earlier_row} then); no row of this input was sent for it, so the record is kept"
+            ),
+            extras: vec![String::new(); extra_columns],
+            ..earlier.clone()
+        }
+    }
+
+    /// Whether PingOne granted a bypass for this row (what the audit trail must never lose).
+    pub fn granted(&self) -> bool {
+        self.status == RowStatus::Succeeded
+    }
+}
+
+fn display_or_none(text: &str) -> &str {
+    if text.is_empty() { "none given" } else { text }
+}
+
+/// The cells of a row as a results file or its journal recorded them, read by header name, so
+/// that a file whose columns a spreadsheet reordered, or that has more, still reads.
+#[derive(Debug, Deserialize)]
+pub struct RecordedCells {
+    row: String,
+    environment_id: String,
+    user_id: String,
+    until: String,
+    requested_until: String,
+    status: String,
+    http_status: String,
+    can_bypass_mfa: String,
+    bypass_mfa_enabled_until: String,
+    attempts: String,
+    error_code: String,
+    error_message: String,
+    completed_at: String,
+}
+
+impl RecordedCells {
+    /// The row these cells record, with spreadsheet escaping undone; `None` when a cell that
+    /// must be there (status, a completion time) is not readable.
+    pub fn into_row(self) -> Option<ResultRow> {
+        let text = |cell: String| unescape_formula(&cell).to_owned();
+        Some(ResultRow {
+            row: self.row.trim().parse().ok(),
+            environment_id: text(self.environment_id),
+            user_id: text(self.user_id),
+            until: text(self.until),
+            requested_until: text(self.requested_until),
+            status: RowStatus::parse(self.status.trim())?,
+            http_status: self.http_status.trim().parse().ok(),
+            can_bypass_mfa: self.can_bypass_mfa.trim().parse().ok(),
+            bypass_mfa_enabled_until: text(self.bypass_mfa_enabled_until),
+            attempts: self.attempts.trim().parse().unwrap_or(0),
+            error_code: text(self.error_code),
+            error_message: text(self.error_message),
+            completed_at: parse_exact_bypass_until(self.completed_at.trim())?,
+            extras: Vec::new(),
+        })
+    }
+}
+
+/// A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` (and, in some, tab or
+/// carriage return) as a formula; a leading `'` makes it text.
+pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Undoes `escape_formula`, so that a cell read back compares as it was written.
+pub fn unescape_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job {
+            environment_id: uuid::Uuid::nil(),
+            user_id: uuid::Uuid::max(),
+            requested_until: "2031-01-02T00:00:00.000Z".to_owned(),
+        }
+    }
+
+    fn origin() -> RowOrigin {
+        RowOrigin {
+            row: 7,
+            environment_id: "e".to_owned(),
+            user_id: "u".to_owned(),
+            until: "8h".to_owned(),
+            extras: vec!["INC-1".to_owned()],
+            earlier_grant: None,
+        }
+    }
+
+    fn granted(until: &str, active: bool) -> Attempt {
+        Attempt::Granted {
+            http_status: 200,
+            can_bypass_mfa: Some(active),
+            bypass_mfa_enabled_until: Some(until.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_bypass_granted_as_asked_carries_no_warning() {
+        let row = ResultRow::answered(
+            origin(),
+            &job(),
+            granted("2031-01-02T00:00:00.000Z", true),
+            1,
+        );
+        assert_eq!(row.status, RowStatus::Succeeded);
+        assert_eq!(row.error_code, "");
+    }
+
+    #[test]
+    fn a_bypass_shorter_than_asked_is_a_success_marked_shortened() {
+        let row = ResultRow::answered(
+            origin(),
+            &job(),
+            granted("2031-01-01T00:00:00.000Z", true),
+            1,
+        );
+        assert_eq!(row.status, RowStatus::Succeeded);
+        assert_eq!(row.error_code, SHORTENED);
+        assert!(
+            row.error_message.contains("2031-01-01T00:00:00.000Z"),
+            "{}",
+            row.error_message
+        );
+    }
+
+    #[test]
+    fn a_bypass_pingone_says_is_not_in_force_is_a_success_marked_not_active() {
+        let row = ResultRow::answered(
+            origin(),
+            &job(),
+            granted("2031-01-02T00:00:00.000Z", false),
+            1,
+        );
+        assert_eq!(row.status, RowStatus::Succeeded);
+        assert_eq!(row.error_code, NOT_ACTIVE);
+    }
+
+    #[test]
+    fn a_row_that_reached_pingone_before_a_stop_is_failed_with_its_last_answer() {
+        let answer = Attempt::Refused {
+            http_status: 503,
+            error_code: String::new(),
+            error_message: "HTTP 503 Service Unavailable".to_owned(),
+            retry: crate::client::Retry::Allowed { after: None },
+        };
+        let reason = NotSent {
+            code: "INTERRUPTED",
+            message: "the run was interrupted".to_owned(),
+        };
+        let row = ResultRow::not_sent(origin(), &job(), reason.clone(), Some((answer, 2)));
+        assert_eq!(row.status, RowStatus::Failed);
+        assert_eq!((row.http_status, row.attempts), (Some(503), 2));
+        assert!(
+            !row.error_message.contains("not sent"),
+            "{}",
+            row.error_message
+        );
+        let never_sent = ResultRow::not_sent(origin(), &job(), reason, None);
+        assert_eq!(never_sent.status, RowStatus::NotAttempted);
+        assert_eq!(
+            (never_sent.attempts, never_sent.error_code.as_str()),
+            (0, "INTERRUPTED")
+        );
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_as_formulas_are_made_text_and_read_back() {
+        for (cell, escaped) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+90m", "'+90m"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("8h", "8h"),
+            ("a=b", "a=b"),
+            ("'quoted", "'quoted"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_formula(cell), escaped, "{cell:?}");
+            assert_eq!(unescape_formula(&escape_formula(cell)), cell, "{cell:?}");
+        }
+    }
+}
