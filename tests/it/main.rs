@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step instead of one per file), with a `support`
 //! module shared by the specifications.
 
+mod audit_trail;
 mod run;
 mod run_command;
 mod run_signals;

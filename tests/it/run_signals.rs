@@ -2,52 +2,16 @@
 //! once, and after SIGKILL at any moment `--resume` finishes the job without sending again what
 //! succeeded. The simulator lives in the test, so its state outlives the killed process.
 
-use std::collections::{BTreeMap, HashSet};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pingone_bypass::simulator::{Simulator, SimulatorConfig};
 use rand::RngExt;
-use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::support::{ENV_A, read_results, run_files, start, users_csv};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
-
-fn run_command(
-    simulator: &Simulator,
-    input: &std::path::Path,
-    extra: &[&str],
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BINARY);
-    command
-        .arg("run")
-        .arg(input)
-        .args(["--rate", "150", "--progress", "never"])
-        .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "PINGONE_CLIENT_ID",
-            simulator.credentials().client_id.to_string(),
-        )
-        .env(
-            "PINGONE_CLIENT_SECRET",
-            simulator.credentials().client_secret.expose_secret(),
-        )
-        .env(
-            "PINGONE_ENVIRONMENT_ID",
-            simulator.credentials().environment_id.to_string(),
-        )
-        .env("PINGONE_API_URL", simulator.api_url())
-        .env("PINGONE_AUTH_URL", simulator.auth_url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
+use crate::support::{
+    ENV_A, read_results, run_command, run_files, signal, start, succeeded_users, users_csv,
+    wait_for_puts,
+};
 
 async fn simulator_with_latency(latency: Duration) -> Simulator {
     start(SimulatorConfig {
@@ -55,46 +19,6 @@ async fn simulator_with_latency(latency: Duration) -> Simulator {
         ..SimulatorConfig::default()
     })
     .await
-}
-
-fn signal(child: &tokio::process::Child, name: &str) {
-    let pid = child.id().expect("the child is running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args([name, &pid])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-}
-
-/// Waits until the simulator has seen `puts` PUTs, or the process has ended.
-async fn wait_for_puts(simulator: &Simulator, puts: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while simulator.stats().total_puts() < puts && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// The users recorded as succeeded in a results file, reading only its complete lines.
-fn succeeded_users(path: &std::path::Path) -> HashSet<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(complete.as_bytes());
-    let header = reader.headers().expect("a header").clone();
-    reader
-        .records()
-        .filter_map(Result::ok)
-        .map(|record| {
-            header
-                .iter()
-                .zip(record.iter())
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect::<BTreeMap<_, _>>()
-        })
-        .filter(|row| row.get("status").map(String::as_str) == Some("succeeded"))
-        .filter_map(|row| row.get("user_id").cloned())
-        .collect()
 }
 
 async fn resume_to_the_end(simulator: &Simulator, files: &crate::support::RunFiles, rows: usize) {

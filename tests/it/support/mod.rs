@@ -1,7 +1,7 @@
 //! What the specifications share: a simulator on port 0, an HTTP client that ignores proxy
 //! settings, and readers for PingOne's answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -209,4 +209,93 @@ pub async fn run_to_end(config: RunConfig) -> RunOutcome {
     pingone_bypass::run::run(config)
         .await
         .expect("the run finishes")
+}
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+/// `pingone-bypass run INPUT` against `simulator` as its worker application, in an environment
+/// holding nothing but `PATH` and the PingOne settings, without progress output, with `extra`
+/// flags after (150 requests/s unless they set `--rate`).
+pub fn run_command(
+    simulator: &Simulator,
+    input: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .arg("run")
+        .arg(input)
+        .args(["--progress", "never"])
+        .args(extra);
+    if !extra.contains(&"--rate") {
+        command.args(["--rate", "150"]);
+    }
+    with_worker_app(&mut command, simulator);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Clears the environment but for `PATH`, then points the PingOne settings at `simulator`.
+pub fn with_worker_app(command: &mut tokio::process::Command, simulator: &Simulator) {
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "PINGONE_CLIENT_ID",
+            simulator.credentials().client_id.to_string(),
+        )
+        .env(
+            "PINGONE_CLIENT_SECRET",
+            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
+        )
+        .env(
+            "PINGONE_ENVIRONMENT_ID",
+            simulator.credentials().environment_id.to_string(),
+        )
+        .env("PINGONE_API_URL", simulator.api_url())
+        .env("PINGONE_AUTH_URL", simulator.auth_url());
+}
+
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("the child is running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([name, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// Waits until the simulator has seen `puts` PUTs, or the process has ended.
+pub async fn wait_for_puts(simulator: &Simulator, puts: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while simulator.stats().total_puts() < puts && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The users recorded as succeeded in a results file, reading only its complete lines.
+pub fn succeeded_users(path: &std::path::Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(complete.as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|record| {
+            header
+                .iter()
+                .zip(record.iter())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .filter(|row| row.get("status").map(String::as_str) == Some("succeeded"))
+        .filter_map(|row| row.get("user_id").cloned())
+        .collect()
 }
