@@ -135,9 +135,11 @@ async fn a_full_disk_stops_sending_at_the_first_failed_write_and_loses_no_grante
         lost.is_empty(),
         "granted bypasses recorded nowhere: {lost:?}"
     );
+    // Granted but not yet written when the write failed: at most the one journal write that
+    // failed (256 rows) and the requests then in flight.
     let puts = simulator.stats().total_puts();
     assert!(
-        puts <= (in_files.len() + CONCURRENCY) as u64,
+        puts <= (in_files.len() + 256 + CONCURRENCY) as u64,
         "{puts} PUTs for {} rows on disk: sending went on after the write failed",
         in_files.len()
     );

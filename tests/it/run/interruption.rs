@@ -233,7 +233,7 @@ async fn five_thousand_rows_through_faults_storms_and_expiring_tokens_all_succee
         },
         retry_after_503: Duration::ZERO,
         hang_for: Duration::from_secs(5),
-        rate_limit: NonZeroU32::new(1500).map(RateLimit::per_second),
+        rate_limit: NonZeroU32::new(800).map(RateLimit::per_second),
         token_ttl: Duration::from_secs(3),
         seed: 20_261_129,
         ..SimulatorConfig::default()
