@@ -1,5 +1,8 @@
 //! What the benchmarks share: a simulator on loopback and an input file of new users.
 
+// Each bench compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 use pingone_bypass::auth::Credentials;
