@@ -17,7 +17,7 @@ pub enum InputSource {
 }
 
 impl InputSource {
-    /// `-` is standard input, as the contract says.
+    /// `-` is standard input (docs/cli.md).
     pub fn from_argument(argument: &str) -> Self {
         if argument == "-" {
             Self::Stdin

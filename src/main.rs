@@ -1,5 +1,5 @@
 //! The binary's edge: parse arguments, set up logging and the runtime, run the command, and
-//! hand back the exit code its outcome names (the table in docs/results.md).
+//! hand back the exit code its outcome names (the table in docs/cli.md).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! How a run ended, and the exit code that says so to a script (the table in docs/results.md).
+//! How a run ended, and the exit code that says so to a script (the table in docs/cli.md).
 
 use crate::client::ClientError;
 use crate::input::InputError;

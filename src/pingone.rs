@@ -1,6 +1,6 @@
 //! The PingOne wire format, in one place, so that the simulator and the client agree on it by
 //! construction: the one date format `bypassMFA` accepts, request and response bodies, and the
-//! error body every PingOne API error carries (see `shared/pingone-api.md`).
+//! error body every PingOne API error carries (docs/pingone.md).
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

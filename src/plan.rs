@@ -229,7 +229,7 @@ impl Planner {
 /// The accepted spellings, for messages.
 pub const UNTIL_FORMS: &str = "write 2025-11-30T00:00:00.000Z, an RFC 3339 time with Z or an offset, 2025-11-30, 2025-11-30 08:00[:00] (UTC), or a duration from the run start such as 8h, +90m, 2d or 1h30m";
 
-/// Reads an expiry in any accepted spelling (see the contract) as an instant, cut to the
+/// Reads an expiry in any accepted spelling (docs/cli.md, "Input") as an instant, cut to the
 /// milliseconds PingOne keeps. Relative durations count from `run_start`.
 pub fn parse_until(text: &str, run_start: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let text = text.trim();

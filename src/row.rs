@@ -11,7 +11,7 @@ use crate::input::InputRecord;
 use crate::pingone::parse_exact_bypass_until;
 use crate::plan::Job;
 
-/// The fixed columns, in the documented order (docs/results.md); extra input columns follow.
+/// The fixed columns, in the documented order (docs/cli.md); extra input columns follow.
 pub const RESULT_COLUMNS: [&str; 13] = [
     "row",
     "environment_id",

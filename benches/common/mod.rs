@@ -32,7 +32,7 @@ pub fn users_file(folder: &Path, rows: usize) -> anyhow::Result<PathBuf> {
 }
 
 /// A run of `input` against `simulator` with a token it issued, results in `folder`, with the
-/// contract's defaults for everything a benchmark does not set.
+/// documented defaults for everything a benchmark does not set.
 pub fn run_config(simulator: &Simulator, input: PathBuf, folder: &Path) -> RunConfig {
     RunConfig::new(
         InputSource::File(input),

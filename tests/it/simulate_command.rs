@@ -67,7 +67,7 @@ async fn spawn_simulate(args: &[&str]) -> RunningSimulator {
 }
 
 #[tokio::test]
-async fn simulate_prints_the_contract_lines_whose_credentials_work() {
+async fn simulate_prints_the_documented_lines_whose_credentials_work() {
     let simulator = spawn_simulate(&[]).await;
     let keys: Vec<&str> = simulator
         .lines

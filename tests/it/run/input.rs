@@ -1,4 +1,4 @@
-//! Reading: header aliases, delimiters, BOM, defaults and extra columns, as the contract says.
+//! Reading: header aliases, delimiters, BOM, defaults and extra columns, as docs/cli.md says.
 
 use pingone_bypass::simulator::SimulatorConfig;
 use uuid::Uuid;

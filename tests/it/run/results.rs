@@ -1,5 +1,5 @@
-//! The results file and summary: the contract's columns, escaped cells, and a summary JSON
-//! with the contract's keys.
+//! The results file and summary: the documented columns, escaped cells, and a summary JSON
+//! with the documented keys.
 
 use pingone_bypass::row::RESULT_COLUMNS;
 use pingone_bypass::simulator::SimulatorConfig;
@@ -10,7 +10,7 @@ use crate::support::{
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_have_the_contract_columns_in_order_then_the_extras() {
+async fn results_have_the_documented_columns_in_order_then_the_extras() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&format!(
         "env,user,until,note\n{ENV_A},{},8h,hi\n",
@@ -67,7 +67,7 @@ async fn no_cell_can_run_as_a_formula_in_a_spreadsheet() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_summary_json_has_the_contract_keys_and_agrees_with_the_results() {
+async fn the_summary_json_has_the_documented_keys_and_agrees_with_the_results() {
     let simulator = start(SimulatorConfig::default()).await;
     let user = Uuid::new_v4();
     let files = run_files(&format!(
