@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials};
 use crate::client::{RetryPolicy, is_loopback_url};
-use crate::config::{RunConfig, Target, defaults};
+use crate::config::{RunConfig, Target};
+use crate::defaults;
 use crate::input::InputSource;
 use crate::pingone::Region;
 use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
@@ -649,6 +650,39 @@ fn parse_chance(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_line_without_flags_runs_with_the_defaults_of_run_config_new() {
+        let cli = Cli::try_parse_from(["pingone-bypass", "run", "users.csv", "--dry-run"])
+            .expect("a valid command line");
+        let Command::Run(args) = cli.command else {
+            unreachable!("parsed as run")
+        };
+        let config = args
+            .to_config(Utc::now(), &CredentialSettings::default())
+            .expect("a dry run needs no credentials");
+        let new = RunConfig::new(InputSource::Stdin, OutputTarget::Stdout, Target::DryRun);
+        assert_eq!(
+            (
+                config.rate,
+                config.concurrency,
+                config.retry,
+                config.timeout,
+                config.rules.max_window,
+                config.resume_margin,
+                config.reorder_window,
+            ),
+            (
+                new.rate,
+                new.concurrency,
+                new.retry,
+                new.timeout,
+                new.rules.max_window,
+                new.resume_margin,
+                new.reorder_window,
+            )
+        );
+    }
 
     fn simulate_args(args: &[&str]) -> Result<SimulateArgs, clap::Error> {
         let mut argv = vec!["pingone-bypass", "simulate"];

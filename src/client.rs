@@ -73,7 +73,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            retries: crate::config::defaults::RETRIES,
+            retries: crate::defaults::RETRIES,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
         }

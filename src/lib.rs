@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod defaults;
 pub mod input;
 pub mod outcome;
 pub mod pingone;

@@ -1,0 +1,39 @@
+//! The defaults in one place: the command line's flags and `RunConfig::new` both take them
+//! from here, so the two cannot disagree.
+
+use std::time::Duration;
+
+pub const RATE: f64 = 50.0;
+pub const CONCURRENCY: u16 = 32;
+pub const RETRIES: u32 = 5;
+pub const TIMEOUT_TEXT: &str = "30s";
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub const MAX_WINDOW_TEXT: &str = "7d";
+pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+pub const RESUME_MARGIN_TEXT: &str = "15m";
+pub const RESUME_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// Rows that may be between "started" and "written" at once. A row stuck in retries holds
+/// the rows behind it in memory until this many are waiting, then reading pauses until it
+/// ends. At a few hundred bytes a row this bounds the window to a few megabytes; at
+/// PingOne's rates it covers minutes of sending, longer than a row's whole retry schedule.
+pub const REORDER_WINDOW: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super as defaults;
+
+    #[test]
+    fn each_default_duration_reads_as_its_text() {
+        for (text, duration) in [
+            (defaults::TIMEOUT_TEXT, defaults::TIMEOUT),
+            (defaults::MAX_WINDOW_TEXT, defaults::MAX_WINDOW),
+            (defaults::RESUME_MARGIN_TEXT, defaults::RESUME_MARGIN),
+        ] {
+            assert_eq!(
+                humantime::parse_duration(text).ok(),
+                Some(duration),
+                "{text}"
+            );
+        }
+    }
+}
