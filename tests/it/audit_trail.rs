@@ -27,6 +27,21 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The binary run on `files`, results at their output, to its end.
+async fn run_on(simulator: &Simulator, files: &RunFiles, args: &[&str]) -> Output {
+    let output = path(files);
+    finish(run_command(
+        simulator,
+        &files.input,
+        &[args, &["-o", &output]].concat(),
+    ))
+    .await
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
+}
+
 fn path(files: &RunFiles) -> String {
     files.output.display().to_string()
 }
@@ -79,13 +94,8 @@ async fn after_kill_9_under_retries_a_resume_resends_at_most_the_requests_in_fli
 
     let granted_before = granted_users(&simulator);
     let before = simulator.stats();
-    let resumed = finish(run_command(
-        &simulator,
-        &files.input,
-        &[&["--resume", "-o", &path(&files)], &fast[..]].concat(),
-    ))
-    .await;
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let resumed = run_on(&simulator, &files, &[&["--resume"], &fast[..]].concat()).await;
+    assert_exit(&resumed, 0);
     let rows = read_results(&files.output);
     assert_eq!(rows.len(), 1500);
     assert!(rows.iter().all(|row| row["status"] == "succeeded"));
@@ -150,13 +160,8 @@ async fn a_full_disk_stops_sending_at_the_first_failed_write_and_loses_no_grante
 async fn a_resume_keeps_earlier_successes_whose_rows_were_removed_from_the_input() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&users_csv(5, ENV_A, "8h"));
-    let first = finish(run_command(
-        &simulator,
-        &files.input,
-        &["-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let first = run_on(&simulator, &files, &[]).await;
+    assert_exit(&first, 0);
     let original = std::fs::read_to_string(&files.input).expect("the input");
     let lines: Vec<&str> = original.lines().collect();
     let removed: Vec<&str> = [lines[2], lines[4]]
@@ -166,13 +171,8 @@ async fn a_resume_keeps_earlier_successes_whose_rows_were_removed_from_the_input
     let kept = [lines[0], lines[1], lines[3], lines[5]].join("\n");
     std::fs::write(&files.input, format!("{kept}\n")).expect("the input is edited");
 
-    let resumed = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--resume", "-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let resumed = run_on(&simulator, &files, &["--resume"]).await;
+    assert_exit(&resumed, 0);
     let rows = read_results(&files.output);
     assert_eq!(rows.len(), 5, "three input rows and the two removed ones");
     assert_eq!(column(&rows, "row"), ["2", "3", "4", "", ""]);
@@ -200,12 +200,7 @@ async fn summary_json_never_replaces_the_input_the_results_or_an_existing_file()
         (path(&files), "is the results file"),
         (existing.display().to_string(), "already exists"),
     ] {
-        let output = finish(run_command(
-            &simulator,
-            &files.input,
-            &["-o", &path(&files), "--summary-json", &summary],
-        ))
-        .await;
+        let output = run_on(&simulator, &files, &["--summary-json", &summary]).await;
         assert_eq!(output.status.code(), Some(2), "--summary-json {summary}");
         assert!(stderr(&output).contains(says), "{}", stderr(&output));
     }
@@ -226,7 +221,7 @@ async fn summary_json_never_replaces_the_input_the_results_or_an_existing_file()
         ],
     ))
     .await;
-    assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
+    assert_exit(&replaced, 0);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&existing).expect("the summary"))
             .expect("JSON");
@@ -238,12 +233,7 @@ async fn a_results_file_hard_linked_to_the_input_is_refused() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&users_csv(3, ENV_A, "8h"));
     std::fs::hard_link(&files.input, &files.output).expect("a hard link");
-    let output = finish(run_command(
-        &simulator,
-        &files.input,
-        &["-o", &path(&files), "--overwrite"],
-    ))
-    .await;
+    let output = run_on(&simulator, &files, &["--overwrite"]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("would overwrite the input"),
@@ -270,12 +260,7 @@ async fn a_second_run_on_the_same_results_exits_2_at_once_and_sends_nothing() {
     .expect("the first run starts");
     let first_pid = first.id().expect("running");
     wait_for_puts(&simulator, 1).await;
-    let second = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--resume", "-o", &path(&files)],
-    ))
-    .await;
+    let second = run_on(&simulator, &files, &["--resume"]).await;
     assert_eq!(second.status.code(), Some(2));
     let message = stderr(&second);
     assert!(
@@ -283,7 +268,7 @@ async fn a_second_run_on_the_same_results_exits_2_at_once_and_sends_nothing() {
         "{message}"
     );
     let first = first.wait_with_output().await.expect("the first run ends");
-    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_exit(&first, 0);
     let stats = simulator.stats();
     assert_eq!(stats.total_puts(), 40, "the second run sent nothing");
     assert_eq!(read_results(&files.output).len(), 40);
@@ -296,13 +281,8 @@ async fn input_columns_named_like_ours_are_renamed_in_the_results() {
     let files = run_files(&format!(
         "env,user,until,status,row,error_message\n{ENV_A},{user},8h,open,17,none\n"
     ));
-    let output = finish(run_command(
-        &simulator,
-        &files.input,
-        &["-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run_on(&simulator, &files, &[]).await;
+    assert_exit(&output, 0);
     let mut reader = csv::Reader::from_path(&files.output).expect("the results");
     let header: Vec<String> = reader
         .headers()
@@ -344,7 +324,7 @@ async fn a_bypass_pingone_shortened_is_a_success_marked_and_counted() {
         ],
     ))
     .await;
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     let rows = read_results(&files.output);
     assert!(
         rows.iter()
@@ -379,7 +359,7 @@ async fn a_bypass_pingone_says_is_not_active_is_a_success_marked_not_active() {
         .output()
         .await
         .expect("the binary runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_exit(&output, 0);
     let rows = read_results(&files.output);
     assert_eq!(column(&rows, "error_code"), ["NOT_ACTIVE", "NOT_ACTIVE"]);
     assert_eq!(column(&rows, "status"), ["succeeded", "succeeded"]);
@@ -398,21 +378,11 @@ async fn a_resume_grants_again_a_bypass_that_ends_within_the_margin_and_only_tha
     })
     .await;
     let files = run_files(&users_csv(3, ENV_A, "8h"));
-    let first = finish(run_command(
-        &simulator,
-        &files.input,
-        &["-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let first = run_on(&simulator, &files, &[]).await;
+    assert_exit(&first, 0);
     assert_eq!(simulator.stats().total_puts(), 3);
 
-    let within_a_minute = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--resume", "--resume-margin", "1m", "-o", &path(&files)],
-    ))
-    .await;
+    let within_a_minute = run_on(&simulator, &files, &["--resume", "--resume-margin", "1m"]).await;
     assert_eq!(within_a_minute.status.code(), Some(0));
     assert_eq!(
         simulator.stats().total_puts(),
@@ -420,12 +390,7 @@ async fn a_resume_grants_again_a_bypass_that_ends_within_the_margin_and_only_tha
         "ten minutes left is beyond a one-minute margin: nothing is sent"
     );
 
-    let default_margin = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--resume", "-o", &path(&files)],
-    ))
-    .await;
+    let default_margin = run_on(&simulator, &files, &["--resume"]).await;
     assert_eq!(default_margin.status.code(), Some(0));
     assert_eq!(
         simulator.stats().total_puts(),
@@ -443,32 +408,17 @@ async fn a_resume_sends_again_a_row_whose_until_flag_changed_but_not_one_whose_r
         csv.push_str(&format!("{ENV_A},{},\n", Uuid::new_v4()));
     }
     let files = run_files(&csv);
-    let first = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--until", "8h", "-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    let same = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--until", "8h", "--resume", "-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let first = run_on(&simulator, &files, &["--until", "8h"]).await;
+    assert_exit(&first, 0);
+    let same = run_on(&simulator, &files, &["--until", "8h", "--resume"]).await;
+    assert_exit(&same, 0);
     assert_eq!(
         simulator.stats().total_puts(),
         3,
         "--until 8h again is the same request"
     );
-    let changed = finish(run_command(
-        &simulator,
-        &files.input,
-        &["--until", "9h", "--resume", "-o", &path(&files)],
-    ))
-    .await;
-    assert_eq!(changed.status.code(), Some(0), "{}", stderr(&changed));
+    let changed = run_on(&simulator, &files, &["--until", "9h", "--resume"]).await;
+    assert_exit(&changed, 0);
     assert_eq!(
         simulator.stats().total_puts(),
         6,
@@ -488,7 +438,7 @@ async fn a_rehearsal_writes_apart_and_a_real_resume_refuses_its_results() {
         .output()
         .await
         .expect("the binary runs");
-    assert_eq!(rehearsal.status.code(), Some(0), "{}", stderr(&rehearsal));
+    assert_exit(&rehearsal, 0);
     let rehearsed = files.output.with_file_name("users.rehearsal.results.csv");
     assert_eq!(read_results(&rehearsed).len(), 3);
     assert!(
@@ -537,7 +487,7 @@ async fn a_rehearsal_writes_apart_and_a_real_resume_refuses_its_results() {
         ],
     ))
     .await;
-    assert_eq!(overridden.status.code(), Some(0), "{}", stderr(&overridden));
+    assert_exit(&overridden, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -583,12 +533,7 @@ async fn a_fresh_run_is_refused_while_a_killed_runs_journal_is_there() {
     let files = run_files(&users_csv(3, ENV_A, "8h"));
     let journal = files.output.with_file_name("users.results.csv.journal");
     std::fs::write(&journal, "row\n").expect("a leftover journal");
-    let output = finish(run_command(
-        &simulator,
-        &files.input,
-        &["-o", &path(&files), "--overwrite"],
-    ))
-    .await;
+    let output = run_on(&simulator, &files, &["--overwrite"]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--resume"), "{}", stderr(&output));
     assert_eq!(simulator.stats().total_puts(), 0);
