@@ -76,13 +76,16 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
     let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
+    // With a journal, the results file need not be flushed row by row: the journal is what
+    // survives a crash. Without one (standard output), a reader gets each row as it is done.
+    let flush_when_caught_up = sender.is_some() && journal.is_none();
     let recording = tokio::spawn(
         Recorder {
             results,
             journal,
             window: window.clone(),
             progress: progress.clone(),
-            flush_when_caught_up: sender.is_some(),
+            flush_when_caught_up,
             halt: stop.halt.clone(),
         }
         .record(results_received),

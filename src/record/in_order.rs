@@ -26,8 +26,9 @@ pub(crate) struct Recorder {
     /// once the row is in the results file, and closes it when it can write no more.
     pub(crate) window: Arc<Semaphore>,
     pub(crate) progress: Arc<Progress>,
-    /// Flush the results whenever every finished row is written (when requests are sent);
-    /// a dry run lets the buffer fill, since a crash can lose no record of a request.
+    /// Flush the results whenever every finished row is written; otherwise they reach the file
+    /// as the buffer fills, which suits a dry run (a crash loses no record of a request) and a
+    /// run with a journal (the journal holds every answer already).
     pub(crate) flush_when_caught_up: bool,
     /// Cancelled at the first failed write: no request is started after it.
     pub(crate) halt: CancellationToken,
