@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::record::journal::Journal;
 use crate::record::progress::Progress;
 use crate::record::summary::Summary;
-use crate::record::writer::{OutputError, ResultsWriter};
+use crate::record::writer::{OutputError, ResultsWriter, RowEncoder};
 use crate::row::ResultRow;
 
 /// Rows journalled with one write at most; a burst larger than this is journalled in pieces.
@@ -42,8 +42,26 @@ pub struct RecordError {
     pub granted_in_results: u64,
     pub journal: Option<String>,
     pub granted_in_journal: u64,
-    /// Granted rows no file holds; the binary prints them so that the admin still has them.
-    pub unrecorded: Vec<ResultRow>,
+    /// Granted bypasses no file holds; the binary prints them so that the admin still has them.
+    pub unrecorded: Vec<GrantedBypass>,
+}
+
+/// A bypass PingOne granted, as an error lists one that no file could take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedBypass {
+    pub environment_id: String,
+    pub user_id: String,
+    pub bypass_mfa_enabled_until: String,
+}
+
+impl GrantedBypass {
+    fn of(row: ResultRow) -> Self {
+        Self {
+            environment_id: row.environment_id,
+            user_id: row.user_id,
+            bypass_mfa_enabled_until: row.bypass_mfa_enabled_until,
+        }
+    }
 }
 
 impl RecordError {
@@ -104,58 +122,79 @@ struct Tally {
     in_results_unflushed: u64,
 }
 
+/// A line of the results waiting for its turn, and the bypass it records if one was granted.
+struct Line {
+    bytes: Vec<u8>,
+    granted: Option<GrantedBypass>,
+}
+
+impl Line {
+    fn granted(&self) -> u64 {
+        u64::from(self.granted.is_some())
+    }
+}
+
 impl Recorder {
     pub(crate) async fn record(
         mut self,
         mut rows: mpsc::Receiver<(u64, ResultRow)>,
     ) -> Result<Summary, RecordError> {
-        let mut waiting: VecDeque<Option<ResultRow>> = VecDeque::new();
+        let mut encoder = RowEncoder::default();
+        let mut waiting: VecDeque<Option<Line>> = VecDeque::new();
         let mut next = 0_u64;
         let mut summary = Summary::default();
         let mut tally = Tally::default();
-        let mut batch = Vec::with_capacity(ROWS_PER_JOURNAL_WRITE);
+        let mut batch: Vec<(u64, Line)> = Vec::with_capacity(ROWS_PER_JOURNAL_WRITE);
         while let Some(first) = rows.recv().await {
-            batch.push(first);
+            let mut take = |(position, row): (u64, ResultRow)| {
+                summary.count(&row);
+                self.progress.row_done(row.status);
+                let bytes = encoder.encode(&row);
+                let granted = row.granted().then(|| GrantedBypass::of(row));
+                (position, Line { bytes, granted })
+            };
+            batch.push(take(first));
             while batch.len() < ROWS_PER_JOURNAL_WRITE {
                 match rows.try_recv() {
-                    Ok(item) => batch.push(item),
+                    Ok(item) => batch.push(take(item)),
                     Err(_) => break,
                 }
             }
             if let Some(journal) = &mut self.journal {
-                if let Err(failure) = journal.append(batch.iter().map(|(_, row)| row)) {
-                    let unrecorded = batch.drain(..).map(|(_, row)| row).collect();
+                if let Err(failure) =
+                    journal.append(batch.iter().map(|(_, line)| line.bytes.as_slice()))
+                {
+                    let unrecorded = batch
+                        .drain(..)
+                        .filter_map(|(_, line)| line.granted)
+                        .collect();
                     return Err(self.fail(failure, tally, unrecorded, rows).await);
                 }
-                tally.in_journal += batch.iter().filter(|(_, row)| row.granted()).count() as u64;
+                tally.in_journal += batch.iter().map(|(_, line)| line.granted()).sum::<u64>();
             }
-            for (position, row) in batch.drain(..) {
+            for (position, line) in batch.drain(..) {
                 let offset = usize::try_from(position - next).unwrap_or(usize::MAX);
                 if waiting.len() <= offset {
                     waiting.resize_with(offset + 1, || None);
                 }
-                waiting[offset] = Some(row);
+                waiting[offset] = Some(line);
             }
             while let Some(Some(_)) = waiting.front() {
-                let Some(Some(row)) = waiting.pop_front() else {
+                let Some(Some(line)) = waiting.pop_front() else {
                     break;
                 };
-                if let Err(failure) = self.results.write(&row) {
-                    let mut unrecorded = vec![row];
-                    unrecorded.extend(waiting.drain(..).flatten());
+                if let Err(failure) = self.results.write(&line.bytes) {
+                    let unrecorded = self
+                        .not_journalled(std::iter::once(line).chain(waiting.drain(..).flatten()));
                     return Err(self.fail(failure, tally, unrecorded, rows).await);
                 }
-                if row.granted() {
-                    tally.in_results_unflushed += 1;
-                }
-                summary.count(&row);
-                self.progress.row_done(row.status);
+                tally.in_results_unflushed += line.granted();
                 next += 1;
                 self.window.add_permits(1);
             }
             if self.flush_when_caught_up && rows.is_empty() {
                 if let Err(failure) = self.results.flush() {
-                    let unrecorded = waiting.drain(..).flatten().collect();
+                    let unrecorded = self.not_journalled(waiting.drain(..).flatten());
                     return Err(self.fail(failure, tally, unrecorded, rows).await);
                 }
                 tally.in_results += std::mem::take(&mut tally.in_results_unflushed);
@@ -186,30 +225,29 @@ impl Recorder {
         }
     }
 
+    /// The granted bypasses among `lines` that no journal holds: with a journal every line
+    /// handed to the results was journalled first.
+    fn not_journalled(&self, lines: impl Iterator<Item = Line>) -> Vec<GrantedBypass> {
+        if self.journal.is_some() {
+            return Vec::new();
+        }
+        lines.filter_map(|line| line.granted).collect()
+    }
+
     /// Stops all sending, then takes the rows still on their way so that any granted bypass
-    /// among them is reported rather than lost. Rows this function is handed are in no file
-    /// for sure when there is no journal; with one, only those the failed journal write held.
+    /// among them is reported rather than lost.
     async fn fail(
         self,
         failure: OutputError,
         tally: Tally,
-        candidates: Vec<ResultRow>,
+        mut unrecorded: Vec<GrantedBypass>,
         mut rows: mpsc::Receiver<(u64, ResultRow)>,
     ) -> RecordError {
         self.halt.cancel();
         self.window.close();
-        let journal_failed = self
-            .journal
-            .as_ref()
-            .is_some_and(|journal| matches!(&failure, OutputError::Write { target, .. } if *target == journal.path().display().to_string()));
-        let mut unrecorded: Vec<ResultRow> = if self.journal.is_none() || journal_failed {
-            candidates.into_iter().filter(ResultRow::granted).collect()
-        } else {
-            Vec::new()
-        };
         while let Some((_, row)) = rows.recv().await {
             if row.granted() {
-                unrecorded.push(row);
+                unrecorded.push(GrantedBypass::of(row));
             }
         }
         RecordError {

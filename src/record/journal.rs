@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::record::writer::{OutputError, OutputTarget, ResultsWriter};
-use crate::row::ResultRow;
 
 /// How often written rows are forced to the disk (against power loss; `kill -9` needs only the
 /// write).
@@ -75,13 +74,13 @@ impl Journal {
         &self.path
     }
 
-    /// Writes the rows and hands them to the operating system before returning.
+    /// Writes encoded lines and hands them to the operating system before returning.
     pub fn append<'a>(
         &mut self,
-        rows: impl IntoIterator<Item = &'a ResultRow>,
+        lines: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), OutputError> {
-        for row in rows {
-            self.writer.write(row)?;
+        for line in lines {
+            self.writer.write(line)?;
         }
         self.writer.flush()?;
         self.dirty.store(true, Ordering::Release);

@@ -2,7 +2,7 @@
 //! that a spreadsheet never runs a formula from them. The same writer writes the journal.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::pingone::format_bypass_until;
@@ -42,17 +42,117 @@ pub enum OutputError {
     },
 }
 
-/// Writes result rows as CSV; rows reach the file when the caller flushes (or the buffer
-/// fills).
+/// Turns a result row into its CSV line, once: the same bytes go to the journal and to the
+/// results file.
+pub struct RowEncoder {
+    csv: csv::Writer<EncodedLine>,
+    /// The same buffer the csv writer writes to: csv's writer lends no mutable access to what
+    /// it writes into, and the line must be taken out after each row.
+    line: EncodedLine,
+}
+
+#[derive(Clone, Default)]
+struct EncodedLine(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl EncodedLine {
+    fn take(&self) -> Vec<u8> {
+        // Holds bytes that no panic can leave half-updated.
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Write for EncodedLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Default for RowEncoder {
+    fn default() -> Self {
+        let line = EncodedLine::default();
+        Self {
+            csv: csv::WriterBuilder::new().from_writer(line.clone()),
+            line,
+        }
+    }
+}
+
+impl RowEncoder {
+    /// The row's CSV line, field by field: no cell is copied unless it needs escaping.
+    pub fn encode(&mut self, row: &ResultRow) -> Vec<u8> {
+        // Writing to memory cannot fail; the csv writer's errors are I/O errors.
+        let _ = self.write_fields(row);
+        let _ = self.csv.flush();
+        self.line.take()
+    }
+
+    /// The header line: the fixed columns, then `extra_columns` (renamed where they clash).
+    pub fn header<'a>(&mut self, extra_columns: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+        for name in results_header(extra_columns) {
+            let _ = self.csv.write_field(escape_formula(&name).as_bytes());
+        }
+        let _ = self.csv.write_record(None::<&[u8]>);
+        let _ = self.csv.flush();
+        self.line.take()
+    }
+
+    fn write_fields(&mut self, row: &ResultRow) -> csv::Result<()> {
+        let mut number = itoa::Buffer::new();
+        let csv = &mut self.csv;
+        match row.row {
+            Some(row) => csv.write_field(number.format(row))?,
+            None => csv.write_field("")?,
+        }
+        csv.write_field(escape_formula(&row.environment_id).as_bytes())?;
+        csv.write_field(escape_formula(&row.user_id).as_bytes())?;
+        csv.write_field(escape_formula(&row.until).as_bytes())?;
+        csv.write_field(escape_formula(&row.requested_until).as_bytes())?;
+        csv.write_field(row.status.as_str())?;
+        match row.http_status {
+            Some(status) => csv.write_field(number.format(status))?,
+            None => csv.write_field("")?,
+        }
+        csv.write_field(match row.can_bypass_mfa {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        })?;
+        csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
+        csv.write_field(number.format(row.attempts))?;
+        csv.write_field(escape_formula(&row.error_code).as_bytes())?;
+        csv.write_field(escape_formula(&row.error_message).as_bytes())?;
+        csv.write_field(format_bypass_until(row.completed_at))?;
+        for cell in &row.extras {
+            csv.write_field(escape_formula(cell).as_bytes())?;
+        }
+        csv.write_record(None::<&[u8]>)
+    }
+}
+
+/// Writes encoded result lines to the results (or the journal); lines reach the file when the
+/// caller flushes, or as the buffer fills.
 pub struct ResultsWriter {
     target: String,
-    csv: csv::Writer<Box<dyn Write + Send>>,
+    sink: BufWriter<Box<dyn Write + Send>>,
     /// The file behind the writer, to make it durable at the end; `None` for standard output.
     file: Option<File>,
 }
 
 impl ResultsWriter {
-    /// Opens the target and writes the header row (the fixed columns, then `extra_columns`).
+    /// Opens the target and writes the header line.
     pub fn create<'a>(
         target: &OutputTarget,
         overwrite: bool,
@@ -71,14 +171,10 @@ impl ResultsWriter {
         };
         let mut writer = Self {
             target: target.describe(),
-            csv: csv::WriterBuilder::new().from_writer(sink),
+            sink: BufWriter::with_capacity(BUFFER, sink),
             file,
         };
-        let header: Vec<String> = results_header(extra_columns)
-            .iter()
-            .map(|name| escape_formula(name).into_owned())
-            .collect();
-        writer.write_record(&header)?;
+        writer.write(&RowEncoder::default().header(extra_columns))?;
         writer.flush()?;
         Ok(writer)
     }
@@ -92,84 +188,38 @@ impl ResultsWriter {
         self.file.as_ref().and_then(|file| file.try_clone().ok())
     }
 
-    /// Writes one row, field by field: no cell is copied unless it needs escaping.
-    pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
-        let mut number = itoa::Buffer::new();
-        match row.row {
-            Some(row) => self.field(number.format(row))?,
-            None => self.field("")?,
-        }
-        self.field(&escape_formula(&row.environment_id))?;
-        self.field(&escape_formula(&row.user_id))?;
-        self.field(&escape_formula(&row.until))?;
-        self.field(&escape_formula(&row.requested_until))?;
-        self.field(row.status.as_str())?;
-        match row.http_status {
-            Some(status) => self.field(number.format(status))?,
-            None => self.field("")?,
-        }
-        self.field(match row.can_bypass_mfa {
-            Some(true) => "true",
-            Some(false) => "false",
-            None => "",
-        })?;
-        self.field(&escape_formula(&row.bypass_mfa_enabled_until))?;
-        self.field(number.format(row.attempts))?;
-        self.field(&escape_formula(&row.error_code))?;
-        self.field(&escape_formula(&row.error_message))?;
-        self.field(&format_bypass_until(row.completed_at))?;
-        for cell in &row.extras {
-            self.field(&escape_formula(cell))?;
-        }
-        self.csv
-            .write_record(None::<&[u8]>)
-            .map_err(|error| self.write_error(error))
-    }
-
-    fn field(&mut self, cell: &str) -> Result<(), OutputError> {
-        self.csv
-            .write_field(cell)
-            .map_err(|error| self.write_error(error))
-    }
-
-    fn write_error(&self, error: csv::Error) -> OutputError {
-        let source = match error.into_kind() {
-            csv::ErrorKind::Io(source) => source,
-            other => std::io::Error::other(format!("{other:?}")),
-        };
-        OutputError::Write {
-            target: self.target.clone(),
-            source,
-        }
+    /// Writes encoded lines (from `RowEncoder`).
+    pub fn write(&mut self, lines: &[u8]) -> Result<(), OutputError> {
+        self.sink
+            .write_all(lines)
+            .map_err(|source| self.error(source))
     }
 
     /// Hands everything written so far to the operating system: from then on it survives the
     /// process being killed.
     pub fn flush(&mut self) -> Result<(), OutputError> {
-        self.csv.flush().map_err(|source| OutputError::Write {
-            target: self.target.clone(),
-            source,
-        })
+        self.sink.flush().map_err(|source| self.error(source))
     }
 
     /// Flushes, then waits until the file is on the disk.
     pub fn finish(mut self) -> Result<(), OutputError> {
         self.flush()?;
         if let Some(file) = &self.file {
-            file.sync_all().map_err(|source| OutputError::Write {
-                target: self.target.clone(),
-                source,
-            })?;
+            file.sync_all().map_err(|source| self.error(source))?;
         }
         Ok(())
     }
 
-    fn write_record(&mut self, record: &[String]) -> Result<(), OutputError> {
-        self.csv
-            .write_record(record)
-            .map_err(|error| self.write_error(error))
+    fn error(&self, source: std::io::Error) -> OutputError {
+        OutputError::Write {
+            target: self.target.clone(),
+            source,
+        }
     }
 }
+
+/// Bytes buffered before a write reaches the file.
+const BUFFER: usize = 64 * 1024;
 
 /// The fixed columns, then the input's other columns. An input column named like one of ours
 /// (`status`, `row`, ...) is renamed `input_<name>`, never repeated, so a reader that looks a
