@@ -232,6 +232,10 @@ impl ResultRow {
             );
             return;
         }
+        // Most grants are exactly what was asked: no need to read either date.
+        if self.bypass_mfa_enabled_until == self.requested_until {
+            return;
+        }
         let granted = parse_exact_bypass_until(&self.bypass_mfa_enabled_until);
         let asked = parse_exact_bypass_until(&self.requested_until);
         if let (Some(granted), Some(asked)) = (granted, asked)
