@@ -10,7 +10,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use crate::client::{RetryPolicy, is_loopback_url, redact_token_like};
+use crate::client::{
+    describe_transport_error, is_loopback_url, redact_secret, redact_token_like, redirect_target,
+};
 use crate::pingone::{OAuthErrorBody, TokenResponse};
 
 /// How a run proves who it is.
@@ -32,14 +34,25 @@ pub struct ClientCredentials {
     pub client_secret: SecretString,
 }
 
+/// Why no token can be had; either way the run stops, since no row can be sent without one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// PingOne refused the credentials themselves: nothing will work until they are fixed.
     #[error("{0}")]
     Rejected(String),
-    /// The token endpoint could not be reached or failed; a later attempt may work.
-    #[error("could not get an access token: {0}")]
-    Unavailable(String),
+    /// The token endpoint could not be reached, or kept failing, through every attempt.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl AuthError {
+    /// The `error_code` of the rows the run could not send because of it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected(_) => "CREDENTIALS_REJECTED",
+            Self::Unreachable(_) => "TOKEN_ENDPOINT_UNREACHABLE",
+        }
+    }
 }
 
 /// A token handed to a sender, with the generation that tells a renewal whether someone else
@@ -63,9 +76,10 @@ const METHOD_POST: u8 = 2;
 /// Tokens are renewed when this share of their lifetime has passed: twelve minutes early for
 /// PingOne's hour-long tokens, so no request meets an expired one.
 const RENEW_AFTER_SHARE: f64 = 0.8;
-/// Attempts at the token endpoint when it fails transiently, before a row is told it is
-/// unavailable.
-const TOKEN_ATTEMPTS: u32 = 3;
+/// Attempts at the token endpoint when it fails transiently, and the waits between them:
+/// about ten seconds at most beyond the attempts themselves, so that a run against an
+/// unreachable endpoint stops within seconds rather than trying row after row.
+const TOKEN_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(6)];
 
 pub struct TokenSource {
     credentials: Credentials,
@@ -77,14 +91,20 @@ pub struct TokenSource {
     method: AtomicU8,
     /// The generation of the last token fetched because its predecessor was refused.
     renewed_generation: AtomicU64,
-    retry: RetryPolicy,
+    /// Set when no token can be had: every later caller gets the same answer at once.
+    failed: std::sync::OnceLock<AuthError>,
+    timeout: Duration,
 }
 
 impl TokenSource {
     pub fn new(credentials: Credentials, timeout: Duration) -> Result<Self, reqwest::Error> {
+        // PingOne never redirects a token request; following one would hand the secret to
+        // whoever answered.
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("pingone-bypass/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout);
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)));
         if let Credentials::Client(client) = &credentials
             && is_loopback_url(&client.token_url)
         {
@@ -107,10 +127,8 @@ impl TokenSource {
             fetching: tokio::sync::Mutex::new(()),
             method: AtomicU8::new(METHOD_UNKNOWN),
             renewed_generation: AtomicU64::new(0),
-            retry: RetryPolicy {
-                retries: TOKEN_ATTEMPTS - 1,
-                ..RetryPolicy::default()
-            },
+            failed: std::sync::OnceLock::new(),
+            timeout,
         })
     }
 
@@ -122,6 +140,9 @@ impl TokenSource {
         let _fetching = self.fetching.lock().await;
         if let Some(bearer) = self.fresh() {
             return Ok(bearer);
+        }
+        if let Some(failed) = self.failed.get() {
+            return Err(failed.clone());
         }
         self.fetch().await
     }
@@ -172,7 +193,8 @@ impl TokenSource {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// One token request (retried on transient failures), stored as the current token.
+    /// One token request (retried on transient failures), stored as the current token. When it
+    /// cannot be had, that is remembered: the run stops rather than ask again for every row.
     async fn fetch(&self) -> Result<Bearer, AuthError> {
         let Credentials::Client(client) = &self.credentials else {
             return self
@@ -181,11 +203,12 @@ impl TokenSource {
                 .map(|current| current.bearer.clone())
                 .ok_or_else(|| AuthError::Rejected("no access token".to_owned()));
         };
-        let mut attempt = 0;
+        let mut waits = TOKEN_RETRY_WAITS.iter();
+        let mut attempts = 0;
         loop {
-            attempt += 1;
+            attempts += 1;
             let requested_at = Instant::now();
-            match self.request_token(client).await {
+            let failure = match self.request_token(client).await {
                 Ok(token) => {
                     let lifetime = Duration::from_secs(token.expires_in).mul_f64(RENEW_AFTER_SHARE);
                     let mut current = self.lock();
@@ -200,39 +223,61 @@ impl TokenSource {
                     });
                     return Ok(bearer);
                 }
-                Err(AuthError::Unavailable(reason)) if attempt < TOKEN_ATTEMPTS => {
-                    tracing::warn!(%reason, "token request failed; trying again");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                }
-                Err(error) => return Err(error),
-            }
+                Err(TokenRefusal::Unavailable(reason)) => match waits.next() {
+                    Some(wait) => {
+                        tracing::warn!(%reason, "token request failed; trying again in {}s", wait.as_secs());
+                        tokio::time::sleep(*wait).await;
+                        continue;
+                    }
+                    None => AuthError::Unreachable(format!(
+                        "cannot get an access token from {}: {reason} ({attempts} attempts); check the network, --auth-url / --region and any HTTPS_PROXY",
+                        client.token_url
+                    )),
+                },
+                Err(refusal) => refusal.into_auth_error(),
+            };
+            let _ = self.failed.set(failure.clone());
+            return Err(failure);
         }
     }
 
     /// Client authentication: HTTP Basic first (PingOne's default), then once form fields
-    /// when the endpoint answers `invalid_client`; whichever works is used from then on.
-    async fn request_token(&self, client: &ClientCredentials) -> Result<TokenResponse, AuthError> {
+    /// when the endpoint says Basic is not the application's method; whichever works is used
+    /// from then on. When both are refused, the first answer is the one reported: a wrong
+    /// secret is refused as such by Basic, and the form attempt would only add "unsupported
+    /// method".
+    async fn request_token(
+        &self,
+        client: &ClientCredentials,
+    ) -> Result<TokenResponse, TokenRefusal> {
         let known = self.method.load(Ordering::Relaxed);
         let first = if known == METHOD_POST {
             METHOD_POST
         } else {
             METHOD_BASIC
         };
-        match self.token_request(client, first).await {
-            Err(TokenRefusal::InvalidClient(_)) if known == METHOD_UNKNOWN => {
+        let answer = match self.token_request(client, first).await {
+            Err(TokenRefusal::InvalidClient(reason))
+                if known == METHOD_UNKNOWN
+                    && reason.to_ascii_lowercase().contains("unsupported") =>
+            {
                 let answer = self.token_request(client, METHOD_POST).await;
                 if answer.is_ok() {
                     self.method.store(METHOD_POST, Ordering::Relaxed);
                 }
-                answer.map_err(TokenRefusal::into_auth_error)
+                return answer.map_err(|second| match second {
+                    TokenRefusal::InvalidClient(_) | TokenRefusal::Refused(_) => {
+                        TokenRefusal::InvalidClient(reason)
+                    }
+                    other => other,
+                });
             }
-            answer => {
-                if answer.is_ok() {
-                    self.method.store(first, Ordering::Relaxed);
-                }
-                answer.map_err(TokenRefusal::into_auth_error)
-            }
+            answer => answer,
+        };
+        if answer.is_ok() {
+            self.method.store(first, Ordering::Relaxed);
         }
+        answer
     }
 
     async fn token_request(
@@ -260,12 +305,21 @@ impl TokenSource {
             .body(body)
             .send()
             .await
-            .map_err(|error| TokenRefusal::Unavailable(transport_reason(&error)))?;
+            .map_err(|error| {
+                TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout))
+            })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| TokenRefusal::Unavailable(transport_reason(&error)))?;
+        if status.is_redirection() {
+            return Err(TokenRefusal::Redirected(format!(
+                "the token endpoint {} answered HTTP {} redirecting to {}; PingOne never redirects a token request, so the redirect was not followed (the secret was not sent on): check --auth-url / --region and any proxy in between",
+                client.token_url,
+                status.as_u16(),
+                redirect_target(response.headers())
+            )));
+        }
+        let bytes = response.bytes().await.map_err(|error| {
+            TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout))
+        })?;
         if status.is_success() {
             return serde_json::from_slice::<TokenResponse>(&bytes).map_err(|_| {
                 TokenRefusal::Unavailable(format!(
@@ -278,7 +332,10 @@ impl TokenSource {
             .as_ref()
             .map(|body| {
                 let detail = body.error_description.as_deref().unwrap_or("");
-                redact_token_like(format!("{} {detail}", body.error).trim())
+                redact_secret(
+                    &redact_token_like(format!("{} {detail}", body.error).trim()),
+                    client.client_secret.expose_secret(),
+                )
             })
             .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
         match (
@@ -301,6 +358,7 @@ impl TokenSource {
 enum TokenRefusal {
     InvalidClient(String),
     Refused(String),
+    Redirected(String),
     Unavailable(String),
 }
 
@@ -312,17 +370,8 @@ impl TokenRefusal {
                     "PingOne's token endpoint refused the worker application ({description}): check PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET, PINGONE_ENVIRONMENT_ID and the region (--region, PINGONE_REGION_CODE or --auth-url)"
                 ))
             }
-            Self::Unavailable(reason) => AuthError::Unavailable(reason),
+            Self::Redirected(message) => AuthError::Rejected(message),
+            Self::Unavailable(reason) => AuthError::Unreachable(reason),
         }
-    }
-}
-
-fn transport_reason(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "the token endpoint did not answer in time".to_owned()
-    } else if error.is_connect() {
-        "could not connect to the token endpoint".to_owned()
-    } else {
-        "the connection to the token endpoint failed".to_owned()
     }
 }

@@ -114,7 +114,7 @@ pub struct RunArgs {
     pub rate: f64,
 
     /// Most requests in flight.
-    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=defaults::MOST_CONCURRENCY))]
     pub concurrency: u16,
 
     /// Retries per row after the first attempt.
@@ -179,7 +179,10 @@ impl CredentialSettings {
                 .filter(|value| !value.trim().is_empty())
         };
         Self {
-            access_token: read(ACCESS_TOKEN_VARIABLE).map(SecretString::from),
+            // A token pasted, or read with $(cat file), often ends in a line break; no token
+            // has white space at either end.
+            access_token: read(ACCESS_TOKEN_VARIABLE)
+                .map(|token| SecretString::from(token.trim().to_owned())),
             client_id: read(CLIENT_ID_VARIABLE),
             client_secret: read(CLIENT_SECRET_VARIABLE).map(SecretString::from),
             environment_id: read(ENVIRONMENT_ID_VARIABLE),
@@ -224,6 +227,10 @@ pub enum RunConfigError {
     WorkerEnvironment(String),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
+    #[error(
+        "{0} is set but is not a proxy URL such as http://proxy.example.com:3128; fix it or unset it"
+    )]
+    Proxy(&'static str),
     #[error("--summary-json {path} is the {what}; choose another path")]
     SummaryIsRunFile { path: PathBuf, what: &'static str },
     #[error(
@@ -268,19 +275,39 @@ impl RunArgs {
                 Some((text.clone(), until))
             }
         };
-        let target = if self.dry_run {
-            Target::DryRun
-        } else if self.simulate {
+        check_proxy_settings()?;
+        let target = if self.simulate && !self.dry_run {
             Target::Simulator(Box::new(simulated_tenant()))
+        } else if self.simulate {
+            Target::DryRun {
+                would_send: "to the built-in simulator".to_owned(),
+            }
         } else {
             let api_url = self
                 .api_url
                 .clone()
                 .unwrap_or_else(|| self.region.api_url());
             check_url("--api-url", &api_url)?;
-            Target::PingOne {
-                api_url,
-                credentials: self.credentials(settings)?,
+            match (self.dry_run, self.credentials(settings)) {
+                (false, credentials) => Target::PingOne {
+                    api_url,
+                    credentials: credentials?,
+                },
+                // A dry run goes through every check that needs no network, so that a "dry
+                // run first" runbook catches a configuration mistake; it names what it would
+                // use, never a value.
+                (true, Ok(credentials)) => Target::DryRun {
+                    would_send: format!(
+                        "to {api_url} with {}",
+                        describe_credentials(&credentials, self)
+                    ),
+                },
+                (true, Err(RunConfigError::NoCredentials)) => Target::DryRun {
+                    would_send: format!(
+                        "to {api_url}, but no credentials are set: a real run needs {CLIENT_ID_VARIABLE}, {CLIENT_SECRET_VARIABLE} and {ENVIRONMENT_ID_VARIABLE}, or {ACCESS_TOKEN_VARIABLE}, or --token-file"
+                    ),
+                },
+                (true, Err(error)) => return Err(error),
             }
         };
         Ok(RunConfig {
@@ -421,6 +448,41 @@ impl RunArgs {
     }
 }
 
+/// Which credentials a run would use, by the names of their settings, never their values.
+fn describe_credentials(credentials: &Credentials, args: &RunArgs) -> String {
+    match (credentials, &args.token_file) {
+        (Credentials::Token(_), Some(path)) => format!("the access token in {}", path.display()),
+        (Credentials::Token(_), None) => format!("the access token in {ACCESS_TOKEN_VARIABLE}"),
+        (Credentials::Client(client), _) => format!(
+            "the worker application in {CLIENT_ID_VARIABLE} and {CLIENT_SECRET_VARIABLE}, its token from {}",
+            client.token_url
+        ),
+    }
+}
+
+/// The proxy settings reqwest honours. reqwest passes over one it cannot use, which would send
+/// requests straight out instead of through the proxy the admin set: refuse it instead.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+fn check_proxy_settings() -> Result<(), RunConfigError> {
+    for name in PROXY_VARIABLES {
+        let Ok(value) = std::env::var(name) else {
+            continue;
+        };
+        if !value.trim().is_empty() && reqwest::Proxy::all(value.trim()).is_err() {
+            return Err(RunConfigError::Proxy(name));
+        }
+    }
+    Ok(())
+}
+
 /// Whether two paths name one file, however it is reached (another spelling, a symbolic or a
 /// hard link): on Unix by device and inode.
 pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
@@ -480,10 +542,11 @@ fn check_url(setting: &'static str, url: &str) -> Result<(), RunConfigError> {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
+    let (least, most) = defaults::RATE_RANGE;
     match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(rate) if (least..=most).contains(&rate) => Ok(rate),
         _ => Err(format!(
-            "{text:?} is not a positive number of requests per second"
+            "{text:?} is not a number of requests per second from {least} to {most}"
         )),
     }
 }
@@ -661,7 +724,13 @@ mod tests {
         let config = args
             .to_config(Utc::now(), &CredentialSettings::default())
             .expect("a dry run needs no credentials");
-        let new = RunConfig::new(InputSource::Stdin, OutputTarget::Stdout, Target::DryRun);
+        let new = RunConfig::new(
+            InputSource::Stdin,
+            OutputTarget::Stdout,
+            Target::DryRun {
+                would_send: String::new(),
+            },
+        );
         assert_eq!(
             (
                 config.rate,

@@ -81,6 +81,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A server's own delay for one request (a 503's `Retry-After`): at least that long,
+    /// capped like every wait, plus up to half again at random so that rows told the same
+    /// delay do not come back together.
+    pub fn at_least(&self, after: Duration) -> Duration {
+        after
+            .min(self.max_delay)
+            .mul_f64(1.0 + 0.5 * rand::rng().random::<f64>())
+    }
+
     /// "Full jitter": uniform in zero to the exponential ceiling, so that rows failing
     /// together do not come back together.
     pub fn backoff(&self, retry_number: u32) -> Duration {
@@ -107,8 +116,11 @@ pub struct ClientError(#[from] reqwest::Error);
 impl PingOneClient {
     /// `api_url` includes `/v1`; `connections` sizes the idle-connection pool.
     pub fn new(api_url: &str, timeout: Duration, connections: usize) -> Result<Self, ClientError> {
+        // PingOne never redirects this call: a 3xx is a misconfigured URL or someone in the
+        // middle, and following it would send the token (or the PUT) elsewhere.
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("pingone-bypass/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(connections)
@@ -141,15 +153,27 @@ impl PingOneClient {
             .send()
             .await;
         match sent {
-            Ok(response) => self.read_answer(response).await,
+            Ok(response) => self.read_answer(response, token).await,
             Err(error) => Attempt::NoAnswer {
-                error_message: self.describe_transport_error(&error),
+                error_message: describe_transport_error(&error, self.timeout),
             },
         }
     }
 
-    async fn read_answer(&self, response: reqwest::Response) -> Attempt {
+    async fn read_answer(&self, response: reqwest::Response, token: &SecretString) -> Attempt {
         let status = response.status();
+        if status.is_redirection() {
+            return Attempt::Refused {
+                http_status: status.as_u16(),
+                error_code: "REDIRECTED".to_owned(),
+                error_message: format!(
+                    "answered HTTP {} redirecting to {}; PingOne never redirects this call, so it was not followed: check --api-url / --region and any proxy in between",
+                    status.as_u16(),
+                    redirect_target(response.headers())
+                ),
+                retry: Retry::Never,
+            };
+        }
         let retry_after = parse_retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body,
@@ -158,7 +182,7 @@ impl PingOneClient {
                     error_message: format!(
                         "the answer (HTTP {}) broke off: {}",
                         status.as_u16(),
-                        self.describe_transport_error(&error)
+                        describe_transport_error(&error, self.timeout)
                     ),
                 };
             }
@@ -181,6 +205,7 @@ impl PingOneClient {
             };
         }
         let (error_code, error_message) = describe_error_body(status, &body);
+        let error_message = redact_secret(&error_message, token.expose_secret());
         Attempt::Refused {
             http_status: status.as_u16(),
             error_code,
@@ -191,27 +216,6 @@ impl PingOneClient {
                 Retry::Never
             },
         }
-    }
-
-    fn describe_transport_error(&self, error: &reqwest::Error) -> String {
-        if error.is_timeout() {
-            return format!(
-                "no answer within {} (--timeout)",
-                humantime::format_duration(self.timeout)
-            );
-        }
-        let mut message = if error.is_connect() {
-            "could not connect".to_owned()
-        } else {
-            "the connection failed".to_owned()
-        };
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        message
     }
 }
 
@@ -276,6 +280,99 @@ pub fn redact_token_like(text: &str) -> String {
     }
     redacted.push_str(rest);
     redacted
+}
+
+/// Replaces `secret` wherever it appears, so that a server quoting back a token or a secret of
+/// any length cannot carry it into the results or a log.
+pub fn redact_secret(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        return text.to_owned();
+    }
+    text.replace(secret, "[redacted]")
+}
+
+/// Where a 3xx answer points: the host of its `Location`, or that it had none.
+pub fn redirect_target(headers: &HeaderMap) -> String {
+    let Some(location) = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return "nowhere (no Location header)".to_owned();
+    };
+    match reqwest::Url::parse(location) {
+        Ok(url) => format!(
+            "host {}",
+            url.host_str()
+                .map_or_else(|| location.to_owned(), str::to_owned)
+        ),
+        Err(_) => format!("{location:?} on the same host"),
+    }
+}
+
+/// Why a request got no answer, in the admin's terms: refused, DNS, TLS, timeout or the proxy,
+/// with the underlying error after it.
+pub fn describe_transport_error(error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!(
+            "no answer within {} (--timeout)",
+            humantime::format_duration(timeout)
+        );
+    }
+    let mut causes = Vec::new();
+    let mut refused = false;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let detail = causes.join(": ");
+    let lower = detail.to_ascii_lowercase();
+    let kind = if lower.contains("proxy") || lower.contains("tunnel") {
+        "the proxy failed"
+    } else if refused || lower.contains("connection refused") {
+        "connection refused"
+    } else if lower.contains("dns") || lower.contains("lookup address") {
+        "DNS lookup failed"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "TLS failed"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "the connection failed"
+    };
+    let through = error
+        .url()
+        .and_then(proxy_for)
+        .map_or_else(String::new, |proxy| format!(" (through the proxy {proxy})"));
+    if detail.is_empty() {
+        format!("{kind}{through}")
+    } else {
+        format!("{kind}{through}: {detail}")
+    }
+}
+
+/// The proxy the environment sets for `url`, as reqwest reads it (`HTTPS_PROXY`,
+/// `ALL_PROXY`, `HTTP_PROXY`), unless `url` is loopback, which never goes through one.
+fn proxy_for(url: &reqwest::Url) -> Option<String> {
+    if is_loopback_url(url.as_str()) {
+        return None;
+    }
+    let names: &[&str] = if url.scheme() == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .map(|value| match reqwest::Url::parse(&value) {
+            Ok(proxy) => proxy.host_str().unwrap_or(&value).to_owned(),
+            Err(_) => value,
+        })
 }
 
 /// `Retry-After` as seconds or as an HTTP date.

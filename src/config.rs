@@ -17,8 +17,9 @@ use crate::simulator::SimulatorConfig;
 
 /// Where requests go.
 pub enum Target {
-    /// `--dry-run`: validate and plan; send nothing.
-    DryRun,
+    /// `--dry-run`: validate and plan; send nothing. Says where a real run would send, and
+    /// with which credentials (by name).
+    DryRun { would_send: String },
     PingOne {
         api_url: String,
         credentials: Credentials,
@@ -30,7 +31,7 @@ pub enum Target {
 impl Target {
     pub fn api_identity(&self) -> ApiIdentity {
         match self {
-            Self::DryRun => ApiIdentity::DryRun,
+            Self::DryRun { .. } => ApiIdentity::DryRun,
             Self::PingOne { api_url, .. } => ApiIdentity::PingOne(api_url.clone()),
             Self::Simulator(_) => ApiIdentity::Simulator,
         }

@@ -5,6 +5,12 @@ use std::time::Duration;
 
 pub const RATE: f64 = 50.0;
 pub const CONCURRENCY: u16 = 32;
+/// Most requests in flight `--concurrency` allows: far beyond what a PingOne license accepts,
+/// and each one costs senders and memory.
+pub const MOST_CONCURRENCY: i64 = 1024;
+/// The `--rate` allowed, in requests per second: from one every 100 seconds to far beyond any
+/// license.
+pub const RATE_RANGE: (f64, f64) = (0.01, 100_000.0);
 pub const RETRIES: u32 = 5;
 pub const TIMEOUT_TEXT: &str = "30s";
 pub const TIMEOUT: Duration = Duration::from_secs(30);

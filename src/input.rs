@@ -258,38 +258,49 @@ impl InputReader {
         }
     }
 
-    /// Streams every record into `sender` from a blocking thread, in batches so that the
+    /// Streams every record into `sender` from a thread of its own, in batches so that the
     /// threads on either side of the channel do not wake each other for every row; the
-    /// channel's bound is the backpressure. Ends at the end of the input, at a read error (the
-    /// last item sent), or when the receiver is dropped.
+    /// channel's bound is the backpressure. Standard input is handed on row by row, as rows
+    /// arrive: a pipe may pause between them. Ends at the end of the input, at a read error
+    /// (the last item sent), or when the receiver is dropped. A plain thread rather than the
+    /// runtime's blocking pool: a read blocked on standard input must not hold up the
+    /// process's exit.
     pub fn spawn(
         mut self,
         sender: mpsc::Sender<Vec<Result<InputRecord, InputError>>>,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::task::spawn_blocking(move || {
-            loop {
-                let mut batch = Vec::with_capacity(RECORDS_PER_BATCH);
-                let mut ended = false;
-                while batch.len() < RECORDS_PER_BATCH {
-                    match self.next_record() {
-                        Some(item) => {
-                            ended = item.is_err();
-                            batch.push(item);
-                            if ended {
+    ) -> std::io::Result<()> {
+        let batch_size = if self.source_name == InputSource::Stdin.describe() {
+            1
+        } else {
+            RECORDS_PER_BATCH
+        };
+        std::thread::Builder::new()
+            .name("input".to_owned())
+            .spawn(move || {
+                loop {
+                    let mut batch = Vec::with_capacity(batch_size);
+                    let mut ended = false;
+                    while batch.len() < batch_size {
+                        match self.next_record() {
+                            Some(item) => {
+                                ended = item.is_err();
+                                batch.push(item);
+                                if ended {
+                                    break;
+                                }
+                            }
+                            None => {
+                                ended = true;
                                 break;
                             }
                         }
-                        None => {
-                            ended = true;
-                            break;
-                        }
+                    }
+                    if (!batch.is_empty() && sender.blocking_send(batch).is_err()) || ended {
+                        return;
                     }
                 }
-                if (!batch.is_empty() && sender.blocking_send(batch).is_err()) || ended {
-                    return;
-                }
-            }
-        })
+            })
+            .map(drop)
     }
 }
 

@@ -46,7 +46,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let reader = InputReader::open(&config.input)?;
     let header = reader.header().clone();
     let mut place = ResultsPlace::claim(&config)?;
-    let dry_run = matches!(config.target, Target::DryRun);
+    let dry_run = matches!(config.target, Target::DryRun { .. });
     let counters = Arc::new(LiveCounters::default());
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
     // Kept alive until the run ends: dropping it stops the simulator.
@@ -65,7 +65,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
-    if let (InputSource::File(path), true) = (&config.input, progress.shows_bar()) {
+    if let InputSource::File(path) = &config.input {
         let (path, progress) = (path.clone(), progress.clone());
         tokio::task::spawn_blocking(move || {
             if let Some(total) = count_records(&path) {
@@ -141,8 +141,14 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         sequence: 0,
     };
     let (records, records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
-    let reading = reader.spawn(records);
-    let input_error = feed.rows(records_received).await;
+    reader.spawn(records).map_err(|error| InputError::Read {
+        source_name: config.input.describe(),
+        error,
+    })?;
+    // Standard input may never end: an interrupt stops reading it. A file is read to its
+    // end, so that every row it holds is accounted for.
+    let stop_reading = (config.input == InputSource::Stdin).then(|| config.interrupt.clone());
+    let input_error = feed.rows(records_received, stop_reading).await;
     feed.carry_over(header.extras.len()).await;
     let sequence = feed.sequence;
     let earlier_sources = feed.earlier.take().map(|earlier| earlier.sources);
@@ -154,7 +160,6 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         let _ = sender.await;
     }
     let recorded = recording.await;
-    reading.abort();
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
@@ -218,7 +223,10 @@ async fn connect(
     stop: Arc<Stop>,
 ) -> Result<(Option<Simulator>, Option<Arc<RowSender>>), RunError> {
     let (simulator, api_url, credentials) = match &config.target {
-        Target::DryRun => return Ok((None, None)),
+        Target::DryRun { would_send } => {
+            tracing::info!("dry run: nothing is sent; a real run would send {would_send}");
+            return Ok((None, None));
+        }
         Target::PingOne {
             api_url,
             credentials,
@@ -318,7 +326,7 @@ impl ResultsPlace {
             api_url: match &config.target {
                 Target::PingOne { api_url, .. } => Some(api_url.clone()),
                 Target::Simulator(_) => Some("the built-in simulator".to_owned()),
-                Target::DryRun => None,
+                Target::DryRun { .. } => None,
             },
             simulated,
             dry_run,
@@ -414,8 +422,18 @@ impl Feed<'_> {
     async fn rows(
         &mut self,
         mut records: mpsc::Receiver<Vec<Result<crate::input::InputRecord, InputError>>>,
+        stop_reading: Option<tokio_util::sync::CancellationToken>,
     ) -> Option<InputError> {
-        while let Some(batch) = records.recv().await {
+        loop {
+            let next = match &stop_reading {
+                Some(stop) => tokio::select! {
+                    batch = records.recv() => batch,
+                    () = stop.cancelled() => None,
+                },
+                None => records.recv().await,
+            };
+            // The input ended, or reading it was stopped.
+            let batch = next?;
             for item in batch {
                 let record = match item {
                     Ok(record) => record,
@@ -435,7 +453,6 @@ impl Feed<'_> {
                 }
             }
         }
-        None
     }
 
     async fn take(&mut self, position: u64, verdict: Verdict, mut origin: RowOrigin) -> Taken {

@@ -73,6 +73,7 @@ impl Progress {
             );
             bar
         });
+        *active_bar() = bar.clone();
         let status_lines = bar.is_none().then(|| {
             let counters = counters.clone();
             tokio::spawn(async move {
@@ -120,12 +121,9 @@ impl Progress {
         }
     }
 
-    pub fn shows_bar(&self) -> bool {
-        self.bar.is_some()
-    }
-
     pub fn finish(self) {
         if let Some(bar) = &self.bar {
+            active_bar().take();
             bar.finish_and_clear();
         }
         if let Some(task) = &self.status_lines {
@@ -136,12 +134,23 @@ impl Progress {
 
 fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
     let requests = LiveCounters::get(&counters.requests);
+    let done = LiveCounters::get(&counters.rows_done);
+    let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
     let rows = match LiveCounters::get(&counters.total) {
-        0 => format!("{} rows done", LiveCounters::get(&counters.rows_done)),
-        total => format!(
-            "{} of {total} rows done",
-            LiveCounters::get(&counters.rows_done)
-        ),
+        0 => format!("{done} rows done"),
+        total => {
+            let eta = match done {
+                0 => "unknown".to_owned(),
+                _ => humantime::format_duration(Duration::from_secs(
+                    (total.saturating_sub(done) as f64 * seconds / done as f64).ceil() as u64,
+                ))
+                .to_string(),
+            };
+            format!(
+                "{done} of {total} rows done ({:.0}%, ETA {eta})",
+                done as f64 * 100.0 / total as f64
+            )
+        }
     };
     format!(
         "progress: {rows} ({} succeeded, {} need attention), {} requests ({} retries, {} throttled), {:.1} requests/s",
@@ -150,6 +159,74 @@ fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
         requests,
         LiveCounters::get(&counters.retries),
         LiveCounters::get(&counters.throttled),
-        requests as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        requests as f64 / seconds,
     )
+}
+
+/// The bar on screen, if one is. Log lines are written through it (`ProgressBar::suspend`),
+/// so that neither tears the other; it is process-wide because the log subscriber is.
+fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
+    static ACTIVE_BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    // Holds a handle that no panic can leave half-written.
+    ACTIVE_BAR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where log lines go: standard error, around the progress bar when one is drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// One log line, written out whole when dropped.
+pub struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &self.0);
+        };
+        let bar = active_bar().clone();
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LogLine(Vec::with_capacity(256))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_line_for_a_counted_input_gives_done_of_total_percentage_rate_and_eta() {
+        let counters = LiveCounters::default();
+        LiveCounters::add(&counters.total, 2000);
+        LiveCounters::add(&counters.rows_done, 500);
+        LiveCounters::add(&counters.requests, 500);
+        let line = status_line(&counters, Duration::from_secs(5));
+        assert!(
+            line.contains("500 of 2000 rows done (25%, ETA 15s)")
+                && line.contains("100.0 requests/s"),
+            "{line}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::auth::{AuthError, TokenSource};
+use crate::auth::TokenSource;
 use crate::client::{Attempt, PingOneClient, RetryPolicy};
 use crate::plan::Job;
 use crate::record::progress::LiveCounters;
@@ -71,8 +71,9 @@ enum Sent {
 }
 
 /// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
-/// retries with backoff, a `Retry-After` that pauses every sender, token renewal on 401, and
-/// a stop when credentials are rejected or an environment keeps answering 403.
+/// retries with backoff, a 429's `Retry-After` pausing every sender and any other delaying its
+/// row, token renewal on 401, and a stop when no token can be had or an environment keeps
+/// answering 403.
 pub(crate) struct RowSender {
     pub(crate) client: PingOneClient,
     pub(crate) tokens: TokenSource,
@@ -112,21 +113,8 @@ impl RowSender {
                 }
                 let bearer = match self.tokens.bearer().await {
                     Ok(bearer) => bearer,
-                    Err(AuthError::Rejected(reason)) => {
-                        self.stop.abort(reason);
-                        continue;
-                    }
-                    Err(AuthError::Unavailable(reason)) => {
-                        attempts += 1;
-                        if attempts > self.retry.retries {
-                            let attempt = Attempt::NoAnswer {
-                                error_message: reason,
-                            };
-                            return Sent::Answered(attempt, attempts);
-                        }
-                        probe = None;
-                        self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
-                            .await;
+                    Err(error) => {
+                        self.stop.abort(&error);
                         continue;
                     }
                 };
@@ -153,7 +141,7 @@ impl RowSender {
                         continue;
                     }
                     Err(error) => {
-                        self.stop.abort(error.to_string());
+                        self.stop.abort(&error);
                         return Sent::Answered(attempt, attempts);
                     }
                 }
@@ -170,19 +158,27 @@ impl RowSender {
                     self.throttle.throttled();
                 }
                 Some(status) if status < 400 => self.throttle.succeeded(),
-                _ => {}
+                // PingOne failing (5xx) or unreachable: the shared rate slows only when most
+                // recent answers are such failures, not for a sporadic one.
+                Some(500..) | None => self.throttle.failed(),
+                Some(_) => {}
             }
             if !attempt.may_retry() || attempts > self.retry.retries {
                 return Sent::Answered(attempt, attempts);
             }
-            match attempt.retry_after() {
-                Some(after) => self
-                    .throttle
-                    .pause_until(Instant::now() + after.min(self.retry.max_delay)),
-                None => {
-                    self.until_interrupted(tokio::time::sleep(self.retry.backoff(attempts)))
-                        .await;
+            // A 429's Retry-After is about the license's shared limit: every sender pauses.
+            // Any other Retry-After (a 503's) is about this request: only this row waits.
+            let wait = match (http_status, attempt.retry_after()) {
+                (Some(429), Some(after)) => {
+                    self.throttle
+                        .pause_until(Instant::now() + after.min(self.retry.max_delay));
+                    None
                 }
+                (_, Some(after)) => Some(self.retry.at_least(after)),
+                (_, None) => Some(self.retry.backoff(attempts)),
+            };
+            if let Some(wait) = wait {
+                self.until_interrupted(tokio::time::sleep(wait)).await;
             }
             last_answer = Some(attempt);
         }

@@ -18,7 +18,9 @@ pub(crate) struct Stop {
     /// Cancelled by an interrupt, and by the recorder at the first failed write: every wait
     /// of every sender ends at once.
     pub(crate) halt: CancellationToken,
-    aborted: std::sync::OnceLock<String>,
+    /// Why the whole run stopped sending (rejected credentials, no token to be had): the
+    /// `error_code` of the rows not sent, and what to check.
+    aborted: std::sync::OnceLock<(&'static str, String)>,
     environments: std::sync::Mutex<std::collections::HashMap<Uuid, EnvironmentRefusals>>,
     /// Whether any 403 was ever answered: until one is, every request skips the lock above.
     forbidden_seen: std::sync::atomic::AtomicBool,
@@ -39,14 +41,14 @@ impl Stop {
         }
     }
 
-    pub(crate) fn abort(&self, reason: String) {
-        if self.aborted.set(reason).is_ok() {
-            tracing::warn!("PingOne rejected the credentials; no more rows will be sent");
+    pub(crate) fn abort(&self, error: &crate::auth::AuthError) {
+        if self.aborted.set((error.code(), error.to_string())).is_ok() {
+            tracing::warn!("no access token can be had; no more rows will be sent");
         }
     }
 
     pub(crate) fn aborted(&self) -> Option<String> {
-        self.aborted.get().cloned()
+        self.aborted.get().map(|(_, reason)| reason.clone())
     }
 
     fn environments(
@@ -60,9 +62,9 @@ impl Stop {
 
     /// The reason a row for this environment must not be sent, if there is one.
     pub(crate) fn reason_not_to_send(&self, environment: Uuid) -> Option<NotSent> {
-        if let Some(reason) = self.aborted.get() {
+        if let Some((code, reason)) = self.aborted.get() {
             return Some(NotSent {
-                code: "CREDENTIALS_REJECTED",
+                code,
                 message: format!("the run stopped because {reason}"),
             });
         }

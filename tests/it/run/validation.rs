@@ -105,7 +105,13 @@ async fn a_dry_run_plans_every_valid_row() {
         "env,user,until\n{ENV_A},{},8h\n{ENV_A},not-a-user,8h\n",
         Uuid::new_v4()
     ));
-    let outcome = run_to_end(run_config(&files, pingone_bypass::config::Target::DryRun)).await;
+    let outcome = run_to_end(run_config(
+        &files,
+        pingone_bypass::config::Target::DryRun {
+            would_send: String::new(),
+        },
+    ))
+    .await;
     let rows = read_results(&files.output);
     assert_eq!(column(&rows, "status"), ["planned", "invalid"]);
     assert_eq!(column(&rows, "attempts"), ["0", "0"]);
