@@ -461,7 +461,8 @@ fn describe_credentials(credentials: &Credentials, args: &RunArgs) -> String {
 }
 
 /// The proxy settings reqwest honours. reqwest passes over one it cannot use, which would send
-/// requests straight out instead of through the proxy the admin set: refuse it instead.
+/// requests straight out instead of through the proxy the admin set: refuse it instead. The
+/// check is written here because reqwest's own proxy parser accepts schemes it cannot use.
 const PROXY_VARIABLES: [&str; 6] = [
     "HTTPS_PROXY",
     "https_proxy",
@@ -476,11 +477,28 @@ fn check_proxy_settings() -> Result<(), RunConfigError> {
         let Ok(value) = std::env::var(name) else {
             continue;
         };
-        if !value.trim().is_empty() && reqwest::Proxy::all(value.trim()).is_err() {
+        let value = value.trim();
+        if !value.is_empty() && !is_usable_proxy(value) {
             return Err(RunConfigError::Proxy(name));
         }
     }
     Ok(())
+}
+
+/// A proxy URL as curl and reqwest take it: a scheme they speak (`http://` assumed when
+/// there is none) and a host.
+fn is_usable_proxy(value: &str) -> bool {
+    let with_scheme = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    url::Url::parse(&with_scheme).is_ok_and(|url| {
+        matches!(
+            url.scheme(),
+            "http" | "https" | "socks4" | "socks4a" | "socks5" | "socks5h"
+        ) && url.host_str().is_some_and(|host| !host.is_empty())
+    })
 }
 
 /// Whether two paths name one file, however it is reached (another spelling, a symbolic or a

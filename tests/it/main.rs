@@ -2,6 +2,7 @@
 //! module shared by the specifications.
 
 mod audit_trail;
+mod outage;
 mod run;
 mod run_command;
 mod run_signals;
