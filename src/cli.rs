@@ -41,7 +41,8 @@ pub enum Command {
     ///
     /// Exit codes: 0 every row succeeded or was skipped (or a dry run found nothing invalid);
     /// 1 some rows failed, are invalid or were not attempted; 2 usage, configuration or input
-    /// error, nothing sent; 3 PingOne rejected the credentials; 130 interrupted.
+    /// error, nothing sent; 3 no access token can be had (credentials rejected, or the token endpoint
+    /// unreachable); 130 interrupted.
     Run(Box<RunArgs>),
     /// Serve the PingOne simulator on loopback until stopped (Ctrl-C or SIGTERM).
     ///

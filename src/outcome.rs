@@ -18,8 +18,9 @@ pub mod exit {
     pub const UNFINISHED: u8 = 1;
     /// Usage, configuration or input-file error; nothing was sent.
     pub const USAGE: u8 = 2;
-    /// PingOne rejected the credentials; the remaining rows are `not_attempted`.
-    pub const CREDENTIALS_REJECTED: u8 = 3;
+    /// No access token can be had (PingOne rejected the credentials, or its token endpoint
+    /// cannot be reached); the remaining rows are `not_attempted`.
+    pub const NO_TOKEN: u8 = 3;
     /// Interrupted by Ctrl-C or SIGTERM after requests in flight finished and results were
     /// written.
     pub const INTERRUPTED: u8 = 130;
@@ -34,7 +35,7 @@ pub struct RunOutcome {
     pub results: String,
     /// The input could not be read to its end; rows after the error are not in the results.
     pub input_error: Option<InputError>,
-    /// PingOne rejected the credentials: the run stopped sending, and this says what to check.
+    /// No access token could be had: the run stopped sending, and this says what to check.
     pub aborted: Option<String>,
     /// The run was interrupted before every row was sent.
     pub interrupted: bool,
@@ -45,7 +46,7 @@ impl RunOutcome {
         if self.interrupted {
             exit::INTERRUPTED
         } else if self.aborted.is_some() {
-            exit::CREDENTIALS_REJECTED
+            exit::NO_TOKEN
         } else if self.input_error.is_some() || self.summary.unfinished() > 0 {
             exit::UNFINISHED
         } else {
