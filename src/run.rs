@@ -65,7 +65,9 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
-    if let InputSource::File(path) = &config.input {
+    // The total makes the bar and the status lines say how far along the run is; a dry run
+    // is over in seconds and would only read its file twice.
+    if let (InputSource::File(path), false) = (&config.input, dry_run) {
         let (path, progress) = (path.clone(), progress.clone());
         tokio::task::spawn_blocking(move || {
             if let Some(total) = count_records(&path) {
@@ -515,7 +517,8 @@ impl Feed<'_> {
         let Some(earlier) = &self.earlier else {
             return;
         };
-        if self.stop.halt.is_cancelled() && !self.stop.interrupt.is_cancelled() {
+        // The recorder closes the window when it can write no more.
+        if self.window.is_closed() {
             return;
         }
         for row in earlier.not_in_input(extra_columns) {

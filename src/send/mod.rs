@@ -105,6 +105,10 @@ impl RowSender {
             let (bearer, attempt) = {
                 // The semaphore is never closed, so this always holds a permit.
                 let _permit = self.in_flight.acquire().await.ok();
+                // A run that has stopped must not keep rows waiting for slots it will not use.
+                if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
+                    return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
+                }
                 self.until_interrupted(self.throttle.acquire()).await;
                 // Checked at the last moment: the run or this environment may have stopped
                 // while this row waited for its slot.

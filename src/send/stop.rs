@@ -15,8 +15,8 @@ const FORBIDDEN_IN_A_ROW: u32 = 3;
 #[derive(Default)]
 pub(crate) struct Stop {
     pub(crate) interrupt: CancellationToken,
-    /// Cancelled by an interrupt, and by the recorder at the first failed write: every wait
-    /// of every sender ends at once.
+    /// Cancelled by an interrupt, when no token can be had, and by the recorder at the first
+    /// failed write: every wait of every sender ends at once.
     pub(crate) halt: CancellationToken,
     /// Why the whole run stopped sending (rejected credentials, no token to be had): the
     /// `error_code` of the rows not sent, and what to check.
@@ -45,6 +45,8 @@ impl Stop {
         if self.aborted.set((error.code(), error.to_string())).is_ok() {
             tracing::warn!("no access token can be had; no more rows will be sent");
         }
+        // Rows waiting for a send slot or a retry stop waiting.
+        self.halt.cancel();
     }
 
     pub(crate) fn aborted(&self) -> Option<String> {
