@@ -25,7 +25,7 @@ seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(d
 curl_times=(); tool_times=()
 for run in $(seq "$runs"); do
   c=$(seconds benches/curl-xargs.sh "$work/users.csv")
-  t=$(seconds "$binary" run "$work/users.csv" --api-url "$API_URL" --rate 1000000 --concurrency 16 \
+  t=$(seconds "$binary" run "$work/users.csv" --api-url "$API_URL" --rate 100000 --concurrency 16 \
         -o "$work/results.csv" --overwrite --progress never)
   printf 'run %s: xargs -P 16 curl %.2fs (%.0f rows/s); pingone-bypass %.2fs (%.0f rows/s)\n' \
     "$run" "$c" "$(echo "$rows/$c" | bc -l)" "$t" "$(echo "$rows/$t" | bc -l)"

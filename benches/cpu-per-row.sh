@@ -24,7 +24,7 @@ for run in $(seq "$runs"); do
   for candidate in "${binaries[@]}"; do
     rm -f "$work"/results.csv*
     /usr/bin/time -f "%U %S %e" -o "$work/time" "$candidate" run "$work/input.csv" \
-      -o "$work/results.csv" --api-url "$api_url" --rate 1000000 --concurrency 32 \
+      -o "$work/results.csv" --api-url "$api_url" --rate 100000 --concurrency 32 \
       --progress never 2>/dev/null || true
     read -r user system wall <"$work/time"
     printf '%s run %s: %s rows, CPU %.2f s (%.1f µs a row), wall %s s\n' "$candidate" "$run" "$rows" \
