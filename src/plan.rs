@@ -49,6 +49,24 @@ pub struct ColumnNames {
     pub until: String,
 }
 
+impl ColumnNames {
+    /// The names as the input's header gives them, or the flag that stands in for a missing
+    /// column.
+    pub fn of(header: &crate::input::Header) -> Self {
+        Self {
+            environment: header
+                .environment
+                .as_ref()
+                .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
+            user: header.user.1.clone(),
+            until: header
+                .until
+                .as_ref()
+                .map_or_else(|| "--until".to_owned(), |(_, name)| name.clone()),
+        }
+    }
+}
+
 impl Default for ColumnNames {
     fn default() -> Self {
         Self {

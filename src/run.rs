@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -64,17 +63,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
-    let progress = Arc::new(Progress::start(config.progress, counters.clone()));
-    // The total makes the bar and the status lines say how far along the run is; a dry run
-    // is over in seconds and would only read its file twice.
-    if let (InputSource::File(path), false) = (&config.input, dry_run) {
-        let (path, progress) = (path.clone(), progress.clone());
-        tokio::task::spawn_blocking(move || {
-            if let Some(total) = count_records(&path) {
-                progress.set_total(total);
-            }
-        });
-    }
+    let progress = start_progress(&config, counters.clone(), dry_run);
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
     let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
@@ -93,34 +82,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         .record(results_received),
     );
 
-    // Long-lived senders taking rows from a channel: spawning a task for every row cost more
-    // than the overhead benchmark allowed.
-    let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
-    let jobs_received = Arc::new(tokio::sync::Mutex::new(jobs_received));
-    let senders: Vec<_> = sender
-        .iter()
-        .flat_map(|sender| {
-            (0..config.concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
-                tokio::spawn(send_rows(
-                    sender.clone(),
-                    jobs_received.clone(),
-                    results_sender.clone(),
-                ))
-            })
-        })
-        .collect();
-
-    let columns = ColumnNames {
-        environment: header
-            .environment
-            .as_ref()
-            .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
-        user: header.user.1.clone(),
-        until: header
-            .until
-            .as_ref()
-            .map_or_else(|| "--until".to_owned(), |(_, name)| name.clone()),
-    };
+    let (jobs, senders) = start_senders(sender.as_ref(), config.concurrency, &results_sender);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -132,7 +94,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: Planner::new(config.rules, columns),
+        planner: Planner::new(config.rules, ColumnNames::of(&header)),
         earlier: place.earlier.take(),
         resume_rules,
         sending: sender.is_some(),
@@ -182,16 +144,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
             ),
         ));
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    summary.requests = counters.requests.load(Ordering::Relaxed);
-    summary.retries = counters.retries.load(Ordering::Relaxed);
-    summary.throttled = counters.throttled.load(Ordering::Relaxed);
-    summary.elapsed_seconds = elapsed;
-    summary.rate_per_second = if elapsed > 0.0 {
-        summary.requests as f64 / elapsed
-    } else {
-        0.0
-    };
+    summary.add_requests(&counters, started.elapsed());
     place.complete(&config.output, earlier_sources.unwrap_or_default())?;
     if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
         manifest.run.finished_at = Some(chrono::Utc::now());
@@ -209,6 +162,45 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         aborted: stop.aborted(),
         interrupted: stop.interrupt.is_cancelled(),
     })
+}
+
+/// Signs of life, with the input's rows counted (on a blocking thread) so that they can say how
+/// far along the run is. A dry run is over in seconds and would only read its file twice.
+fn start_progress(config: &RunConfig, counters: Arc<LiveCounters>, dry_run: bool) -> Arc<Progress> {
+    let progress = Arc::new(Progress::start(config.progress, counters));
+    if let (InputSource::File(path), false) = (&config.input, dry_run) {
+        let (path, progress) = (path.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Some(total) = count_records(&path) {
+                progress.set_total(total);
+            }
+        });
+    }
+    progress
+}
+
+/// Long-lived senders taking rows from a channel (spawning a task for every row cost more than
+/// the overhead benchmark allowed); none when nothing is sent.
+fn start_senders(
+    sender: Option<&Arc<RowSender>>,
+    concurrency: usize,
+    results: &mpsc::Sender<(u64, ResultRow)>,
+) -> (mpsc::Sender<SendJob>, Vec<tokio::task::JoinHandle<()>>) {
+    let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
+    let jobs_received = Arc::new(tokio::sync::Mutex::new(jobs_received));
+    let senders = sender
+        .iter()
+        .flat_map(|sender| {
+            (0..concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
+                tokio::spawn(send_rows(
+                    (*sender).clone(),
+                    jobs_received.clone(),
+                    results.clone(),
+                ))
+            })
+        })
+        .collect();
+    (jobs, senders)
 }
 
 fn lost_rows(output: &OutputTarget, message: String) -> RunError {

@@ -69,6 +69,24 @@ impl Summary {
         }
     }
 
+    /// Takes the request counts from the run's live counters, over `elapsed`.
+    pub fn add_requests(
+        &mut self,
+        counters: &crate::record::progress::LiveCounters,
+        elapsed: std::time::Duration,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests = counters.requests.load(Relaxed);
+        self.retries = counters.retries.load(Relaxed);
+        self.throttled = counters.throttled.load(Relaxed);
+        self.elapsed_seconds = elapsed.as_secs_f64();
+        self.rate_per_second = if self.elapsed_seconds > 0.0 {
+            self.requests as f64 / self.elapsed_seconds
+        } else {
+            0.0
+        };
+    }
+
     /// Rows that need the admin's attention: failed, invalid or not attempted.
     pub fn unfinished(&self) -> u64 {
         self.failed + self.invalid + self.not_attempted
