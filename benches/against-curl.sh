@@ -13,14 +13,7 @@ TOKEN=$token
 API_URL=$api_url
 UNTIL=$(date -u -d '+8 hours' +%Y-%m-%dT%H:%M:%S.000Z)
 export TOKEN API_URL UNTIL PINGONE_API_ACCESS_TOKEN=$token
-python3 - "$rows" "$work/users.csv" <<'PY'
-import sys, uuid
-rows, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("environmentId,userId,until\n")
-    for _ in range(rows):
-        f.write(f"4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,{uuid.uuid4()},8h\n")
-PY
+python3 benches/users-csv.py "$rows" "$work/users.csv"
 seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc -l; }
 curl_times=(); tool_times=()
 for run in $(seq "$runs"); do

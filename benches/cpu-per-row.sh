@@ -12,14 +12,7 @@ shift 2 || true
 . benches/simulator.sh
 binaries=("${@:-$binary}")
 export PINGONE_API_ACCESS_TOKEN=$token
-python3 - "$rows" "$work/input.csv" <<'PY'
-import sys, uuid
-count, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("environmentId,userId,until,ticket\n")
-    for i in range(count):
-        f.write(f"4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,{uuid.uuid4()},8h,INC-{i % 100}\n")
-PY
+python3 benches/users-csv.py "$rows" "$work/input.csv"
 for run in $(seq "$runs"); do
   for candidate in "${binaries[@]}"; do
     rm -f "$work"/results.csv*

@@ -11,13 +11,7 @@ cargo build --release --quiet
 binary=./target/release/pingone-bypass
 work=$(mktemp -d)
 trap 'kill $listener 2>/dev/null; rm -rf "$work"' EXIT
-python3 - "$rows" "$work/input.csv" <<'PY'
-import sys, uuid
-with open(sys.argv[2], "w") as f:
-    f.write("environmentId,userId,until\n")
-    for _ in range(int(sys.argv[1])):
-        f.write(f"4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01,{uuid.uuid4()},8h\n")
-PY
+python3 benches/users-csv.py "$rows" "$work/input.csv"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 python3 -u -c '
 import socket, sys

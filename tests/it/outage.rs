@@ -48,6 +48,22 @@ fn granted() -> ResponseTemplate {
     }))
 }
 
+/// A worker application's settings pointing at `api_url` and `auth_url`, with made-up
+/// credentials.
+fn worker_app<'a>(
+    api_url: &'a str,
+    auth_url: &'a str,
+    environment_id: &'a str,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("PINGONE_API_URL", api_url),
+        ("PINGONE_AUTH_URL", auth_url),
+        ("PINGONE_CLIENT_ID", "a-client"),
+        ("PINGONE_CLIENT_SECRET", "a-secret"),
+        ("PINGONE_ENVIRONMENT_ID", environment_id),
+    ]
+}
+
 /// A port on loopback that nothing listens on: connections to it are refused.
 fn refusing_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -124,13 +140,7 @@ async fn a_token_endpoint_refusing_connections_stops_the_run_with_exit_3() {
     let api_url = simulator.api_url();
     let output = binary(
         &["run", &files.input.display().to_string(), "--rate", "1000"],
-        &[
-            ("PINGONE_API_URL", &api_url),
-            ("PINGONE_AUTH_URL", &auth_url),
-            ("PINGONE_CLIENT_ID", "a-client"),
-            ("PINGONE_CLIENT_SECRET", "a-secret"),
-            ("PINGONE_ENVIRONMENT_ID", &environment_id),
-        ],
+        &worker_app(&api_url, &auth_url, &environment_id),
     )
     .output()
     .await
@@ -170,13 +180,7 @@ async fn a_token_endpoint_that_never_answers_costs_three_timeouts_then_exit_3() 
     let unused_api = format!("http://127.0.0.1:{}/v1", refusing_port());
     let output = binary(
         &["run", &files.input.display().to_string(), "--timeout", "1s"],
-        &[
-            ("PINGONE_API_URL", &unused_api),
-            ("PINGONE_AUTH_URL", &auth_url),
-            ("PINGONE_CLIENT_ID", "a-client"),
-            ("PINGONE_CLIENT_SECRET", "a-secret"),
-            ("PINGONE_ENVIRONMENT_ID", &environment_id),
-        ],
+        &worker_app(&unused_api, &auth_url, &environment_id),
     )
     .output()
     .await
@@ -249,13 +253,7 @@ async fn a_redirected_token_request_stops_the_run_and_the_secret_goes_nowhere() 
     let unused_api = format!("http://127.0.0.1:{}/v1", refusing_port());
     let output = binary(
         &["run", &files.input.display().to_string()],
-        &[
-            ("PINGONE_API_URL", &unused_api),
-            ("PINGONE_AUTH_URL", &server.uri()),
-            ("PINGONE_CLIENT_ID", "a-client"),
-            ("PINGONE_CLIENT_SECRET", "a-secret"),
-            ("PINGONE_ENVIRONMENT_ID", &environment_id),
-        ],
+        &worker_app(&unused_api, &server.uri(), &environment_id),
     )
     .output()
     .await
