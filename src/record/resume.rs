@@ -157,10 +157,6 @@ impl EarlierResults {
         self.manifest.as_ref()
     }
 
-    pub fn take_manifest(&mut self) -> Option<Manifest> {
-        self.manifest.take()
-    }
-
     pub fn succeeded_rows(&self) -> usize {
         self.grants.len()
     }
