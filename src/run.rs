@@ -347,7 +347,7 @@ impl ResultsPlace {
     /// The results are complete and on the disk: a resumed run's take the earlier ones'
     /// place, and the journals and partial files they make redundant are removed.
     fn complete(
-        self,
+        &self,
         output: &OutputTarget,
         earlier_sources: Vec<PathBuf>,
     ) -> Result<(), RunError> {
