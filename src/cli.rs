@@ -656,6 +656,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_bypass: Option<Duration>,
 
+    /// Answer user lookups whose filter joins several terms with `or` with 400, as a tenant
+    /// that does not support batched lookups would.
+    #[arg(long)]
+    pub refuse_or_filters: bool,
+
     /// Seed that makes faults, jitter and the generated credentials reproducible; random if
     /// not given.
     #[arg(long, value_name = "N")]
@@ -708,6 +713,7 @@ impl SimulateArgs {
             token_ttl: self.token_ttl,
             client_auth: self.client_auth,
             max_bypass: self.max_bypass,
+            refuse_or_filters: self.refuse_or_filters,
             seed: self.seed.unwrap_or_else(rand::random),
         })
     }

@@ -102,6 +102,8 @@ pub struct SimulatorConfig {
     /// When set, an expiry later than now + this is shortened to it, as a tenant policy might;
     /// the response then reports the shortened expiry.
     pub max_bypass: Option<Duration>,
+    /// User lookups whose filter joins terms with `or` are answered 400 INVALID_DATA.
+    pub refuse_or_filters: bool,
     /// Makes faults, jitter and the generated IDs and secret reproducible. Fault decisions are
     /// drawn per (request, how many times that same request was seen), so they do not depend on
     /// the order in which concurrent requests arrive.
@@ -124,6 +126,7 @@ impl Default for SimulatorConfig {
             token_ttl: Duration::from_secs(3600),
             client_auth: ClientAuthMethod::Basic,
             max_bypass: None,
+            refuse_or_filters: false,
             seed: 0,
         }
     }

@@ -157,17 +157,51 @@ pub enum FilterAttribute {
     Email,
 }
 
-/// `username eq "jdoe"` or `email eq "jdoe@example.com"`, the only filters the tool sends.
+/// `username eq "jdoe"` or `email eq "jdoe@example.com"`, or several of these joined by `or`
+/// (how lookups are batched): the only filters the tool sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFilter {
+    /// A user matches when any term does.
+    pub terms: Vec<FilterTerm>,
+}
+
+/// One `attribute eq "value"` comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterTerm {
     pub attribute: FilterAttribute,
     pub value: String,
 }
 
 impl UserFilter {
-    /// Parses the filter; `None` for anything else, which PingOne answers with 400.
+    /// Parses the filter; `None` for anything else, which PingOne answers with 400. Written by
+    /// hand: the simulator needs only this corner of SCIM's filter language, and a full SCIM
+    /// parser crate would accept far more than PingOne's user lookups do.
     pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
+        let mut terms = Vec::new();
+        let mut rest = text.trim();
+        loop {
+            let (term, after) = FilterTerm::parse(rest)?;
+            terms.push(term);
+            let after = after.trim_start();
+            if after.is_empty() {
+                return Some(Self { terms });
+            }
+            let (joiner, next) = after.split_once(char::is_whitespace)?;
+            if !joiner.eq_ignore_ascii_case("or") {
+                return None;
+            }
+            rest = next.trim_start();
+        }
+    }
+
+    pub fn matches(&self, user: &DirectoryUser) -> bool {
+        self.terms.iter().any(|term| term.matches(user))
+    }
+}
+
+impl FilterTerm {
+    /// One term at the start of `text`, and what follows it.
+    fn parse(text: &str) -> Option<(Self, &str)> {
         let (attribute, rest) = text.split_once(char::is_whitespace)?;
         let attribute = match attribute.to_ascii_lowercase().as_str() {
             "username" => FilterAttribute::Username,
@@ -178,21 +212,20 @@ impl UserFilter {
         if !operator.eq_ignore_ascii_case("eq") {
             return None;
         }
-        let quoted = rest.trim();
-        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
-        let mut value = String::with_capacity(inner.len());
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
+        let quoted = rest.trim_start().strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((at, c)) = chars.next() {
             match c {
-                '\\' => value.push(chars.next()?),
-                '"' => return None,
+                '\\' => value.push(chars.next()?.1),
+                '"' => return Some((Self { attribute, value }, &quoted[at + 1..])),
                 c => value.push(c),
             }
         }
-        Some(Self { attribute, value })
+        None
     }
 
-    pub fn matches(&self, user: &DirectoryUser) -> bool {
+    fn matches(&self, user: &DirectoryUser) -> bool {
         let field = match self.attribute {
             FilterAttribute::Username => &user.username,
             FilterAttribute::Email => &user.email,
@@ -205,20 +238,39 @@ impl UserFilter {
 mod tests {
     use super::*;
 
+    fn term(attribute: FilterAttribute, value: &str) -> FilterTerm {
+        FilterTerm {
+            attribute,
+            value: value.to_owned(),
+        }
+    }
+
     #[test]
     fn parses_username_and_email_filters_case_insensitively() {
         assert_eq!(
             UserFilter::parse(r#"userName EQ "jdoe""#),
             Some(UserFilter {
-                attribute: FilterAttribute::Username,
-                value: "jdoe".into()
+                terms: vec![term(FilterAttribute::Username, "jdoe")]
             })
         );
         assert_eq!(
             UserFilter::parse(r#"email eq "a\"b@example.com""#),
             Some(UserFilter {
-                attribute: FilterAttribute::Email,
-                value: "a\"b@example.com".into()
+                terms: vec![term(FilterAttribute::Email, "a\"b@example.com")]
+            })
+        );
+    }
+
+    #[test]
+    fn parses_terms_joined_by_or_with_quotes_and_or_inside_values() {
+        assert_eq!(
+            UserFilter::parse(r#"username eq "a or b" OR email eq "x\" or y" or username eq "c""#),
+            Some(UserFilter {
+                terms: vec![
+                    term(FilterAttribute::Username, "a or b"),
+                    term(FilterAttribute::Email, "x\" or y"),
+                    term(FilterAttribute::Username, "c"),
+                ]
             })
         );
     }
@@ -230,7 +282,10 @@ mod tests {
             r#"username sw "x""#,
             "username eq x",
             r#"username eq "x"y""#,
-            r#"username eq "x" or email eq "y""#,
+            r#"username eq "x" and email eq "y""#,
+            r#"username eq "x" or"#,
+            r#"username eq "x" or username pr"#,
+            r#"username eq "unterminated"#,
             "",
         ] {
             assert_eq!(UserFilter::parse(text), None, "{text:?} was accepted");

@@ -272,9 +272,18 @@ async fn list_users(
         Some(text) => Some(UserFilter::parse(text).ok_or(Refusal::InvalidData {
             detail_code: "INVALID_FILTER",
             target: "filter",
-            message: "Only filters of the form username eq \"...\" or email eq \"...\" are supported.",
+            message: "Only filters of the form username eq \"...\" or email eq \"...\", joined by or, are supported.",
         })?),
     };
+    if state.config.refuse_or_filters
+        && filter.as_ref().is_some_and(|filter| filter.terms.len() > 1)
+    {
+        return Err(Refusal::InvalidData {
+            detail_code: "INVALID_FILTER",
+            target: "filter",
+            message: "This tenant does not support or in user filters.",
+        });
+    }
     let limit = query
         .get("limit")
         .and_then(|limit| limit.parse::<usize>().ok())

@@ -1,4 +1,4 @@
-//! `GET .../users?filter=`: the lookups by username and email that later work resolves names
+//! `GET .../users?filter=`: the lookups by username and email (one term, or several joined by `or`) that later work resolves names
 //! with, from the built-in directory or a users file, with cursor paging.
 
 use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig};
@@ -143,4 +143,48 @@ async fn a_users_file_replaces_the_directory_and_pages_follow_next_links() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, ["user0", "user1", "user2", "user3", "user4"]);
+}
+
+#[tokio::test]
+async fn terms_joined_by_or_find_every_user_any_of_them_names() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let page = json_of(
+        lookup(
+            &simulator,
+            ENV_A,
+            r#"username eq "ada.lovelace" or username eq "nobody" or email eq "Alan.Turing@example.com""#,
+        )
+        .await,
+    )
+    .await;
+    let mut found = usernames(&page);
+    found.sort();
+    assert_eq!(found, ["ada.lovelace", "alan.turing"]);
+}
+
+#[tokio::test]
+async fn a_value_that_tries_to_change_the_filter_is_only_a_value() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let page =
+        json_of(lookup(&simulator, ENV_A, r#"username eq "x\" or username pr \"""#).await).await;
+    assert_eq!(page["count"], 0, "{page}");
+}
+
+#[tokio::test]
+async fn a_tenant_that_refuses_or_filters_answers_them_with_400_and_single_terms_with_200() {
+    let simulator = start(SimulatorConfig {
+        refuse_or_filters: true,
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let batched = lookup(
+        &simulator,
+        ENV_A,
+        r#"username eq "ada.lovelace" or username eq "alan.turing""#,
+    )
+    .await;
+    let body = pingone_error(batched, StatusCode::BAD_REQUEST, "INVALID_DATA").await;
+    assert_eq!(detail_codes(&body), ["INVALID_FILTER"]);
+    let single = lookup(&simulator, ENV_A, r#"username eq "ada.lovelace""#).await;
+    assert_eq!(single.status(), StatusCode::OK);
 }
