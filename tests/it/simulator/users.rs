@@ -1,5 +1,6 @@
-//! `GET .../users?filter=`: the lookups by username and email (one term, or several joined by `or`) that later work resolves names
-//! with, from the built-in directory or a users file, with cursor paging.
+//! `GET .../users?filter=`: the lookups by username and email (one term, or several joined by
+//! `or`) that later work resolves names with, from the built-in directory or a users file, with
+//! cursor paging.
 
 use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig};
 use reqwest::StatusCode;
