@@ -32,7 +32,9 @@ use crate::pingone::{
 pub const INTROSPECTION_PREFIX: &str = "/__simulator";
 
 const DEFAULT_PAGE_SIZE: usize = 100;
-const MAX_PAGE_SIZE: usize = 1000;
+/// PingOne pages `/users` at most 200 at a time, whatever `limit` asks: a client must follow
+/// `_links.next`.
+const MAX_PAGE_SIZE: usize = 200;
 const UNTIL_FIELD: &str = "bypassMFAEnabledUntil";
 
 type Tenant = State<Arc<TenantState>>;

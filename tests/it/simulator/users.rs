@@ -189,3 +189,37 @@ async fn a_tenant_that_refuses_or_filters_answers_them_with_400_and_single_terms
     let single = lookup(&simulator, ENV_A, r#"username eq "ada.lovelace""#).await;
     assert_eq!(single.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_page_holds_at_most_200_users_whatever_limit_asks() {
+    let users: Vec<_> = (0..450)
+        .map(|n| DirectoryUser {
+            environment_id: ENV_A,
+            id: Uuid::new_v4(),
+            username: format!("user{n}"),
+            email: "shared@example.org".to_owned(),
+        })
+        .collect();
+    let simulator = start(SimulatorConfig {
+        population: Population::Only(users),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let response = client()
+        .get(format!(
+            "{}/environments/{ENV_A}/users",
+            simulator.api_url()
+        ))
+        .bearer_auth(simulator.issue_token())
+        .query(&[
+            ("filter", r#"email eq "shared@example.org""#),
+            ("limit", "1000"),
+        ])
+        .send()
+        .await
+        .expect("the simulator answers");
+    let page = json_of(response).await;
+    assert_eq!(page["count"], 450, "an email may be shared by many users");
+    assert_eq!(page["size"], 200);
+    assert!(page["_links"]["next"]["href"].is_string());
+}
