@@ -635,7 +635,8 @@ pub struct SimulateArgs {
     #[arg(long = "forbidden-env", value_name = "UUID")]
     pub forbidden_environments: Vec<Uuid>,
 
-    /// CSV of the only users that exist (environment_id,user_id,username,email); they are
+    /// CSV of the only users that exist (environment_id,user_id,username,email, optionally
+    /// population,groups with groups separated by ;); they are
     /// also the directory that user lookups search. Without it every user exists.
     #[arg(long, value_name = "PATH", conflicts_with = "missing_users_file")]
     pub users_file: Option<PathBuf>,

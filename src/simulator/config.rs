@@ -57,13 +57,37 @@ pub enum ClientAuthMethod {
     Any,
 }
 
-/// A user the directory knows by name (for `GET .../users?filter=`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user the directory knows by name (for `GET .../users?filter=`), with the population and
+/// groups it belongs to (by name; their IDs are derived from the environment and the name).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DirectoryUser {
     pub environment_id: Uuid,
     pub id: Uuid,
     pub username: String,
     pub email: String,
+    /// Empty when the user is in no population the simulator knows.
+    pub population: String,
+    pub groups: Vec<String>,
+}
+
+impl DirectoryUser {
+    /// The ID of the population this user is in, if any.
+    pub fn population_id(&self) -> Option<Uuid> {
+        (!self.population.is_empty())
+            .then(|| directory_object_id(self.environment_id, &self.population))
+    }
+
+    pub fn group_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.groups
+            .iter()
+            .map(|group| directory_object_id(self.environment_id, group))
+    }
+}
+
+/// The stable ID of a population or group named `name` in `environment`: the same name always
+/// has the same ID, so tests and rehearsals can rely on it.
+pub fn directory_object_id(environment: Uuid, name: &str) -> Uuid {
+    Uuid::new_v5(&environment, name.as_bytes())
 }
 
 /// Which users exist.

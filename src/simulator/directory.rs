@@ -14,49 +14,92 @@ use super::config::DirectoryUser;
 pub const SAMPLE_WORKFORCE_ENVIRONMENT: Uuid = uuid::uuid!("4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01");
 pub const SAMPLE_PARTNER_ENVIRONMENT: Uuid = uuid::uuid!("9b2f7c3d-6e8a-4f10-8c5d-2e4b6a7c9d02");
 
-const BUILT_IN_USERS: [(Uuid, Uuid, &str); 6] = [
+/// (environment, user, username, population, groups); emails are `<username>@example.com`
+/// except where `SHARED_EMAILS` says otherwise.
+type BuiltInUser = (
+    Uuid,
+    Uuid,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const BUILT_IN_USERS: [BuiltInUser; 7] = [
     (
         SAMPLE_WORKFORCE_ENVIRONMENT,
         uuid::uuid!("0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01"),
         "ada.lovelace",
+        "Employees",
+        &["Helpdesk"],
     ),
     (
         SAMPLE_WORKFORCE_ENVIRONMENT,
         uuid::uuid!("1e8b4c63-7d2f-4c90-8f38-6a4d2b8e9f02"),
         "alan.turing",
+        "Employees",
+        &[],
     ),
     (
         SAMPLE_WORKFORCE_ENVIRONMENT,
         uuid::uuid!("2f7c5d74-8e3a-4da1-9a49-7b5e3c9fa003"),
         "grace.hopper",
+        "Contractors",
+        &["Helpdesk"],
     ),
     (
         SAMPLE_WORKFORCE_ENVIRONMENT,
         uuid::uuid!("3a6d6e85-9f4b-4eb2-8b5a-8c6f4daab104"),
         "edsger.dijkstra",
+        "Contractors",
+        &[],
+    ),
+    (
+        SAMPLE_WORKFORCE_ENVIRONMENT,
+        uuid::uuid!("6d3a9bb8-c27e-41e5-9e8d-bf9c7addd407"),
+        "a.turing",
+        "Contractors",
+        &[],
     ),
     (
         SAMPLE_PARTNER_ENVIRONMENT,
         uuid::uuid!("4b5e7f96-a05c-4fc3-9c6b-9d7a5ebbc205"),
         "barbara.liskov",
+        "Partners",
+        &[],
     ),
     (
         SAMPLE_PARTNER_ENVIRONMENT,
         uuid::uuid!("5c4f8aa7-b16d-40d4-8d7c-ae8b6fccd306"),
         "donald.knuth",
+        "Partners",
+        &[],
     ),
 ];
+
+/// Emails are not unique in PingOne: the built-in directory has one shared, so that a lookup by
+/// email can be ambiguous.
+const SHARED_EMAILS: [(&str, &str); 1] = [("a.turing", "alan.turing@example.com")];
 
 /// The small directory a simulator answers lookups from when no users file is given.
 pub fn built_in_directory() -> Vec<DirectoryUser> {
     BUILT_IN_USERS
         .iter()
-        .map(|(environment_id, id, username)| DirectoryUser {
-            environment_id: *environment_id,
-            id: *id,
-            username: (*username).to_owned(),
-            email: format!("{username}@example.com"),
-        })
+        .map(
+            |(environment_id, id, username, population, groups)| DirectoryUser {
+                environment_id: *environment_id,
+                id: *id,
+                username: (*username).to_owned(),
+                email: SHARED_EMAILS
+                    .iter()
+                    .find(|(user, _)| user == username)
+                    .map_or_else(
+                        || format!("{username}@example.com"),
+                        |(_, email)| (*email).to_owned(),
+                    ),
+                population: (*population).to_owned(),
+                groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+            },
+        )
         .collect()
 }
 
@@ -68,7 +111,7 @@ pub enum UsersFileError {
         source: std::io::Error,
     },
     #[error(
-        "users file {path}, line {line}: {message} (expected columns environment_id,user_id,username,email)"
+        "users file {path}, line {line}: {message} (expected columns environment_id,user_id,username,email, optionally population,groups)"
     )]
     Record {
         path: PathBuf,
@@ -91,9 +134,14 @@ struct UsersFileRecord {
     username: String,
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    population: String,
+    #[serde(default)]
+    groups: String,
 }
 
-/// Reads a CSV of the users that exist (`environment_id,user_id,username,email`; the last two
+/// Reads a CSV of the users that exist (`environment_id,user_id,username,email`, then
+/// optionally `population` and `groups`, the groups separated by `;`; all but the first two
 /// may be empty).
 pub fn read_users_file(path: &Path) -> Result<Vec<DirectoryUser>, UsersFileError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -109,6 +157,14 @@ pub fn read_users_file(path: &Path) -> Result<Vec<DirectoryUser>, UsersFileError
                 id: record.user_id,
                 username: record.username,
                 email: record.email,
+                population: record.population,
+                groups: record
+                    .groups
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|group| !group.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             })
         })
         .collect()
@@ -155,6 +211,10 @@ pub fn read_missing_users_file(path: &Path) -> Result<HashSet<Uuid>, UsersFileEr
 pub enum FilterAttribute {
     Username,
     Email,
+    /// `population.id eq "..."`: the members of a population.
+    PopulationId,
+    /// `memberOfGroups[id eq "..."]`: the members of a group.
+    GroupId,
 }
 
 /// `username eq "jdoe"` or `email eq "jdoe@example.com"`, or several of these joined by `or`
@@ -202,36 +262,73 @@ impl UserFilter {
 impl FilterTerm {
     /// One term at the start of `text`, and what follows it.
     fn parse(text: &str) -> Option<(Self, &str)> {
-        let (attribute, rest) = text.split_once(char::is_whitespace)?;
-        let attribute = match attribute.to_ascii_lowercase().as_str() {
+        const GROUPS: &str = "memberofgroups[";
+        if text.len() > GROUPS.len()
+            && text.is_char_boundary(GROUPS.len())
+            && text[..GROUPS.len()].eq_ignore_ascii_case(GROUPS)
+        {
+            let (name, value, rest) = parse_comparison(&text[GROUPS.len()..])?;
+            let rest = rest.trim_start().strip_prefix(']')?;
+            return name.eq_ignore_ascii_case("id").then_some((
+                Self {
+                    attribute: FilterAttribute::GroupId,
+                    value,
+                },
+                rest,
+            ));
+        }
+        let (name, value, rest) = parse_comparison(text)?;
+        let attribute = match name.to_ascii_lowercase().as_str() {
             "username" => FilterAttribute::Username,
             "email" => FilterAttribute::Email,
+            "population.id" => FilterAttribute::PopulationId,
             _ => return None,
         };
-        let (operator, rest) = rest.trim_start().split_once(char::is_whitespace)?;
-        if !operator.eq_ignore_ascii_case("eq") {
-            return None;
-        }
-        let quoted = rest.trim_start().strip_prefix('"')?;
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '\\' => value.push(chars.next()?.1),
-                '"' => return Some((Self { attribute, value }, &quoted[at + 1..])),
-                c => value.push(c),
-            }
-        }
-        None
+        Some((Self { attribute, value }, rest))
     }
 
     fn matches(&self, user: &DirectoryUser) -> bool {
         let field = match self.attribute {
             FilterAttribute::Username => &user.username,
             FilterAttribute::Email => &user.email,
+            FilterAttribute::PopulationId => {
+                return Uuid::try_parse(&self.value).ok() == user.population_id()
+                    && user.population_id().is_some();
+            }
+            FilterAttribute::GroupId => {
+                return Uuid::try_parse(&self.value)
+                    .is_ok_and(|group| user.group_ids().any(|id| id == group));
+            }
         };
         !field.is_empty() && field.eq_ignore_ascii_case(&self.value)
     }
+}
+
+/// `attribute eq "value"` at the start of `text`: the attribute as written, the value with its
+/// escapes undone, and what follows the closing quote.
+fn parse_comparison(text: &str) -> Option<(&str, String, &str)> {
+    let (name, rest) = text.trim_start().split_once(char::is_whitespace)?;
+    let (operator, rest) = rest.trim_start().split_once(char::is_whitespace)?;
+    if !operator.eq_ignore_ascii_case("eq") {
+        return None;
+    }
+    let quoted = rest.trim_start().strip_prefix('"')?;
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => value.push(chars.next()?.1),
+            '"' => return Some((name, value, &quoted[at + 1..])),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// `name eq "..."`, the one filter the tool sends to `/populations` and `/groups`.
+pub fn parse_name_filter(text: &str) -> Option<String> {
+    let (name, value, rest) = parse_comparison(text)?;
+    (name.eq_ignore_ascii_case("name") && rest.trim().is_empty()).then_some(value)
 }
 
 #[cfg(test)]
@@ -259,6 +356,27 @@ mod tests {
                 terms: vec![term(FilterAttribute::Email, "a\"b@example.com")]
             })
         );
+    }
+
+    #[test]
+    fn parses_population_and_group_membership_filters() {
+        let group = "6d3a9bb8-c27e-41e5-9e8d-bf9c7addd407";
+        assert_eq!(
+            UserFilter::parse(&format!(
+                r#"memberOfGroups[id eq "{group}"] or population.id eq "x""#
+            )),
+            Some(UserFilter {
+                terms: vec![
+                    term(FilterAttribute::GroupId, group),
+                    term(FilterAttribute::PopulationId, "x"),
+                ]
+            })
+        );
+        assert_eq!(
+            parse_name_filter(r#"name eq "Contractors""#).as_deref(),
+            Some("Contractors")
+        );
+        assert_eq!(parse_name_filter(r#"name eq "a" or name eq "b""#), None);
     }
 
     #[test]

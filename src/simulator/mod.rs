@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 pub use config::{
     ClientAuthMethod, DirectoryUser, FaultChances, Population, RateLimit, SimulatorConfig,
+    directory_object_id,
 };
 pub use directory::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, UsersFileError,

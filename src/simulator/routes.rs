@@ -18,8 +18,8 @@ use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::config::{ClientAuthMethod, DirectoryUser};
-use super::directory::UserFilter;
+use super::config::{ClientAuthMethod, DirectoryUser, directory_object_id};
+use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
 use super::server::ConnectionControl;
 use super::state::TenantState;
@@ -47,6 +47,11 @@ pub fn router(state: Arc<TenantState>) -> Router {
             get(get_bypass).put(put_bypass),
         )
         .route("/v1/environments/{environment}/users", get(list_users))
+        .route(
+            "/v1/environments/{environment}/populations",
+            get(list_populations),
+        )
+        .route("/v1/environments/{environment}/groups", get(list_groups))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track));
@@ -325,6 +330,117 @@ async fn list_users(
     })))
 }
 
+/// Which named collection of users a listing is about.
+#[derive(Clone, Copy)]
+enum Collection {
+    Populations,
+    Groups,
+}
+
+async fn list_populations(
+    state: Tenant,
+    connection: Extension<ConnectionControl>,
+    environment: Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
+    list_collection(
+        Collection::Populations,
+        state,
+        connection,
+        environment,
+        query,
+        headers,
+    )
+    .await
+}
+
+async fn list_groups(
+    state: Tenant,
+    connection: Extension<ConnectionControl>,
+    environment: Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
+    list_collection(
+        Collection::Groups,
+        state,
+        connection,
+        environment,
+        query,
+        headers,
+    )
+    .await
+}
+
+/// `GET /populations` or `/groups`, optionally with `filter=name eq "..."`: the populations or
+/// groups the directory's users of that environment belong to, each with its stable ID.
+async fn list_collection(
+    collection: Collection,
+    State(state): Tenant,
+    Extension(connection): Extension<ConnectionControl>,
+    Path(environment): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
+    let environment = parse_id(&environment);
+    admit(&state, &connection, environment, None).await?;
+    authorize(&state, &headers)?;
+    let environment = environment.ok_or(Refusal::NotFound)?;
+    if state.config.forbidden_environments.contains(&environment) {
+        return Err(Refusal::Forbidden);
+    }
+    let query: HashMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let wanted = match query.get("filter") {
+        None => None,
+        Some(text) => Some(parse_name_filter(text).ok_or(Refusal::InvalidData {
+            detail_code: "INVALID_FILTER",
+            target: "filter",
+            message: "Only filters of the form name eq \"...\" are supported.",
+        })?),
+    };
+    let mut names: Vec<&str> = state
+        .directory(environment)
+        .flat_map(|user| match collection {
+            Collection::Populations => vec![user.population.as_str()],
+            Collection::Groups => user.groups.iter().map(String::as_str).collect(),
+        })
+        .filter(|name| !name.is_empty())
+        .filter(|name| {
+            wanted
+                .as_deref()
+                .is_none_or(|wanted| name.eq_ignore_ascii_case(wanted))
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let kind = match collection {
+        Collection::Populations => "populations",
+        Collection::Groups => "groups",
+    };
+    let items: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let id = directory_object_id(environment, name);
+            json!({
+                "_links": { "self": { "href": format!(
+                    "{}/environments/{environment}/{kind}/{id}", state.api_url
+                ) } },
+                "id": id,
+                "name": name,
+                "environment": { "id": environment },
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "_links": { "self": { "href": format!("{}/environments/{environment}/{kind}", state.api_url) } },
+        "_embedded": { kind: items },
+        "count": items.len(),
+        "size": items.len(),
+    })))
+}
+
 fn directory_user_body(state: &TenantState, user: &DirectoryUser) -> serde_json::Value {
     json!({
         "_links": { "self": { "href": format!(
@@ -334,6 +450,7 @@ fn directory_user_body(state: &TenantState, user: &DirectoryUser) -> serde_json:
         "environment": { "id": user.environment_id },
         "username": user.username,
         "email": user.email,
+        "population": user.population_id().map(|id| json!({ "id": id })),
         "enabled": true,
     })
 }

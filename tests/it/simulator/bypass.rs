@@ -81,6 +81,7 @@ async fn only_users_in_the_users_file_exist() {
             id: listed,
             username: "jdoe".into(),
             email: "jdoe@example.com".into(),
+            ..DirectoryUser::default()
         }]),
         ..SimulatorConfig::default()
     })
@@ -313,7 +314,7 @@ async fn unknown_paths_and_methods_answer_in_pingone_error_shape() {
     let simulator = start(SimulatorConfig::default()).await;
     let unknown = client()
         .get(format!(
-            "{}/environments/{ENV_A}/groups",
+            "{}/environments/{ENV_A}/applications",
             simulator.api_url()
         ))
         .send()

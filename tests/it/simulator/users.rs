@@ -2,7 +2,7 @@
 //! `or`) that later work resolves names with, from the built-in directory or a users file, with
 //! cursor paging.
 
-use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig};
+use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig, directory_object_id};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -110,6 +110,7 @@ async fn a_users_file_replaces_the_directory_and_pages_follow_next_links() {
             id: Uuid::new_v4(),
             username: format!("user{n}"),
             email: format!("user{n}@example.org"),
+            ..DirectoryUser::default()
         })
         .collect();
     let simulator = start(SimulatorConfig {
@@ -160,7 +161,11 @@ async fn terms_joined_by_or_find_every_user_any_of_them_names() {
     .await;
     let mut found = usernames(&page);
     found.sort();
-    assert_eq!(found, ["ada.lovelace", "alan.turing"]);
+    assert_eq!(
+        found,
+        ["a.turing", "ada.lovelace", "alan.turing"],
+        "a.turing shares alan.turing's email"
+    );
 }
 
 #[tokio::test]
@@ -198,6 +203,7 @@ async fn a_page_holds_at_most_200_users_whatever_limit_asks() {
             id: Uuid::new_v4(),
             username: format!("user{n}"),
             email: "shared@example.org".to_owned(),
+            ..DirectoryUser::default()
         })
         .collect();
     let simulator = start(SimulatorConfig {
@@ -222,4 +228,102 @@ async fn a_page_holds_at_most_200_users_whatever_limit_asks() {
     assert_eq!(page["count"], 450, "an email may be shared by many users");
     assert_eq!(page["size"], 200);
     assert!(page["_links"]["next"]["href"].is_string());
+}
+
+async fn listing(
+    simulator: &pingone_bypass::simulator::Simulator,
+    environment: Uuid,
+    collection: &str,
+    filter: &str,
+) -> Value {
+    json_of(
+        client()
+            .get(format!(
+                "{}/environments/{environment}/{collection}",
+                simulator.api_url()
+            ))
+            .bearer_auth(simulator.issue_token())
+            .query(&[("filter", filter)])
+            .send()
+            .await
+            .expect("the simulator answers"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn populations_and_groups_are_found_by_name_and_list_their_members_by_id() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let contractors = listing(&simulator, ENV_A, "populations", r#"name eq "contractors""#).await;
+    assert_eq!(contractors["count"], 1);
+    let population = &contractors["_embedded"]["populations"][0];
+    assert_eq!(population["name"], "Contractors");
+    let population_id = population["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        population_id,
+        directory_object_id(ENV_A, "Contractors").to_string()
+    );
+    let members = json_of(
+        lookup(
+            &simulator,
+            ENV_A,
+            &format!(r#"population.id eq "{population_id}""#),
+        )
+        .await,
+    )
+    .await;
+    let mut names = usernames(&members);
+    names.sort();
+    assert_eq!(names, ["a.turing", "edsger.dijkstra", "grace.hopper"]);
+
+    let helpdesk = listing(&simulator, ENV_A, "groups", r#"name eq "Helpdesk""#).await;
+    let group_id = helpdesk["_embedded"]["groups"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let members = json_of(
+        lookup(
+            &simulator,
+            ENV_A,
+            &format!(r#"memberOfGroups[id eq "{group_id}"]"#),
+        )
+        .await,
+    )
+    .await;
+    let mut names = usernames(&members);
+    names.sort();
+    assert_eq!(names, ["ada.lovelace", "grace.hopper"]);
+
+    let elsewhere = listing(&simulator, ENV_B, "populations", r#"name eq "Contractors""#).await;
+    assert_eq!(
+        elsewhere["count"], 0,
+        "populations belong to one environment"
+    );
+}
+
+#[tokio::test]
+async fn an_email_two_users_share_finds_both() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let page =
+        json_of(lookup(&simulator, ENV_A, r#"email eq "alan.turing@example.com""#).await).await;
+    let mut names = usernames(&page);
+    names.sort();
+    assert_eq!(names, ["a.turing", "alan.turing"]);
+}
+
+#[tokio::test]
+async fn a_users_file_gives_users_their_population_and_groups() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("users.csv");
+    let user = Uuid::new_v4();
+    std::fs::write(
+        &path,
+        format!(
+            "environment_id,user_id,username,email,population,groups\n{ENV_A},{user},kim,kim@example.org,Night shift,Helpdesk; On call\n"
+        ),
+    )
+    .expect("written");
+    let users = pingone_bypass::simulator::read_users_file(&path).expect("the file reads");
+    assert_eq!(users[0].population, "Night shift");
+    assert_eq!(users[0].groups, ["Helpdesk", "On call"]);
 }
