@@ -265,21 +265,14 @@ async fn list_users(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, Refusal> {
-    let environment = parse_id(&environment);
-    admit(&state, &connection, environment, None).await?;
-    authorize(&state, &headers)?;
-    let environment = environment.ok_or(Refusal::NotFound)?;
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
-    let query: HashMap<String, String> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let (environment, query) =
+        admit_listing(&state, &connection, &environment, query, &headers).await?;
     let filter = match query.get("filter") {
         None => None,
         Some(text) => Some(UserFilter::parse(text).ok_or(Refusal::InvalidData {
             detail_code: "INVALID_FILTER",
             target: "filter",
-            message: "Only filters of the form username eq \"...\" or email eq \"...\", joined by or, are supported.",
+            message: "Only username eq, email eq, population.id eq and memberOfGroups[id eq] filters, joined by or, are supported.",
         })?),
     };
     if state.config.refuse_or_filters
@@ -373,6 +366,26 @@ async fn list_groups(
     .await
 }
 
+/// What every listing checks first: limits and faults, the token, the environment; then its
+/// query's parameters.
+async fn admit_listing(
+    state: &TenantState,
+    connection: &ConnectionControl,
+    environment: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<(Uuid, HashMap<String, String>), Refusal> {
+    let environment = parse_id(environment);
+    admit(state, connection, environment, None).await?;
+    authorize(state, headers)?;
+    let environment = environment.ok_or(Refusal::NotFound)?;
+    if state.config.forbidden_environments.contains(&environment) {
+        return Err(Refusal::Forbidden);
+    }
+    let query = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    Ok((environment, query))
+}
+
 /// `GET /populations` or `/groups`, optionally with `filter=name eq "..."`: the populations or
 /// groups the directory's users of that environment belong to, each with its stable ID.
 async fn list_collection(
@@ -383,15 +396,8 @@ async fn list_collection(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, Refusal> {
-    let environment = parse_id(&environment);
-    admit(&state, &connection, environment, None).await?;
-    authorize(&state, &headers)?;
-    let environment = environment.ok_or(Refusal::NotFound)?;
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
-    let query: HashMap<String, String> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let (environment, query) =
+        admit_listing(&state, &connection, &environment, query, &headers).await?;
     let wanted = match query.get("filter") {
         None => None,
         Some(text) => Some(parse_name_filter(text).ok_or(Refusal::InvalidData {
