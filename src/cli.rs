@@ -142,6 +142,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// With --dry-run: also get a token and look usernames, emails, populations and groups up
+    /// (reads only, never a PUT), so that the plan shows the user ID each row would grant.
+    #[arg(long, requires = "dry_run")]
+    pub resolve: bool,
+
     /// Run against the built-in PingOne simulator; needs no credentials.
     #[arg(long)]
     pub simulate: bool,
@@ -277,7 +282,8 @@ impl RunArgs {
             }
         };
         check_proxy_settings()?;
-        let target = if self.simulate && !self.dry_run {
+        let connects = !self.dry_run || self.resolve;
+        let target = if self.simulate && connects {
             Target::Simulator(Box::new(simulated_tenant()))
         } else if self.simulate {
             Target::DryRun {
@@ -289,7 +295,7 @@ impl RunArgs {
                 .clone()
                 .unwrap_or_else(|| self.region.api_url());
             check_url("--api-url", &api_url)?;
-            match (self.dry_run, self.credentials(settings)) {
+            match (!connects, self.credentials(settings)) {
                 (false, credentials) => Target::PingOne {
                     api_url,
                     credentials: credentials?,
@@ -329,6 +335,7 @@ impl RunArgs {
             resume: self.resume,
             resume_margin: self.resume_margin,
             resume_any_api: self.resume_any_api,
+            reads_only: self.dry_run && self.resolve,
             ..RunConfig::new(input, output, target)
         })
     }

@@ -1,5 +1,6 @@
-//! HTTP to PingOne: the `bypassMFA` PUT, reading its answer, and deciding what an answer means
-//! for the row: granted, refused for good, or worth another attempt (and after how long).
+//! HTTP to PingOne: the `bypassMFA` PUT and the user, population and group listings, reading
+//! their answers, and deciding what an answer means: done, refused for good, or worth another
+//! attempt (and after how long).
 
 use std::time::Duration;
 
@@ -8,17 +9,14 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::pingone::{BypassRequest, BypassResponse, ErrorBody};
+use crate::pingone::{BypassRequest, BypassResponse, ErrorBody, ListPage};
 use crate::plan::Job;
 
-/// What one attempt came to.
+/// What one attempt came to; `T` is the body a successful answer carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
-    Granted {
-        http_status: u16,
-        can_bypass_mfa: Option<bool>,
-        bypass_mfa_enabled_until: Option<String>,
-    },
+pub enum Attempt<T = BypassResponse> {
+    /// PingOne answered with success and a body this call understands.
+    Success { http_status: u16, answer: T },
     /// PingOne answered with an error status.
     Refused {
         http_status: u16,
@@ -40,10 +38,10 @@ pub enum Retry {
     },
 }
 
-impl Attempt {
+impl<T> Attempt<T> {
     pub fn may_retry(&self) -> bool {
         match self {
-            Self::Granted { .. } => false,
+            Self::Success { .. } => false,
             Self::Refused { retry, .. } => matches!(retry, Retry::Allowed { .. }),
             Self::NoAnswer { .. } => true,
         }
@@ -56,6 +54,16 @@ impl Attempt {
                 ..
             } => *after,
             _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer; `None` when there was none.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Success { http_status, .. } | Self::Refused { http_status, .. } => {
+                Some(*http_status)
+            }
+            Self::NoAnswer { .. } => None,
         }
     }
 }
@@ -152,15 +160,70 @@ impl PingOneClient {
             .json(&body)
             .send()
             .await;
+        self.answer_of(sent, token, "a bypassMFA answer; check the bypass with GET before retrying")
+            .await
+    }
+
+    /// The URL of `/environments/{environment}/{collection}` (`users`, `populations`,
+    /// `groups`) with `filter` and the largest page PingOne serves. Built only from a checked
+    /// UUID; the filter is a query value, encoded as one.
+    pub fn listing_url(&self, environment: uuid::Uuid, collection: &str, filter: &str) -> String {
+        let base = format!("{}/environments/{environment}/{collection}", self.api_url);
+        let query = [("filter", filter), ("limit", LISTING_PAGE_SIZE)];
+        match serde_urlencoded::to_string(query) {
+            Ok(query) => format!("{base}?{query}"),
+            Err(_) => base,
+        }
+    }
+
+    /// A listing's `next` link, if it leads to the same listing on this API base: a link
+    /// elsewhere would take the token with it, so it is not followed.
+    pub fn next_page_url(&self, listing_url: &str, next: &str) -> Option<String> {
+        let listing = reqwest::Url::parse(listing_url).ok()?;
+        let next_url = reqwest::Url::parse(next).ok()?;
+        (next_url.scheme() == listing.scheme()
+            && next_url.host() == listing.host()
+            && next_url.port_or_known_default() == listing.port_or_known_default()
+            && next_url.path() == listing.path()
+            && next_url.username().is_empty())
+        .then(|| next.to_owned())
+    }
+
+    /// One page of a listing.
+    pub async fn get_page<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        token: &SecretString,
+    ) -> Attempt<ListPage<T>> {
+        let sent = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await;
+        self.answer_of(sent, token, "a listing").await
+    }
+
+    async fn answer_of<T: serde::de::DeserializeOwned>(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        token: &SecretString,
+        expected: &str,
+    ) -> Attempt<T> {
         match sent {
-            Ok(response) => self.read_answer(response, token).await,
+            Ok(response) => self.read_answer(response, token, expected).await,
             Err(error) => Attempt::NoAnswer {
                 error_message: describe_transport_error(&error, self.timeout),
             },
         }
     }
 
-    async fn read_answer(&self, response: reqwest::Response, token: &SecretString) -> Attempt {
+    async fn read_answer<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        token: &SecretString,
+        expected: &str,
+    ) -> Attempt<T> {
         let status = response.status();
         if status.is_redirection() {
             return Attempt::Refused {
@@ -188,17 +251,16 @@ impl PingOneClient {
             }
         };
         if status.is_success() {
-            return match serde_json::from_slice::<BypassResponse>(&body) {
-                Ok(granted) => Attempt::Granted {
+            return match serde_json::from_slice::<T>(&body) {
+                Ok(answer) => Attempt::Success {
                     http_status: status.as_u16(),
-                    can_bypass_mfa: granted.can_bypass_mfa,
-                    bypass_mfa_enabled_until: granted.bypass_mfa_enabled_until,
+                    answer,
                 },
                 Err(error) => Attempt::Refused {
                     http_status: status.as_u16(),
                     error_code: "UNREADABLE_RESPONSE".to_owned(),
                     error_message: format!(
-                        "PingOne answered {status} with a body that is not a bypassMFA answer ({error}); check the bypass with GET before retrying"
+                        "PingOne answered {status} with a body that is not {expected} ({error})"
                     ),
                     retry: Retry::Never,
                 },
@@ -218,6 +280,9 @@ impl PingOneClient {
         }
     }
 }
+
+/// The largest page PingOne serves for `/users`; it may serve fewer, which paging follows.
+const LISTING_PAGE_SIZE: &str = "200";
 
 /// Ping's guidance: retry 408, 429, 500, 502, 503 and 504; classify by status, since codes
 /// within a class may change.

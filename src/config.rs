@@ -60,6 +60,9 @@ pub struct RunConfig {
     pub resume_margin: Duration,
     /// `--resume-any-api`: resume results made against another API.
     pub resume_any_api: bool,
+    /// `--dry-run --resolve`: get a token and look names up, but send no PUT; the results are
+    /// the plan, with resolved IDs.
+    pub reads_only: bool,
     /// Cancelled on the first Ctrl-C or SIGTERM: no row is started after it, requests in
     /// flight finish, and every remaining row is recorded as `not_attempted`.
     pub interrupt: CancellationToken,
@@ -90,6 +93,7 @@ impl RunConfig {
             resume: false,
             resume_margin: defaults::RESUME_MARGIN,
             resume_any_api: false,
+            reads_only: false,
             interrupt: CancellationToken::new(),
         }
     }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
+use crate::pingone::NameAttribute;
+
 /// Where rows come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSource {
@@ -44,7 +46,7 @@ pub enum InputError {
     #[error("input {0} is empty: it needs a header row naming its columns")]
     Empty(String),
     #[error(
-        "input {source_name} has no user column: name one `userID`, `userId` or `user` in the header row (found: {found})"
+        "input {source_name} has no user column: name one `userID` (or `user`), `username` (or `userName`, `login`) or `email` (or `mail`, `e-mail`, `emailAddress`) in the header row (found: {found})"
     )]
     NoUserColumn { source_name: String, found: String },
     #[error(
@@ -70,9 +72,13 @@ pub struct Header {
     pub delimiter: u8,
     /// The environment column's index and its name as written, if the file has one.
     pub environment: Option<(usize, String)>,
-    pub user: (usize, String),
+    /// The columns that may name a row's user, in the order they are tried (ID, username,
+    /// email), with their indexes and names as written; at least one.
+    pub users: Vec<(UserColumn, usize, String)>,
     pub until: Option<(usize, String)>,
-    /// Every other column, carried through to the results unchanged, in file order.
+    /// Every other column, carried through to the results unchanged, in file order. The
+    /// username and email columns are among them: the results show the name as written beside
+    /// the ID it resolved to.
     pub extras: Vec<(usize, String)>,
     pub field_count: usize,
 }
@@ -91,17 +97,30 @@ pub struct InputRecord {
     /// (a spreadsheet's export has none).
     pub row: u64,
     pub environment: String,
+    /// The first non-empty of the row's user cells, as written, and the column it came from
+    /// (the first user column when all are empty).
     pub user: String,
+    pub named_by: UserColumn,
     pub until: String,
     pub extras: Vec<String>,
     /// Why the row cannot be used as it stands (wrong number of cells, not UTF-8).
     pub defect: Option<String>,
 }
 
+/// Which of its columns a row names its user by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum UserColumn {
+    /// PingOne's user ID: sent as it is, once checked to be a UUID.
+    #[default]
+    Id,
+    /// A username or email, resolved to an ID before anything is sent.
+    Name(NameAttribute),
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Environment,
-    User,
+    User(UserColumn),
     Until,
 }
 
@@ -114,7 +133,11 @@ impl Role {
             .collect();
         match normalised.as_str() {
             "envid" | "environmentid" | "environment" | "env" => Some(Self::Environment),
-            "userid" | "user" => Some(Self::User),
+            "userid" | "user" => Some(Self::User(UserColumn::Id)),
+            "username" | "login" => Some(Self::User(UserColumn::Name(NameAttribute::Username))),
+            "email" | "mail" | "emailaddress" => {
+                Some(Self::User(UserColumn::Name(NameAttribute::Email)))
+            }
             "until" | "bypassmfaenableduntil" | "expires" | "expiry" => Some(Self::Until),
             _ => None,
         }
@@ -123,9 +146,19 @@ impl Role {
     fn label(self) -> &'static str {
         match self {
             Self::Environment => "environment",
-            Self::User => "user",
+            Self::User(UserColumn::Id) => "user ID",
+            Self::User(UserColumn::Name(NameAttribute::Username)) => "username",
+            Self::User(UserColumn::Name(NameAttribute::Email)) => "email",
             Self::Until => "until",
         }
+    }
+}
+
+/// The user column a header name stands for, if any (by the same matching rules as the input).
+pub fn user_column_of(name: &str) -> Option<UserColumn> {
+    match Role::of(name) {
+        Some(Role::User(column)) => Some(column),
+        _ => None,
     }
 }
 
@@ -232,7 +265,15 @@ impl InputReader {
             .as_ref()
             .map(|(index, _)| cell(*index))
             .unwrap_or_default();
-        let user = cell(self.header.user.0);
+        let mut named_by = self.header.users[0].0;
+        let mut user = String::new();
+        for (column, index, _) in &self.header.users {
+            let text = cell(*index);
+            if !text.trim().is_empty() {
+                (named_by, user) = (*column, text);
+                break;
+            }
+        }
         let until = self
             .header
             .until
@@ -252,6 +293,7 @@ impl InputReader {
             row,
             environment,
             user,
+            named_by,
             until,
             extras,
             defect: (!defects.is_empty()).then(|| defects.join("; ")),
@@ -356,7 +398,9 @@ fn interpret_header(
     source_name: &str,
 ) -> Result<Header, InputError> {
     let mut environment: Option<(usize, String)> = None;
-    let mut user: Option<(usize, String)> = None;
+    let mut user_id: Option<(usize, String)> = None;
+    let mut username: Option<(usize, String)> = None;
+    let mut email: Option<(usize, String)> = None;
     let mut until: Option<(usize, String)> = None;
     let mut extras = Vec::new();
     let names: Vec<String> = record
@@ -366,7 +410,9 @@ fn interpret_header(
     for (index, name) in names.iter().enumerate() {
         let slot = match Role::of(name) {
             Some(Role::Environment) => &mut environment,
-            Some(Role::User) => &mut user,
+            Some(Role::User(UserColumn::Id)) => &mut user_id,
+            Some(Role::User(UserColumn::Name(NameAttribute::Username))) => &mut username,
+            Some(Role::User(UserColumn::Name(NameAttribute::Email))) => &mut email,
             Some(Role::Until) => &mut until,
             None => {
                 extras.push((index, name.clone()));
@@ -382,15 +428,28 @@ fn interpret_header(
             });
         }
         *slot = Some((index, name.clone()));
+        if matches!(Role::of(name), Some(Role::User(UserColumn::Name(_)))) {
+            extras.push((index, name.clone()));
+        }
     }
-    let user = user.ok_or_else(|| InputError::NoUserColumn {
-        source_name: source_name.to_owned(),
-        found: names.join(", "),
-    })?;
+    let users: Vec<(UserColumn, usize, String)> = [
+        (UserColumn::Id, user_id),
+        (UserColumn::Name(NameAttribute::Username), username),
+        (UserColumn::Name(NameAttribute::Email), email),
+    ]
+    .into_iter()
+    .filter_map(|(column, found)| found.map(|(index, name)| (column, index, name)))
+    .collect();
+    if users.is_empty() {
+        return Err(InputError::NoUserColumn {
+            source_name: source_name.to_owned(),
+            found: names.join(", "),
+        });
+    }
     Ok(Header {
         delimiter,
         environment,
-        user,
+        users,
         until,
         extras,
         field_count: names.len(),
@@ -443,9 +502,60 @@ mod tests {
                 .map(|r| r.header().clone())
                 .expect("a valid header");
             assert_eq!(header.environment.map(|(i, _)| i), Some(0), "{text}");
-            assert_eq!(header.user.0, 1, "{text}");
+            assert_eq!(header.users[0].1, 1, "{text}");
             assert_eq!(header.until.map(|(i, _)| i), Some(2), "{text}");
             assert!(header.extras.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_row_names_its_user_by_the_first_non_empty_of_id_username_and_email() {
+        let text = "E-Mail,login,userID,ticket\n\
+                    a@example.com,alice,,T1\n\
+                    b@example.com,,0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01,T2\n\
+                    c@example.com,,,T3\n\
+                    ,,,T4\n";
+        let mut reader = reader(text).expect("a valid header");
+        assert_eq!(
+            reader.header().extra_names().collect::<Vec<_>>(),
+            ["E-Mail", "login", "ticket"],
+            "names are carried through to the results; the ID column is not"
+        );
+        let rows: Vec<_> = std::iter::from_fn(|| reader.next_record())
+            .map(|record| record.expect("readable"))
+            .map(|record| (record.named_by, record.user))
+            .collect();
+        let username = UserColumn::Name(NameAttribute::Username);
+        let email = UserColumn::Name(NameAttribute::Email);
+        assert_eq!(
+            rows,
+            [
+                (username, "alice".to_owned()),
+                (
+                    UserColumn::Id,
+                    "0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01".to_owned()
+                ),
+                (email, "c@example.com".to_owned()),
+                (UserColumn::Id, String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_documented_spelling_of_username_and_email_is_a_user_column() {
+        for (name, column) in [
+            ("username", NameAttribute::Username),
+            ("userName", NameAttribute::Username),
+            ("login", NameAttribute::Username),
+            ("email", NameAttribute::Email),
+            ("mail", NameAttribute::Email),
+            ("e-mail", NameAttribute::Email),
+            ("emailAddress", NameAttribute::Email),
+        ] {
+            let header = reader(&format!("{name}\nx\n"))
+                .map(|r| r.header().clone())
+                .expect("a valid header");
+            assert_eq!(header.users[0].0, UserColumn::Name(column), "{name}");
         }
     }
 
@@ -535,11 +645,11 @@ mod tests {
 
     #[test]
     fn a_file_without_a_user_column_is_refused_naming_what_it_found() {
-        let error = reader("env,mail\ne,m\n").err().map(|e| e.to_string());
+        let error = reader("env,name\ne,m\n").err().map(|e| e.to_string());
         assert!(
             error
                 .as_deref()
-                .is_some_and(|e| e.contains("no user column") && e.contains("env, mail")),
+                .is_some_and(|e| e.contains("no user column") && e.contains("env, name")),
             "{error:?}"
         );
     }

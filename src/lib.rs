@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod pingone;
 pub mod plan;
 pub mod record;
+pub mod resolve;
 pub mod row;
 pub mod run;
 pub mod seen_pairs;

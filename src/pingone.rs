@@ -147,6 +147,102 @@ pub struct ErrorDetail {
     pub inner_error: Option<serde_json::Value>,
 }
 
+/// The attributes a row may name its user by, besides the ID, as PingOne's user filters spell
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NameAttribute {
+    Username,
+    Email,
+}
+
+impl NameAttribute {
+    /// The attribute in a SCIM filter, and the column name used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::Email => "email",
+        }
+    }
+
+    /// The attribute's value in a listed user.
+    pub fn of(self, user: &ListedUser) -> Option<&str> {
+        match self {
+            Self::Username => user.username.as_deref(),
+            Self::Email => user.email.as_deref(),
+        }
+    }
+}
+
+/// `attribute eq "value"`, with the value's `\` and `"` escaped: whatever a cell holds, it
+/// stays one quoted value and cannot add a term to the filter.
+pub fn filter_term(attribute: &str, value: &str) -> String {
+    let mut term = String::with_capacity(attribute.len() + value.len() + 8);
+    term.push_str(attribute);
+    term.push_str(" eq \"");
+    for c in value.chars() {
+        if matches!(c, '\\' | '"') {
+            term.push('\\');
+        }
+        term.push(c);
+    }
+    term.push('"');
+    term
+}
+
+/// One page of `GET .../users` (or `/populations`, `/groups`): the items under `_embedded`,
+/// the total `count` when PingOne gives it, and the cursor link to the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListPage<T> {
+    #[serde(rename = "_embedded", default = "Embedded::default")]
+    pub embedded: Embedded<T>,
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(rename = "_links", default)]
+    pub links: ListLinks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Embedded<T> {
+    /// `users`, `populations` or `groups`, after the collection listed.
+    #[serde(
+        rename = "users",
+        alias = "populations",
+        alias = "groups",
+        default = "Vec::new"
+    )]
+    pub items: Vec<T>,
+}
+
+impl<T> Default for Embedded<T> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ListLinks {
+    #[serde(default)]
+    pub next: Option<Link>,
+}
+
+/// A user as a listing shows it; only what the tool reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A population or group as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedCollection {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
 /// Answer of the token endpoint (`POST {auth}/{envId}/as/token`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {

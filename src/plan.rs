@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::input::InputRecord;
-use crate::pingone::{format_bypass_until, parse_exact_bypass_until};
+use crate::input::{InputRecord, UserColumn};
+use crate::pingone::{NameAttribute, format_bypass_until, parse_exact_bypass_until};
 use crate::seen_pairs::{FirstRequest, SeenPairs};
 
 /// A row that will be sent: only checked values, nothing from the input as written.
@@ -29,24 +29,62 @@ pub enum Refusal {
     Skipped,
 }
 
+/// A user named by username or email, to be resolved in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserName {
+    pub environment_id: Uuid,
+    pub attribute: NameAttribute,
+    /// As written, without surrounding white space.
+    pub value: String,
+}
+
+/// A valid row that names its user by username or email: sent once the name resolves to
+/// exactly one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub name: UserName,
+    pub until: DateTime<Utc>,
+}
+
+impl Unresolved {
+    pub fn requested_until(&self) -> String {
+        format_bypass_until(self.until)
+    }
+}
+
 /// What validation decided for one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Send(Job),
-    Refuse {
-        kind: Refusal,
-        /// The normalised expiry, when the row got far enough to have one.
-        requested_until: Option<String>,
-        message: String,
-    },
+    Resolve(Unresolved),
+    Refuse(Refused),
+}
+
+/// Why a row is not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub kind: Refusal,
+    /// The normalised expiry, when the row got far enough to have one.
+    pub requested_until: Option<String>,
+    pub message: String,
 }
 
 /// How the input's columns are named, for messages that name the column to fix.
 #[derive(Debug, Clone)]
 pub struct ColumnNames {
     pub environment: String,
-    pub user: String,
+    /// The user columns, in the order they are tried.
+    pub users: Vec<(UserColumn, String)>,
     pub until: String,
+}
+
+impl ColumnNames {
+    fn user(&self, column: UserColumn) -> &str {
+        self.users
+            .iter()
+            .find(|(candidate, _)| *candidate == column)
+            .map_or("user", |(_, name)| name.as_str())
+    }
 }
 
 impl ColumnNames {
@@ -58,7 +96,11 @@ impl ColumnNames {
                 .environment
                 .as_ref()
                 .map_or_else(|| "--env".to_owned(), |(_, name)| name.clone()),
-            user: header.user.1.clone(),
+            users: header
+                .users
+                .iter()
+                .map(|(column, _, name)| (*column, name.clone()))
+                .collect(),
             until: header
                 .until
                 .as_ref()
@@ -71,7 +113,7 @@ impl Default for ColumnNames {
     fn default() -> Self {
         Self {
             environment: "environment".to_owned(),
-            user: "user".to_owned(),
+            users: vec![(UserColumn::Id, "user".to_owned())],
             until: "until".to_owned(),
         }
     }
@@ -151,18 +193,47 @@ impl Planner {
 
     pub fn plan(&mut self, record: &InputRecord) -> Verdict {
         match self.check(record) {
-            Ok((environment_id, user_id, until)) => {
-                self.deduplicate(record.row, environment_id, user_id, until)
+            Ok((environment_id, User::Id(user_id), until)) => {
+                match self.deduplicate(record.row, environment_id, user_id, until) {
+                    Ok(job) => Verdict::Send(job),
+                    Err(refused) => Verdict::Refuse(refused),
+                }
             }
-            Err(message) => Verdict::Refuse {
+            Ok((environment_id, User::Name(attribute, value), until)) => {
+                Verdict::Resolve(Unresolved {
+                    name: UserName {
+                        environment_id,
+                        attribute,
+                        value,
+                    },
+                    until,
+                })
+            }
+            Err(message) => Verdict::Refuse(Refused {
                 kind: Refusal::Invalid,
                 requested_until: None,
                 message,
-            },
+            }),
         }
     }
 
-    fn check(&mut self, record: &InputRecord) -> Result<(Uuid, Uuid, DateTime<Utc>), String> {
+    /// The verdict on a row whose name resolved to `user_id`: sent, unless an earlier row
+    /// already asks for the same user.
+    pub fn resolved(
+        &mut self,
+        row: u64,
+        unresolved: &Unresolved,
+        user_id: Uuid,
+    ) -> Result<Job, Refused> {
+        self.deduplicate(
+            row,
+            unresolved.name.environment_id,
+            user_id,
+            unresolved.until,
+        )
+    }
+
+    fn check(&mut self, record: &InputRecord) -> Result<(Uuid, User, DateTime<Utc>), String> {
         if let Some(defect) = &record.defect {
             return Err(defect.clone());
         }
@@ -180,13 +251,31 @@ impl Planner {
         };
         let user_text = record.user.trim();
         if user_text.is_empty() {
+            let names: Vec<&str> = self
+                .columns
+                .users
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect();
             return Err(format!(
-                "{} is empty; every row needs a user ID",
-                self.columns.user
+                "{} {} empty; every row needs a user",
+                names.join(" and "),
+                if names.len() > 1 { "are all" } else { "is" }
             ));
         }
-        let user_id =
-            parse_id(user_text).ok_or_else(|| not_a_uuid(&self.columns.user, user_text))?;
+        let user = match record.named_by {
+            UserColumn::Id => {
+                let column = self.columns.user(UserColumn::Id);
+                let id = parse_id(user_text).ok_or_else(|| {
+                    format!(
+                        "{}; to name users by username or email, put them in a column headed username or email",
+                        not_a_uuid(column, user_text)
+                    )
+                })?;
+                User::Id(id)
+            }
+            UserColumn::Name(attribute) => User::Name(attribute, user_text.to_owned()),
+        };
         let until = match (record.until.trim(), &self.rules.default_until) {
             ("", Some((_, default))) => *default,
             ("", None) => {
@@ -206,7 +295,7 @@ impl Planner {
                 until
             }
         };
-        Ok((environment_id, user_id, until))
+        Ok((environment_id, user, until))
     }
 
     fn deduplicate(
@@ -215,17 +304,17 @@ impl Planner {
         environment_id: Uuid,
         user_id: Uuid,
         until: DateTime<Utc>,
-    ) -> Verdict {
+    ) -> Result<Job, Refused> {
         let requested_until = format_bypass_until(until);
         let until_millis = until.timestamp_millis();
         let this = FirstRequest { row, until_millis };
         match self.seen.check_in(environment_id, user_id, this) {
-            Some(first) if first.until_millis == until_millis => Verdict::Refuse {
+            Some(first) if first.until_millis == until_millis => Err(Refused {
                 kind: Refusal::Skipped,
                 requested_until: Some(requested_until),
                 message: format!("duplicate of row {}", first.row),
-            },
-            Some(first) => Verdict::Refuse {
+            }),
+            Some(first) => Err(Refused {
                 kind: Refusal::Invalid,
                 requested_until: Some(requested_until),
                 message: format!(
@@ -234,14 +323,20 @@ impl Planner {
                     DateTime::from_timestamp_millis(first.until_millis)
                         .map_or_else(String::new, format_bypass_until)
                 ),
-            },
-            None => Verdict::Send(Job {
+            }),
+            None => Ok(Job {
                 environment_id,
                 user_id,
                 requested_until,
             }),
         }
     }
+}
+
+/// How a valid row names its user.
+enum User {
+    Id(Uuid),
+    Name(NameAttribute, String),
 }
 
 /// The accepted spellings, for messages.
@@ -339,8 +434,8 @@ mod tests {
 
     fn refusal(verdict: Verdict) -> (Refusal, String) {
         match verdict {
-            Verdict::Refuse { kind, message, .. } => (kind, message),
-            Verdict::Send(job) => panic!("expected a refusal, got {job:?}"),
+            Verdict::Refuse(Refused { kind, message, .. }) => (kind, message),
+            other => panic!("expected a refusal, got {other:?}"),
         }
     }
 
@@ -403,7 +498,7 @@ mod tests {
     fn ids_that_are_not_hyphenated_uuids_are_refused_naming_the_column_and_value() {
         let columns = ColumnNames {
             environment: "envID".into(),
-            user: "userID".into(),
+            users: vec![(UserColumn::Id, "userID".into())],
             until: "until".into(),
         };
         let mut planner = Planner::new(rules(), columns);
@@ -497,7 +592,7 @@ mod tests {
         let mut planner = Planner::new(rules(), ColumnNames::default());
         assert!(matches!(
             planner.plan(&record(2, ENV, USER, "30d")),
-            Verdict::Refuse { .. }
+            Verdict::Refuse(_)
         ));
         assert!(matches!(
             planner.plan(&record(3, ENV, USER, "8h")),

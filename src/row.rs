@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::client::Attempt;
-use crate::input::InputRecord;
+use crate::input::{InputRecord, UserColumn};
 use crate::pingone::parse_exact_bypass_until;
 use crate::plan::Job;
 
@@ -70,6 +70,10 @@ impl RowStatus {
 pub const SHORTENED: &str = "SHORTENED";
 /// `error_code` of a succeeded row for which PingOne says the user cannot bypass MFA now.
 pub const NOT_ACTIVE: &str = "NOT_ACTIVE";
+/// `error_code` of a row whose username or email matches no user in its environment.
+pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
+/// `error_code` of a row whose username or email matches several users (emails are not unique).
+pub const AMBIGUOUS_USER: &str = "AMBIGUOUS_USER";
 /// `error_code` of an earlier success that this run's input no longer has.
 pub const NOT_IN_INPUT: &str = "NOT_IN_INPUT";
 
@@ -108,7 +112,12 @@ pub struct NotSent {
 pub struct RowOrigin {
     pub row: u64,
     pub environment_id: String,
+    /// The `user_id` cell: the ID as written, or the ID a name resolved to (empty until then).
     pub user_id: String,
+    /// The user cell as written (ID, username or email) and its column: what `--resume`
+    /// matches a row by.
+    pub user: String,
+    pub named_by: UserColumn,
     pub until: String,
     pub extras: Vec<String>,
     /// Set by `--resume` when an earlier run granted this row a bypass that no longer counts
@@ -126,7 +135,12 @@ impl RowOrigin {
                 ("", Some(default)) => default.to_string(),
                 _ => environment.to_owned(),
             },
-            user_id: record.user.trim().to_owned(),
+            user_id: match record.named_by {
+                UserColumn::Id => record.user.trim().to_owned(),
+                UserColumn::Name(_) => String::new(),
+            },
+            user: record.user.trim().to_owned(),
+            named_by: record.named_by,
             until: record.until,
             extras: record.extras,
             earlier_grant: None,
@@ -195,15 +209,14 @@ impl ResultRow {
 
     fn record_answer(&mut self, attempt: Attempt) {
         match attempt {
-            Attempt::Granted {
+            Attempt::Success {
                 http_status,
-                can_bypass_mfa,
-                bypass_mfa_enabled_until,
+                answer,
             } => {
                 self.status = RowStatus::Succeeded;
                 self.http_status = Some(http_status);
-                self.can_bypass_mfa = can_bypass_mfa;
-                self.bypass_mfa_enabled_until = bypass_mfa_enabled_until.unwrap_or_default();
+                self.can_bypass_mfa = answer.can_bypass_mfa;
+                self.bypass_mfa_enabled_until = answer.bypass_mfa_enabled_until.unwrap_or_default();
                 self.warn_if_not_as_asked();
             }
             Attempt::Refused {
@@ -279,6 +292,25 @@ impl ResultRow {
                 );
                 row
             }
+        }
+    }
+
+    /// A row whose name resolved to no user, to several, or could not be looked up
+    /// (`failed`), or whose lookup the run stopped before making (`not_attempted`): no PUT
+    /// was sent for it.
+    pub fn unresolved(
+        origin: RowOrigin,
+        requested_until: String,
+        status: RowStatus,
+        http_status: Option<u16>,
+        error_code: &str,
+        error_message: String,
+    ) -> Self {
+        Self {
+            http_status,
+            error_code: error_code.to_owned(),
+            error_message,
+            ..Self::from_origin(origin, status, requested_until)
         }
     }
 
@@ -400,6 +432,8 @@ mod tests {
             row: 7,
             environment_id: "e".to_owned(),
             user_id: "u".to_owned(),
+            user: "u".to_owned(),
+            named_by: UserColumn::Id,
             until: "8h".to_owned(),
             extras: vec!["INC-1".to_owned()],
             earlier_grant: None,
@@ -407,10 +441,20 @@ mod tests {
     }
 
     fn granted(until: &str, active: bool) -> Attempt {
-        Attempt::Granted {
+        Attempt::Success {
             http_status: 200,
-            can_bypass_mfa: Some(active),
-            bypass_mfa_enabled_until: Some(until.to_owned()),
+            answer: crate::pingone::BypassResponse {
+                links: crate::pingone::BypassLinks {
+                    self_link: crate::pingone::Link {
+                        href: String::new(),
+                    },
+                    user: crate::pingone::Link {
+                        href: String::new(),
+                    },
+                },
+                can_bypass_mfa: Some(active),
+                bypass_mfa_enabled_until: Some(until.to_owned()),
+            },
         }
     }
 

@@ -16,7 +16,7 @@ use crate::client::{ClientError, PingOneClient};
 use crate::config::{RunConfig, Target};
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH, count_records};
 use crate::outcome::{RunError, RunOutcome};
-use crate::plan::{ColumnNames, Planner, Refusal, Verdict};
+use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdict};
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
 use crate::record::lock::ResultsLock;
@@ -26,7 +26,8 @@ use crate::record::resume::{
     Decision, EarlierResults, ResumeError, ResumeRules, leftovers, new_partial_path,
 };
 use crate::record::writer::{OutputTarget, ResultsWriter};
-use crate::row::{ResultRow, RowOrigin, RowStatus};
+use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
+use crate::row::{AMBIGUOUS_USER, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
 use crate::send::stop::Stop;
 use crate::send::throttle::Throttle;
 use crate::send::{RowSender, SendJob, send_rows};
@@ -45,7 +46,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let reader = InputReader::open(&config.input)?;
     let header = reader.header().clone();
     let mut place = ResultsPlace::claim(&config)?;
-    let dry_run = matches!(config.target, Target::DryRun { .. });
+    let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
     let counters = Arc::new(LiveCounters::default());
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
     // Kept alive until the run ends: dropping it stops the simulator.
@@ -56,7 +57,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let results = ResultsWriter::create(&place.written_to, config.overwrite, header.extra_names())
         .map_err(RunError::Output)?;
     let journal = match (&place.written_to, &sender) {
-        (OutputTarget::File(path), Some(_)) => {
+        (OutputTarget::File(path), Some(_)) if !config.reads_only => {
             Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
         }
         _ => None,
@@ -82,7 +83,8 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         .record(results_received),
     );
 
-    let (jobs, senders) = start_senders(sender.as_ref(), config.concurrency, &results_sender);
+    let puts = sender.as_ref().filter(|_| !config.reads_only);
+    let (jobs, senders) = start_senders(puts, config.concurrency, &results_sender);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -97,7 +99,10 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         planner: Planner::new(config.rules, ColumnNames::of(&header)),
         earlier: place.earlier.take(),
         resume_rules,
-        sending: sender.is_some(),
+        sending: puts.is_some(),
+        resolver: sender
+            .as_ref()
+            .map(|sender| Resolver::new(Arc::new(Lookups::new(sender.clone())))),
         stop: &stop,
         window: &window,
         jobs,
@@ -394,12 +399,16 @@ fn sync_folder(file: &Path) {
 }
 
 /// The planning stage: turns each record into a result row or a row to send, in input order.
+/// Rows that name their user wait for their name's lookup here, holding their place in the
+/// reorder window; rows behind them go on meanwhile.
 struct Feed<'a> {
     default_environment: Option<uuid::Uuid>,
     planner: Planner,
     earlier: Option<EarlierResults>,
     resume_rules: ResumeRules,
     sending: bool,
+    /// Looks names up; `None` for a dry run, which sends nothing at all.
+    resolver: Option<Resolver<NamedRow>>,
     stop: &'a Stop,
     window: &'a Semaphore,
     jobs: mpsc::Sender<SendJob>,
@@ -408,36 +417,112 @@ struct Feed<'a> {
     sequence: u64,
 }
 
+/// A valid row waiting for the lookup of its name.
+struct NamedRow {
+    position: u64,
+    origin: RowOrigin,
+    unresolved: Unresolved,
+    /// Whether `--resume` should look for an earlier success by the resolved ID: only when the
+    /// name as written matched none.
+    resume_by_id: bool,
+}
+
 /// Whether the next stage took the row; when not, no more rows are started.
 type Taken = Result<(), ()>;
 
+type RecordBatch = Vec<Result<crate::input::InputRecord, InputError>>;
+
+/// How long the planning stage waits for more rows before looking up the names it has: long
+/// enough for a file's next batch of rows to arrive, short enough to go unnoticed on a pipe.
+const LOOKUP_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the planning stage waits for.
+enum Event {
+    Records(RecordBatch),
+    Resolved(Vec<(NamedRow, Resolution)>),
+    /// No rows came within `LOOKUP_LINGER`.
+    Lingered,
+    /// The input ended, or reading it was stopped.
+    Ended,
+}
+
+/// How `--resume` should match a row about to be sent.
+#[derive(Clone, Copy)]
+enum ResumeBy {
+    /// The user cell as written.
+    Cell,
+    /// The ID the row's name resolved to.
+    ResolvedId,
+    /// Already matched by name.
+    Matched,
+}
+
 impl Feed<'_> {
-    /// Plans every record until the input ends, it cannot be read, or the recorder stops.
+    /// Plans every record until the input ends, it cannot be read, or the recorder stops; then
+    /// waits for the names still being looked up.
     async fn rows(
         &mut self,
-        mut records: mpsc::Receiver<Vec<Result<crate::input::InputRecord, InputError>>>,
+        records: mpsc::Receiver<RecordBatch>,
         stop_reading: Option<tokio_util::sync::CancellationToken>,
     ) -> Option<InputError> {
+        let input_error = self.read(records, stop_reading).await;
+        if let Some(resolver) = &mut self.resolver {
+            resolver.flush();
+        }
+        while let Some(rows) = self.next_resolved().await {
+            if self.resolved(rows).await.is_err() {
+                break;
+            }
+        }
+        input_error
+    }
+
+    async fn next_resolved(&mut self) -> Option<Vec<(NamedRow, Resolution)>> {
+        self.resolver.as_mut()?.next().await
+    }
+
+    async fn read(
+        &mut self,
+        mut records: mpsc::Receiver<RecordBatch>,
+        stop_reading: Option<tokio_util::sync::CancellationToken>,
+    ) -> Option<InputError> {
+        let mut lingered = false;
         loop {
-            let next = match &stop_reading {
-                Some(stop) => tokio::select! {
-                    batch = records.recv() => batch,
-                    () = stop.cancelled() => None,
-                },
-                None => records.recv().await,
+            let batch = match records.try_recv() {
+                Ok(batch) => batch,
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match self
+                        .next_event(&mut records, stop_reading.as_ref(), lingered)
+                        .await
+                    {
+                        Event::Records(batch) => batch,
+                        Event::Resolved(rows) => {
+                            if self.resolved(rows).await.is_err() {
+                                return None;
+                            }
+                            continue;
+                        }
+                        Event::Lingered => {
+                            if let Some(resolver) = &mut self.resolver {
+                                resolver.flush();
+                            }
+                            lingered = true;
+                            continue;
+                        }
+                        Event::Ended => return None,
+                    }
+                }
             };
-            // The input ended, or reading it was stopped.
-            let batch = next?;
+            lingered = false;
             for item in batch {
                 let record = match item {
                     Ok(record) => record,
                     Err(error) => return Some(error),
                 };
-                // The recorder closes the window when it fails; then nothing more is started.
-                let Ok(slot) = self.window.acquire().await else {
+                if !self.claim_window_slot().await {
                     return None;
-                };
-                slot.forget();
+                }
                 let position = self.sequence;
                 self.sequence += 1;
                 let verdict = self.planner.plan(&record);
@@ -449,29 +534,240 @@ impl Feed<'_> {
         }
     }
 
-    async fn take(&mut self, position: u64, verdict: Verdict, mut origin: RowOrigin) -> Taken {
-        let job = match verdict {
-            Verdict::Refuse {
-                kind,
-                requested_until,
-                message,
-            } => {
-                let status = match kind {
-                    Refusal::Invalid => RowStatus::Invalid,
-                    Refusal::Skipped => RowStatus::Skipped,
-                };
-                let row = ResultRow::refused(
-                    origin,
-                    status,
-                    requested_until.unwrap_or_default(),
-                    message,
-                );
-                return self.record(position, row).await;
+    async fn next_event(
+        &mut self,
+        records: &mut mpsc::Receiver<RecordBatch>,
+        stop_reading: Option<&tokio_util::sync::CancellationToken>,
+        lingered: bool,
+    ) -> Event {
+        let stopped = async {
+            match stop_reading {
+                Some(stop) => stop.cancelled().await,
+                None => std::future::pending().await,
             }
-            Verdict::Send(job) => job,
         };
+        let waiting = self.resolver.as_ref().is_some_and(Resolver::is_waiting);
+        tokio::select! {
+            batch = records.recv() => batch.map_or(Event::Ended, Event::Records),
+            () = stopped => Event::Ended,
+            Some(rows) = self.next_resolved(), if waiting => Event::Resolved(rows),
+            () = tokio::time::sleep(LOOKUP_LINGER), if !lingered => Event::Lingered,
+        }
+    }
+
+    /// A place in the reorder window for the next row; `false` once the recorder has failed.
+    /// While the window is full, the names queued are looked up and the rows resolved meanwhile
+    /// are passed on: the rows that hold the window may be the ones waiting for them.
+    async fn claim_window_slot(&mut self) -> bool {
+        let window = self.window;
+        match window.try_acquire() {
+            Ok(slot) => {
+                slot.forget();
+                return true;
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return false,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {}
+        }
+        if let Some(resolver) = &mut self.resolver {
+            resolver.flush();
+        }
+        loop {
+            let waiting = self.resolver.as_ref().is_some_and(Resolver::is_waiting);
+            tokio::select! {
+                slot = window.acquire() => {
+                    let Ok(slot) = slot else { return false };
+                    slot.forget();
+                    return true;
+                }
+                Some(rows) = self.next_resolved(), if waiting => {
+                    if self.resolved(rows).await.is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn take(&mut self, position: u64, verdict: Verdict, origin: RowOrigin) -> Taken {
+        match verdict {
+            Verdict::Refuse(refused) => self.refuse(position, refused, origin).await,
+            Verdict::Resolve(unresolved) => self.resolve(position, unresolved, origin).await,
+            Verdict::Send(job) => self.send(position, job, origin, ResumeBy::Cell).await,
+        }
+    }
+
+    async fn refuse(&self, position: u64, refused: Refused, origin: RowOrigin) -> Taken {
+        let status = match refused.kind {
+            Refusal::Invalid => RowStatus::Invalid,
+            Refusal::Skipped => RowStatus::Skipped,
+        };
+        let row = ResultRow::refused(
+            origin,
+            status,
+            refused.requested_until.unwrap_or_default(),
+            refused.message,
+        );
+        self.record(position, row).await
+    }
+
+    /// A row that names its user: resumed by its name as written, or looked up.
+    async fn resolve(
+        &mut self,
+        position: u64,
+        unresolved: Unresolved,
+        mut origin: RowOrigin,
+    ) -> Taken {
+        let requested_until = unresolved.requested_until();
+        let mut resume_by_id = true;
         if let Some(earlier) = &mut self.earlier {
-            match earlier.decide(&origin, &job.requested_until, &self.resume_rules) {
+            match earlier.decide(&origin, &requested_until, &self.resume_rules) {
+                Decision::New => {}
+                Decision::Done(earlier) => {
+                    return self
+                        .record(position, ResultRow::resumed(origin, &earlier))
+                        .await;
+                }
+                Decision::Again { earlier } => {
+                    origin.earlier_grant = Some(earlier);
+                    resume_by_id = false;
+                }
+            }
+        }
+        let Some(resolver) = &mut self.resolver else {
+            let message = format!(
+                "{} {:?} is looked up when the run starts; --dry-run --resolve looks it up now",
+                unresolved.name.attribute.as_str(),
+                unresolved.name.value
+            );
+            let row = ResultRow::unresolved(
+                origin,
+                requested_until,
+                RowStatus::Planned,
+                None,
+                "",
+                message,
+            );
+            return self.record(position, row).await;
+        };
+        let named = NamedRow {
+            position,
+            origin,
+            unresolved,
+            resume_by_id,
+        };
+        match resolver.ask(Waiting {
+            name: named.unresolved.name.clone(),
+            row: named,
+        }) {
+            Some(known) => self.resolved(vec![known]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Rows whose names were looked up: sent when the name is one user's, recorded as failed
+    /// (or not attempted) otherwise.
+    async fn resolved(&mut self, rows: Vec<(NamedRow, Resolution)>) -> Taken {
+        for (named, resolution) in rows {
+            let NamedRow {
+                position,
+                mut origin,
+                unresolved,
+                resume_by_id,
+            } = named;
+            let (attribute, value) = (unresolved.name.attribute.as_str(), &unresolved.name.value);
+            let environment = unresolved.name.environment_id;
+            let (status, http_status, code, message) = match resolution {
+                Resolution::Found(user_id) => {
+                    origin.user_id = user_id.to_string();
+                    match self.planner.resolved(origin.row, &unresolved, user_id) {
+                        Ok(job) => {
+                            let resume = if resume_by_id {
+                                ResumeBy::ResolvedId
+                            } else {
+                                ResumeBy::Matched
+                            };
+                            self.send(position, job, origin, resume).await?;
+                        }
+                        Err(refused) => self.refuse(position, refused, origin).await?,
+                    }
+                    continue;
+                }
+                Resolution::NotFound => (
+                    RowStatus::Failed,
+                    None,
+                    USER_NOT_FOUND,
+                    format!(
+                        "no user has {attribute} {value:?} in environment {environment}; check the spelling, or name the user by userID"
+                    ),
+                ),
+                Resolution::Ambiguous(count) => (
+                    RowStatus::Failed,
+                    None,
+                    AMBIGUOUS_USER,
+                    format!(
+                        "{count} users have {attribute} {value:?} in environment {environment}; name this user by username or userID"
+                    ),
+                ),
+                Resolution::Failed {
+                    http_status,
+                    error_code,
+                    error_message,
+                } => {
+                    let message = format!(
+                        "{attribute} {value:?} could not be looked up, so no bypass was requested: {error_message}"
+                    );
+                    let row = ResultRow::unresolved(
+                        origin,
+                        unresolved.requested_until(),
+                        RowStatus::Failed,
+                        http_status,
+                        &error_code,
+                        message,
+                    );
+                    self.record(position, row).await?;
+                    continue;
+                }
+                Resolution::Stopped(reason) => (
+                    RowStatus::NotAttempted,
+                    None,
+                    reason.code,
+                    format!("not looked up: {}", reason.message),
+                ),
+            };
+            let message = match origin.earlier_grant.take() {
+                Some(earlier) => format!("{message}; {earlier}"),
+                None => message,
+            };
+            let row = ResultRow::unresolved(
+                origin,
+                unresolved.requested_until(),
+                status,
+                http_status,
+                code,
+                message,
+            );
+            self.record(position, row).await?;
+        }
+        Ok(())
+    }
+
+    /// A valid row with its user's ID: resumed, planned, held back, or handed to the senders.
+    async fn send(
+        &mut self,
+        position: u64,
+        job: Job,
+        mut origin: RowOrigin,
+        resume_by: ResumeBy,
+    ) -> Taken {
+        if let Some(earlier) = &mut self.earlier {
+            let decision = match resume_by {
+                ResumeBy::Cell => earlier.decide(&origin, &job.requested_until, &self.resume_rules),
+                ResumeBy::ResolvedId => {
+                    earlier.decide_resolved(&origin, &job.requested_until, &self.resume_rules)
+                }
+                ResumeBy::Matched => Decision::New,
+            };
+            match decision {
                 Decision::New => {}
                 Decision::Done(earlier) => {
                     return self

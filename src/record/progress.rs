@@ -27,6 +27,8 @@ pub struct LiveCounters {
     /// Rows in the input, once counted (0 until then).
     pub total: AtomicU64,
     pub requests: AtomicU64,
+    /// Requests that looked users (or a population or group) up; part of `requests`.
+    pub lookups: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
     pub rows_done: AtomicU64,

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::pingone::parse_exact_bypass_until;
+use crate::input::{UserColumn, user_column_of};
+use crate::pingone::{NameAttribute, parse_exact_bypass_until};
 use crate::plan::is_relative_until;
 use crate::record::journal::JOURNAL_SUFFIX;
 use crate::record::manifest::{Manifest, ManifestError};
@@ -119,7 +120,11 @@ struct Grant {
 /// Earlier successes, and the files and run record they came from.
 #[derive(Default)]
 pub struct EarlierResults {
+    /// The latest success for each (environment, user ID).
     grants: HashMap<(String, String), Grant>,
+    /// (environment, attribute, name) of each success's username and email cells, lowercased
+    /// as PingOne compares them, to the user ID key of its grant.
+    names: HashMap<(String, NameAttribute, String), (String, String)>,
     /// Files read: the results file, partial files of killed resumes and journals of killed
     /// runs. Once the resumed results are complete, all but the results file are removed.
     pub sources: Vec<PathBuf>,
@@ -130,6 +135,14 @@ fn key(environment: &str, user: &str) -> (String, String) {
     (
         environment.trim().to_ascii_lowercase(),
         user.trim().to_ascii_lowercase(),
+    )
+}
+
+fn name_key(environment: &str, attribute: NameAttribute, name: &str) -> (String, NameAttribute, String) {
+    (
+        environment.trim().to_ascii_lowercase(),
+        attribute,
+        name.trim().to_lowercase(),
     )
 }
 
@@ -190,17 +203,44 @@ impl EarlierResults {
         Ok(())
     }
 
-    /// What to do with an input row that validation would send as `requested_until`.
+    /// What to do with an input row that validation would send as `requested_until`, by its
+    /// user cell as written (an ID, a username or an email).
     pub fn decide(
         &mut self,
         origin: &RowOrigin,
         requested_until: &str,
         rules: &ResumeRules,
     ) -> Decision {
-        let Some(grant) = self
-            .grants
-            .get_mut(&key(&origin.environment_id, &origin.user_id))
-        else {
+        let grant_key = match origin.named_by {
+            UserColumn::Id => Some(key(&origin.environment_id, &origin.user)),
+            UserColumn::Name(attribute) => self
+                .names
+                .get(&name_key(&origin.environment_id, attribute, &origin.user))
+                .cloned(),
+        };
+        self.judge(grant_key, origin, requested_until, rules)
+    }
+
+    /// What to do with a row whose name resolved to `origin.user_id`, when its name matched
+    /// no earlier success.
+    pub fn decide_resolved(
+        &mut self,
+        origin: &RowOrigin,
+        requested_until: &str,
+        rules: &ResumeRules,
+    ) -> Decision {
+        let grant_key = key(&origin.environment_id, &origin.user_id);
+        self.judge(Some(grant_key), origin, requested_until, rules)
+    }
+
+    fn judge(
+        &mut self,
+        grant_key: Option<(String, String)>,
+        origin: &RowOrigin,
+        requested_until: &str,
+        rules: &ResumeRules,
+    ) -> Decision {
+        let Some(grant) = grant_key.and_then(|grant_key| self.grants.get_mut(&grant_key)) else {
             return Decision::New;
         };
         grant.matched = true;
@@ -296,12 +336,28 @@ impl EarlierResults {
                 missing: missing.join(", "),
             });
         }
+        let name_columns: Vec<(usize, NameAttribute)> = header
+            .iter()
+            .enumerate()
+            .skip(RESULT_COLUMNS.len())
+            .filter_map(|(index, name)| match user_column_of(name) {
+                Some(UserColumn::Name(attribute)) => Some((index, attribute)),
+                _ => None,
+            })
+            .collect();
         for record in reader.records() {
             // A run killed mid-write leaves at most one partial last line; it is not a success.
             let Ok(record) = record else { continue };
             if record.len() < header.len() {
                 continue;
             }
+            let names: Vec<(NameAttribute, String)> = name_columns
+                .iter()
+                .filter_map(|(index, attribute)| {
+                    let name = crate::row::unescape_formula(record.get(*index)?.trim());
+                    (!name.is_empty()).then(|| (*attribute, name.to_owned()))
+                })
+                .collect();
             let Ok(cells) = record.deserialize::<RecordedCells>(Some(&header)) else {
                 continue;
             };
@@ -312,6 +368,12 @@ impl EarlierResults {
                 continue;
             }
             let key = key(&row.environment_id, &row.user_id);
+            for (attribute, name) in names {
+                self.names.insert(
+                    name_key(&row.environment_id, attribute, &name),
+                    key.clone(),
+                );
+            }
             match self.grants.get(&key) {
                 Some(known) if known.row.completed_at >= row.completed_at => {}
                 _ => {
@@ -399,6 +461,8 @@ mod tests {
             row: 5,
             environment_id: ENV.to_uppercase(),
             user_id: user.to_owned(),
+            user: user.to_owned(),
+            named_by: crate::input::UserColumn::Id,
             until: until.to_owned(),
             extras: Vec::new(),
             earlier_grant: None,

@@ -26,8 +26,10 @@ pub struct Summary {
     /// Earlier successes kept in the results although this input no longer has their rows
     /// (`NOT_IN_INPUT`); not part of `total`.
     pub carried_over: u64,
-    /// Requests sent, retries included.
+    /// Requests sent, retries and lookups included.
     pub requests: u64,
+    /// Requests that looked users up by name, or listed a population or group.
+    pub lookups: u64,
     /// Requests sent after a row's first attempt.
     pub retries: u64,
     /// 429 answers.
@@ -77,6 +79,7 @@ impl Summary {
     ) {
         use std::sync::atomic::Ordering::Relaxed;
         self.requests = counters.requests.load(Relaxed);
+        self.lookups = counters.lookups.load(Relaxed);
         self.retries = counters.retries.load(Relaxed);
         self.throttled = counters.throttled.load(Relaxed);
         self.elapsed_seconds = elapsed.as_secs_f64();
@@ -108,10 +111,17 @@ impl Summary {
     /// The one line a log or a person reads at the end.
     pub fn line(&self, dry_run: bool) -> String {
         let rows = if dry_run {
-            format!(
+            let mut rows = format!(
                 "{} rows checked: {} planned, {} invalid, {} skipped",
                 self.total, self.planned, self.invalid, self.skipped
-            )
+            );
+            if self.failed + self.not_attempted > 0 {
+                rows.push_str(&format!(
+                    ", {} failed and {} not attempted (their users were not resolved)",
+                    self.failed, self.not_attempted
+                ));
+            }
+            rows
         } else {
             let mut rows = format!(
                 "{} rows: {} succeeded, {} failed, {} invalid, {} skipped, {} not attempted",
@@ -136,8 +146,13 @@ impl Summary {
             }
             rows
         };
+        let lookups = if self.lookups > 0 {
+            format!("{} lookups, ", self.lookups)
+        } else {
+            String::new()
+        };
         format!(
-            "{rows}; {} requests ({} retries, {} throttled) in {:.1}s, {:.1} requests/s",
+            "{rows}; {} requests ({lookups}{} retries, {} throttled) in {:.1}s, {:.1} requests/s",
             self.requests, self.retries, self.throttled, self.elapsed_seconds, self.rate_per_second
         )
     }

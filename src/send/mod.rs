@@ -13,6 +13,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use secrecy::SecretString;
+use uuid::Uuid;
+
 use crate::auth::TokenSource;
 use crate::client::{Attempt, PingOneClient, RetryPolicy};
 use crate::plan::Job;
@@ -44,7 +47,7 @@ pub(crate) async fn send_rows(
         else {
             return;
         };
-        let row = match sender.send(&job).await {
+        let row = match sender.put(&job).await {
             Sent::Answered(attempt, attempts) => {
                 ResultRow::answered(origin, &job, attempt, attempts)
             }
@@ -61,16 +64,38 @@ pub(crate) async fn send_rows(
 /// without it.
 const PROBE_PATIENCE: Duration = Duration::from_secs(1);
 
-/// How sending one row ended.
-enum Sent {
-    /// The last answer (or failure to get one) and how many attempts were made.
-    Answered(Attempt, u32),
-    /// The run or the row's environment stopped before (another) attempt; PingOne's last
-    /// answer and the attempts made, if it was sent at all.
-    Stopped(NotSent, Option<(Attempt, u32)>),
+/// One request to PingOne, sent once per attempt.
+pub(crate) trait Request {
+    /// What a successful answer carries.
+    type Answer;
+    fn send_once(
+        &self,
+        client: &PingOneClient,
+        token: &SecretString,
+    ) -> impl Future<Output = Attempt<Self::Answer>> + Send;
 }
 
-/// Sends rows: one throttle slot before every attempt, at most `in_flight` requests at once,
+impl Request for Job {
+    type Answer = crate::pingone::BypassResponse;
+    fn send_once(
+        &self,
+        client: &PingOneClient,
+        token: &SecretString,
+    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
+        client.put_bypass(self, token)
+    }
+}
+
+/// How sending one request ended.
+pub(crate) enum Sent<T> {
+    /// The last answer (or failure to get one) and how many attempts were made.
+    Answered(Attempt<T>, u32),
+    /// The run or the environment stopped before (another) attempt; PingOne's last answer
+    /// and the attempts made, if it was sent at all.
+    Stopped(NotSent, Option<(Attempt<T>, u32)>),
+}
+
+/// Sends requests (a row's PUT, the lookups that resolve names): one throttle slot before every attempt, at most `in_flight` requests at once,
 /// retries with backoff, a 429's `Retry-After` pausing every sender and any other delaying its
 /// row, token renewal on 401, and a stop when no token can be had or an environment keeps
 /// answering 403.
@@ -89,9 +114,14 @@ pub(crate) struct RowSender {
 }
 
 impl RowSender {
-    async fn send(&self, job: &Job) -> Sent {
+    async fn put(&self, job: &Job) -> Sent<crate::pingone::BypassResponse> {
+        self.send(job.environment_id, job).await
+    }
+
+    /// Makes one request in `environment` under the run's rules, as often as they allow.
+    pub(crate) async fn send<R: Request>(&self, environment: Uuid, request: &R) -> Sent<R::Answer> {
         let mut attempts = 0;
-        let mut last_answer: Option<Attempt> = None;
+        let mut last_answer: Option<Attempt<R::Answer>> = None;
         let mut probe = None;
         loop {
             if probe.is_none() && !self.credentials_proven() {
@@ -106,13 +136,13 @@ impl RowSender {
                 // The semaphore is never closed, so this always holds a permit.
                 let _permit = self.in_flight.acquire().await.ok();
                 // A run that has stopped must not keep rows waiting for slots it will not use.
-                if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
+                if let Some(reason) = self.stop.reason_not_to_send(environment) {
                     return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
                 }
                 self.until_interrupted(self.throttle.acquire()).await;
                 // Checked at the last moment: the run or this environment may have stopped
                 // while this row waited for its slot.
-                if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
+                if let Some(reason) = self.stop.reason_not_to_send(environment) {
                     return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
                 }
                 let bearer = match self.tokens.bearer().await {
@@ -127,15 +157,10 @@ impl RowSender {
                 if attempts > 1 {
                     LiveCounters::add(&self.counters.retries, 1);
                 }
-                let attempt = self.client.put_bypass(job, &bearer.token).await;
+                let attempt = request.send_once(&self.client, &bearer.token).await;
                 (bearer, attempt)
             };
-            let http_status = match &attempt {
-                Attempt::Granted { http_status, .. } | Attempt::Refused { http_status, .. } => {
-                    Some(*http_status)
-                }
-                Attempt::NoAnswer { .. } => None,
-            };
+            let http_status = attempt.http_status();
             if http_status == Some(401) {
                 // The probe, if this row holds it, is kept through the renewal: the renewed
                 // token is tried before anyone else sends.
@@ -154,7 +179,7 @@ impl RowSender {
             if http_status.is_some() {
                 self.credentials_proven
                     .store(true, std::sync::atomic::Ordering::Release);
-                self.stop.record_answer(job.environment_id, http_status);
+                self.stop.record_answer(environment, http_status);
             }
             match http_status {
                 Some(429) => {

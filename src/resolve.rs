@@ -1,0 +1,514 @@
+//! Resolving the names admins use (usernames, emails) to the user IDs PingOne's `bypassMFA`
+//! needs. Names are looked up in batches (`username eq "a" or username eq "b" …`) under the
+//! same throttle, retries, token and stop rules as the PUTs, each distinct name once per run.
+//! A name that matches no user, or several (emails are not unique), gets no PUT. If PingOne
+//! refuses a batched filter, smaller batches and then single lookups are used for the rest
+//! of the run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::client::{Attempt, PingOneClient};
+use crate::pingone::{ListPage, ListedUser, filter_term};
+use crate::plan::UserName;
+use crate::record::progress::LiveCounters;
+use crate::row::NotSent;
+use crate::send::{Request, RowSender, Sent};
+
+/// Names per lookup at first. Fifty `email eq "…"` terms keep the URL near 3 KB, well under
+/// what HTTP front ends accept, and one page of 200 users holds their answers.
+pub const FIRST_BATCH: usize = 50;
+/// Names per lookup after PingOne refuses a batch of more.
+const SMALL_BATCH: usize = 10;
+/// Pages followed for one lookup before giving up on it: 20,000 users at 200 a page. Only a
+/// name shared by that many users gets there.
+const MOST_PAGES: usize = 100;
+
+/// What a name came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Uuid),
+    NotFound,
+    /// This many users have the name.
+    Ambiguous(usize),
+    /// The lookup failed for good: PingOne's last answer, or why there was none.
+    Failed {
+        http_status: Option<u16>,
+        error_code: String,
+        error_message: String,
+    },
+    /// The run, or the name's environment, stopped before the lookup was made.
+    Stopped(NotSent),
+}
+
+/// A listing read to its end, or why it could not be.
+pub(crate) enum Listing<T> {
+    Complete(Vec<T>),
+    /// PingOne refused the request itself (400 or 414): its filter or URL.
+    Refused { http_status: u16, message: String },
+    Failed {
+        http_status: Option<u16>,
+        error_code: String,
+        error_message: String,
+    },
+    Stopped(NotSent),
+}
+
+/// Reads every page of the listing at `url` in `environment`, following `_links.next` only
+/// while it stays on the same listing, and stopping early once more than `most` items are
+/// known to be there (PingOne's `count`, or the items read so far).
+pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
+    sender: &RowSender,
+    environment: Uuid,
+    url: String,
+    most: usize,
+) -> Listing<T> {
+    let mut items = Vec::new();
+    let mut next = Some(url.clone());
+    let mut pages = 0;
+    while let Some(page_url) = next.take() {
+        pages += 1;
+        if pages > MOST_PAGES {
+            return Listing::Failed {
+                http_status: None,
+                error_code: "TOO_MANY_MATCHES".to_owned(),
+                error_message: format!(
+                    "the listing went on for more than {MOST_PAGES} pages; narrow it down"
+                ),
+            };
+        }
+        let request = PageRequestOf::<T>::new(page_url);
+        let sent = sender.send(environment, &request).await;
+        let attempts = match &sent {
+            Sent::Answered(_, attempts) => u64::from(*attempts),
+            Sent::Stopped(_, answer) => answer.as_ref().map_or(0, |(_, n)| u64::from(*n)),
+        };
+        LiveCounters::add(&sender.counters.lookups, attempts);
+        let page = match sent {
+            Sent::Answered(Attempt::Success { answer, .. }, _) => answer,
+            Sent::Answered(
+                Attempt::Refused {
+                    http_status: http_status @ (400 | 414),
+                    error_message,
+                    ..
+                },
+                _,
+            ) => {
+                return Listing::Refused {
+                    http_status,
+                    message: error_message,
+                };
+            }
+            Sent::Answered(
+                Attempt::Refused {
+                    http_status,
+                    error_code,
+                    error_message,
+                    ..
+                },
+                _,
+            ) => {
+                return Listing::Failed {
+                    http_status: Some(http_status),
+                    error_code,
+                    error_message,
+                };
+            }
+            Sent::Answered(Attempt::NoAnswer { error_message }, attempts) => {
+                return Listing::Failed {
+                    http_status: None,
+                    error_code: "NO_ANSWER".to_owned(),
+                    error_message: format!("{error_message} (after {attempts} attempts)"),
+                };
+            }
+            Sent::Stopped(reason, _) => return Listing::Stopped(reason),
+        };
+        let known_total = page.count.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
+        items.extend(page.embedded.items);
+        if items.len().max(known_total) > most {
+            return Listing::Complete(items);
+        }
+        if let Some(link) = page.links.next {
+            match sender.client.next_page_url(&url, &link.href) {
+                Some(next_url) => next = Some(next_url),
+                None => {
+                    return Listing::Failed {
+                        http_status: None,
+                        error_code: "FOREIGN_LINK".to_owned(),
+                        error_message: format!(
+                            "PingOne's next-page link {:?} leads away from the listing; it was not followed, so the token stays where it belongs",
+                            link.href
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    Listing::Complete(items)
+}
+
+/// `GET` of one page of a listing of `T`s.
+pub(crate) struct PageRequestOf<T> {
+    url: String,
+    items: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> PageRequestOf<T> {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            items: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Send> Request for PageRequestOf<T> {
+    type Answer = ListPage<T>;
+    fn send_once(
+        &self,
+        client: &PingOneClient,
+        token: &SecretString,
+    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
+        client.get_page(&self.url, token)
+    }
+}
+
+/// Looks names up for a run; shared by the lookups in flight.
+pub(crate) struct Lookups {
+    sender: Arc<RowSender>,
+    /// Names per request: lowered for the rest of the run when PingOne refuses a batch.
+    batch_limit: AtomicUsize,
+}
+
+impl Lookups {
+    pub(crate) fn new(sender: Arc<RowSender>) -> Self {
+        Self {
+            sender,
+            batch_limit: AtomicUsize::new(FIRST_BATCH),
+        }
+    }
+
+    fn batch_limit(&self) -> usize {
+        self.batch_limit.load(Ordering::Relaxed)
+    }
+
+    /// Resolves distinct names of one environment.
+    async fn resolve(&self, names: Vec<UserName>) -> Vec<(UserName, Resolution)> {
+        let mut resolved = Vec::with_capacity(names.len());
+        let mut batches = vec![names];
+        while let Some(batch) = batches.pop() {
+            let limit = self.batch_limit();
+            if batch.len() > limit {
+                batches.extend(batch.chunks(limit).map(<[UserName]>::to_vec));
+                continue;
+            }
+            match self.look_up(&batch).await {
+                Looked::Answered(users) => {
+                    let (answered, unexplained) = attribute(&batch, &users);
+                    if unexplained && batch.len() > 1 {
+                        // PingOne listed a user that matches none of the names as written
+                        // (another spelling of a name): the names it might belong to are
+                        // looked up one at a time, where every user listed is a match.
+                        for (name, resolution) in answered {
+                            if resolution == Resolution::NotFound {
+                                batches.push(vec![name]);
+                            } else {
+                                resolved.push((name, resolution));
+                            }
+                        }
+                    } else {
+                        resolved.extend(answered);
+                    }
+                }
+                Looked::BatchRefused(message) if batch.len() > 1 => {
+                    let smaller = if batch.len() > SMALL_BATCH { SMALL_BATCH } else { 1 };
+                    let before = self.batch_limit.fetch_min(smaller, Ordering::Relaxed);
+                    if before > smaller {
+                        tracing::warn!(
+                            names = batch.len(),
+                            "PingOne refused a lookup of several names at once ({message}); looking up at most {smaller} at a time from now on"
+                        );
+                    }
+                    batches.extend(batch.chunks(smaller).map(<[UserName]>::to_vec));
+                }
+                Looked::BatchRefused(message) => resolved.extend(batch.into_iter().map(|name| {
+                    let failed = Resolution::Failed {
+                        http_status: Some(400),
+                        error_code: "LOOKUP_REFUSED".to_owned(),
+                        error_message: format!(
+                            "PingOne refused to look up {} {:?}: {message}",
+                            name.attribute.as_str(),
+                            name.value
+                        ),
+                    };
+                    (name, failed)
+                })),
+                Looked::Ended(resolution) => resolved.extend(
+                    batch
+                        .into_iter()
+                        .map(|name| (name, resolution.clone())),
+                ),
+            }
+        }
+        resolved
+    }
+
+    async fn look_up(&self, batch: &[UserName]) -> Looked {
+        let Some(first) = batch.first() else {
+            return Looked::Answered(Vec::new());
+        };
+        let filter = batch
+            .iter()
+            .map(|name| filter_term(name.attribute.as_str(), &name.value))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let url = self
+            .sender
+            .client
+            .listing_url(first.environment_id, "users", &filter);
+        match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX).await {
+            Listing::Complete(users) => Looked::Answered(users),
+            Listing::Refused {
+                http_status,
+                message,
+            } => Looked::BatchRefused(format!("HTTP {http_status}: {message}")),
+            Listing::Failed {
+                http_status,
+                error_code,
+                error_message,
+            } => Looked::Ended(Resolution::Failed {
+                http_status,
+                error_code,
+                error_message: format!("the lookup failed: {error_message}"),
+            }),
+            Listing::Stopped(reason) => Looked::Ended(Resolution::Stopped(reason)),
+        }
+    }
+}
+
+enum Looked {
+    Answered(Vec<ListedUser>),
+    BatchRefused(String),
+    /// The same for every name of the batch.
+    Ended(Resolution),
+}
+
+/// Which listed users each name matches (PingOne compares names without regard to case), and
+/// whether some listed user matched none of them.
+fn attribute(batch: &[UserName], users: &[ListedUser]) -> (Vec<(UserName, Resolution)>, bool) {
+    let mut explained = vec![false; users.len()];
+    let answered = batch
+        .iter()
+        .map(|name| {
+            let wanted = name.value.to_lowercase();
+            let matches: Vec<usize> = users
+                .iter()
+                .enumerate()
+                .filter(|(_, user)| {
+                    batch.len() == 1
+                        || name
+                            .attribute
+                            .of(user)
+                            .is_some_and(|value| value.trim().to_lowercase() == wanted)
+                })
+                .map(|(index, _)| index)
+                .collect();
+            for index in &matches {
+                explained[*index] = true;
+            }
+            let resolution = match matches.as_slice() {
+                [] => Resolution::NotFound,
+                [only] => match crate::plan::parse_id(&users[*only].id) {
+                    Some(id) => Resolution::Found(id),
+                    None => Resolution::Failed {
+                        http_status: None,
+                        error_code: "UNREADABLE_RESPONSE".to_owned(),
+                        error_message: format!(
+                            "PingOne listed the user with the ID {:?}, which is not a UUID",
+                            users[*only].id
+                        ),
+                    },
+                },
+                several => Resolution::Ambiguous(several.len()),
+            };
+            (name.clone(), resolution)
+        })
+        .collect();
+    (answered, explained.contains(&false))
+}
+
+/// A row waiting for its name, as the planning stage hands it over and takes it back.
+pub(crate) struct Waiting<R> {
+    pub(crate) name: UserName,
+    pub(crate) row: R,
+}
+
+/// The planning stage's side of resolution: which names are known, which rows wait for which
+/// name, and which names are still to be sent, per environment. Lookups run as tasks of their
+/// own; their answers come back through a channel, so that this needs no lock.
+pub(crate) struct Resolver<R> {
+    lookups: Arc<Lookups>,
+    known: HashMap<UserName, Resolution>,
+    waiting: HashMap<UserName, Vec<R>>,
+    queued: BTreeMap<Uuid, Vec<UserName>>,
+    answers_sender: mpsc::UnboundedSender<Vec<(UserName, Resolution)>>,
+    answers: mpsc::UnboundedReceiver<Vec<(UserName, Resolution)>>,
+    /// Lookup tasks whose answers have not come back.
+    in_flight: usize,
+}
+
+impl<R> Resolver<R> {
+    pub(crate) fn new(lookups: Arc<Lookups>) -> Self {
+        let (answers_sender, answers) = mpsc::unbounded_channel();
+        Self {
+            lookups,
+            known: HashMap::new(),
+            waiting: HashMap::new(),
+            queued: BTreeMap::new(),
+            answers_sender,
+            answers,
+            in_flight: 0,
+        }
+    }
+
+    /// The name's resolution if it is known; otherwise the row waits for it, and the name is
+    /// looked up with others of its environment once there are enough of them.
+    pub(crate) fn ask(&mut self, waiting: Waiting<R>) -> Option<(R, Resolution)> {
+        if let Some(resolution) = self.known.get(&waiting.name) {
+            return Some((waiting.row, resolution.clone()));
+        }
+        let rows = self.waiting.entry(waiting.name.clone()).or_default();
+        rows.push(waiting.row);
+        if rows.len() == 1 {
+            let environment = waiting.name.environment_id;
+            let queue = self.queued.entry(environment).or_default();
+            queue.push(waiting.name);
+            if queue.len() >= self.lookups.batch_limit() {
+                self.dispatch(environment);
+            }
+        }
+        None
+    }
+
+    /// Sends every name still queued: the rows waiting for them must not wait for rows that
+    /// may never come.
+    pub(crate) fn flush(&mut self) {
+        let environments: Vec<Uuid> = self.queued.keys().copied().collect();
+        for environment in environments {
+            self.dispatch(environment);
+        }
+    }
+
+    fn dispatch(&mut self, environment: Uuid) {
+        let Some(names) = self.queued.remove(&environment) else {
+            return;
+        };
+        if names.is_empty() {
+            return;
+        }
+        self.in_flight += 1;
+        let (lookups, answers) = (self.lookups.clone(), self.answers_sender.clone());
+        tokio::spawn(async move {
+            let resolved = lookups.resolve(names).await;
+            // Fails only when the planning stage has ended, which takes the rows with it.
+            let _ = answers.send(resolved);
+        });
+    }
+
+    /// Whether rows wait for lookups that have been sent.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.in_flight > 0
+    }
+
+    /// The rows whose names the next lookup to finish resolved, with their resolutions; `None`
+    /// when no lookup is in flight.
+    pub(crate) async fn next(&mut self) -> Option<Vec<(R, Resolution)>> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let resolved = self.answers.recv().await?;
+        self.in_flight -= 1;
+        let mut rows = Vec::new();
+        for (name, resolution) in resolved {
+            for row in self.waiting.remove(&name).unwrap_or_default() {
+                rows.push((row, resolution.clone()));
+            }
+            self.known.insert(name, resolution);
+        }
+        Some(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pingone::NameAttribute;
+
+    fn name(attribute: NameAttribute, value: &str) -> UserName {
+        UserName {
+            environment_id: Uuid::nil(),
+            attribute,
+            value: value.to_owned(),
+        }
+    }
+
+    fn user(id: &str, username: &str, email: &str) -> ListedUser {
+        ListedUser {
+            id: id.to_owned(),
+            username: Some(username.to_owned()),
+            email: Some(email.to_owned()),
+        }
+    }
+
+    const ADA: &str = "0d9a3b52-6c1e-4b8f-9e27-5f3c1a7d8e01";
+    const ALAN: &str = "1e8b4c63-7d2f-4c90-8f38-6a4d2b8e9f02";
+
+    #[test]
+    fn each_name_of_a_batch_gets_the_users_that_carry_it_regardless_of_case() {
+        let batch = [
+            name(NameAttribute::Username, "Ada"),
+            name(NameAttribute::Email, "shared@example.com"),
+            name(NameAttribute::Username, "nobody"),
+        ];
+        let users = [
+            user(ADA, "ada", "shared@example.com"),
+            user(ALAN, "alan", "SHARED@example.com"),
+        ];
+        let (answered, unexplained) = attribute(&batch, &users);
+        let resolutions: Vec<_> = answered.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(
+            resolutions,
+            [
+                Resolution::Found(Uuid::parse_str(ADA).unwrap_or_default()),
+                Resolution::Ambiguous(2),
+                Resolution::NotFound,
+            ]
+        );
+        assert!(!unexplained);
+    }
+
+    #[test]
+    fn a_listed_user_no_name_explains_is_noticed() {
+        let batch = [
+            name(NameAttribute::Username, "a"),
+            name(NameAttribute::Username, "b"),
+        ];
+        let (_, unexplained) = attribute(&batch, &[user(ADA, "ä", "x@example.com")]);
+        assert!(unexplained);
+    }
+
+    #[test]
+    fn a_single_name_gets_every_user_listed_for_it() {
+        let batch = [name(NameAttribute::Username, "strasse")];
+        let (answered, _) = attribute(&batch, &[user(ADA, "straße", "x@example.com")]);
+        assert_eq!(
+            answered[0].1,
+            Resolution::Found(Uuid::parse_str(ADA).unwrap_or_default())
+        );
+    }
+}
