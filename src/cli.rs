@@ -22,6 +22,7 @@ use crate::pingone::Region;
 use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
 use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
+use crate::selection::{Collection, Selection};
 use crate::simulator::{
     ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
     read_missing_users_file, read_users_file,
@@ -52,10 +53,31 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").args(["population", "group"])))]
 pub struct RunArgs {
-    /// The users: a CSV path, or - for standard input.
-    #[arg(value_name = "INPUT")]
-    pub input: String,
+    /// The users: a CSV path, or - for standard input. Rows name users by userID, username or
+    /// email. Instead of INPUT: --population or --group.
+    #[arg(
+        value_name = "INPUT",
+        required_unless_present = "selection",
+        conflicts_with = "selection"
+    )]
+    pub input: Option<String>,
+
+    /// Instead of INPUT: every member of this population (its ID or name) in --env, in the
+    /// order PingOne lists them. Needs --until and --max-users.
+    #[arg(long, value_name = "ID|NAME", requires = "max_users")]
+    pub population: Option<String>,
+
+    /// Instead of INPUT: every member of this group (its ID or name) in --env. Needs --until
+    /// and --max-users.
+    #[arg(long, value_name = "ID|NAME", requires = "max_users")]
+    pub group: Option<String>,
+
+    /// With --population or --group: the most users the selection may hold. A larger one
+    /// sends nothing and exits 2, saying how many users it holds.
+    #[arg(long, value_name = "N", requires = "selection", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_users: Option<u32>,
 
     /// Results CSV; - for standard output. Default: <input stem>.results.csv beside the input
     /// (bypass.results.csv for standard input); with --simulate,
@@ -231,6 +253,14 @@ pub enum RunConfigError {
         "{ENVIRONMENT_ID_VARIABLE} {0:?} is not a UUID; it must be the ID of the worker application's environment"
     )]
     WorkerEnvironment(String),
+    #[error(
+        "--{0} needs --env <UUID> (the environment to list it in) and --until <WHEN> (every member gets the same expiry)"
+    )]
+    SelectionNeeds(&'static str),
+    #[error(
+        "--dry-run sends nothing, so it cannot list the members of --{0}; add --resolve to list them (reads only, never a PUT)"
+    )]
+    SelectionDryRun(&'static str),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
     #[error(
@@ -253,9 +283,6 @@ impl RunArgs {
         run_start: DateTime<Utc>,
         settings: &CredentialSettings,
     ) -> Result<RunConfig, RunConfigError> {
-        let input = InputSource::from_argument(&self.input);
-        let output = self.output_target(&input)?;
-        self.check_summary_path(&input, &output)?;
         let default_environment = self
             .environment
             .as_deref()
@@ -263,6 +290,9 @@ impl RunArgs {
                 parse_id(text.trim()).ok_or_else(|| RunConfigError::Environment(text.to_owned()))
             })
             .transpose()?;
+        let input = self.input_source(default_environment)?;
+        let output = self.output_target(&input)?;
+        self.check_summary_path(&input, &output)?;
         let rules = Rules {
             run_start,
             max_window: self.max_window,
@@ -340,6 +370,31 @@ impl RunArgs {
         })
     }
 
+    /// The file or standard input, or the population or group whose members are the rows.
+    fn input_source(&self, environment: Option<Uuid>) -> Result<InputSource, RunConfigError> {
+        let (collection, named, flag) = match (&self.population, &self.group) {
+            (Some(named), _) => (Collection::Population, named, "population"),
+            (None, Some(named)) => (Collection::Group, named, "group"),
+            (None, None) => {
+                return Ok(InputSource::from_argument(
+                    self.input.as_deref().unwrap_or("-"),
+                ));
+            }
+        };
+        let (Some(environment_id), Some(_)) = (environment, &self.until) else {
+            return Err(RunConfigError::SelectionNeeds(flag));
+        };
+        if self.dry_run && !self.resolve {
+            return Err(RunConfigError::SelectionDryRun(flag));
+        }
+        Ok(InputSource::Selection(Selection {
+            collection,
+            named: named.clone(),
+            environment_id,
+            max_users: self.max_users.map_or(0, |most| most as usize),
+        }))
+    }
+
     fn output_target(&self, input: &InputSource) -> Result<OutputTarget, RunConfigError> {
         let target = match (self.output.as_deref(), input) {
             (Some("-"), _) => OutputTarget::Stdout,
@@ -347,6 +402,9 @@ impl RunArgs {
             (None, InputSource::Stdin) => {
                 OutputTarget::File(PathBuf::from(format!("bypass.{}", self.results_suffix())))
             }
+            (None, InputSource::Selection(selection)) => OutputTarget::File(PathBuf::from(
+                format!("{}.{}", selection.file_stem(), self.results_suffix()),
+            )),
             (None, InputSource::File(path)) => {
                 let stem = path
                     .file_stem()

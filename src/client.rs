@@ -160,8 +160,12 @@ impl PingOneClient {
             .json(&body)
             .send()
             .await;
-        self.answer_of(sent, token, "a bypassMFA answer; check the bypass with GET before retrying")
-            .await
+        self.answer_of(
+            sent,
+            token,
+            "a bypassMFA answer; check the bypass with GET before retrying",
+        )
+        .await
     }
 
     /// The URL of `/environments/{environment}/{collection}` (`users`, `populations`,

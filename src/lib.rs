@@ -19,5 +19,6 @@ pub mod resolve;
 pub mod row;
 pub mod run;
 pub mod seen_pairs;
+pub mod selection;
 pub mod send;
 pub mod simulator;

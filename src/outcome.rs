@@ -8,6 +8,7 @@ use crate::record::manifest::ManifestError;
 use crate::record::resume::ResumeError;
 use crate::record::summary::{Summary, SummaryError};
 use crate::record::writer::OutputError;
+use crate::selection::SelectionError;
 use crate::simulator::SimulatorError;
 
 /// The documented exit codes.
@@ -88,6 +89,9 @@ pub enum RunError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// `--population` / `--group` could not be listed, or holds more than `--max-users`.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
     /// After sending began: a results, journal or record file could not be written.
     #[error(transparent)]
     Record(Box<RecordError>),
@@ -108,7 +112,11 @@ impl RunError {
     }
 
     pub fn exit_code(&self) -> u8 {
-        if self.nothing_sent() {
+        if let Self::Selection(error) = self
+            && error.is_no_token()
+        {
+            exit::NO_TOKEN
+        } else if self.nothing_sent() {
             exit::USAGE
         } else {
             exit::UNFINISHED

@@ -48,9 +48,16 @@ pub enum Resolution {
 
 /// A listing read to its end, or why it could not be.
 pub(crate) enum Listing<T> {
-    Complete(Vec<T>),
+    /// The items, and how many PingOne said there are, when it said.
+    Complete {
+        items: Vec<T>,
+        total: Option<u64>,
+    },
     /// PingOne refused the request itself (400 or 414): its filter or URL.
-    Refused { http_status: u16, message: String },
+    Refused {
+        http_status: u16,
+        message: String,
+    },
     Failed {
         http_status: Option<u16>,
         error_code: String,
@@ -69,6 +76,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
     most: usize,
 ) -> Listing<T> {
     let mut items = Vec::new();
+    let mut total = None;
     let mut next = Some(url.clone());
     let mut pages = 0;
     while let Some(page_url) = next.take() {
@@ -128,10 +136,11 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
             }
             Sent::Stopped(reason, _) => return Listing::Stopped(reason),
         };
-        let known_total = page.count.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
+        total = total.or(page.count);
         items.extend(page.embedded.items);
-        if items.len().max(known_total) > most {
-            return Listing::Complete(items);
+        let known = total.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
+        if items.len().max(known) > most {
+            return Listing::Complete { items, total };
         }
         if let Some(link) = page.links.next {
             match sender.client.next_page_url(&url, &link.href) {
@@ -149,7 +158,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
             }
         }
     }
-    Listing::Complete(items)
+    Listing::Complete { items, total }
 }
 
 /// `GET` of one page of a listing of `T`s.
@@ -226,7 +235,11 @@ impl Lookups {
                     }
                 }
                 Looked::BatchRefused(message) if batch.len() > 1 => {
-                    let smaller = if batch.len() > SMALL_BATCH { SMALL_BATCH } else { 1 };
+                    let smaller = if batch.len() > SMALL_BATCH {
+                        SMALL_BATCH
+                    } else {
+                        1
+                    };
                     let before = self.batch_limit.fetch_min(smaller, Ordering::Relaxed);
                     if before > smaller {
                         tracing::warn!(
@@ -248,11 +261,9 @@ impl Lookups {
                     };
                     (name, failed)
                 })),
-                Looked::Ended(resolution) => resolved.extend(
-                    batch
-                        .into_iter()
-                        .map(|name| (name, resolution.clone())),
-                ),
+                Looked::Ended(resolution) => {
+                    resolved.extend(batch.into_iter().map(|name| (name, resolution.clone())))
+                }
             }
         }
         resolved
@@ -272,7 +283,7 @@ impl Lookups {
             .client
             .listing_url(first.environment_id, "users", &filter);
         match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX).await {
-            Listing::Complete(users) => Looked::Answered(users),
+            Listing::Complete { items, .. } => Looked::Answered(items),
             Listing::Refused {
                 http_status,
                 message,

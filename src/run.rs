@@ -28,6 +28,7 @@ use crate::record::resume::{
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
+use crate::selection::list_members;
 use crate::send::stop::Stop;
 use crate::send::throttle::Throttle;
 use crate::send::{RowSender, SendJob, send_rows};
@@ -43,14 +44,27 @@ const ROWS_PER_REQUEST_IN_FLIGHT: usize = 4;
 
 pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
-    let reader = InputReader::open(&config.input)?;
-    let header = reader.header().clone();
+    // A file is opened before anything else, so that a bad input costs no request; a
+    // population or group is listed once there is a connection to list it with.
+    let file = match &config.input {
+        InputSource::Selection(_) => None,
+        source => Some(InputReader::open(source)?),
+    };
     let mut place = ResultsPlace::claim(&config)?;
     let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
     let counters = Arc::new(LiveCounters::default());
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
     // Kept alive until the run ends: dropping it stops the simulator.
     let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;
+    let (reader, listed) = match (file, &config.input, &sender) {
+        (Some(reader), _, _) => (reader, None),
+        (None, InputSource::Selection(selection), Some(sender)) => {
+            let (reader, members) = list_members(selection, sender).await?;
+            (reader, Some(members))
+        }
+        (None, source, _) => return Err(InputError::Listed(source.describe()).into()),
+    };
+    let header = reader.header().clone();
 
     // Created after every other setup step, so that a setup error leaves no file behind to
     // refuse the next run.
@@ -65,6 +79,9 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
     let progress = start_progress(&config, counters.clone(), dry_run);
+    if let Some(members) = listed {
+        progress.set_total(members);
+    }
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
     let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));

@@ -138,7 +138,11 @@ fn key(environment: &str, user: &str) -> (String, String) {
     )
 }
 
-fn name_key(environment: &str, attribute: NameAttribute, name: &str) -> (String, NameAttribute, String) {
+fn name_key(
+    environment: &str,
+    attribute: NameAttribute,
+    name: &str,
+) -> (String, NameAttribute, String) {
     (
         environment.trim().to_ascii_lowercase(),
         attribute,
@@ -369,10 +373,8 @@ impl EarlierResults {
             }
             let key = key(&row.environment_id, &row.user_id);
             for (attribute, name) in names {
-                self.names.insert(
-                    name_key(&row.environment_id, attribute, &name),
-                    key.clone(),
-                );
+                self.names
+                    .insert(name_key(&row.environment_id, attribute, &name), key.clone());
             }
             match self.grants.get(&key) {
                 Some(known) if known.row.completed_at >= row.completed_at => {}
