@@ -284,6 +284,7 @@ async fn list_users(
             message: "This tenant does not support or in user filters.",
         });
     }
+    state.count_user_listing(filter.as_ref().map_or(0, |filter| filter.terms.len()));
     let limit = query
         .get("limit")
         .and_then(|limit| limit.parse::<usize>().ok())

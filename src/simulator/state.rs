@@ -62,6 +62,10 @@ pub struct Stats {
     pub peak_in_flight: u64,
     /// Every `PUT .../bypassMFA` received, per user, sorted by environment then user.
     pub puts_per_user: Vec<UserPutCount>,
+    /// `GET .../users` pages served, and the filter terms they answered (a batched lookup of
+    /// 50 names is one listing of 50 terms).
+    pub user_listings: u64,
+    pub user_filter_terms: u64,
 }
 
 impl Stats {
@@ -153,6 +157,8 @@ pub struct TenantState {
     tokens_issued: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+    user_listings: AtomicU64,
+    user_filter_terms: AtomicU64,
 }
 
 impl TenantState {
@@ -195,7 +201,16 @@ impl TenantState {
             tokens_issued: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
+            user_listings: AtomicU64::new(0),
+            user_filter_terms: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a page of users served for a filter of `terms` terms.
+    pub fn count_user_listing(&self, terms: usize) {
+        self.user_listings.fetch_add(1, Ordering::Relaxed);
+        self.user_filter_terms
+            .fetch_add(terms as u64, Ordering::Relaxed);
     }
 
     pub fn user_exists(&self, environment_id: Uuid, user_id: Uuid) -> bool {
@@ -392,6 +407,8 @@ impl TenantState {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             puts_per_user,
+            user_listings: self.user_listings.load(Ordering::Relaxed),
+            user_filter_terms: self.user_filter_terms.load(Ordering::Relaxed),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! module shared by the specifications.
 
 mod audit_trail;
+mod names;
 mod outage;
 mod run;
 mod run_command;

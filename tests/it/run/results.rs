@@ -97,6 +97,7 @@ async fn the_summary_json_has_the_documented_keys_and_agrees_with_the_results() 
         "not_active",
         "carried_over",
         "requests",
+        "lookups",
         "retries",
         "throttled",
         "elapsed_seconds",
