@@ -295,7 +295,7 @@ impl Lookups {
             } => Looked::Ended(Resolution::Failed {
                 http_status,
                 error_code,
-                error_message: format!("the lookup failed: {error_message}"),
+                error_message,
             }),
             Listing::Stopped(reason) => Looked::Ended(Resolution::Stopped(reason)),
         }

@@ -480,6 +480,38 @@ mod tests {
     }
 
     #[test]
+    fn a_row_naming_its_user_matches_the_earlier_name_as_written_or_the_id_it_resolves_to() {
+        let header = HEADER.replace(",ticket", ",ticket,Login");
+        let named = line(USER, "8h", "succeeded").replace(",INC-1", ",INC-1, Ada ");
+        let rules = rules_at("2029-01-01T00:00:00.000Z");
+        let mut by_name = origin("", "8h");
+        by_name.user = "ADA".to_owned();
+        by_name.named_by = UserColumn::Name(NameAttribute::Username);
+
+        let mut earlier = load(&format!("{header}{named}")).expect("loads");
+        let decision = earlier.decide(&by_name, LATER, &rules);
+        assert!(matches!(decision, Decision::Done(_)), "{decision:?}");
+        let mut by_email = by_name.clone();
+        by_email.named_by = UserColumn::Name(NameAttribute::Email);
+        assert_eq!(
+            earlier.decide(&by_email, LATER, &rules),
+            Decision::New,
+            "a username is not an email"
+        );
+
+        let mut earlier =
+            load(&format!("{HEADER}{}", line(USER, "8h", "succeeded"))).expect("loads");
+        assert_eq!(earlier.decide(&by_name, LATER, &rules), Decision::New);
+        by_name.user_id = USER.to_owned();
+        let decision = earlier.decide_resolved(&by_name, LATER, &rules);
+        assert!(matches!(decision, Decision::Done(_)), "{decision:?}");
+        assert!(
+            earlier.not_in_input(1).is_empty(),
+            "matched by its resolved ID, the earlier success is not carried over"
+        );
+    }
+
+    #[test]
     fn a_relative_cell_that_reads_the_same_is_done_while_its_bypass_holds() {
         let mut earlier =
             load(&format!("{HEADER}{}", line(USER, "'+90m", "succeeded"))).expect("loads");

@@ -41,13 +41,39 @@ async fn run(simulator: &Simulator, input: &std::path::Path, extra: &[&str]) -> 
         .expect("the binary runs")
 }
 
-/// `pingone-bypass run` without INPUT (a population or group), as the simulator's worker app.
-fn selection_command(simulator: &Simulator, args: &[&str]) -> tokio::process::Command {
+/// `pingone-bypass run --<flag> <named> --env ENV_A --until 8h --max-users <most> -o
+/// <results>`, without INPUT, as the simulator's worker app.
+async fn run_selection(
+    simulator: &Simulator,
+    flag: &str,
+    named: &str,
+    most: &str,
+    results: &std::path::Path,
+) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
-    command.arg("run").args(["--progress", "never"]).args(args);
+    command
+        .arg("run")
+        .args(["--progress", "never", flag, named, "--max-users", most])
+        .args(["--env", &ENV_A.to_string(), "--until", "8h"])
+        .arg("-o")
+        .arg(results);
     with_worker_app(&mut command, simulator);
     command.kill_on_drop(true);
-    command
+    command.output().await.expect("the binary runs")
+}
+
+/// `count` users in `ENV_A`, `user0` … with emails to match.
+fn numbered_users(count: usize) -> Vec<DirectoryUser> {
+    (0..count)
+        .map(|n| {
+            member(
+                ENV_A,
+                &format!("user{n}"),
+                &format!("user{n}@example.com"),
+                "",
+            )
+        })
+        .collect()
 }
 
 fn stderr(output: &Output) -> String {
@@ -202,16 +228,7 @@ async fn quotes_and_backslashes_in_a_name_are_escaped_in_the_filter_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_looked_up_in_batches_each_distinct_name_once() {
-    let users: Vec<DirectoryUser> = (0..60)
-        .map(|n| {
-            member(
-                ENV_A,
-                &format!("user{n}"),
-                &format!("user{n}@example.com"),
-                "",
-            )
-        })
-        .collect();
+    let users = numbered_users(60);
     let simulator = tenant(&users, false).await;
     let mut csv = String::from("env,username,until\n");
     for round in 0..2 {
@@ -279,16 +296,7 @@ async fn a_lookup_whose_answer_spans_pages_is_read_to_its_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_pingone_refuses_batched_filters_names_are_looked_up_alone_from_then_on() {
-    let users: Vec<DirectoryUser> = (0..200)
-        .map(|n| {
-            member(
-                ENV_A,
-                &format!("user{n}"),
-                &format!("user{n}@example.com"),
-                "",
-            )
-        })
-        .collect();
+    let users = numbered_users(200);
     let simulator = tenant(&users, true).await;
     let mut csv = String::from("env,username,until\n");
     for user in &users {
@@ -393,24 +401,7 @@ async fn a_population_by_name_gets_a_bypass_for_each_member_in_listing_order() {
     let simulator = tenant(&users, false).await;
     let folder = tempfile::tempdir().expect("a folder");
     let output_path = folder.path().join("contractors.results.csv");
-    let output = selection_command(
-        &simulator,
-        &[
-            "--population",
-            "Contractors",
-            "--env",
-            &ENV_A.to_string(),
-            "--until",
-            "8h",
-            "--max-users",
-            "3",
-            "-o",
-            &output_path.display().to_string(),
-        ],
-    )
-    .output()
-    .await
-    .expect("the binary runs");
+    let output = run_selection(&simulator, "--population", "Contractors", "3", &output_path).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows = read_results(&output_path);
     assert_eq!(column(&rows, "row"), ["2", "3", "4"]);
@@ -432,26 +423,7 @@ async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_ho
     let group_id = pingone_bypass::simulator::directory_object_id(ENV_A, "Helpdesk").to_string();
     let folder = tempfile::tempdir().expect("a folder");
     let output_path = folder.path().join("helpdesk.results.csv");
-    let output_text = output_path.display().to_string();
-    let env = ENV_A.to_string();
-    let selection = |most: &'static str| {
-        selection_command(
-            &simulator,
-            &[
-                "--group",
-                &group_id,
-                "--env",
-                &env,
-                "--until",
-                "8h",
-                "--max-users",
-                most,
-                "-o",
-                &output_text,
-            ],
-        )
-    };
-    let output = selection("4").output().await.expect("the binary runs");
+    let output = run_selection(&simulator, "--group", &group_id, "4", &output_path).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("holds 5 users, more than --max-users 4; nothing was sent"),
@@ -464,7 +436,7 @@ async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_ho
         "no results file for a run that sent nothing"
     );
 
-    let output = selection("5").output().await.expect("the binary runs");
+    let output = run_selection(&simulator, "--group", &group_id, "5", &output_path).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(simulator.stats().total_puts(), 5);
 }
@@ -474,28 +446,71 @@ async fn a_population_name_that_matches_nothing_is_a_usage_error() {
     let simulator = tenant(&[member(ENV_A, "a", "a@example.com", "Employees")], false).await;
     let folder = tempfile::tempdir().expect("a folder");
     let output_path = folder.path().join("x.results.csv");
-    let output = selection_command(
+    let output = run_selection(
         &simulator,
-        &[
-            "--population",
-            "Contractors",
-            "--env",
-            &ENV_A.to_string(),
-            "--until",
-            "8h",
-            "--max-users",
-            "10",
-            "-o",
-            &output_path.display().to_string(),
-        ],
+        "--population",
+        "Contractors",
+        "10",
+        &output_path,
     )
-    .output()
-    .await
-    .expect("the binary runs");
+    .await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("no population is named \"Contractors\""),
         "{}",
         stderr(&output)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_refused_with_403_fails_its_rows_and_other_environments_go_on() {
+    let ada = member(ENV_A, "ada", "ada@example.com", "");
+    let grace = member(ENV_B, "grace", "grace@example.com", "");
+    let simulator = start(SimulatorConfig {
+        population: Population::Only(vec![ada.clone(), grace]),
+        forbidden_environments: [ENV_B].into_iter().collect(),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&format!(
+        "env,username,until\n{ENV_B},grace,8h\n{ENV_A},ada,8h\n"
+    ));
+    let output = run(&simulator, &files.input, &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_results(&files.output);
+    assert_eq!(column(&rows, "status"), ["failed", "succeeded"]);
+    assert_eq!(rows[0]["http_status"], "403");
+    assert!(
+        rows[0]["error_message"].starts_with("username \"grace\" could not be looked up"),
+        "{}",
+        rows[0]["error_message"]
+    );
+    assert_eq!(simulator.stats().total_puts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_while_names_are_looked_up_grants_nothing_more_and_records_every_row() {
+    let users = numbered_users(3);
+    let simulator = start(SimulatorConfig {
+        population: Population::Only(users.clone()),
+        latency: std::time::Duration::from_millis(800),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let mut csv = String::from("env,username,until\n");
+    for user in &users {
+        csv.push_str(&format!("{ENV_A},{},8h\n", user.username));
+    }
+    let files = run_files(&csv);
+    let child = run_command(&simulator, &files.input, &[])
+        .spawn()
+        .expect("the binary starts");
+    crate::support::eventually("a lookup in flight", || simulator.stats().in_flight > 0).await;
+    crate::support::signal(&child, "-INT");
+    let output = child.wait_with_output().await.expect("the run ends");
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    let rows = read_results(&files.output);
+    assert_eq!(column(&rows, "status"), ["not_attempted"; 3]);
+    assert_eq!(column(&rows, "error_code"), ["INTERRUPTED"; 3]);
+    assert_eq!(simulator.stats().total_puts(), 0);
 }
