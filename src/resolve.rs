@@ -22,11 +22,12 @@ use crate::send::{Request, RowSender, Sent};
 
 /// Names per lookup at first. Fifty `email eq "…"` terms keep the URL near 3 KB, well under
 /// what HTTP front ends accept, and one page of 200 users holds their answers.
-pub const FIRST_BATCH: usize = 50;
+const FIRST_BATCH: usize = 50;
 /// Names per lookup after PingOne refuses a batch of more.
 const SMALL_BATCH: usize = 10;
-/// Pages followed for one lookup before giving up on it: 20,000 users at 200 a page. Only a
-/// name shared by that many users gets there.
+/// Pages followed for one name lookup before giving up on it: 20,000 users at 200 a page. Only
+/// a name shared by that many users gets there. A bounded listing (a population) is bounded by
+/// its items instead.
 const MOST_PAGES: usize = 100;
 
 /// What a name came to.
@@ -78,15 +79,20 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
     let mut items = Vec::new();
     let mut total = None;
     let mut next = Some(url.clone());
+    let most_pages = if most == usize::MAX {
+        MOST_PAGES
+    } else {
+        most.saturating_add(1)
+    };
     let mut pages = 0;
     while let Some(page_url) = next.take() {
         pages += 1;
-        if pages > MOST_PAGES {
+        if pages > most_pages {
             return Listing::Failed {
                 http_status: None,
                 error_code: "TOO_MANY_MATCHES".to_owned(),
                 error_message: format!(
-                    "the listing went on for more than {MOST_PAGES} pages; narrow it down"
+                    "the listing went on for more than {most_pages} pages; narrow it down"
                 ),
             };
         }
@@ -137,6 +143,11 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
             Sent::Stopped(reason, _) => return Listing::Stopped(reason),
         };
         total = total.or(page.count);
+        if page.embedded.items.is_empty() {
+            // An empty page ends a listing whatever its links say: following them could go on
+            // for ever.
+            break;
+        }
         items.extend(page.embedded.items);
         let known = total.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
         if items.len().max(known) > most {

@@ -42,13 +42,12 @@ async fn run(simulator: &Simulator, input: &std::path::Path, extra: &[&str]) -> 
 }
 
 /// `pingone-bypass run --<flag> <named> --env ENV_A --until 8h --max-users <most> -o
-/// <results>`, without INPUT, as the simulator's worker app.
+/// <results> <extra>`, without INPUT, as the simulator's worker app.
 async fn run_selection(
     simulator: &Simulator,
-    flag: &str,
-    named: &str,
-    most: &str,
+    [flag, named, most]: [&str; 3],
     results: &std::path::Path,
+    extra: &[&str],
 ) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
     command
@@ -56,10 +55,26 @@ async fn run_selection(
         .args(["--progress", "never", flag, named, "--max-users", most])
         .args(["--env", &ENV_A.to_string(), "--until", "8h"])
         .arg("-o")
-        .arg(results);
+        .arg(results)
+        .args(extra);
     with_worker_app(&mut command, simulator);
     command.kill_on_drop(true);
     command.output().await.expect("the binary runs")
+}
+
+/// `pingone-bypass run INPUT` against a mock PingOne, with a ready token.
+async fn run_with_token(server: &MockServer, input: &std::path::Path) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .arg("run")
+        .arg(input)
+        .args(["--progress", "never"])
+        .args(["--api-url", &format!("{}/v1", server.uri())])
+        .env_clear()
+        .env("PINGONE_API_ACCESS_TOKEN", "a-token")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the binary runs")
 }
 
 /// `count` users in `ENV_A`, `user0` … with emails to match.
@@ -205,19 +220,7 @@ async fn quotes_and_backslashes_in_a_name_are_escaped_in_the_filter_sent() {
     let files = run_files(&format!(
         "env,username,until\n{ENV_A},\"x\"\" or username pr \"\"\",8h\n{ENV_A},a\\\"b\\,8h\n"
     ));
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
-        .args([
-            "run",
-            &files.input.display().to_string(),
-            "--progress",
-            "never",
-        ])
-        .args(["--api-url", &format!("{}/v1", server.uri())])
-        .env_clear()
-        .env("PINGONE_API_ACCESS_TOKEN", "a-token")
-        .output()
-        .await
-        .expect("the binary runs");
+    let output = run_with_token(&server, &files.input).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(
         column(&read_results(&files.output), "error_code"),
@@ -401,7 +404,13 @@ async fn a_population_by_name_gets_a_bypass_for_each_member_in_listing_order() {
     let simulator = tenant(&users, false).await;
     let folder = tempfile::tempdir().expect("a folder");
     let output_path = folder.path().join("contractors.results.csv");
-    let output = run_selection(&simulator, "--population", "Contractors", "3", &output_path).await;
+    let output = run_selection(
+        &simulator,
+        ["--population", "Contractors", "3"],
+        &output_path,
+        &[],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows = read_results(&output_path);
     assert_eq!(column(&rows, "row"), ["2", "3", "4"]);
@@ -412,7 +421,7 @@ async fn a_population_by_name_gets_a_bypass_for_each_member_in_listing_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_holds() {
+async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_holds_and_resumes() {
     let mut members: Vec<DirectoryUser> = (0..5)
         .map(|n| member(ENV_A, &format!("h{n}"), &format!("h{n}@example.com"), ""))
         .collect();
@@ -423,7 +432,7 @@ async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_ho
     let group_id = pingone_bypass::simulator::directory_object_id(ENV_A, "Helpdesk").to_string();
     let folder = tempfile::tempdir().expect("a folder");
     let output_path = folder.path().join("helpdesk.results.csv");
-    let output = run_selection(&simulator, "--group", &group_id, "4", &output_path).await;
+    let output = run_selection(&simulator, ["--group", &group_id, "4"], &output_path, &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("holds 5 users, more than --max-users 4; nothing was sent"),
@@ -436,9 +445,24 @@ async fn a_selection_larger_than_max_users_sends_nothing_and_says_how_many_it_ho
         "no results file for a run that sent nothing"
     );
 
-    let output = run_selection(&simulator, "--group", &group_id, "5", &output_path).await;
+    let output = run_selection(&simulator, ["--group", &group_id, "5"], &output_path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(simulator.stats().total_puts(), 5);
+
+    let output = run_selection(
+        &simulator,
+        ["--group", &group_id, "5"],
+        &output_path,
+        &["--resume"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        simulator.stats().total_puts(),
+        5,
+        "a resumed selection sends none of its granted members again"
+    );
+    assert_eq!(read_results(&output_path).len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,10 +472,9 @@ async fn a_population_name_that_matches_nothing_is_a_usage_error() {
     let output_path = folder.path().join("x.results.csv");
     let output = run_selection(
         &simulator,
-        "--population",
-        "Contractors",
-        "10",
+        ["--population", "Contractors", "10"],
         &output_path,
+        &[],
     )
     .await;
     assert_eq!(output.status.code(), Some(2));
@@ -513,4 +536,33 @@ async fn an_interrupt_while_names_are_looked_up_grants_nothing_more_and_records_
     assert_eq!(column(&rows, "status"), ["not_attempted"; 3]);
     assert_eq!(column(&rows, "error_code"), ["INTERRUPTED"; 3]);
     assert_eq!(simulator.stats().total_puts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_page_link_to_another_host_is_not_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/v1/environments/{ENV_A}/users")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "_embedded": {"users": [{"id": Uuid::new_v4(), "username": "someone"}]},
+            "_links": {"next": {"href": format!(
+                "{}/v1/environments/{ENV_A}/users?cursor=2", elsewhere.uri()
+            )}},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let files = run_files(&format!("env,username,until\n{ENV_A},ada,8h\n"));
+    let output = run_with_token(&server, &files.input).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_results(&files.output);
+    assert_eq!(rows[0]["error_code"], "FOREIGN_LINK");
+    server.verify().await;
+    elsewhere.verify().await;
 }
