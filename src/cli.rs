@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials};
 use crate::client::{RetryPolicy, is_loopback_url};
-use crate::config::{RunConfig, Target};
+use crate::config::{Rows, RunConfig, Target};
 use crate::defaults;
 use crate::input::InputSource;
 use crate::pingone::Region;
@@ -371,14 +371,14 @@ impl RunArgs {
     }
 
     /// The file or standard input, or the population or group whose members are the rows.
-    fn input_source(&self, environment: Option<Uuid>) -> Result<InputSource, RunConfigError> {
+    fn input_source(&self, environment: Option<Uuid>) -> Result<Rows, RunConfigError> {
         let (collection, named, flag) = match (&self.population, &self.group) {
             (Some(named), _) => (Collection::Population, named, "population"),
             (None, Some(named)) => (Collection::Group, named, "group"),
             (None, None) => {
-                return Ok(InputSource::from_argument(
+                return Ok(Rows::Input(InputSource::from_argument(
                     self.input.as_deref().unwrap_or("-"),
-                ));
+                )));
             }
         };
         let (Some(environment_id), Some(_)) = (environment, &self.until) else {
@@ -387,7 +387,7 @@ impl RunArgs {
         if self.dry_run && !self.resolve {
             return Err(RunConfigError::SelectionDryRun(flag));
         }
-        Ok(InputSource::Selection(Selection {
+        Ok(Rows::Selection(Selection {
             collection,
             named: named.clone(),
             environment_id,
@@ -395,24 +395,27 @@ impl RunArgs {
         }))
     }
 
-    fn output_target(&self, input: &InputSource) -> Result<OutputTarget, RunConfigError> {
+    fn output_target(&self, input: &Rows) -> Result<OutputTarget, RunConfigError> {
         let target = match (self.output.as_deref(), input) {
             (Some("-"), _) => OutputTarget::Stdout,
             (Some(path), _) => OutputTarget::File(PathBuf::from(path)),
-            (None, InputSource::Stdin) => {
+            (None, Rows::Input(InputSource::Stdin)) => {
                 OutputTarget::File(PathBuf::from(format!("bypass.{}", self.results_suffix())))
             }
-            (None, InputSource::Selection(selection)) => OutputTarget::File(PathBuf::from(
-                format!("{}.{}", selection.file_stem(), self.results_suffix()),
-            )),
-            (None, InputSource::File(path)) => {
+            (None, Rows::Selection(selection)) => OutputTarget::File(PathBuf::from(format!(
+                "{}.{}",
+                selection.file_stem(),
+                self.results_suffix()
+            ))),
+            (None, Rows::Input(InputSource::File(path))) => {
                 let stem = path
                     .file_stem()
                     .map_or_else(|| "bypass".into(), |stem| stem.to_string_lossy());
                 OutputTarget::File(path.with_file_name(format!("{stem}.{}", self.results_suffix())))
             }
         };
-        if let (OutputTarget::File(output), InputSource::File(input)) = (&target, input)
+        if let (OutputTarget::File(output), Rows::Input(InputSource::File(input))) =
+            (&target, input)
             && same_file(output, input)
         {
             return Err(RunConfigError::OutputIsInput(output.clone()));
@@ -432,7 +435,7 @@ impl RunArgs {
 
     fn check_summary_path(
         &self,
-        input: &InputSource,
+        input: &Rows,
         output: &OutputTarget,
     ) -> Result<(), RunConfigError> {
         let Some(summary) = &self.summary_json else {
@@ -442,7 +445,7 @@ impl RunArgs {
             path: summary.clone(),
             what,
         };
-        if let InputSource::File(input) = input
+        if let Rows::Input(InputSource::File(input)) = input
             && (summary == input || same_file(summary, input))
         {
             return Err(named("input"));

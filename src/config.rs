@@ -13,7 +13,32 @@ use crate::plan::Rules;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
+use crate::selection::Selection;
 use crate::simulator::SimulatorConfig;
+
+/// Where a run's rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// A file or standard input.
+    Input(InputSource),
+    /// `--population` / `--group`: the members, listed from PingOne when the run starts.
+    Selection(Selection),
+}
+
+impl From<InputSource> for Rows {
+    fn from(source: InputSource) -> Self {
+        Self::Input(source)
+    }
+}
+
+impl Rows {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Input(source) => source.describe(),
+            Self::Selection(selection) => selection.describe(),
+        }
+    }
+}
 
 /// Where requests go.
 pub enum Target {
@@ -40,7 +65,7 @@ impl Target {
 
 /// Everything a run needs.
 pub struct RunConfig {
-    pub input: InputSource,
+    pub input: Rows,
     pub output: OutputTarget,
     pub overwrite: bool,
     pub target: Target,
@@ -70,9 +95,9 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// A run with the defaults, starting now, without progress output.
-    pub fn new(input: InputSource, output: OutputTarget, target: Target) -> Self {
+    pub fn new(input: impl Into<Rows>, output: OutputTarget, target: Target) -> Self {
         Self {
-            input,
+            input: input.into(),
             output,
             overwrite: false,
             target,

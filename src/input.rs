@@ -16,8 +16,6 @@ use crate::pingone::NameAttribute;
 pub enum InputSource {
     File(PathBuf),
     Stdin,
-    /// `--population` / `--group`: members listed from PingOne when the run starts.
-    Selection(crate::selection::Selection),
 }
 
 impl InputSource {
@@ -34,7 +32,6 @@ impl InputSource {
         match self {
             Self::File(path) => path.display().to_string(),
             Self::Stdin => "standard input".to_owned(),
-            Self::Selection(selection) => selection.describe(),
         }
     }
 }
@@ -46,8 +43,6 @@ pub enum InputError {
         source_name: String,
         error: std::io::Error,
     },
-    #[error("{0} is listed from PingOne when a run starts; it has no file to read")]
-    Listed(String),
     #[error("input {0} is empty: it needs a header row naming its columns")]
     Empty(String),
     #[error(
@@ -192,7 +187,6 @@ impl InputReader {
                 })?)
             }
             InputSource::Stdin => Box::new(std::io::stdin()),
-            InputSource::Selection(_) => return Err(InputError::Listed(source_name)),
         };
         Self::from_reader(raw, source_name)
     }

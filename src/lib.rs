@@ -1,9 +1,10 @@
 //! `pingone-bypass`: grant time-limited PingOne MFA bypasses to many users at once, and the
 //! PingOne simulator to rehearse that on. The binary is a thin shell over this library.
 //!
-//! A row's journey runs one way: `input` reads it, `plan` checks it, `send` sends it, `record`
-//! writes what came of it; `row` is the result row every stage hands on, and `run` wires the
-//! stages together.
+//! A row's journey runs one way: `input` reads it (or `selection` lists a population's members
+//! as rows), `plan` checks it, `resolve` turns a username or email into a user ID, `send` sends
+//! it, `record` writes what came of it; `row` is the result row every stage hands on, and `run`
+//! wires the stages together.
 
 pub mod auth;
 pub mod cli;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::auth::{ClientCredentials, Credentials, TokenSource};
 use crate::client::{ClientError, PingOneClient};
-use crate::config::{RunConfig, Target};
+use crate::config::{Rows, RunConfig, Target};
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH, count_records};
 use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdict};
@@ -28,7 +28,7 @@ use crate::record::resume::{
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
-use crate::selection::list_members;
+use crate::selection::{SelectionError, list_members};
 use crate::send::stop::Stop;
 use crate::send::throttle::Throttle;
 use crate::send::{RowSender, SendJob, send_rows};
@@ -47,8 +47,8 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     // A file is opened before anything else, so that a bad input costs no request; a
     // population or group is listed once there is a connection to list it with.
     let file = match &config.input {
-        InputSource::Selection(_) => None,
-        source => Some(InputReader::open(source)?),
+        Rows::Input(source) => Some(InputReader::open(source)?),
+        Rows::Selection(_) => None,
     };
     let mut place = ResultsPlace::claim(&config)?;
     let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
@@ -58,11 +58,11 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;
     let (reader, listed) = match (file, &config.input, &sender) {
         (Some(reader), _, _) => (reader, None),
-        (None, InputSource::Selection(selection), Some(sender)) => {
+        (None, Rows::Selection(selection), Some(sender)) => {
             let (reader, members) = list_members(selection, sender).await?;
             (reader, Some(members))
         }
-        (None, source, _) => return Err(InputError::Listed(source.describe()).into()),
+        (None, _, _) => return Err(SelectionError::NotConnected(config.input.describe()).into()),
     };
     let header = reader.header().clone();
 
@@ -133,7 +133,8 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     })?;
     // Standard input may never end: an interrupt stops reading it. A file is read to its
     // end, so that every row it holds is accounted for.
-    let stop_reading = (config.input == InputSource::Stdin).then(|| config.interrupt.clone());
+    let stop_reading =
+        (config.input == Rows::Input(InputSource::Stdin)).then(|| config.interrupt.clone());
     let input_error = feed.rows(records_received, stop_reading).await;
     feed.carry_over(header.extras.len()).await;
     let sequence = feed.sequence;
@@ -190,7 +191,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
 /// far along the run is. A dry run is over in seconds and would only read its file twice.
 fn start_progress(config: &RunConfig, counters: Arc<LiveCounters>, dry_run: bool) -> Arc<Progress> {
     let progress = Arc::new(Progress::start(config.progress, counters));
-    if let (InputSource::File(path), false) = (&config.input, dry_run) {
+    if let (Rows::Input(InputSource::File(path)), false) = (&config.input, dry_run) {
         let (path, progress) = (path.clone(), progress.clone());
         tokio::task::spawn_blocking(move || {
             if let Some(total) = count_records(&path) {

@@ -119,6 +119,9 @@ pub enum SelectionError {
     NoToken { what: String, reason: String },
     #[error(transparent)]
     Input(#[from] InputError),
+    /// A dry run without `--resolve` has no connection to list with.
+    #[error("the {0} can only be listed with a connection: add --resolve to a --dry-run")]
+    NotConnected(String),
 }
 
 impl SelectionError {
