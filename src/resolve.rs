@@ -364,6 +364,15 @@ fn attribute(batch: &[UserName], users: &[ListedUser]) -> (Vec<(UserName, Resolu
     (answered, explained.contains(&false))
 }
 
+/// The key under which a name is looked up once: PingOne compares names without regard to
+/// case, so `ADA` and `ada` are one lookup.
+fn same_name(name: &UserName) -> UserName {
+    UserName {
+        value: name.value.to_lowercase(),
+        ..name.clone()
+    }
+}
+
 /// A row waiting for its name, as the planning stage hands it over and takes it back.
 pub(crate) struct Waiting<R> {
     pub(crate) name: UserName,
@@ -375,6 +384,8 @@ pub(crate) struct Waiting<R> {
 /// own; their answers come back through a channel, so that this needs no lock.
 pub(crate) struct Resolver<R> {
     lookups: Arc<Lookups>,
+    /// Resolutions and waiting rows by `same_name`; the queue holds names as first written,
+    /// which is how they are looked up.
     known: HashMap<UserName, Resolution>,
     waiting: HashMap<UserName, Vec<R>>,
     queued: BTreeMap<Uuid, Vec<UserName>>,
@@ -401,10 +412,11 @@ impl<R> Resolver<R> {
     /// The name's resolution if it is known; otherwise the row waits for it, and the name is
     /// looked up with others of its environment once there are enough of them.
     pub(crate) fn ask(&mut self, waiting: Waiting<R>) -> Option<(R, Resolution)> {
-        if let Some(resolution) = self.known.get(&waiting.name) {
+        let key = same_name(&waiting.name);
+        if let Some(resolution) = self.known.get(&key) {
             return Some((waiting.row, resolution.clone()));
         }
-        let rows = self.waiting.entry(waiting.name.clone()).or_default();
+        let rows = self.waiting.entry(key).or_default();
         rows.push(waiting.row);
         if rows.len() == 1 {
             let environment = waiting.name.environment_id;
@@ -457,10 +469,11 @@ impl<R> Resolver<R> {
         self.in_flight -= 1;
         let mut rows = Vec::new();
         for (name, resolution) in resolved {
-            for row in self.waiting.remove(&name).unwrap_or_default() {
+            let key = same_name(&name);
+            for row in self.waiting.remove(&key).unwrap_or_default() {
                 rows.push((row, resolution.clone()));
             }
-            self.known.insert(name, resolution);
+            self.known.insert(key, resolution);
         }
         Some(rows)
     }

@@ -259,12 +259,12 @@ async fn names_are_looked_up_in_batches_each_distinct_name_once() {
     let stats = simulator.stats();
     assert_eq!(stats.total_puts(), 60);
     assert_eq!(
-        stats.user_filter_terms, 120,
+        stats.user_filter_terms, 60,
         "60 names, each in two spellings, looked up once each"
     );
     assert!(
-        stats.user_listings <= 4,
-        "120 names need at most 4 lookups of up to 50, not {}",
+        stats.user_listings <= 2,
+        "60 names need at most 2 lookups of up to 50, not {}",
         stats.user_listings
     );
 }
