@@ -17,9 +17,10 @@ use crate::auth::{ClientCredentials, Credentials};
 use crate::client::{RetryPolicy, is_loopback_url};
 use crate::config::{Rows, RunConfig, Target};
 use crate::defaults;
-use crate::input::InputSource;
+use crate::expiry::{UntilProblem, Zone, parse_until};
+use crate::input::{InputSource, ReadOptions};
 use crate::pingone::Region;
-use crate::plan::{Rules, UNTIL_FORMS, parse_id, parse_until};
+use crate::plan::{Rules, parse_id};
 use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
 use crate::selection::{Collection, Selection};
@@ -156,6 +157,30 @@ pub struct RunArgs {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
 
+    /// What a date or time written without a zone means (date cells of a workbook, and
+    /// YYYY-MM-DD[ HH:MM[:SS]] in a CSV): UTC, local, or an IANA name such as America/New_York.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub timezone: String,
+
+    /// The sheet of a workbook INPUT (.xlsx, .xlsm, .xlsb, .xls, .ods) to read: its name, or
+    /// its number (1 = the first). Default: the first sheet.
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
+
+    /// Decode a CSV INPUT that is not UTF-8 from this encoding (any WHATWG label, e.g.
+    /// windows-1252); UTF-16 with a byte-order mark is read without it.
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
+
+    /// Accept an INPUT with a header and no data rows (otherwise exit 2, "no rows").
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// With a results file of this tool as INPUT: keep only the rows with these statuses, e.g.
+    /// failed,not_attempted.
+    #[arg(long, value_name = "STATUS,…", value_delimiter = ',', value_parser = ["succeeded", "failed", "invalid", "skipped", "not_attempted", "planned"])]
+    pub only: Vec<String>,
+
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
     pub max_window: Duration,
@@ -224,8 +249,17 @@ pub enum RunConfigError {
         "--env {0:?} is not a UUID (expected 8-4-4-4-12 hex digits, like 4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01)"
     )]
     Environment(String),
-    #[error("--until {0:?} is not a date or a duration; {UNTIL_FORMS}")]
-    UntilForm(String),
+    #[error("--until {0:?} {1}")]
+    UntilForm(String, String),
+    #[error(
+        "--timezone {0:?} is not a time zone: write UTC, local, or an IANA name such as America/New_York or Europe/Berlin"
+    )]
+    Timezone(String),
+    #[error(
+        "--encoding {0:?} is not an encoding label: write one such as windows-1252, iso-8859-1, shift_jis or utf-16le"
+    )]
+    Encoding(String),
+
     #[error("{0}")]
     UntilWindow(String),
     #[error("{setting} {url:?} {problem}")]
@@ -293,18 +327,23 @@ impl RunArgs {
         let input = self.input_source(default_environment)?;
         let output = self.output_target(&input)?;
         self.check_summary_path(&input, &output)?;
+        let zone = Zone::parse(&self.timezone)
+            .ok_or_else(|| RunConfigError::Timezone(self.timezone.clone()))?;
         let rules = Rules {
             run_start,
             max_window: self.max_window,
             max_window_text: humantime::format_duration(self.max_window).to_string(),
             default_environment,
             default_until: None,
+            zone,
         };
         let default_until = match &self.until {
             None => None,
             Some(text) => {
-                let until = parse_until(text, run_start)
-                    .ok_or_else(|| RunConfigError::UntilForm(text.clone()))?;
+                let until =
+                    parse_until(text, run_start, zone).map_err(|problem: UntilProblem| {
+                        RunConfigError::UntilForm(text.clone(), problem.explain())
+                    })?;
                 rules
                     .check_window("--until", text, until)
                     .map_err(RunConfigError::UntilWindow)?;
@@ -366,7 +405,25 @@ impl RunArgs {
             resume_margin: self.resume_margin,
             resume_any_api: self.resume_any_api,
             reads_only: self.dry_run && self.resolve,
+            read: self.read_options()?,
             ..RunConfig::new(input, output, target)
+        })
+    }
+
+    fn read_options(&self) -> Result<ReadOptions, RunConfigError> {
+        let encoding = self
+            .encoding
+            .as_deref()
+            .map(|label| {
+                encoding_rs::Encoding::for_label(label.trim().as_bytes())
+                    .ok_or_else(|| RunConfigError::Encoding(label.to_owned()))
+            })
+            .transpose()?;
+        Ok(ReadOptions {
+            sheet: self.sheet.clone(),
+            encoding,
+            allow_empty: self.allow_empty,
+            only: self.only.clone(),
         })
     }
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Credentials;
 use crate::client::RetryPolicy;
 use crate::defaults;
-use crate::input::InputSource;
+use crate::input::{InputSource, ReadOptions};
 use crate::plan::Rules;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub resume_margin: Duration,
     /// `--resume-any-api`: resume results made against another API.
     pub resume_any_api: bool,
+    /// How to read the input: `--sheet`, `--encoding`, `--allow-empty`, `--only`.
+    pub read: ReadOptions,
     /// `--dry-run --resolve`: get a token and look names up, but send no PUT; the results are
     /// the plan, with resolved IDs.
     pub reads_only: bool,
@@ -111,6 +113,7 @@ impl RunConfig {
                 max_window_text: defaults::MAX_WINDOW_TEXT.to_owned(),
                 default_environment: None,
                 default_until: None,
+                zone: crate::expiry::Zone::Utc,
             },
             reorder_window: defaults::REORDER_WINDOW,
             progress: ProgressMode::Never,
@@ -119,6 +122,7 @@ impl RunConfig {
             resume_margin: defaults::RESUME_MARGIN,
             resume_any_api: false,
             reads_only: false,
+            read: ReadOptions::default(),
             interrupt: CancellationToken::new(),
         }
     }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod defaults;
+pub mod expiry;
 pub mod input;
 pub mod outcome;
 pub mod pingone;

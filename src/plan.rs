@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::input::{InputRecord, UserColumn};
-use crate::pingone::{NameAttribute, format_bypass_until, parse_exact_bypass_until};
+use crate::pingone::{NameAttribute, format_bypass_until};
 use crate::seen_pairs::{FirstRequest, SeenPairs};
 
 /// A row that will be sent: only checked values, nothing from the input as written.
@@ -129,6 +130,8 @@ pub struct Rules {
     pub default_environment: Option<Uuid>,
     /// From `--until`, for rows that leave the expiry empty: the text and its normalised value.
     pub default_until: Option<(String, DateTime<Utc>)>,
+    /// `--timezone`: what a date or time written without a zone means.
+    pub zone: Zone,
 }
 
 impl Rules {
@@ -162,7 +165,7 @@ pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
     seen: SeenPairs,
-    parsed_untils: HashMap<String, Option<DateTime<Utc>>>,
+    parsed_untils: HashMap<String, Result<DateTime<Utc>, UntilProblem>>,
 }
 
 /// Distinct expiry spellings remembered at once; a file with more simply parses some again.
@@ -179,11 +182,11 @@ impl Planner {
     }
 
     /// Most files repeat a few expiries ("8h", one date) on every row; each is parsed once.
-    fn parse_until_cached(&mut self, text: &str) -> Option<DateTime<Utc>> {
+    fn parse_until_cached(&mut self, text: &str) -> Result<DateTime<Utc>, UntilProblem> {
         if let Some(parsed) = self.parsed_untils.get(text) {
             return *parsed;
         }
-        let parsed = parse_until(text, self.rules.run_start);
+        let parsed = parse_until(text, self.rules.run_start, self.rules.zone);
         if self.parsed_untils.len() >= PARSED_UNTILS_KEPT {
             self.parsed_untils.clear();
         }
@@ -285,11 +288,8 @@ impl Planner {
                 ));
             }
             (text, _) => {
-                let until = self.parse_until_cached(text).ok_or_else(|| {
-                    format!(
-                        "{} {text:?} is not a date or a duration; {UNTIL_FORMS}",
-                        self.columns.until
-                    )
+                let until = self.parse_until_cached(text).map_err(|problem| {
+                    format!("{} {text:?} {}", self.columns.until, problem.explain())
                 })?;
                 self.rules.check_window(&self.columns.until, text, until)?;
                 until
@@ -339,51 +339,6 @@ enum User {
     Name(NameAttribute, String),
 }
 
-/// The accepted spellings, for messages.
-pub const UNTIL_FORMS: &str = "write 2025-11-30T00:00:00.000Z, an RFC 3339 time with Z or an offset, 2025-11-30, 2025-11-30 08:00[:00] (UTC), or a duration from the run start such as 8h, +90m, 2d or 1h30m";
-
-/// Reads an expiry in any accepted spelling (docs/cli.md, "Input") as an instant, cut to the
-/// milliseconds PingOne keeps. Relative durations count from `run_start`.
-pub fn parse_until(text: &str, run_start: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Some(exact) = parse_exact_bypass_until(text) {
-        return Some(exact);
-    }
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Some(instant.with_timezone(&Utc).trunc_subsecs(3));
-    }
-    if text.len() == 10
-        && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-    {
-        return date.and_hms_opt(0, 0, 0).map(|midnight| midnight.and_utc());
-    }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(naive.and_utc());
-        }
-    }
-    let duration_text = text.strip_prefix('+').unwrap_or(text);
-    // humantime takes "1h 30m" as well as "1h30m"; a leading digit keeps words such as
-    // "tomorrow" from being read as durations.
-    if duration_text.starts_with(|c: char| c.is_ascii_digit()) {
-        let duration = humantime::parse_duration(duration_text).ok()?;
-        let duration = chrono::Duration::from_std(duration).ok()?;
-        return run_start
-            .checked_add_signed(duration)
-            .map(|until| until.trunc_subsecs(3));
-    }
-    None
-}
-
-/// Whether `text` is an expiry counted from the run's start (`8h`, `+90m`), whose instant
-/// moves with every run, rather than an absolute one.
-pub fn is_relative_until(text: &str) -> bool {
-    let text = text.trim();
-    let duration_text = text.strip_prefix('+').unwrap_or(text);
-    duration_text.starts_with(|c: char| c.is_ascii_digit())
-        && humantime::parse_duration(duration_text).is_ok()
-}
-
 /// Only the hyphenated UUID spelling is accepted: it is what PingOne's IDs look like, and it
 /// leaves nothing (braces, `urn:uuid:`, slashes) that could change a URL path.
 pub fn parse_id(text: &str) -> Option<Uuid> {
@@ -416,6 +371,7 @@ mod tests {
             max_window_text: "7d".to_owned(),
             default_environment: None,
             default_until: None,
+            zone: Zone::Utc,
         }
     }
 
@@ -436,47 +392,6 @@ mod tests {
         match verdict {
             Verdict::Refuse(Refused { kind, message, .. }) => (kind, message),
             other => panic!("expected a refusal, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_accepted_spelling_becomes_pingones_format() {
-        for (text, expected) in [
-            ("2026-11-30T00:00:00.000Z", "2026-11-30T00:00:00.000Z"),
-            ("2026-11-30T01:02:03Z", "2026-11-30T01:02:03.000Z"),
-            ("2026-11-30T01:02:03.123456789Z", "2026-11-30T01:02:03.123Z"),
-            ("2026-11-30T03:02:03.5+02:00", "2026-11-30T01:02:03.500Z"),
-            ("2026-11-30", "2026-11-30T00:00:00.000Z"),
-            ("2026-11-30 08:15", "2026-11-30T08:15:00.000Z"),
-            ("2026-11-30 08:15:09", "2026-11-30T08:15:09.000Z"),
-            ("8h", "2026-11-29T20:00:00.000Z"),
-            ("+90m", "2026-11-29T13:30:00.000Z"),
-            ("2d", "2026-12-01T12:00:00.000Z"),
-            ("1h30m", "2026-11-29T13:30:00.000Z"),
-            (" 8h ", "2026-11-29T20:00:00.000Z"),
-        ] {
-            assert_eq!(
-                parse_until(text, start())
-                    .map(format_bypass_until)
-                    .as_deref(),
-                Some(expected),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn words_and_malformed_dates_are_not_expiries() {
-        for text in [
-            "tomorrow",
-            "30/11/2026",
-            "2026-13-01",
-            "2026-11-30T25:00Z",
-            "-8h",
-            "8",
-            "h",
-        ] {
-            assert_eq!(parse_until(text, start()), None, "{text:?}");
         }
     }
 

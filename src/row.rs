@@ -372,8 +372,8 @@ pub struct RecordedCells {
 }
 
 impl RecordedCells {
-    /// The row these cells record, with spreadsheet escaping undone; `None` when a cell that
-    /// must be there (status, a completion time) is not readable.
+    /// The row these cells record, with spreadsheet escaping undone; `None` when its status is
+    /// not one of the statuses.
     pub fn into_row(self) -> Option<ResultRow> {
         let text = |cell: String| unescape_formula(&cell).to_owned();
         Some(ResultRow {
@@ -389,7 +389,10 @@ impl RecordedCells {
             attempts: self.attempts.trim().parse().unwrap_or(0),
             error_code: text(self.error_code),
             error_message: text(self.error_message),
-            completed_at: parse_exact_bypass_until(self.completed_at.trim())?,
+            // A spreadsheet may have re-saved the time in its own way; a success whose time
+            // cannot be read is still a success, only the oldest.
+            completed_at: crate::expiry::parse_recorded_instant(&self.completed_at)
+                .unwrap_or(DateTime::UNIX_EPOCH),
             extras: Vec::new(),
         })
     }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::auth::{ClientCredentials, Credentials, TokenSource};
 use crate::client::{ClientError, PingOneClient};
 use crate::config::{Rows, RunConfig, Target};
-use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH, count_records};
+use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdict};
 use crate::record::in_order::{RecordError, Recorder};
@@ -47,7 +47,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     // A file is opened before anything else, so that a bad input costs no request; a
     // population or group is listed once there is a connection to list it with.
     let file = match &config.input {
-        Rows::Input(source) => Some(InputReader::open(source)?),
+        Rows::Input(source) => Some(InputReader::open(source, &config.read)?),
         Rows::Selection(_) => None,
     };
     let mut place = ResultsPlace::claim(&config)?;
@@ -78,9 +78,9 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
 
-    let progress = start_progress(&config, counters.clone(), dry_run);
-    if let Some(members) = listed {
-        progress.set_total(members);
+    let progress = Arc::new(Progress::start(config.progress, counters.clone()));
+    if let Some(total) = listed.or(reader.counted_rows()) {
+        progress.set_total(total);
     }
 
     let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
@@ -185,21 +185,6 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         aborted: stop.aborted(),
         interrupted: stop.interrupt.is_cancelled(),
     })
-}
-
-/// Signs of life, with the input's rows counted (on a blocking thread) so that they can say how
-/// far along the run is. A dry run is over in seconds and would only read its file twice.
-fn start_progress(config: &RunConfig, counters: Arc<LiveCounters>, dry_run: bool) -> Arc<Progress> {
-    let progress = Arc::new(Progress::start(config.progress, counters));
-    if let (Rows::Input(InputSource::File(path)), false) = (&config.input, dry_run) {
-        let (path, progress) = (path.clone(), progress.clone());
-        tokio::task::spawn_blocking(move || {
-            if let Some(total) = count_records(&path) {
-                progress.set_total(total);
-            }
-        });
-    }
-    progress
 }
 
 /// Long-lived senders taking rows from a channel (spawning a task for every row cost more than

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::expiry::{is_relative_until, parse_recorded_instant};
 use crate::input::{UserColumn, user_column_of};
-use crate::pingone::{NameAttribute, parse_exact_bypass_until};
-use crate::plan::is_relative_until;
+use crate::pingone::NameAttribute;
 use crate::record::journal::JOURNAL_SUFFIX;
 use crate::record::manifest::{Manifest, ManifestError};
 use crate::row::{RESULT_COLUMNS, RecordedCells, ResultRow, RowOrigin, RowStatus};
@@ -266,9 +266,11 @@ impl EarlierResults {
         let same_instant = now_text
             .as_deref()
             .is_some_and(|text| !is_relative_until(text))
-            && requested_until == earlier.requested_until;
-        let ends = parse_exact_bypass_until(&earlier.bypass_mfa_enabled_until)
-            .or_else(|| parse_exact_bypass_until(&earlier.requested_until));
+            && parse_recorded_instant(requested_until).is_some()
+            && parse_recorded_instant(requested_until)
+                == parse_recorded_instant(&earlier.requested_until);
+        let ends = parse_recorded_instant(&earlier.bypass_mfa_enabled_until)
+            .or_else(|| parse_recorded_instant(&earlier.requested_until));
         let margin = chrono::Duration::from_std(rules.margin).unwrap_or(chrono::Duration::MAX);
         let in_force = earlier.can_bypass_mfa != Some(false)
             && ends.is_some_and(|ends| ends > rules.now + margin);
@@ -318,7 +320,8 @@ impl EarlierResults {
             path: path.to_owned(),
             message: error.to_string(),
         })?;
-        // A spreadsheet may save the results with another delimiter.
+        // A spreadsheet may save the results with another delimiter, and with a byte-order mark.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let delimiter = [b',', b';', b'\t']
             .into_iter()
@@ -327,7 +330,7 @@ impl EarlierResults {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
-            .from_reader(bytes.as_slice());
+            .from_reader(bytes);
         let header = reader.headers().map_err(read_error)?.clone();
         let missing: Vec<&str> = RESULT_COLUMNS
             .iter()
@@ -439,6 +442,7 @@ const PARTIAL_SUFFIX: &str = ".partial";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pingone::parse_exact_bypass_until;
 
     const HEADER: &str = "row,environment_id,user_id,until,requested_until,status,http_status,can_bypass_mfa,bypass_mfa_enabled_until,attempts,error_code,error_message,completed_at,ticket\n";
     const ENV: &str = "4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";

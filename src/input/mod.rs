@@ -1,10 +1,16 @@
-//! Reading the admin's spreadsheet: header aliases, delimiter detection, BOM, row numbers as a
-//! spreadsheet shows them, and extra columns carried through. Reading happens on a blocking
-//! thread that feeds a bounded channel, so memory stays flat however long the file is and a
-//! slow network slows the reader instead of filling memory.
+//! Reading the admin's spreadsheet: a CSV (any delimiter, Excel's encodings, `text`) or a
+//! workbook (`sheet`), header aliases, row numbers as a spreadsheet shows them, and extra
+//! columns carried through. A results file of this tool reads as an input too, its own columns
+//! recognised (`--only` keeps rows by status). Reading happens on a thread of its own that
+//! feeds a bounded channel, so memory stays flat however long the input is and a slow network
+//! slows the reader instead of filling memory. A file is checked whole before its first row is
+//! used, so that an input that cannot be read right stops the run before anything is sent.
+
+mod sheet;
+mod text;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
@@ -36,6 +42,20 @@ impl InputSource {
     }
 }
 
+/// How to read an input, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// `--sheet`: a workbook's sheet by name, or by number from 1.
+    pub sheet: Option<String>,
+    /// `--encoding`: what a CSV that is not UTF-8 is written in.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// `--allow-empty`: a header without data rows is not an error.
+    pub allow_empty: bool,
+    /// `--only`: with a results file as input, the statuses of the rows to keep; empty keeps
+    /// every row.
+    pub only: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read input {source_name}: {error}")]
@@ -45,6 +65,10 @@ pub enum InputError {
     },
     #[error("input {0} is empty: it needs a header row naming its columns")]
     Empty(String),
+    #[error(
+        "input {0} has a header but no rows: check that the right file (or sheet) was exported, or pass --allow-empty"
+    )]
+    NoRows(String),
     #[error(
         "input {source_name} has no user column: name one `userID` (or `user`), `username` (or `userName`, `login`) or `email` (or `mail`, `e-mail`, `emailAddress`) in the header row (found: {found})"
     )]
@@ -58,18 +82,40 @@ pub enum InputError {
         first: String,
         second: String,
     },
-    #[error("input {source_name}, row {row}: {message}")]
+    #[error("input {source_name}, line {line}: {message}")]
     Malformed {
         source_name: String,
-        row: u64,
+        line: u64,
         message: String,
     },
+    #[error(
+        "input {source_name}, line {line}, is not UTF-8; save it as \"CSV UTF-8\", or name its encoding with --encoding (for instance --encoding windows-1252)"
+    )]
+    NotUtf8 { source_name: String, line: u64 },
+    #[error(
+        "input {source_name}: the quoted cell that opens on line {line} does not close where it should (it runs to the end of the file, or over several rows); add the missing quote \""
+    )]
+    RunawayQuote { source_name: String, line: u64 },
+    #[error("cannot read workbook {source_name}: {message}")]
+    Workbook {
+        source_name: String,
+        message: String,
+    },
+    #[error("workbook {source_name} has no sheet {asked:?}; its sheets are {sheets}")]
+    NoSuchSheet {
+        source_name: String,
+        asked: String,
+        sheets: String,
+    },
+    #[error(
+        "--only needs a results file of this tool as INPUT (it keeps rows by their status); {0} has no status column"
+    )]
+    OnlyWithoutStatus(String),
 }
 
 /// The columns a header row names, by position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    pub delimiter: u8,
     /// The environment column's index and its name as written, if the file has one.
     pub environment: Option<(usize, String)>,
     /// The columns that may name a row's user, in the order they are tried (ID, username,
@@ -80,6 +126,8 @@ pub struct Header {
     /// username and email columns are among them: the results show the name as written beside
     /// the ID it resolved to.
     pub extras: Vec<(usize, String)>,
+    /// The `status` column of a results file used as input (for `--only`).
+    pub status: Option<usize>,
     pub field_count: usize,
 }
 
@@ -92,9 +140,8 @@ impl Header {
 /// One data row of the input, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InputRecord {
-    /// The row as a spreadsheet shows it: the header is row 1, the first data row is row 2.
-    /// A record whose quoted cells span several lines is one row; blank lines are not rows
-    /// (a spreadsheet's export has none).
+    /// The row as a spreadsheet shows it: the header is row 1 (in a CSV), a blank line is a
+    /// row, and a record whose quoted cells span several lines is one row.
     pub row: u64,
     pub environment: String,
     /// The first non-empty of the row's user cells, as written, and the column it came from
@@ -103,7 +150,10 @@ pub struct InputRecord {
     pub named_by: UserColumn,
     pub until: String,
     pub extras: Vec<String>,
-    /// Why the row cannot be used as it stands (wrong number of cells, not UTF-8).
+    /// The status cell of a results file read as input; empty otherwise.
+    pub status: String,
+    /// Why the row cannot be used as it stands (wrong number of cells, a number where an ID
+    /// belongs).
     pub defect: Option<String>,
 }
 
@@ -126,12 +176,7 @@ enum Role {
 
 impl Role {
     fn of(name: &str) -> Option<Self> {
-        let normalised: String = name
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '_' | '-'))
-            .flat_map(char::to_lowercase)
-            .collect();
-        match normalised.as_str() {
+        match normalised(name).as_str() {
             "envid" | "environmentid" | "environment" | "env" => Some(Self::Environment),
             "userid" | "user" => Some(Self::User(UserColumn::Id)),
             "username" | "login" => Some(Self::User(UserColumn::Name(NameAttribute::Username))),
@@ -140,6 +185,22 @@ impl Role {
             }
             "until" | "bypassmfaenableduntil" | "expires" | "expiry" => Some(Self::Until),
             _ => None,
+        }
+    }
+
+    /// A column of a results file read as input: its environment, user ID and the expiry it
+    /// asked for are used; the rest (the names among it) is carried.
+    fn of_results_column(name: &str) -> Option<Self> {
+        match name {
+            "environment_id" => Some(Self::Environment),
+            "user_id" => Some(Self::User(UserColumn::Id)),
+            "requested_until" => Some(Self::Until),
+            _ => match Self::of(name) {
+                Some(Self::User(UserColumn::Name(attribute))) => {
+                    Some(Self::User(UserColumn::Name(attribute)))
+                }
+                _ => None,
+            },
         }
     }
 
@@ -154,6 +215,13 @@ impl Role {
     }
 }
 
+fn normalised(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The user column a header name stands for, if any (by the same matching rules as the input).
 pub fn user_column_of(name: &str) -> Option<UserColumn> {
     match Role::of(name) {
@@ -162,61 +230,122 @@ pub fn user_column_of(name: &str) -> Option<UserColumn> {
     }
 }
 
-const READ_BUFFER: usize = 64 * 1024;
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The columns that make a header a results file of this tool: all of them, by their exact
+/// names (the results' fixed columns, docs/cli.md).
+const RESULTS_OWN_COLUMNS: [&str; 6] = [
+    "row",
+    "environment_id",
+    "user_id",
+    "requested_until",
+    "status",
+    "completed_at",
+];
+
+/// Whether a cell holds nothing but white space: a row of such cells is what a spreadsheet
+/// leaves below its data, not a row to check.
+fn cell_is_blank(cell: &[u8]) -> bool {
+    cell.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The workbook formats read directly.
+const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
+
+enum Rows {
+    Text(text::TextRows),
+    Sheet(sheet::SheetRows),
+}
 
 /// An open input whose header has been read.
 pub struct InputReader {
     source_name: String,
     header: Header,
-    records: csv::Reader<BufReader<Box<dyn Read + Send>>>,
-    /// The row number of the last record read (the header is row 1).
-    last_row: u64,
-    /// Reused for every record, so reading allocates only the cells it keeps.
-    record: csv::ByteRecord,
+    rows: Rows,
+    /// `--only`, when given.
+    only: Vec<String>,
+    /// Data rows, when the input was checked whole (a file).
+    counted: Option<u64>,
 }
 
 impl InputReader {
-    pub fn open(source: &InputSource) -> Result<Self, InputError> {
+    /// Opens a file or standard input. A CSV file is checked whole first (encoding, quotes,
+    /// rows), so that a file that cannot be read right is refused before anything is sent.
+    pub fn open(source: &InputSource, options: &ReadOptions) -> Result<Self, InputError> {
         let source_name = source.describe();
-        let raw: Box<dyn Read + Send> = match source {
-            InputSource::File(path) => {
-                Box::new(File::open(path).map_err(|error| InputError::Read {
-                    source_name: source_name.clone(),
-                    error,
-                })?)
-            }
-            InputSource::Stdin => Box::new(std::io::stdin()),
-        };
-        Self::from_reader(raw, source_name)
-    }
-
-    pub fn from_reader(raw: Box<dyn Read + Send>, source_name: String) -> Result<Self, InputError> {
-        let mut buffered = BufReader::with_capacity(READ_BUFFER, raw);
-        let peeked = buffered.fill_buf().map_err(|error| InputError::Read {
+        let read_error = |error| InputError::Read {
             source_name: source_name.clone(),
             error,
-        })?;
-        let delimiter = detect_delimiter(peeked.strip_prefix(UTF8_BOM).unwrap_or(peeked));
-        let mut records = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(buffered);
-        let header_record = records
-            .byte_headers()
-            .map_err(|error| csv_error(&source_name, 1, error))?
-            .clone();
-        if header_record.is_empty() || header_record.iter().all(|name| name.is_empty()) {
+        };
+        let path = match source {
+            InputSource::Stdin => {
+                let decoded = text::decoded(Box::new(std::io::stdin()), options.encoding);
+                return Self::from_text(decoded, source_name, options);
+            }
+            InputSource::File(path) => path,
+        };
+        if let Some(extension) = workbook_extension(path) {
+            let (rows, names, first_row) =
+                sheet::SheetRows::open(path, &extension, options.sheet.as_deref(), &source_name)?;
+            let header = interpret_header(&names, &source_name)?;
+            if !first_row && !options.allow_empty {
+                return Err(InputError::NoRows(source_name));
+            }
+            return Self::new(source_name, header, Rows::Sheet(rows), options);
+        }
+        let mut whole = text::decoded(
+            Box::new(File::open(path).map_err(read_error)?),
+            options.encoding,
+        );
+        let (start, delimiter) = text::sniff_delimiter(&mut whole).map_err(read_error)?;
+        let checked = text::check(
+            std::io::Cursor::new(start).chain(whole),
+            delimiter,
+            &source_name,
+        )?;
+        let decoded = text::decoded(
+            Box::new(File::open(path).map_err(read_error)?),
+            options.encoding,
+        );
+        let mut reader = Self::from_text(decoded, source_name, options)?;
+        if checked.rows == 0 && !options.allow_empty {
+            return Err(InputError::NoRows(reader.source_name));
+        }
+        reader.counted = Some(checked.rows);
+        Ok(reader)
+    }
+
+    /// Reads CSV text that is already UTF-8 (or to be checked row by row, from a pipe).
+    pub fn from_reader(raw: Box<dyn Read + Send>, source_name: String) -> Result<Self, InputError> {
+        Self::from_text(raw, source_name, &ReadOptions::default())
+    }
+
+    fn from_text(
+        text: Box<dyn Read + Send>,
+        source_name: String,
+        options: &ReadOptions,
+    ) -> Result<Self, InputError> {
+        let (rows, names) = text::TextRows::open(text, &source_name)?;
+        if names.is_empty() || names.iter().all(String::is_empty) {
             return Err(InputError::Empty(source_name));
         }
-        let header = interpret_header(&header_record, delimiter, &source_name)?;
+        let header = interpret_header(&names, &source_name)?;
+        Self::new(source_name, header, Rows::Text(rows), options)
+    }
+
+    fn new(
+        source_name: String,
+        header: Header,
+        rows: Rows,
+        options: &ReadOptions,
+    ) -> Result<Self, InputError> {
+        if !options.only.is_empty() && header.status.is_none() {
+            return Err(InputError::OnlyWithoutStatus(source_name));
+        }
         Ok(Self {
             source_name,
             header,
-            records,
-            last_row: 1,
-            record: csv::ByteRecord::new(),
+            rows,
+            only: options.only.clone(),
+            counted: None,
         })
     }
 
@@ -224,79 +353,28 @@ impl InputReader {
         &self.header
     }
 
-    /// The next data row, `None` at the end of the input.
-    pub fn next_record(&mut self) -> Option<Result<InputRecord, InputError>> {
-        let mut record = std::mem::take(&mut self.record);
-        let next = match self.records.read_byte_record(&mut record) {
-            Ok(false) => None,
-            Ok(true) => {
-                self.last_row += 1;
-                Some(Ok(self.to_input_record(self.last_row, &record)))
-            }
-            Err(error) => Some(Err(csv_error(&self.source_name, self.last_row + 1, error))),
-        };
-        self.record = record;
-        next
+    /// The input's data rows, when it was checked whole; `None` for standard input, a
+    /// workbook, or when `--only` leaves out some.
+    pub fn counted_rows(&self) -> Option<u64> {
+        self.counted.filter(|_| self.only.is_empty())
     }
 
-    fn to_input_record(&self, row: u64, record: &csv::ByteRecord) -> InputRecord {
-        let mut defects = Vec::new();
-        if record.len() != self.header.field_count {
-            defects.push(format!(
-                "the row has {} cells but the header has {}",
-                record.len(),
-                self.header.field_count
-            ));
-        }
-        let mut not_utf8 = false;
-        let mut cell = |index: usize| -> String {
-            let bytes = record.get(index).unwrap_or_default();
-            match std::str::from_utf8(bytes) {
-                Ok(text) => text.to_owned(),
-                Err(_) => {
-                    not_utf8 = true;
-                    String::from_utf8_lossy(bytes).into_owned()
+    /// The next data row (blank ones skipped, and with `--only` those of other statuses),
+    /// `None` at the end of the input.
+    pub fn next_record(&mut self) -> Option<Result<InputRecord, InputError>> {
+        loop {
+            let next = match &mut self.rows {
+                Rows::Text(rows) => rows.next_record(&self.header, &self.source_name),
+                Rows::Sheet(rows) => rows.next_record(&self.header),
+            };
+            match next {
+                Some(Ok(record))
+                    if !self.only.is_empty() && !self.only.contains(&record.status) =>
+                {
+                    continue;
                 }
+                next => return next,
             }
-        };
-        let environment = self
-            .header
-            .environment
-            .as_ref()
-            .map(|(index, _)| cell(*index))
-            .unwrap_or_default();
-        let mut named_by = self.header.users[0].0;
-        let mut user = String::new();
-        for (column, index, _) in &self.header.users {
-            let text = cell(*index);
-            if !text.trim().is_empty() {
-                (named_by, user) = (*column, text);
-                break;
-            }
-        }
-        let until = self
-            .header
-            .until
-            .as_ref()
-            .map(|(index, _)| cell(*index))
-            .unwrap_or_default();
-        let extras = self
-            .header
-            .extras
-            .iter()
-            .map(|(index, _)| cell(*index))
-            .collect();
-        if not_utf8 {
-            defects.push("the row is not valid UTF-8; save the file as \"CSV UTF-8\"".to_owned());
-        }
-        InputRecord {
-            row,
-            environment,
-            user,
-            named_by,
-            until,
-            extras,
-            defect: (!defects.is_empty()).then(|| defects.join("; ")),
         }
     }
 
@@ -349,66 +427,34 @@ impl InputReader {
 /// Records sent through the channel at once.
 pub const RECORDS_PER_BATCH: usize = 256;
 
-/// Counts the data records of a file, for the progress bar's total; `None` if it cannot.
-pub fn count_records(path: &Path) -> Option<u64> {
-    let reader = InputReader::open(&InputSource::File(path.to_owned())).ok()?;
-    let mut records = reader.records;
-    let mut record = csv::ByteRecord::new();
-    let mut count = 0;
-    while records.read_byte_record(&mut record).ok()? {
-        count += 1;
-    }
-    Some(count)
+/// The workbook format of `path`, by its extension.
+fn workbook_extension(path: &Path) -> Option<String> {
+    let extension = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    WORKBOOK_EXTENSIONS
+        .contains(&extension.as_str())
+        .then_some(extension)
 }
 
-/// The delimiter is whichever of `,` `;` tab occurs most in the header line outside quotes;
-/// a comma when none does.
-fn detect_delimiter(start: &[u8]) -> u8 {
-    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
-    let mut quoted = false;
-    for &byte in start {
-        match byte {
-            b'"' => quoted = !quoted,
-            b'\n' | b'\r' if !quoted => break,
-            _ if !quoted => {
-                for (delimiter, count) in &mut counts {
-                    if byte == *delimiter {
-                        *count += 1;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    counts
+/// The roles of a header's columns. A header holding every one of a results file's own columns
+/// is read as one: its `environment_id`, `user_id` and `requested_until` are used.
+fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
+    let is_results = RESULTS_OWN_COLUMNS
         .iter()
-        .fold((b',', 0), |best, &(delimiter, count)| {
-            if count > best.1 {
-                (delimiter, count)
-            } else {
-                best
-            }
-        })
-        .0
-}
-
-fn interpret_header(
-    record: &csv::ByteRecord,
-    delimiter: u8,
-    source_name: &str,
-) -> Result<Header, InputError> {
+        .all(|own| names.iter().any(|name| name == own));
+    let role_of = if is_results {
+        Role::of_results_column
+    } else {
+        Role::of
+    };
     let mut environment: Option<(usize, String)> = None;
     let mut user_id: Option<(usize, String)> = None;
     let mut username: Option<(usize, String)> = None;
     let mut email: Option<(usize, String)> = None;
     let mut until: Option<(usize, String)> = None;
     let mut extras = Vec::new();
-    let names: Vec<String> = record
-        .iter()
-        .map(|name| String::from_utf8_lossy(name).trim().to_owned())
-        .collect();
     for (index, name) in names.iter().enumerate() {
-        let slot = match Role::of(name) {
+        let role = role_of(name);
+        let slot = match role {
             Some(Role::Environment) => &mut environment,
             Some(Role::User(UserColumn::Id)) => &mut user_id,
             Some(Role::User(UserColumn::Name(NameAttribute::Username))) => &mut username,
@@ -422,13 +468,13 @@ fn interpret_header(
         if let Some((_, first)) = slot {
             return Err(InputError::RepeatedColumn {
                 source_name: source_name.to_owned(),
-                role: Role::of(name).map_or("", Role::label),
+                role: role.map_or("", Role::label),
                 first: first.clone(),
                 second: name.clone(),
             });
         }
         *slot = Some((index, name.clone()));
-        if matches!(Role::of(name), Some(Role::User(UserColumn::Name(_)))) {
+        if matches!(role, Some(Role::User(UserColumn::Name(_)))) {
             extras.push((index, name.clone()));
         }
     }
@@ -447,28 +493,15 @@ fn interpret_header(
         });
     }
     Ok(Header {
-        delimiter,
         environment,
         users,
         until,
         extras,
+        status: is_results
+            .then(|| names.iter().position(|name| name == "status"))
+            .flatten(),
         field_count: names.len(),
     })
-}
-
-fn csv_error(source_name: &str, row: u64, error: csv::Error) -> InputError {
-    let message = error.to_string();
-    match error.into_kind() {
-        csv::ErrorKind::Io(error) => InputError::Read {
-            source_name: source_name.to_owned(),
-            error,
-        },
-        _ => InputError::Malformed {
-            source_name: source_name.to_owned(),
-            row,
-            message,
-        },
-    }
 }
 
 #[cfg(test)]
@@ -560,22 +593,6 @@ mod tests {
     }
 
     #[test]
-    fn the_delimiter_is_detected_from_the_header_line() {
-        for (text, delimiter) in [
-            ("env,user,until,\"a;b;c\"\n", b','),
-            ("env;user;until\n", b';'),
-            ("env\tuser\tuntil\n", b'\t'),
-            ("user\n", b','),
-        ] {
-            assert_eq!(
-                reader(text).map(|r| r.header().delimiter).ok(),
-                Some(delimiter),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
     fn a_utf8_bom_is_ignored() {
         let rows = records("\u{feff}userID;until\nu1;8h\n");
         assert_eq!(rows[0].user, "u1");
@@ -597,9 +614,13 @@ mod tests {
 
     #[test]
     fn rows_are_numbered_as_a_spreadsheet_shows_them() {
-        let rows = records("user,note\nu1,a\nu2,\"two\nlines\"\n\nu3,c\n");
+        let rows = records("user,note\nu1,a\nu2,\"two\nlines\"\n\nu3,c\n,,\n \t \nu4,d\n");
         let numbers: Vec<_> = rows.iter().map(|r| (r.user.as_str(), r.row)).collect();
-        assert_eq!(numbers, [("u1", 2), ("u2", 3), ("u3", 4)]);
+        assert_eq!(
+            numbers,
+            [("u1", 2), ("u2", 3), ("u3", 5), ("u4", 8)],
+            "a blank line is a row, a cell on two lines is not two, and blank rows are skipped"
+        );
     }
 
     #[test]
@@ -629,17 +650,21 @@ mod tests {
     }
 
     #[test]
-    fn a_row_that_is_not_utf8_is_marked() {
-        let bytes = b"user,note\nu1,caf\xe9\n".to_vec();
+    fn a_row_from_a_pipe_that_is_not_utf8_stops_the_reading_naming_its_line() {
+        let bytes = b"user,note\nu1,ok\nu2,caf\xe9\n".to_vec();
         let mut reader =
             InputReader::from_reader(Box::new(std::io::Cursor::new(bytes)), "latin1.csv".into())
                 .expect("valid");
-        let record = reader.next_record().and_then(Result::ok).expect("a record");
+        assert!(matches!(reader.next_record(), Some(Ok(_))));
+        let error = reader
+            .next_record()
+            .and_then(Result::err)
+            .map(|e| e.to_string());
         assert!(
-            record
-                .defect
+            error
                 .as_deref()
-                .is_some_and(|d| d.contains("CSV UTF-8"))
+                .is_some_and(|e| e.contains("line 3") && e.contains("--encoding")),
+            "{error:?}"
         );
     }
 

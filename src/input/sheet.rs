@@ -1,0 +1,472 @@
+//! Workbooks read directly (`calamine`): `.xlsx`, `.xlsm` and `.xlsb` cell by cell as they are
+//! stored, so that a sheet of a million rows is read in bounded memory; `.xls` and `.ods`
+//! (whose formats calamine reads whole) sheet by sheet. The first non-empty row is the header,
+//! `row` is the sheet's own row number, date cells become expiries written without a zone
+//! (`--timezone` says what they mean), and a number, boolean or error where an ID or a date
+//! belongs is the row's defect, said in the admin's terms.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use calamine::{Data, DataRef, Reader};
+
+use super::{Header, InputError, InputRecord, UserColumn};
+
+/// Rows handed from the reading thread at once, and how many such batches may wait.
+const ROWS_PER_BATCH: usize = 256;
+const BATCHES_AHEAD: usize = 4;
+
+/// A cell as the sheet holds it.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Empty,
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    /// A date and time, written without a zone (`2026-12-20 17:00:00`).
+    Date(String),
+    /// A spreadsheet error such as `#N/A`: a formula that failed.
+    Error(String),
+}
+
+impl Cell {
+    fn of(value: &DataRef<'_>) -> Self {
+        match value {
+            DataRef::Empty => Self::Empty,
+            DataRef::String(text) => Self::Text(text.clone()),
+            DataRef::SharedString(text) => Self::Text((*text).to_owned()),
+            DataRef::Int(number) => Self::Number(*number as f64),
+            DataRef::Float(number) => Self::Number(*number),
+            DataRef::Bool(value) => Self::Bool(*value),
+            DataRef::DateTime(date) => match date.as_datetime() {
+                Some(naive) if date.is_datetime() => Self::Date(naive_text(naive)),
+                _ => Self::Number(date.as_f64()),
+            },
+            DataRef::DateTimeIso(text) => Self::Date(text.replace('T', " ")),
+            DataRef::DurationIso(text) => Self::Text(text.clone()),
+            DataRef::Error(error) => Self::Error(error.to_string()),
+        }
+    }
+
+    fn of_data(value: &Data) -> Self {
+        match value {
+            Data::Empty => Self::Empty,
+            Data::String(text) => Self::Text(text.clone()),
+            Data::Int(number) => Self::Number(*number as f64),
+            Data::Float(number) => Self::Number(*number),
+            Data::Bool(value) => Self::Bool(*value),
+            Data::DateTime(date) => match date.as_datetime() {
+                Some(naive) if date.is_datetime() => Self::Date(naive_text(naive)),
+                _ => Self::Number(date.as_f64()),
+            },
+            Data::DateTimeIso(text) => Self::Date(text.replace('T', " ")),
+            Data::DurationIso(text) => Self::Text(text.clone()),
+            Data::Error(error) => Self::Error(error.to_string()),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Text(text) => text.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The cell as text, as a spreadsheet shows it: whole numbers without a fraction.
+    fn text(&self) -> String {
+        match self {
+            Self::Empty => String::new(),
+            Self::Text(text) | Self::Date(text) | Self::Error(text) => text.clone(),
+            Self::Number(number) => number_text(*number),
+            Self::Bool(value) => if *value { "TRUE" } else { "FALSE" }.to_owned(),
+        }
+    }
+}
+
+fn number_text(number: f64) -> String {
+    if number.fract() == 0.0 && number.abs() < 1e15 {
+        format!("{number:.0}")
+    } else {
+        number.to_string()
+    }
+}
+
+/// A date cell's value as a wall-clock time; seconds and milliseconds only when it has them.
+fn naive_text(naive: chrono::NaiveDateTime) -> String {
+    use chrono::Timelike;
+    let format = if naive.nanosecond() >= 1_000_000 {
+        "%Y-%m-%d %H:%M:%S%.3f"
+    } else if naive.second() != 0 {
+        "%Y-%m-%d %H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M"
+    };
+    naive.format(format).to_string()
+}
+
+/// One row of the sheet: its number (from 1) and its cells by column.
+struct SheetRow {
+    row: u64,
+    cells: Vec<Cell>,
+}
+
+/// The data rows of one sheet, read on a thread of its own.
+pub struct SheetRows {
+    rows: mpsc::Receiver<Result<Vec<SheetRow>, InputError>>,
+    batch: std::vec::IntoIter<SheetRow>,
+}
+
+impl SheetRows {
+    /// Opens the sheet and reads up to its first data row: the rows, the header's names, and
+    /// whether there is a data row at all.
+    pub fn open(
+        path: &Path,
+        extension: &str,
+        sheet: Option<&str>,
+        source_name: &str,
+    ) -> Result<(Self, Vec<String>, bool), InputError> {
+        let (sender, receiver) = mpsc::sync_channel(BATCHES_AHEAD);
+        let (path, extension, sheet, name) = (
+            path.to_owned(),
+            extension.to_owned(),
+            sheet.map(str::to_owned),
+            source_name.to_owned(),
+        );
+        std::thread::Builder::new()
+            .name("workbook".to_owned())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
+                let mut emit = |row: SheetRow| {
+                    batch.push(row);
+                    if batch.len() < ROWS_PER_BATCH {
+                        return true;
+                    }
+                    sender
+                        .send(Ok(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(ROWS_PER_BATCH),
+                        )))
+                        .is_ok()
+                };
+                let read = read_sheet(&path, &extension, sheet.as_deref(), &name, &mut emit);
+                let _ = match read {
+                    Ok(()) => sender.send(Ok(batch)),
+                    Err(error) => sender.send(Err(error)),
+                };
+            })
+            .map_err(|error| InputError::Read {
+                source_name: source_name.to_owned(),
+                error,
+            })?;
+        let mut rows = Self {
+            rows: receiver,
+            batch: Vec::new().into_iter(),
+        };
+        let header = match rows.next_row() {
+            Some(Ok(header)) => header,
+            Some(Err(error)) => return Err(error),
+            None => return Err(InputError::Empty(source_name.to_owned())),
+        };
+        let names = header
+            .cells
+            .iter()
+            .map(|cell| cell.text().trim().to_owned())
+            .collect();
+        let has_data = match rows.next_row() {
+            Some(Err(error)) => return Err(error),
+            Some(Ok(first)) => {
+                let rest = std::mem::replace(&mut rows.batch, Vec::new().into_iter());
+                rows.batch = std::iter::once(first)
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                true
+            }
+            None => false,
+        };
+        Ok((rows, names, has_data))
+    }
+
+    fn next_row(&mut self) -> Option<Result<SheetRow, InputError>> {
+        loop {
+            if let Some(row) = self.batch.next() {
+                return Some(Ok(row));
+            }
+            match self.rows.recv() {
+                Ok(Ok(batch)) if batch.is_empty() => return None,
+                Ok(Ok(batch)) => self.batch = batch.into_iter(),
+                Ok(Err(error)) => return Some(Err(error)),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next data row, `None` at the end of the sheet.
+    pub fn next_record(&mut self, header: &Header) -> Option<Result<InputRecord, InputError>> {
+        let row = match self.next_row()? {
+            Ok(row) => row,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(Ok(to_input_record(header, &row)))
+    }
+}
+
+/// Reads the chosen sheet, handing every row that is not blank to `emit` until it says stop.
+fn read_sheet(
+    path: &Path,
+    extension: &str,
+    sheet: Option<&str>,
+    source_name: &str,
+    emit: &mut dyn FnMut(SheetRow) -> bool,
+) -> Result<(), InputError> {
+    let failed = |message: String| InputError::Workbook {
+        source_name: source_name.to_owned(),
+        message,
+    };
+    match extension {
+        "xlsx" | "xlsm" => {
+            let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
+                .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
+            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|error| failed(error.to_string()))?;
+            let mut rows = RowGatherer::default();
+            while let Some(cell) = cells
+                .next_cell()
+                .map_err(|error| failed(error.to_string()))?
+            {
+                let (row, column) = cell.get_position();
+                if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
+                    return Ok(());
+                }
+            }
+            rows.finish(emit);
+            Ok(())
+        }
+        "xlsb" => {
+            let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
+                .map_err(|error: calamine::XlsbError| failed(error.to_string()))?;
+            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let mut cells = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|error| failed(error.to_string()))?;
+            let mut rows = RowGatherer::default();
+            while let Some(cell) = cells
+                .next_cell()
+                .map_err(|error| failed(error.to_string()))?
+            {
+                let (row, column) = cell.get_position();
+                if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
+                    return Ok(());
+                }
+            }
+            rows.finish(emit);
+            Ok(())
+        }
+        _ => {
+            let mut workbook =
+                calamine::open_workbook_auto(path).map_err(|error| failed(error.to_string()))?;
+            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let range = workbook
+                .worksheet_range(&name)
+                .map_err(|error| failed(error.to_string()))?;
+            let Some((first_row, first_column)) = range.start() else {
+                return Ok(());
+            };
+            for (offset, cells) in range.rows().enumerate() {
+                let mut row_cells = vec![Cell::Empty; first_column as usize];
+                row_cells.extend(cells.iter().map(Cell::of_data));
+                let row = SheetRow {
+                    row: u64::from(first_row) + offset as u64 + 1,
+                    cells: row_cells,
+                };
+                if !row.cells.iter().all(Cell::is_blank) && !emit(row) {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Cells arrive one by one in sheet order; this puts them into rows, leaving out blank ones.
+#[derive(Default)]
+struct RowGatherer {
+    current: Option<SheetRow>,
+}
+
+impl RowGatherer {
+    /// Adds a cell at (row, column), both from 0; false once `emit` says stop.
+    fn add(
+        &mut self,
+        row: u32,
+        column: u32,
+        cell: Cell,
+        emit: &mut dyn FnMut(SheetRow) -> bool,
+    ) -> bool {
+        let number = u64::from(row) + 1;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|current| current.row != number)
+            && !self.finish(emit)
+        {
+            return false;
+        }
+        let current = self.current.get_or_insert_with(|| SheetRow {
+            row: number,
+            cells: Vec::new(),
+        });
+        let column = column as usize;
+        if current.cells.len() <= column {
+            current.cells.resize(column + 1, Cell::Empty);
+        }
+        current.cells[column] = cell;
+        true
+    }
+
+    /// Hands on the row being gathered, unless it is blank.
+    fn finish(&mut self, emit: &mut dyn FnMut(SheetRow) -> bool) -> bool {
+        match self.current.take() {
+            Some(row) if !row.cells.iter().all(Cell::is_blank) => emit(row),
+            _ => true,
+        }
+    }
+}
+
+/// The sheet `--sheet` names (by name, or by number from 1), or the first.
+fn chosen_sheet(
+    names: &[String],
+    asked: Option<&str>,
+    source_name: &str,
+) -> Result<String, InputError> {
+    let missing = |asked: &str| InputError::NoSuchSheet {
+        source_name: source_name.to_owned(),
+        asked: asked.to_owned(),
+        sheets: names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| format!("{} {name:?}", index + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let Some(asked) = asked else {
+        return names.first().cloned().ok_or_else(|| missing("1"));
+    };
+    if let Some(name) = names.iter().find(|name| *name == asked) {
+        return Ok(name.clone());
+    }
+    if let Some(name) = names.iter().find(|name| name.eq_ignore_ascii_case(asked)) {
+        return Ok(name.clone());
+    }
+    asked
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|number| number.checked_sub(1))
+        .and_then(|index| names.get(index).cloned())
+        .ok_or_else(|| missing(asked))
+}
+
+/// The row's cells by the header's columns, with a defect where a cell's type cannot be what
+/// its column needs.
+fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
+    let empty = Cell::Empty;
+    let cell = |index: usize| row.cells.get(index).unwrap_or(&empty);
+    let mut defects = Vec::new();
+    let id_text = |index: usize, column: &str, defects: &mut Vec<String>| -> String {
+        match cell(index) {
+            Cell::Empty => String::new(),
+            Cell::Text(text) => text.clone(),
+            other => {
+                defects.push(wrong_type(column, other, "an ID, as text"));
+                other.text()
+            }
+        }
+    };
+    let environment = header
+        .environment
+        .as_ref()
+        .map(|(index, name)| id_text(*index, name, &mut defects))
+        .unwrap_or_default();
+    let mut named_by = header.users[0].0;
+    let mut user = String::new();
+    for (column, index, name) in &header.users {
+        let text = match (column, cell(*index)) {
+            (UserColumn::Id, _) => id_text(*index, name, &mut defects),
+            // A username may well be a number (an employee number); a boolean or an error
+            // cannot be one.
+            (UserColumn::Name(_), Cell::Bool(_) | Cell::Error(_) | Cell::Date(_)) => {
+                let found = cell(*index);
+                defects.push(wrong_type(name, found, "a username or email"));
+                found.text()
+            }
+            (UserColumn::Name(_), found) => found.text(),
+        };
+        if !text.trim().is_empty() {
+            (named_by, user) = (*column, text);
+            break;
+        }
+    }
+    let until = match &header.until {
+        None => String::new(),
+        Some((index, name)) => match cell(*index) {
+            Cell::Empty => String::new(),
+            Cell::Text(text) | Cell::Date(text) => text.clone(),
+            other => {
+                defects.push(wrong_type(name, other, "a date (or a duration such as 8h)"));
+                other.text()
+            }
+        },
+    };
+    let extras = header
+        .extras
+        .iter()
+        .map(|(index, _)| cell(*index).text())
+        .collect();
+    let status = header
+        .status
+        .map(|index| cell(index).text().trim().to_owned())
+        .unwrap_or_default();
+    if row.cells.len() > header.field_count
+        && row.cells[header.field_count..]
+            .iter()
+            .any(|cell| !cell.is_blank())
+    {
+        defects.push(format!(
+            "the row has values beyond the header's {} columns",
+            header.field_count
+        ));
+    }
+    InputRecord {
+        row: row.row,
+        environment,
+        user,
+        named_by,
+        until,
+        extras,
+        status,
+        defect: (!defects.is_empty()).then(|| defects.join("; ")),
+    }
+}
+
+/// A cell whose type is not what its column needs, in the admin's terms.
+fn wrong_type(column: &str, cell: &Cell, wanted: &str) -> String {
+    match cell {
+        Cell::Number(number) => format!(
+            "{column} holds the number {} where {wanted} belongs; format the cell as text (or as a date) and enter it again",
+            number_text(*number)
+        ),
+        Cell::Bool(value) => format!(
+            "{column} holds the boolean {} where {wanted} belongs",
+            if *value { "TRUE" } else { "FALSE" }
+        ),
+        Cell::Error(error) => format!(
+            "{column} holds the spreadsheet error {error} (a formula that failed) where {wanted} belongs; fix the formula or enter the value"
+        ),
+        Cell::Date(text) => format!("{column} holds the date {text} where {wanted} belongs"),
+        Cell::Empty | Cell::Text(_) => format!("{column} is not {wanted}"),
+    }
+}
