@@ -48,6 +48,8 @@ impl RunOutcome {
             exit::INTERRUPTED
         } else if self.aborted.is_some() {
             exit::NO_TOKEN
+        } else if matches!(self.input_error, Some(InputError::NoRows(_))) {
+            exit::USAGE
         } else if self.input_error.is_some() || self.summary.unfinished() > 0 {
             exit::UNFINISHED
         } else {
@@ -65,8 +67,10 @@ impl RunOutcome {
         if let (false, Some(reason)) = (self.interrupted, &self.aborted) {
             lines.push(format!("error: {reason}"));
         }
-        if let Some(error) = &self.input_error {
-            lines.push(format!("error: {error}; the rows after it were not read"));
+        match &self.input_error {
+            Some(error @ InputError::NoRows(_)) => lines.push(format!("error: {error}")),
+            Some(error) => lines.push(format!("error: {error}; the rows after it were not read")),
+            None => {}
         }
         lines
     }

@@ -264,6 +264,9 @@ pub struct InputReader {
     only: Vec<String>,
     /// Data rows, when the input was checked whole (a file).
     counted: Option<u64>,
+    /// Whether a data row has been read; a pipe that ends without one has no rows.
+    any_row: bool,
+    allow_empty: bool,
 }
 
 impl InputReader {
@@ -346,6 +349,8 @@ impl InputReader {
             rows,
             only: options.only.clone(),
             counted: None,
+            any_row: false,
+            allow_empty: options.allow_empty,
         })
     }
 
@@ -360,13 +365,19 @@ impl InputReader {
     }
 
     /// The next data row (blank ones skipped, and with `--only` those of other statuses),
-    /// `None` at the end of the input.
+    /// `None` at the end of the input. An input not checked whole (a pipe) that ends without a
+    /// data row ends with `NoRows`, unless empty inputs are allowed.
     pub fn next_record(&mut self) -> Option<Result<InputRecord, InputError>> {
         loop {
             let next = match &mut self.rows {
                 Rows::Text(rows) => rows.next_record(&self.header, &self.source_name),
                 Rows::Sheet(rows) => rows.next_record(&self.header),
             };
+            if next.is_none() && !self.any_row && !self.allow_empty && self.counted.is_none() {
+                self.any_row = true;
+                return Some(Err(InputError::NoRows(self.source_name.clone())));
+            }
+            self.any_row = true;
             match next {
                 Some(Ok(record))
                     if !self.only.is_empty() && !self.only.contains(&record.status) =>

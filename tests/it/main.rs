@@ -9,4 +9,5 @@ mod run_command;
 mod run_signals;
 mod simulate_command;
 mod simulator;
+mod spreadsheets;
 mod support;
