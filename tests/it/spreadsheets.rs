@@ -425,3 +425,69 @@ async fn a_resume_reads_results_a_spreadsheet_re_saved() {
         ["succeeded"; 3]
     );
 }
+
+/// An OpenDocument spreadsheet of one sheet named `name`, each row a list of cells: `Ok(text)`
+/// a string, `Err(date)` a date cell (`YYYY-MM-DDTHH:MM:SS`).
+fn write_ods(path: &std::path::Path, name: &str, rows: &[Vec<Result<&str, &str>>]) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut add = |file: &str, contents: &str| {
+        zip.start_file(file, stored).expect("a zip entry");
+        zip.write_all(contents.as_bytes()).expect("written");
+    };
+    add("mimetype", "application/vnd.oasis.opendocument.spreadsheet");
+    add(
+        "META-INF/manifest.xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#,
+    );
+    let mut table = String::new();
+    for row in rows {
+        table.push_str("<table:table-row>");
+        for cell in row {
+            match cell {
+                Ok(text) => table.push_str(&format!(
+                    r#"<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>"#
+                )),
+                Err(date) => table.push_str(&format!(
+                    r#"<table:table-cell office:value-type="date" office:date-value="{date}"><text:p>{date}</text:p></table:table-cell>"#
+                )),
+            }
+        }
+        table.push_str("</table:table-row>");
+    }
+    add(
+        "content.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="{name}">{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        ),
+    );
+    zip.finish().expect("the zip is finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opendocument_spreadsheet_is_read_with_its_date_cells() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("staff.ods");
+    let user = Uuid::new_v4().to_string();
+    let environment = ENV_A.to_string();
+    let until = format!("{}T09:30:00", tomorrow());
+    write_ods(
+        &path,
+        "Staff",
+        &[
+            vec![Ok("env"), Ok("userId"), Ok("expires")],
+            vec![Ok(&environment), Ok(&user), Err(&until)],
+        ],
+    );
+    let output = dry_run(&path, &["--timezone", "Europe/Berlin"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_results(&folder.path().join("staff.results.csv"));
+    assert_eq!(rows[0]["user_id"], user);
+    assert_eq!(
+        rows[0]["requested_until"],
+        format!("{}T08:30:00.000Z", tomorrow()),
+        "09:30 in Berlin in winter is 08:30 UTC"
+    );
+}
