@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::expiry::{is_relative_until, parse_recorded_instant};
+use crate::expiry::{is_relative_until, parse_naive, parse_recorded_instant};
 use crate::input::{UserColumn, user_column_of};
 use crate::pingone::NameAttribute;
 use crate::record::journal::JOURNAL_SUFFIX;
@@ -262,7 +262,11 @@ impl EarlierResults {
         } else {
             Some(origin.until.trim().to_owned())
         };
-        let same_text = now_text.is_some() && now_text == then_text;
+        // A date or time without a zone means another instant under another --timezone, so
+        // for such a cell only the instant counts.
+        let same_text = now_text.is_some()
+            && now_text == then_text
+            && now_text.as_deref().and_then(parse_naive).is_none();
         let same_instant = now_text
             .as_deref()
             .is_some_and(|text| !is_relative_until(text))
@@ -513,6 +517,30 @@ mod tests {
             earlier.not_in_input(1).is_empty(),
             "matched by its resolved ID, the earlier success is not carried over"
         );
+    }
+
+    #[test]
+    fn a_zone_less_cell_that_reads_the_same_but_means_another_instant_is_sent_again() {
+        let earlier_line = format!(
+            "2,{ENV},{USER},2029-06-01 12:00,2029-06-01T12:00:00.000Z,succeeded,200,true,2029-06-01T12:00:00.000Z,1,,,2026-11-29T00:00:00.000Z,INC-1\n"
+        );
+        let mut earlier = load(&format!("{HEADER}{earlier_line}")).expect("loads");
+        let rules = rules_at("2029-01-01T00:00:00.000Z");
+        let in_new_york = earlier.decide(
+            &origin(USER, "2029-06-01 12:00"),
+            "2029-06-01T16:00:00.000Z",
+            &rules,
+        );
+        assert!(
+            matches!(in_new_york, Decision::Again { .. }),
+            "{in_new_york:?}"
+        );
+        let in_utc = earlier.decide(
+            &origin(USER, "2029-06-01 12:00"),
+            "2029-06-01T12:00:00.000Z",
+            &rules,
+        );
+        assert!(matches!(in_utc, Decision::Done(_)), "{in_utc:?}");
     }
 
     #[test]
