@@ -146,6 +146,22 @@ impl QuoteTracker {
         self.state == State::Quoted
     }
 
+    /// How many of the leading `bytes` change nothing but the cell's text: in an unquoted cell,
+    /// up to the next delimiter or line break; in a quoted one, up to the next quote, line
+    /// break or delimiter. Lets the callers pass over most bytes without looking at each.
+    fn plain_run(&self, bytes: &[u8]) -> usize {
+        let next = match self.state {
+            State::Unquoted => memchr::memchr3(self.delimiter, b'\n', b'\r', bytes),
+            State::Quoted => memchr::memchr3(b'"', b'\n', self.delimiter, bytes),
+            State::CellStart | State::QuoteInQuoted => Some(0),
+        };
+        next.unwrap_or(bytes.len())
+    }
+
+    fn in_unquoted_cell(self) -> bool {
+        self.state == State::Unquoted
+    }
+
     fn step(&mut self, byte: u8) -> Step {
         match self.state {
             State::CellStart | State::Unquoted => {
@@ -159,9 +175,7 @@ impl QuoteTracker {
                     self.state = State::CellStart;
                     Step::RecordEnd
                 } else {
-                    if !byte.is_ascii_whitespace() {
-                        self.state = State::Unquoted;
-                    }
+                    self.state = State::Unquoted;
                     Step::Cell
                 }
             }
@@ -226,7 +240,19 @@ impl Scan {
 
     /// Err: the line where a runaway quoted cell opened.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), u64> {
-        for &byte in bytes {
+        let mut at = 0;
+        while at < bytes.len() {
+            let run = self.quotes.plain_run(&bytes[at..]);
+            if run > 0 {
+                if !self.record_has_content && self.quotes.in_unquoted_cell() {
+                    self.record_has_content =
+                        bytes[at..at + run].iter().any(|b| !b.is_ascii_whitespace());
+                }
+                at += run;
+                continue;
+            }
+            let byte = bytes[at];
+            at += 1;
             match self.quotes.step(byte) {
                 Step::Cell => {
                     self.record_has_content |= !byte.is_ascii_whitespace();
@@ -338,6 +364,22 @@ impl<R: Read> Read for BlankLinesKept<R> {
         }
         let mut written = 0;
         while self.pending_from < self.pending.len() && written < out.len() {
+            let run = self
+                .quotes
+                .plain_run(&self.pending[self.pending_from..])
+                .min(out.len() - written);
+            if run > 0 {
+                let plain = &self.pending[self.pending_from..self.pending_from + run];
+                if !self.record_has_content && self.quotes.in_unquoted_cell() {
+                    self.record_has_content = plain.iter().any(|b| !b.is_ascii_whitespace());
+                }
+                out[written..written + run].copy_from_slice(plain);
+                written += run;
+                self.pending_from += run;
+                self.at_line_start = false;
+                self.after_carriage_return = false;
+                continue;
+            }
             let byte = self.pending[self.pending_from];
             let continues_crlf = self.after_carriage_return && byte == b'\n';
             let blank_line = self.at_line_start

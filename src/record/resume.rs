@@ -326,6 +326,12 @@ impl EarlierResults {
         })?;
         // A spreadsheet may save the results with another delimiter, and with a byte-order mark.
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        // Every line this tool writes ends with a line break: a last line without one was cut
+        // off by a kill mid-write, and is not a success however much of it is there.
+        let bytes = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(end) => &bytes[..=end],
+            None => &bytes[..0],
+        };
         let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let delimiter = [b',', b';', b'\t']
             .into_iter()
@@ -357,7 +363,6 @@ impl EarlierResults {
             })
             .collect();
         for record in reader.records() {
-            // A run killed mid-write leaves at most one partial last line; it is not a success.
             let Ok(record) = record else { continue };
             if record.len() < header.len() {
                 continue;
