@@ -51,6 +51,30 @@ pub enum Command {
     /// Prints the API and auth URLs and a worker application's credentials, one per line, so
     /// that a runbook or `run` can be rehearsed against it.
     Simulate(Box<SimulateArgs>),
+    /// Check a results file against the SHA-256 its run record (<results stem>.manifest.json)
+    /// holds.
+    ///
+    /// Exit codes: 0 the results are what the run wrote; 1 they were altered; 2 there is no
+    /// run record, or it holds no SHA-256 (the run did not finish).
+    Verify(VerifyArgs),
+    /// Print a shell completion script on standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on standard output.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The results file.
+    #[arg(value_name = "RESULTS")]
+    pub results: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -909,7 +933,7 @@ mod tests {
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).and_then(|cli| match cli.command {
             Command::Simulate(args) => Ok(*args),
-            Command::Run(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+            _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         })
     }
 

@@ -30,6 +30,15 @@ impl Zone {
         text.parse::<chrono_tz::Tz>().ok().map(Self::Named)
     }
 
+    /// As `--timezone` takes it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Utc => "UTC".to_owned(),
+            Self::Local => "local".to_owned(),
+            Self::Named(zone) => zone.name().to_owned(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::Utc => "UTC".to_owned(),

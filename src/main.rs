@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use pingone_bypass::cli::{Cli, Command, CredentialSettings, RunArgs, SimulateArgs};
 use pingone_bypass::outcome::{RunError, exit};
 use pingone_bypass::simulator::Simulator;
@@ -30,6 +30,23 @@ fn main() -> ExitCode {
                 match cli.command {
                     Command::Run(args) => run(&args).await,
                     Command::Simulate(args) => simulate(args).await,
+                    Command::Verify(args) => Ok(verify(&args.results)),
+                    Command::Completions(args) => {
+                        let mut command = Cli::command();
+                        clap_complete::generate(
+                            args.shell,
+                            &mut command,
+                            "pingone-bypass",
+                            &mut std::io::stdout(),
+                        );
+                        Ok(exit::SUCCESS)
+                    }
+                    Command::Man => {
+                        clap_mangen::Man::new(Cli::command())
+                            .render(&mut std::io::stdout())
+                            .context("cannot write the man page")?;
+                        Ok(exit::SUCCESS)
+                    }
                 }
             })
         });
@@ -88,6 +105,30 @@ async fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 }
             }
             Ok(error.exit_code())
+        }
+    }
+}
+
+fn verify(results: &std::path::Path) -> u8 {
+    use pingone_bypass::record::manifest::{Verified, verify};
+    match verify(results) {
+        Ok(Verified::Matches { sha256 }) => {
+            println!(
+                "{}: matches its run record (SHA-256 {sha256})",
+                results.display()
+            );
+            exit::SUCCESS
+        }
+        Ok(Verified::Altered { recorded, found }) => {
+            println!(
+                "{}: ALTERED since the run wrote it (SHA-256 {found}, the run record says {recorded})",
+                results.display()
+            );
+            exit::UNFINISHED
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            exit::USAGE
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials, TokenSource};
 use crate::client::{ClientError, PingOneClient};
@@ -20,7 +21,7 @@ use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdi
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
 use crate::record::lock::ResultsLock;
-use crate::record::manifest::{Manifest, RunRecord, operator};
+use crate::record::manifest::{Manifest, RunRecord, Settings, operator, sha256_of};
 use crate::record::progress::{LiveCounters, Progress};
 use crate::record::resume::{
     Decision, EarlierResults, ResumeError, ResumeRules, leftovers, new_partial_path,
@@ -77,6 +78,14 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         _ => None,
     };
     let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
+    // Hashed beside the run, on the blocking pool, for the record.
+    let input_sha256 = {
+        let input = match &config.input {
+            Rows::Input(InputSource::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        tokio::task::spawn_blocking(move || input.and_then(|path| sha256_of(&path).ok()))
+    };
 
     let progress = Arc::new(Progress::start(config.progress, counters.clone()));
     if let Some(total) = listed.or(reader.counted_rows()) {
@@ -125,6 +134,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         jobs,
         results: results_sender,
         sequence: 0,
+        environments: std::collections::BTreeSet::new(),
     };
     let (records, records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
     reader.spawn(records).map_err(|error| InputError::Read {
@@ -138,6 +148,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     let input_error = feed.rows(records_received, stop_reading).await;
     feed.carry_over(header.extras.len()).await;
     let sequence = feed.sequence;
+    let environments = std::mem::take(&mut feed.environments);
     let earlier_sources = feed.earlier.take().map(|earlier| earlier.sources);
     // Closes the channels to the senders and the recorder, so that both end.
     drop(feed);
@@ -172,6 +183,13 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
         manifest.run.finished_at = Some(chrono::Utc::now());
         manifest.run.summary = Some(summary.clone());
+        manifest.run.environments = environments.iter().map(Uuid::to_string).collect();
+        manifest.run.input_sha256 = input_sha256.await.ok().flatten();
+        let results = output.clone();
+        manifest.run.results_sha256 = tokio::task::spawn_blocking(move || sha256_of(&results).ok())
+            .await
+            .ok()
+            .flatten();
         manifest.save(output).map_err(RunError::FinalRecord)?;
     }
     if let Some(path) = &config.summary_json {
@@ -334,13 +352,34 @@ impl ResultsPlace {
             dry_run,
             operator: operator(),
             input: config.input.describe(),
+            input_sha256: None,
             until: config
                 .rules
                 .default_until
                 .as_ref()
                 .map(|(text, _)| text.clone()),
+            settings: Settings {
+                rate: config.rate,
+                concurrency: config.concurrency,
+                retries: config.retry.retries,
+                max_window: config.rules.max_window_text.clone(),
+                timezone: config.rules.zone.name(),
+                selection: match &config.input {
+                    Rows::Selection(selection) => Some(format!(
+                        "{}, --max-users {}",
+                        selection.describe(),
+                        selection.max_users
+                    )),
+                    Rows::Input(_) => None,
+                },
+                sheet: config.read.sheet.clone(),
+                only: config.read.only.clone(),
+                resolve: config.reads_only,
+            },
+            environments: Vec::new(),
             started_at: config.rules.run_start,
             finished_at: None,
+            results_sha256: None,
             summary: None,
         };
         let resumed = self
@@ -418,6 +457,8 @@ struct Feed<'a> {
     results: mpsc::Sender<(u64, ResultRow)>,
     /// Rows started so far; the next row's position.
     sequence: u64,
+    /// The environments of the valid rows, for the run record.
+    environments: std::collections::BTreeSet<uuid::Uuid>,
 }
 
 /// A valid row waiting for the lookup of its name.
@@ -592,6 +633,15 @@ impl Feed<'_> {
     }
 
     async fn take(&mut self, position: u64, verdict: Verdict, origin: RowOrigin) -> Taken {
+        match &verdict {
+            Verdict::Send(job) => {
+                self.environments.insert(job.environment_id);
+            }
+            Verdict::Resolve(unresolved) => {
+                self.environments.insert(unresolved.name.environment_id);
+            }
+            Verdict::Refuse(_) => {}
+        }
         match verdict {
             Verdict::Refuse(refused) => self.refuse(position, refused, origin).await,
             Verdict::Resolve(unresolved) => self.resolve(position, unresolved, origin).await,

@@ -1,8 +1,10 @@
 //! The run record beside each results file (`<results stem>.manifest.json`): which tool made
-//! the results, against which API (or the simulator), by whom, when, with which `--until`, and
-//! what came of it, for this run and every earlier run the results were resumed from. `--resume`
-//! reads it to refuse results made against another API, and to know which `--until` filled an
-//! empty cell in an earlier run. It never holds a secret.
+//! the results, against which API (or the simulator) and environments, by whom, when, with
+//! which settings, the SHA-256 of the input and of the final results, and what came of it, for
+//! this run and every earlier run the results were resumed from. `--resume` reads it to refuse
+//! results made against another API, and to know which `--until` filled an empty cell in an
+//! earlier run; `verify` reads it to tell whether the results were altered. It never holds a
+//! secret.
 
 use std::path::{Path, PathBuf};
 
@@ -23,12 +25,42 @@ pub struct RunRecord {
     /// `user@host` of whoever ran it.
     pub operator: String,
     pub input: String,
+    /// SHA-256 (hex) of the input file's bytes; `None` for standard input or a selection.
+    #[serde(default)]
+    pub input_sha256: Option<String>,
     /// `--until`, as given: what an empty until cell meant.
     pub until: Option<String>,
+    /// The settings that shape the outcome.
+    #[serde(default)]
+    pub settings: Settings,
+    /// The environments of the rows that were valid, sorted.
+    #[serde(default)]
+    pub environments: Vec<String>,
     pub started_at: DateTime<Utc>,
     /// `None` while the run goes on, or if it was killed.
     pub finished_at: Option<DateTime<Utc>>,
+    /// SHA-256 (hex) of the final results file; `None` until it is complete.
+    #[serde(default)]
+    pub results_sha256: Option<String>,
     pub summary: Option<Summary>,
+}
+
+/// The settings a run's outcome depends on, as given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub rate: f64,
+    pub concurrency: usize,
+    pub retries: u32,
+    pub max_window: String,
+    pub timezone: String,
+    /// `--population` / `--group`, when the rows were a selection: what and its bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    pub resolve: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +156,74 @@ impl Manifest {
             }
         })
     }
+}
+
+/// SHA-256 of a file's bytes, as lowercase hex.
+pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The results are byte for byte what the run recorded.
+    Matches { sha256: String },
+    /// They are not.
+    Altered { recorded: String, found: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "{0} has no run record beside it ({1}); only results written to a file by a finished run can be verified"
+    )]
+    NoRecord(PathBuf, PathBuf),
+    #[error(transparent)]
+    Record(#[from] ManifestError),
+    #[error(
+        "the run record {0} holds no SHA-256 of the results: the run did not finish, so there is nothing to verify against"
+    )]
+    Unfinished(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Checks the results file at `results` against the SHA-256 its run record holds.
+pub fn verify(results: &Path) -> Result<Verified, VerifyError> {
+    let manifest = Manifest::load(results)?
+        .ok_or_else(|| VerifyError::NoRecord(results.to_owned(), Manifest::path_for(results)))?;
+    let recorded = manifest
+        .run
+        .results_sha256
+        .ok_or_else(|| VerifyError::Unfinished(Manifest::path_for(results)))?;
+    let found = sha256_of(results).map_err(|source| VerifyError::Read {
+        path: results.to_owned(),
+        source,
+    })?;
+    Ok(if found == recorded {
+        Verified::Matches { sha256: found }
+    } else {
+        Verified::Altered { recorded, found }
+    })
 }
 
 /// `user@host`, from the environment; only for the record, never for a decision.

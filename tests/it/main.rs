@@ -7,6 +7,7 @@ mod outage;
 mod run;
 mod run_command;
 mod run_signals;
+mod runbooks;
 mod simulate_command;
 mod simulator;
 mod spreadsheets;
