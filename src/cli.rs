@@ -21,6 +21,7 @@ use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::input::{InputSource, ReadOptions};
 use crate::pingone::Region;
 use crate::plan::{Rules, parse_id};
+use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
 use crate::selection::{Collection, Selection};
@@ -34,6 +35,11 @@ use crate::simulator::{
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// How logs, status lines and the summary are written on standard error: text, or one
+    /// JSON object a line (for a log collector).
+    #[arg(long, global = true, value_enum, env = "PINGONE_BYPASS_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

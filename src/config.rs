@@ -10,6 +10,7 @@ use crate::client::RetryPolicy;
 use crate::defaults;
 use crate::input::{InputSource, ReadOptions};
 use crate::plan::Rules;
+use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
@@ -78,6 +79,8 @@ pub struct RunConfig {
     pub rules: Rules,
     pub reorder_window: usize,
     pub progress: ProgressMode,
+    /// `--log-format`: text, or JSON lines (then no bar, and status lines are JSON too).
+    pub log_format: LogFormat,
     pub summary_json: Option<PathBuf>,
     /// `--resume`: continue the run whose results are at `output`.
     pub resume: bool,
@@ -117,6 +120,7 @@ impl RunConfig {
             },
             reorder_window: defaults::REORDER_WINDOW,
             progress: ProgressMode::Never,
+            log_format: LogFormat::Text,
             summary_json: None,
             resume: false,
             resume_margin: defaults::RESUME_MARGIN,

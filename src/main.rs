@@ -8,19 +8,31 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use pingone_bypass::cli::{Cli, Command, CredentialSettings, RunArgs, SimulateArgs};
 use pingone_bypass::outcome::{RunError, exit};
+use pingone_bypass::record::log_format::{Level, LogFormat};
+use pingone_bypass::record::progress::LogWriter;
 use pingone_bypass::simulator::Simulator;
 use secrecy::ExposeSecret;
+use serde_json::Map;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(pingone_bypass::record::progress::LogWriter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let format = cli.log_format;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_writer(LogWriter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_env_filter(filter())
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_writer(LogWriter)
+            .with_env_filter(filter())
+            .init(),
+    }
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +40,7 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
-                    Command::Run(args) => run(&args).await,
+                    Command::Run(args) => run(&args, format).await,
                     Command::Simulate(args) => simulate(args).await,
                     Command::Verify(args) => Ok(verify(&args.results)),
                     Command::Completions(args) => {
@@ -53,21 +65,26 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            error_line(format, &format!("{error:#}"));
             ExitCode::from(exit::USAGE)
         }
     }
 }
 
-async fn run(args: &RunArgs) -> anyhow::Result<u8> {
+fn error_line(format: LogFormat, message: &str) {
+    format.say(Level::Error, &format!("error: {message}"), Map::new());
+}
+
+async fn run(args: &RunArgs, format: LogFormat) -> anyhow::Result<u8> {
     let settings = CredentialSettings::from_process_environment();
-    let config = match args.to_config(chrono::Utc::now(), &settings) {
+    let mut config = match args.to_config(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("error: {error}");
+            error_line(format, &error.to_string());
             return Ok(exit::USAGE);
         }
     };
+    config.log_format = format;
     let mut signals = Signals::listen()?;
     // Without a handler, a file-size limit (`ulimit -f`) kills the process at the first
     // write past it; with one, that write fails and the run stops sending and says where
@@ -79,28 +96,58 @@ async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let interrupt = config.interrupt.clone();
     tokio::spawn(async move {
         signals.next().await;
-        eprintln!(
-            "interrupted: letting requests in flight finish and recording the other rows as not_attempted (interrupt again to stop at once)"
+        format.say(
+            Level::Warn,
+            "interrupted: letting requests in flight finish and recording the other rows as not_attempted (interrupt again to stop at once)",
+            Map::new(),
         );
         interrupt.cancel();
         signals.next().await;
-        eprintln!("stopped at once; every row answered so far is in the results or the journal");
+        format.say(
+            Level::Warn,
+            "stopped at once; every row answered so far is in the results or the journal",
+            Map::new(),
+        );
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
     match pingone_bypass::run::run(config).await {
         Ok(outcome) => {
-            for line in outcome.report() {
-                eprintln!("{line}");
+            let mut lines = outcome.report().into_iter();
+            if let Some(summary) = lines.next() {
+                let mut fields = match serde_json::to_value(&outcome.summary) {
+                    Ok(serde_json::Value::Object(fields)) => fields,
+                    _ => Map::new(),
+                };
+                fields.insert("results".to_owned(), outcome.results.clone().into());
+                fields.insert("exit_code".to_owned(), outcome.exit_code().into());
+                format.say(Level::Info, &summary, fields);
+            }
+            for line in lines {
+                format.say(Level::Error, &line, Map::new());
             }
             Ok(outcome.exit_code())
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            error_line(format, &error.to_string());
             if let RunError::Record(record) = &error {
                 for row in &record.unrecorded {
-                    eprintln!(
-                        "granted, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
-                        row.environment_id, row.user_id, row.bypass_mfa_enabled_until
+                    let mut fields = Map::new();
+                    fields.insert(
+                        "environment_id".to_owned(),
+                        row.environment_id.clone().into(),
+                    );
+                    fields.insert("user_id".to_owned(), row.user_id.clone().into());
+                    fields.insert(
+                        "bypass_mfa_enabled_until".to_owned(),
+                        row.bypass_mfa_enabled_until.clone().into(),
+                    );
+                    format.say(
+                        Level::Error,
+                        &format!(
+                            "granted, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
+                            row.environment_id, row.user_id, row.bypass_mfa_enabled_until
+                        ),
+                        fields,
                     );
                 }
             }

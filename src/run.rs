@@ -87,7 +87,11 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         tokio::task::spawn_blocking(move || input.and_then(|path| sha256_of(&path).ok()))
     };
 
-    let progress = Arc::new(Progress::start(config.progress, counters.clone()));
+    let progress = Arc::new(Progress::start(
+        config.progress,
+        config.log_format,
+        counters.clone(),
+    ));
     if let Some(total) = listed.or(reader.counted_rows()) {
         progress.set_total(total);
     }

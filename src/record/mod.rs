@@ -1,10 +1,12 @@
 //! The record stage, the end of a row's journey: the completion journal, the in-order results
 //! file, the lock that keeps one writer per results file, the run record beside it, reading
-//! earlier results back for `--resume`, the summary and the signs of life on the terminal.
+//! earlier results back for `--resume`, the summary, the signs of life on the terminal, and the
+//! shape of every line on standard error (`--log-format`).
 
 pub(crate) mod in_order;
 pub mod journal;
 pub mod lock;
+pub mod log_format;
 pub mod manifest;
 pub mod progress;
 pub mod resume;

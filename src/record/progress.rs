@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::record::log_format::{Level, LogFormat};
 use crate::row::RowStatus;
 
 /// When to draw the bar (`--progress`).
@@ -54,7 +55,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(mode: ProgressMode, counters: Arc<LiveCounters>) -> Self {
+    pub fn start(mode: ProgressMode, format: LogFormat, counters: Arc<LiveCounters>) -> Self {
+        // A collector reading JSON lines has no use for a bar drawn over them.
+        let mode = match format {
+            LogFormat::Json => ProgressMode::Never,
+            LogFormat::Text => mode,
+        };
         let target = match mode {
             ProgressMode::Never => None,
             ProgressMode::Auto => Some(ProgressDrawTarget::stderr_with_hz(10)),
@@ -84,7 +90,12 @@ impl Progress {
                 ticks.tick().await;
                 loop {
                     ticks.tick().await;
-                    eprintln!("{}", status_line(&counters, started.elapsed()));
+                    let elapsed = started.elapsed();
+                    format.say(
+                        Level::Info,
+                        &status_line(&counters, elapsed),
+                        status_fields(&counters, elapsed),
+                    );
                 }
             })
         });
@@ -134,6 +145,27 @@ impl Progress {
     }
 }
 
+/// A status line's numbers, for JSON.
+fn status_fields(
+    counters: &LiveCounters,
+    elapsed: Duration,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    for (name, counter) in [
+        ("rows_done", &counters.rows_done),
+        ("total", &counters.total),
+        ("succeeded", &counters.succeeded),
+        ("need_attention", &counters.unfinished),
+        ("requests", &counters.requests),
+        ("retries", &counters.retries),
+        ("throttled", &counters.throttled),
+    ] {
+        fields.insert(name.to_owned(), LiveCounters::get(counter).into());
+    }
+    fields.insert("elapsed_seconds".to_owned(), elapsed.as_secs_f64().into());
+    fields
+}
+
 fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
     let requests = LiveCounters::get(&counters.requests);
     let done = LiveCounters::get(&counters.rows_done);
@@ -178,6 +210,13 @@ fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
 /// Where log lines go: standard error, around the progress bar when one is drawn.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogWriter;
+
+impl LogWriter {
+    /// A line to write, written out whole when dropped.
+    pub fn line(self) -> LogLine {
+        LogLine(Vec::new())
+    }
+}
 
 /// One log line, written out whole when dropped.
 pub struct LogLine(Vec<u8>);

@@ -123,3 +123,47 @@ async fn completions_for_every_shell_and_the_man_page_are_printed() {
     assert!(page.contains(".TH pingone-bypass 1"), "{page:.200}");
     assert!(page.contains("simulate"), "the man page lists the commands");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_with_the_summary_and_no_secret() {
+    let simulator = crate::support::start(pingone_bypass::simulator::SimulatorConfig {
+        faults: pingone_bypass::simulator::FaultChances {
+            status_503: 0.3,
+            ..Default::default()
+        },
+        retry_after_503: std::time::Duration::ZERO,
+        ..Default::default()
+    })
+    .await;
+    let files = run_files(&crate::support::users_csv(20, ENV_A, "8h"));
+    let output = crate::support::run_command(&simulator, &files.input, &["--log-format", "json"])
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let secret = secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret);
+    assert!(!stderr.contains(secret), "the secret stays out of the logs");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["level"].is_string() && line["fields"]["message"].is_string())
+    );
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["fields"]["succeeded"], 20);
+    assert_eq!(summary["fields"]["exit_code"], 0);
+    assert!(
+        summary["fields"]["retries"]
+            .as_u64()
+            .is_some_and(|retries| retries > 0)
+    );
+}
