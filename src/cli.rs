@@ -24,6 +24,7 @@ use crate::plan::{Rules, parse_id};
 use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
+use crate::row::Report;
 use crate::selection::{Collection, Selection};
 use crate::simulator::{
     ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
@@ -57,6 +58,13 @@ pub enum Command {
     /// Prints the API and auth URLs and a worker application's credentials, one per line, so
     /// that a runbook or `run` can be rehearsed against it.
     Simulate(Box<SimulateArgs>),
+    /// Read back every row's current bypass (GET .../users/{id}/bypassMFA) and write
+    /// <input stem>.status.csv: active, none, failed or invalid, with the time left.
+    ///
+    /// Takes run's inputs (IDs, usernames, emails, workbooks, --population/--group) and its
+    /// connection, rate, retry and credential options; the expiry options do not apply.
+    /// Exit codes: 0 every row was checked; 1 some failed or are invalid; 2 and 3 as for run.
+    Status(Box<RunArgs>),
     /// Check a results file against the SHA-256 its run record (<results stem>.manifest.json)
     /// holds.
     ///
@@ -236,6 +244,10 @@ pub struct RunArgs {
     /// Progress bar on standard error; auto = only on a terminal.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+
+    /// Set by the command: `run` grants, `status` reads back.
+    #[arg(skip)]
+    pub report: Report,
 }
 
 /// The settings that hold credentials, named as Ping's own tools name them.
@@ -325,6 +337,8 @@ pub enum RunConfigError {
         "--dry-run sends nothing, so it cannot list the members of --{0}; add --resolve to list them (reads only, never a PUT)"
     )]
     SelectionDryRun(&'static str),
+    #[error("status reads bypasses back and grants none: {0} does not apply to it")]
+    NotForStatus(&'static str),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
     #[error(
@@ -347,6 +361,17 @@ impl RunArgs {
         run_start: DateTime<Utc>,
         settings: &CredentialSettings,
     ) -> Result<RunConfig, RunConfigError> {
+        if self.report == Report::Status {
+            for (given, flag) in [
+                (self.until.is_some(), "--until"),
+                (self.resume, "--resume"),
+                (self.dry_run, "--dry-run"),
+            ] {
+                if given {
+                    return Err(RunConfigError::NotForStatus(flag));
+                }
+            }
+        }
         let default_environment = self
             .environment
             .as_deref()
@@ -436,6 +461,7 @@ impl RunArgs {
             resume_any_api: self.resume_any_api,
             reads_only: self.dry_run && self.resolve,
             read: self.read_options()?,
+            report: self.report,
             ..RunConfig::new(input, output, target)
         })
     }
@@ -468,7 +494,8 @@ impl RunArgs {
                 )));
             }
         };
-        let (Some(environment_id), Some(_)) = (environment, &self.until) else {
+        let until_given = self.until.is_some() || self.report == Report::Status;
+        let (Some(environment_id), true) = (environment, until_given) else {
             return Err(RunConfigError::SelectionNeeds(flag));
         };
         if self.dry_run && !self.resolve {
@@ -513,7 +540,9 @@ impl RunArgs {
     /// A rehearsal's results are named apart, so that a real `--resume` never takes them for
     /// its own.
     fn results_suffix(&self) -> &'static str {
-        if self.simulate && !self.dry_run {
+        if self.report == Report::Status {
+            "status.csv"
+        } else if self.simulate && !self.dry_run {
             "rehearsal.results.csv"
         } else {
             "results.csv"

@@ -168,6 +168,22 @@ impl PingOneClient {
         .await
     }
 
+    /// One GET of a user's bypass state (`status`). The URL is built only from the job's
+    /// checked UUIDs.
+    pub async fn get_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
+        let url = format!(
+            "{}/environments/{}/users/{}/bypassMFA",
+            self.api_url, job.environment_id, job.user_id
+        );
+        let sent = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await;
+        self.answer_of(sent, token, "a bypassMFA answer").await
+    }
+
     /// The URL of `/environments/{environment}/{collection}` (`users`, `populations`,
     /// `groups`) with `filter` and the largest page PingOne serves. Built only from a checked
     /// UUID; the filter is a query value, encoded as one.

@@ -14,6 +14,7 @@ use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
+use crate::row::Report;
 use crate::selection::Selection;
 use crate::simulator::SimulatorConfig;
 
@@ -88,6 +89,8 @@ pub struct RunConfig {
     pub resume_margin: Duration,
     /// `--resume-any-api`: resume results made against another API.
     pub resume_any_api: bool,
+    /// Grant bypasses (`run`), or read them back (`status`).
+    pub report: Report,
     /// How to read the input: `--sheet`, `--encoding`, `--allow-empty`, `--only`.
     pub read: ReadOptions,
     /// `--dry-run --resolve`: get a token and look names up, but send no PUT; the results are
@@ -127,6 +130,7 @@ impl RunConfig {
             resume_any_api: false,
             reads_only: false,
             read: ReadOptions::default(),
+            report: Report::Grants,
             interrupt: CancellationToken::new(),
         }
     }

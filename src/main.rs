@@ -10,6 +10,7 @@ use pingone_bypass::cli::{Cli, Command, CredentialSettings, RunArgs, SimulateArg
 use pingone_bypass::outcome::{RunError, exit};
 use pingone_bypass::record::log_format::{Level, LogFormat};
 use pingone_bypass::record::progress::LogWriter;
+use pingone_bypass::row::Report;
 use pingone_bypass::simulator::Simulator;
 use secrecy::ExposeSecret;
 use serde_json::Map;
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
             runtime.block_on(async {
                 match cli.command {
                     Command::Run(args) => run(&args, format).await,
+                    Command::Status(mut args) => {
+                        args.report = Report::Status;
+                        run(&args, format).await
+                    }
                     Command::Simulate(args) => simulate(args).await,
                     Command::Verify(args) => Ok(verify(&args.results)),
                     Command::Completions(args) => {

@@ -32,6 +32,7 @@ pub mod exit {
 pub struct RunOutcome {
     pub summary: Summary,
     pub dry_run: bool,
+    pub report: crate::row::Report,
     /// Where the results are.
     pub results: String,
     /// The input could not be read to its end; rows after the error are not in the results.
@@ -61,7 +62,7 @@ impl RunOutcome {
     pub fn report(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "pingone-bypass: {}; results in {}",
-            self.summary.line(self.dry_run),
+            self.summary.line(self.dry_run, self.report),
             self.results
         )];
         if let (false, Some(reason)) = (self.interrupted, &self.aborted) {

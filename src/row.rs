@@ -28,6 +28,38 @@ pub const RESULT_COLUMNS: [&str; 13] = [
     "completed_at",
 ];
 
+/// The columns of `status`'s report (docs/cli.md); extra input columns follow.
+pub const STATUS_COLUMNS: [&str; 11] = [
+    "row",
+    "environment_id",
+    "user_id",
+    "status",
+    "http_status",
+    "can_bypass_mfa",
+    "bypass_mfa_enabled_until",
+    "remaining",
+    "error_code",
+    "error_message",
+    "checked_at",
+];
+
+/// What a run reports on: the bypasses it granted (`run`), or the ones users have (`status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Report {
+    #[default]
+    Grants,
+    Status,
+}
+
+impl Report {
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Grants => &RESULT_COLUMNS,
+            Self::Status => &STATUS_COLUMNS,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowStatus {
@@ -37,6 +69,10 @@ pub enum RowStatus {
     Skipped,
     NotAttempted,
     Planned,
+    /// `status`: PingOne says the user can bypass MFA now, until a time still to come.
+    Active,
+    /// `status`: no bypass, or one that has ended.
+    NoBypass,
 }
 
 impl RowStatus {
@@ -48,6 +84,8 @@ impl RowStatus {
             Self::Skipped => "skipped",
             Self::NotAttempted => "not_attempted",
             Self::Planned => "planned",
+            Self::Active => "active",
+            Self::NoBypass => "none",
         }
     }
 
@@ -59,6 +97,8 @@ impl RowStatus {
             Self::Skipped,
             Self::NotAttempted,
             Self::Planned,
+            Self::Active,
+            Self::NoBypass,
         ]
         .into_iter()
         .find(|status| status.as_str() == text)
@@ -311,6 +351,42 @@ impl ResultRow {
             error_code: error_code.to_owned(),
             error_message,
             ..Self::from_origin(origin, status, requested_until)
+        }
+    }
+
+    /// A row whose bypass state was read (`status`): `active` when PingOne says the user can
+    /// bypass MFA until a time still to come, `none` when it gives no bypass or one that has
+    /// ended, `failed` when it did not answer with a state.
+    pub fn checked(origin: RowOrigin, job: &Job, attempt: Attempt, attempts: u32) -> Self {
+        let mut row = Self::for_job(origin, RowStatus::Failed, job);
+        row.attempts = attempts;
+        row.record_answer(attempt);
+        if row.status == RowStatus::Succeeded {
+            row.error_code.clear();
+            row.error_message.clear();
+            let until = parse_exact_bypass_until(&row.bypass_mfa_enabled_until);
+            row.status = match (row.can_bypass_mfa, until) {
+                (Some(true), Some(until)) if until > row.completed_at => RowStatus::Active,
+                _ => RowStatus::NoBypass,
+            };
+        }
+        row
+    }
+
+    /// For an `active` row, the time its bypass has left, such as `3h12m`; empty otherwise.
+    pub fn remaining(&self) -> String {
+        let until = parse_exact_bypass_until(&self.bypass_mfa_enabled_until);
+        match (self.status, until) {
+            (RowStatus::Active, Some(until)) => {
+                let left = (until - self.completed_at).num_seconds().max(0);
+                let (days, hours, minutes) = (left / 86_400, left / 3600 % 24, left / 60 % 60);
+                match (days, hours) {
+                    (0, 0) => format!("{minutes}m"),
+                    (0, _) => format!("{hours}h{minutes:02}m"),
+                    _ => format!("{days}d{hours:02}h{minutes:02}m"),
+                }
+            }
+            _ => String::new(),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::record::resume::{
 };
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
-use crate::row::{AMBIGUOUS_USER, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
+use crate::row::{AMBIGUOUS_USER, Report, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
 use crate::selection::{SelectionError, list_members};
 use crate::send::stop::Stop;
 use crate::send::throttle::Throttle;
@@ -69,10 +69,17 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
 
     // Created after every other setup step, so that a setup error leaves no file behind to
     // refuse the next run.
-    let results = ResultsWriter::create(&place.written_to, config.overwrite, header.extra_names())
-        .map_err(RunError::Output)?;
+    let results = ResultsWriter::create(
+        &place.written_to,
+        config.overwrite,
+        config.report,
+        header.extra_names(),
+    )
+    .map_err(RunError::Output)?;
+    // The journal is there so that no granted bypass goes unrecorded; reads grant nothing.
+    let grants = config.report == Report::Grants && !config.reads_only;
     let journal = match (&place.written_to, &sender) {
-        (OutputTarget::File(path), Some(_)) if !config.reads_only => {
+        (OutputTarget::File(path), Some(_)) if grants => {
             Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
         }
         _ => None,
@@ -109,6 +116,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
             progress: progress.clone(),
             flush_when_caught_up,
             halt: stop.halt.clone(),
+            report: config.report,
         }
         .record(results_received),
     );
@@ -126,7 +134,8 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: Planner::new(config.rules, ColumnNames::of(&header)),
+        planner: Planner::new(config.rules, ColumnNames::of(&header))
+            .checking_only(config.report == Report::Status),
         earlier: place.earlier.take(),
         resume_rules,
         sending: puts.is_some(),
@@ -197,11 +206,12 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         manifest.save(output).map_err(RunError::FinalRecord)?;
     }
     if let Some(path) = &config.summary_json {
-        summary.write_json(path)?;
+        summary.write_json(path, config.report)?;
     }
     Ok(RunOutcome {
         summary,
         dry_run,
+        report: config.report,
         results: config.output.describe(),
         input_error,
         aborted: stop.aborted(),
@@ -278,6 +288,7 @@ async fn connect(
         retry: config.retry,
         counters,
         stop,
+        report: config.report,
     };
     Ok((simulator, Some(Arc::new(sender))))
 }

@@ -32,6 +32,8 @@ pub(crate) struct Recorder {
     pub(crate) flush_when_caught_up: bool,
     /// Cancelled at the first failed write: no request is started after it.
     pub(crate) halt: CancellationToken,
+    /// Which columns the rows are written with.
+    pub(crate) report: crate::row::Report,
 }
 
 /// A write failed: what failed, and where the granted bypasses are recorded.
@@ -139,7 +141,7 @@ impl Recorder {
         mut self,
         mut rows: mpsc::Receiver<(u64, ResultRow)>,
     ) -> Result<Summary, RecordError> {
-        let mut encoder = RowEncoder::default();
+        let mut encoder = RowEncoder::new(self.report);
         let mut waiting: VecDeque<Option<Line>> = VecDeque::new();
         let mut next = 0_u64;
         let mut summary = Summary::default();

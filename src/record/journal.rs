@@ -43,8 +43,12 @@ impl Journal {
         extra_columns: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, OutputError> {
         let path = Self::path_for(results);
-        let writer =
-            ResultsWriter::create(&OutputTarget::File(path.clone()), false, extra_columns)?;
+        let writer = ResultsWriter::create(
+            &OutputTarget::File(path.clone()),
+            false,
+            crate::row::Report::Grants,
+            extra_columns,
+        )?;
         let dirty = Arc::new(AtomicBool::new(false));
         // A thread of its own, so that a slow disk delays neither the writer nor the senders.
         let syncing = writer.file_handle().map(|file| {

@@ -118,7 +118,9 @@ impl Progress {
     pub fn row_done(&self, status: RowStatus) {
         LiveCounters::add(&self.counters.rows_done, 1);
         match status {
-            RowStatus::Succeeded => LiveCounters::add(&self.counters.succeeded, 1),
+            RowStatus::Succeeded | RowStatus::Active | RowStatus::NoBypass => {
+                LiveCounters::add(&self.counters.succeeded, 1);
+            }
             RowStatus::Failed | RowStatus::Invalid | RowStatus::NotAttempted => {
                 LiveCounters::add(&self.counters.unfinished, 1);
             }

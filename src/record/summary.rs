@@ -6,7 +6,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::row::{NOT_ACTIVE, NOT_IN_INPUT, ResultRow, RowStatus, SHORTENED};
+use crate::row::{NOT_ACTIVE, NOT_IN_INPUT, Report, ResultRow, RowStatus, SHORTENED};
+
+/// The keys of `status`'s summary JSON.
+const STATUS_KEYS: [&str; 8] = [
+    "total",
+    "active",
+    "none",
+    "failed",
+    "invalid",
+    "not_attempted",
+    "requests",
+    "elapsed_seconds",
+];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -19,6 +31,10 @@ pub struct Summary {
     pub skipped: u64,
     pub not_attempted: u64,
     pub planned: u64,
+    /// `status`: rows whose user can bypass MFA now.
+    pub active: u64,
+    /// `status`: rows whose user has no bypass in force.
+    pub none: u64,
     /// Succeeded rows whose bypass ends earlier than asked (`SHORTENED`).
     pub shortened: u64,
     /// Succeeded rows for which PingOne says the user cannot bypass MFA now (`NOT_ACTIVE`).
@@ -60,6 +76,8 @@ impl Summary {
             RowStatus::Skipped => &mut self.skipped,
             RowStatus::NotAttempted => &mut self.not_attempted,
             RowStatus::Planned => &mut self.planned,
+            RowStatus::Active => &mut self.active,
+            RowStatus::NoBypass => &mut self.none,
         };
         *slot += 1;
         if row.status == RowStatus::Succeeded {
@@ -95,10 +113,26 @@ impl Summary {
         self.failed + self.invalid + self.not_attempted
     }
 
-    pub fn write_json(&self, path: &Path) -> Result<(), SummaryError> {
+    /// The keys each report's summary JSON has (docs/cli.md).
+    pub fn json(&self, report: Report) -> serde_json::Value {
+        let mut all = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(all)) => all,
+            _ => serde_json::Map::new(),
+        };
+        match report {
+            Report::Grants => {
+                all.remove("active");
+                all.remove("none");
+            }
+            Report::Status => all.retain(|key, _| STATUS_KEYS.contains(&key.as_str())),
+        }
+        serde_json::Value::Object(all)
+    }
+
+    pub fn write_json(&self, path: &Path, report: Report) -> Result<(), SummaryError> {
         let write = || -> std::io::Result<()> {
             let mut file = BufWriter::new(File::create(path)?);
-            serde_json::to_writer_pretty(&mut file, self)?;
+            serde_json::to_writer_pretty(&mut file, &self.json(report))?;
             file.write_all(b"\n")?;
             file.flush()
         };
@@ -109,8 +143,17 @@ impl Summary {
     }
 
     /// The one line a log or a person reads at the end.
-    pub fn line(&self, dry_run: bool) -> String {
-        let rows = if dry_run {
+    pub fn line(&self, dry_run: bool, report: Report) -> String {
+        let rows = if report == Report::Status {
+            let mut rows = format!(
+                "{} rows checked: {} active, {} none, {} failed, {} invalid",
+                self.total, self.active, self.none, self.failed, self.invalid
+            );
+            if self.not_attempted > 0 {
+                rows.push_str(&format!(", {} not attempted", self.not_attempted));
+            }
+            rows
+        } else if dry_run {
             let mut rows = format!(
                 "{} rows checked: {} planned, {} invalid, {} skipped",
                 self.total, self.planned, self.invalid, self.skipped

@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::pingone::format_bypass_until;
-use crate::row::{RESULT_COLUMNS, ResultRow, escape_formula};
+use crate::row::{Report, ResultRow, escape_formula};
 
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub enum OutputError {
 /// Turns a result row into its CSV line, once: the same bytes go to the journal and to the
 /// results file.
 pub struct RowEncoder {
+    report: Report,
     csv: csv::Writer<EncodedLine>,
     /// The same buffer the csv writer writes to: csv's writer lends no mutable access to what
     /// it writes into, and the line must be taken out after each row.
@@ -80,10 +81,11 @@ impl Write for EncodedLine {
     }
 }
 
-impl Default for RowEncoder {
-    fn default() -> Self {
+impl RowEncoder {
+    pub fn new(report: Report) -> Self {
         let line = EncodedLine::default();
         Self {
+            report,
             csv: csv::WriterBuilder::new().from_writer(line.clone()),
             line,
         }
@@ -101,7 +103,7 @@ impl RowEncoder {
 
     /// The header line: the fixed columns, then `extra_columns` (renamed where they clash).
     pub fn header<'a>(&mut self, extra_columns: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
-        for name in results_header(extra_columns) {
+        for name in results_header(self.report, extra_columns) {
             let _ = self.csv.write_field(escape_formula(&name).as_bytes());
         }
         let _ = self.csv.write_record(None::<&[u8]>);
@@ -110,6 +112,9 @@ impl RowEncoder {
     }
 
     fn write_fields(&mut self, row: &ResultRow) -> csv::Result<()> {
+        if self.report == Report::Status {
+            return self.write_status_fields(row);
+        }
         let mut number = itoa::Buffer::new();
         let csv = &mut self.csv;
         match row.row {
@@ -142,6 +147,38 @@ impl RowEncoder {
     }
 }
 
+impl RowEncoder {
+    fn write_status_fields(&mut self, row: &ResultRow) -> csv::Result<()> {
+        let mut number = itoa::Buffer::new();
+        let csv = &mut self.csv;
+        match row.row {
+            Some(row) => csv.write_field(number.format(row))?,
+            None => csv.write_field("")?,
+        }
+        csv.write_field(escape_formula(&row.environment_id).as_bytes())?;
+        csv.write_field(escape_formula(&row.user_id).as_bytes())?;
+        csv.write_field(row.status.as_str())?;
+        match row.http_status {
+            Some(status) => csv.write_field(number.format(status))?,
+            None => csv.write_field("")?,
+        }
+        csv.write_field(match row.can_bypass_mfa {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        })?;
+        csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
+        csv.write_field(row.remaining())?;
+        csv.write_field(escape_formula(&row.error_code).as_bytes())?;
+        csv.write_field(escape_formula(&row.error_message).as_bytes())?;
+        csv.write_field(format_bypass_until(row.completed_at))?;
+        for cell in &row.extras {
+            csv.write_field(escape_formula(cell).as_bytes())?;
+        }
+        csv.write_record(None::<&[u8]>)
+    }
+}
+
 /// Writes encoded result lines to the results (or the journal); lines reach the file when the
 /// caller flushes, or as the buffer fills.
 pub struct ResultsWriter {
@@ -156,6 +193,7 @@ impl ResultsWriter {
     pub fn create<'a>(
         target: &OutputTarget,
         overwrite: bool,
+        report: Report,
         extra_columns: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, OutputError> {
         let (sink, file): (Box<dyn Write + Send>, _) = match target {
@@ -174,7 +212,7 @@ impl ResultsWriter {
             sink: BufWriter::with_capacity(BUFFER, sink),
             file,
         };
-        writer.write(&RowEncoder::default().header(extra_columns))?;
+        writer.write(&RowEncoder::new(report).header(extra_columns))?;
         writer.flush()?;
         Ok(writer)
     }
@@ -224,8 +262,15 @@ const BUFFER: usize = 64 * 1024;
 /// The fixed columns, then the input's other columns. An input column named like one of ours
 /// (`status`, `row`, ...) is renamed `input_<name>`, never repeated, so a reader that looks a
 /// column up by name always finds this tool's.
-pub fn results_header<'a>(extra_columns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut names: Vec<String> = RESULT_COLUMNS.iter().map(|&name| name.to_owned()).collect();
+pub fn results_header<'a>(
+    report: Report,
+    extra_columns: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut names: Vec<String> = report
+        .columns()
+        .iter()
+        .map(|&name| name.to_owned())
+        .collect();
     for extra in extra_columns {
         let mut name = extra.to_owned();
         while names.iter().any(|taken| taken.eq_ignore_ascii_case(&name)) {
@@ -262,7 +307,7 @@ mod tests {
 
     #[test]
     fn input_columns_named_like_ours_are_renamed_not_repeated() {
-        let header = results_header(["status", "Row", "input_status", "ticket"]);
+        let header = results_header(Report::Grants, ["status", "Row", "input_status", "ticket"]);
         assert_eq!(
             header[RESULT_COLUMNS.len()..],
             ["input_status", "input_Row", "input_input_status", "ticket"]

@@ -20,7 +20,7 @@ use crate::auth::TokenSource;
 use crate::client::{Attempt, PingOneClient, RetryPolicy};
 use crate::plan::Job;
 use crate::record::progress::LiveCounters;
-use crate::row::{NotSent, ResultRow, RowOrigin};
+use crate::row::{NotSent, Report, ResultRow, RowOrigin};
 use stop::Stop;
 use throttle::Throttle;
 
@@ -47,11 +47,18 @@ pub(crate) async fn send_rows(
         else {
             return;
         };
-        let row = match sender.put(&job).await {
-            Sent::Answered(attempt, attempts) => {
+        let sent = match sender.report {
+            Report::Grants => sender.send(job.environment_id, &job).await,
+            Report::Status => sender.send(job.environment_id, &Check(&job)).await,
+        };
+        let row = match (sent, sender.report) {
+            (Sent::Answered(attempt, attempts), Report::Grants) => {
                 ResultRow::answered(origin, &job, attempt, attempts)
             }
-            Sent::Stopped(reason, last_answer) => {
+            (Sent::Answered(attempt, attempts), Report::Status) => {
+                ResultRow::checked(origin, &job, attempt, attempts)
+            }
+            (Sent::Stopped(reason, last_answer), _) => {
                 ResultRow::not_sent(origin, &job, reason, last_answer)
             }
         };
@@ -73,6 +80,20 @@ pub(crate) trait Request {
         client: &PingOneClient,
         token: &SecretString,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send;
+}
+
+/// A user's bypass state, read (`status`).
+struct Check<'a>(&'a Job);
+
+impl Request for Check<'_> {
+    type Answer = crate::pingone::BypassResponse;
+    fn send_once(
+        &self,
+        client: &PingOneClient,
+        token: &SecretString,
+    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
+        client.get_bypass(self.0, token)
+    }
 }
 
 impl Request for Job {
@@ -111,13 +132,11 @@ pub(crate) struct RowSender {
     pub(crate) retry: RetryPolicy,
     pub(crate) counters: Arc<LiveCounters>,
     pub(crate) stop: Arc<Stop>,
+    /// Whether rows are granted (PUT) or read back (GET).
+    pub(crate) report: Report,
 }
 
 impl RowSender {
-    async fn put(&self, job: &Job) -> Sent<crate::pingone::BypassResponse> {
-        self.send(job.environment_id, job).await
-    }
-
     /// Makes one request in `environment` under the run's rules, as often as they allow.
     pub(crate) async fn send<R: Request>(&self, environment: Uuid, request: &R) -> Sent<R::Answer> {
         let mut attempts = 0;

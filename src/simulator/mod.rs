@@ -132,6 +132,12 @@ impl Simulator {
         self.state.bypasses()
     }
 
+    /// Gives a user a bypass until `until` (past or future), as if it had been granted earlier:
+    /// for rehearsing and specifying what `status` reads back.
+    pub fn store_bypass(&self, environment_id: Uuid, user_id: Uuid, until: DateTime<Utc>) {
+        self.state.store_bypass(environment_id, user_id, until);
+    }
+
     /// Makes every token issued so far invalid (a rotated secret, a revoked grant).
     pub fn revoke_tokens(&self) {
         self.state.revoke_tokens();

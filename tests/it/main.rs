@@ -11,4 +11,5 @@ mod runbooks;
 mod simulate_command;
 mod simulator;
 mod spreadsheets;
+mod status;
 mod support;
