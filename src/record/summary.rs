@@ -236,7 +236,7 @@ mod tests {
             (summary.total, summary.shortened, summary.carried_over),
             (3, 1, 1)
         );
-        let line = summary.line(false);
+        let line = summary.line(false, Report::Grants);
         assert!(
             line.starts_with(
                 "3 rows: 1 succeeded, 1 failed, 0 invalid, 0 skipped, 1 not attempted (1 granted shorter than asked, 0 not active); 1 earlier successes kept"

@@ -309,7 +309,7 @@ mod tests {
     fn input_columns_named_like_ours_are_renamed_not_repeated() {
         let header = results_header(Report::Grants, ["status", "Row", "input_status", "ticket"]);
         assert_eq!(
-            header[RESULT_COLUMNS.len()..],
+            header[crate::row::RESULT_COLUMNS.len()..],
             ["input_status", "input_Row", "input_input_status", "ticket"]
         );
     }
