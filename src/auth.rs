@@ -97,7 +97,12 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(credentials: Credentials, timeout: Duration) -> Result<Self, reqwest::Error> {
+    /// `extra_roots`: certificates trusted beside the system's (`--ca-file`).
+    pub fn new(
+        credentials: Credentials,
+        timeout: Duration,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<Self, reqwest::Error> {
         // PingOne never redirects a token request; following one would hand the secret to
         // whoever answered.
         let mut builder = reqwest::Client::builder()
@@ -122,7 +127,9 @@ impl TokenSource {
         };
         Ok(Self {
             credentials,
-            http: builder.build()?,
+            http: builder
+                .tls_certs_merge(extra_roots.iter().cloned())
+                .build()?,
             current: Mutex::new(current),
             fetching: tokio::sync::Mutex::new(()),
             method: AtomicU8::new(METHOD_UNKNOWN),

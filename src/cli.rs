@@ -171,6 +171,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
+    /// PEM certificates to trust beside the system's, for a corporate proxy that inspects TLS.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
     /// Most requests per second, all environments together.
     #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
     pub rate: f64,
@@ -337,6 +341,8 @@ pub enum RunConfigError {
         "--dry-run sends nothing, so it cannot list the members of --{0}; add --resolve to list them (reads only, never a PUT)"
     )]
     SelectionDryRun(&'static str),
+    #[error("cannot use --ca-file {path}: {problem}")]
+    CaFile { path: PathBuf, problem: String },
     #[error("status reads bypasses back and grants none: {0} does not apply to it")]
     NotForStatus(&'static str),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
@@ -462,8 +468,29 @@ impl RunArgs {
             reads_only: self.dry_run && self.resolve,
             read: self.read_options()?,
             report: self.report,
+            extra_roots: self.extra_roots()?,
             ..RunConfig::new(input, output, target)
         })
+    }
+
+    /// The certificates of `--ca-file`: at least one, in PEM.
+    fn extra_roots(&self) -> Result<Vec<reqwest::Certificate>, RunConfigError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(Vec::new());
+        };
+        let problem = |problem: String| RunConfigError::CaFile {
+            path: path.clone(),
+            problem,
+        };
+        let pem = std::fs::read(path).map_err(|error| problem(error.to_string()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|error| problem(format!("it is not PEM ({error})")))?;
+        if certificates.is_empty() {
+            return Err(problem(
+                "it holds no certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+            ));
+        }
+        Ok(certificates)
     }
 
     fn read_options(&self) -> Result<ReadOptions, RunConfigError> {
@@ -846,6 +873,11 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub refuse_or_filters: bool,
 
+    /// Serve HTTPS with a certificate made at start, and print one more line,
+    /// `ca-file: <PATH>`: the certificate authority (PEM) that `run --ca-file` must trust.
+    #[arg(long)]
+    pub tls: bool,
+
     /// Seed that makes faults, jitter and the generated credentials reproducible; random if
     /// not given.
     #[arg(long, value_name = "N")]
@@ -899,6 +931,7 @@ impl SimulateArgs {
             client_auth: self.client_auth,
             max_bypass: self.max_bypass,
             refuse_or_filters: self.refuse_or_filters,
+            tls: self.tls,
             seed: self.seed.unwrap_or_else(rand::random),
         })
     }

@@ -122,8 +122,14 @@ pub struct PingOneClient {
 pub struct ClientError(#[from] reqwest::Error);
 
 impl PingOneClient {
-    /// `api_url` includes `/v1`; `connections` sizes the idle-connection pool.
-    pub fn new(api_url: &str, timeout: Duration, connections: usize) -> Result<Self, ClientError> {
+    /// `api_url` includes `/v1`; `connections` sizes the idle-connection pool; `extra_roots`
+    /// are trusted beside the system's certificates (`--ca-file`).
+    pub fn new(
+        api_url: &str,
+        timeout: Duration,
+        connections: usize,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<Self, ClientError> {
         // PingOne never redirects this call: a 3xx is a misconfigured URL or someone in the
         // middle, and following it would send the token (or the PUT) elsewhere.
         let mut builder = reqwest::Client::builder()
@@ -138,7 +144,9 @@ impl PingOneClient {
             builder = builder.no_proxy();
         }
         Ok(Self {
-            http: builder.build()?,
+            http: builder
+                .tls_certs_merge(extra_roots.iter().cloned())
+                .build()?,
             api_url: api_url.trim_end_matches('/').to_owned(),
             timeout,
         })
@@ -421,8 +429,9 @@ pub fn describe_transport_error(error: &reqwest::Error, timeout: Duration) -> St
         "connection refused"
     } else if lower.contains("dns") || lower.contains("lookup address") {
         "DNS lookup failed"
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
+    } else if lower.contains("certificate") {
+        "TLS failed: the server's certificate is not trusted (a corporate proxy's CA goes in --ca-file)"
+    } else if lower.contains("tls") || lower.contains("handshake") {
         "TLS failed"
     } else if error.is_connect() {
         "could not connect"

@@ -89,6 +89,8 @@ pub struct RunConfig {
     pub resume_margin: Duration,
     /// `--resume-any-api`: resume results made against another API.
     pub resume_any_api: bool,
+    /// `--ca-file`: certificates trusted beside the system's (corporate TLS inspection).
+    pub extra_roots: Vec<reqwest::Certificate>,
     /// Grant bypasses (`run`), or read them back (`status`).
     pub report: Report,
     /// How to read the input: `--sheet`, `--encoding`, `--allow-empty`, `--only`.
@@ -131,6 +133,7 @@ impl RunConfig {
             reads_only: false,
             read: ReadOptions::default(),
             report: Report::Grants,
+            extra_roots: Vec::new(),
             interrupt: CancellationToken::new(),
         }
     }

@@ -203,11 +203,28 @@ async fn simulate(args: Box<SimulateArgs>) -> anyhow::Result<u8> {
         "client-secret: {}",
         credentials.client_secret.expose_secret()
     )?;
+    // Kept until the simulator stops, then removed: it is of use only while it serves.
+    let ca_file = match simulator.ca_pem() {
+        Some(pem) => {
+            let path = std::env::temp_dir().join(format!(
+                "pingone-bypass-simulator-{}-ca.pem",
+                std::process::id()
+            ));
+            std::fs::write(&path, pem)
+                .with_context(|| format!("cannot write the CA file {}", path.display()))?;
+            writeln!(stdout, "ca-file: {}", path.display())?;
+            Some(path)
+        }
+        None => None,
+    };
     stdout.flush()?;
     drop(stdout);
     tracing::info!(seed, "simulator running; stop it with Ctrl-C");
     stop.next().await;
     simulator.shutdown().await;
+    if let Some(path) = ca_file {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(exit::SUCCESS)
 }
 

@@ -279,8 +279,14 @@ async fn connect(
         }
     };
     let sender = RowSender {
-        client: PingOneClient::new(&api_url, config.timeout, config.concurrency)?,
-        tokens: TokenSource::new(credentials, config.timeout).map_err(ClientError::from)?,
+        client: PingOneClient::new(
+            &api_url,
+            config.timeout,
+            config.concurrency,
+            &config.extra_roots,
+        )?,
+        tokens: TokenSource::new(credentials, config.timeout, &config.extra_roots)
+            .map_err(ClientError::from)?,
         throttle: Throttle::new(config.rate),
         in_flight: Semaphore::new(config.concurrency.max(1)),
         credentials_proven: std::sync::atomic::AtomicBool::new(false),

@@ -128,6 +128,8 @@ pub struct SimulatorConfig {
     pub max_bypass: Option<Duration>,
     /// User lookups whose filter joins terms with `or` are answered 400 INVALID_DATA.
     pub refuse_or_filters: bool,
+    /// Serve HTTPS, with a certificate signed by an authority made at start.
+    pub tls: bool,
     /// Makes faults, jitter and the generated IDs and secret reproducible. Fault decisions are
     /// drawn per (request, how many times that same request was seen), so they do not depend on
     /// the order in which concurrent requests arrive.
@@ -151,6 +153,7 @@ impl Default for SimulatorConfig {
             client_auth: ClientAuthMethod::Basic,
             max_bypass: None,
             refuse_or_filters: false,
+            tls: false,
             seed: 0,
         }
     }

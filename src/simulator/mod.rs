@@ -9,6 +9,7 @@ mod faults;
 mod routes;
 mod server;
 mod state;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,11 +40,15 @@ pub enum SimulatorError {
     },
     #[error("{0}")]
     InvalidConfig(String),
+    #[error("cannot set up the simulator's HTTPS: {0}")]
+    Tls(String),
 }
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {
     address: SocketAddr,
+    /// The authority's certificate (PEM) when it serves HTTPS.
+    ca_pem: Option<String>,
     state: Arc<state::TenantState>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
@@ -69,18 +74,23 @@ impl Simulator {
                 address: listen,
                 source,
             })?;
+        let identity = config.tls.then(tls::generate).transpose()?;
+        let scheme = if identity.is_some() { "https" } else { "http" };
         let state = Arc::new(state::TenantState::new(
             config,
-            format!("http://{address}/v1"),
+            format!("{scheme}://{address}/v1"),
         ));
         let shutdown = CancellationToken::new();
+        let ca_pem = identity.as_ref().map(|identity| identity.ca_pem.clone());
         let server = tokio::spawn(server::serve(
             listener,
+            identity.map(|identity| identity.acceptor),
             routes::router(state.clone()),
             shutdown.clone(),
         ));
         Ok(Self {
             address,
+            ca_pem,
             state,
             shutdown,
             server: Some(server),
@@ -98,7 +108,18 @@ impl Simulator {
 
     /// The auth base, as `--auth-url` takes it.
     pub fn auth_url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.address)
+    }
+
+    /// With `tls`, the certificate (PEM) of the authority that signed the simulator's own: what
+    /// `run --ca-file` must trust to reach it.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The token endpoint of the worker application's environment.

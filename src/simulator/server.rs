@@ -10,8 +10,14 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+/// A connection's byte stream, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// Lets a handler reset the connection its request arrived on.
 #[derive(Clone)]
@@ -25,7 +31,12 @@ impl ConnectionControl {
     }
 }
 
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -33,7 +44,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
         };
         match accepted {
             Ok((stream, _peer)) => {
-                tokio::spawn(serve_connection(stream, router.clone(), shutdown.clone()));
+                tokio::spawn(serve_connection(
+                    stream,
+                    tls.clone(),
+                    router.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(error) => {
                 // Running out of file descriptors is the usual cause; pausing lets
@@ -45,7 +61,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, shutdown: CancellationToken) {
+async fn serve_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    shutdown: CancellationToken,
+) {
     // Nagle's algorithm would hold small responses back by up to 40 ms behind delayed ACKs.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
@@ -68,6 +89,17 @@ async fn serve_connection(stream: TcpStream, router: Router, shutdown: Cancellat
             )
         }
     });
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(stream) => Box::new(stream),
+            Err(error) => {
+                // A client that does not trust the certificate ends here, as PingOne would.
+                tracing::debug!(%error, "TLS handshake failed");
+                return;
+            }
+        },
+    };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);

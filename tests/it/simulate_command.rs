@@ -35,7 +35,8 @@ impl Drop for RunningSimulator {
     }
 }
 
-/// Starts `simulate` and reads its five startup lines (failing after ten seconds).
+/// Starts `simulate` and reads its startup lines, five or with `--tls` six (failing after ten
+/// seconds).
 async fn spawn_simulate(args: &[&str]) -> RunningSimulator {
     let mut child = Command::new(BINARY)
         .arg("simulate")
@@ -45,10 +46,11 @@ async fn spawn_simulate(args: &[&str]) -> RunningSimulator {
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
+    let count = if args.contains(&"--tls") { 6 } else { 5 };
     let reading = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
-            .take(5)
+            .take(count)
             .collect::<Result<Vec<_>, _>>()
     });
     let lines = tokio::time::timeout(Duration::from_secs(10), reading)
@@ -177,4 +179,70 @@ fn an_unreadable_users_file_exits_2_and_names_the_file() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/users.csv"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_a_run_succeeds_with_the_simulators_ca_file_and_grants_nothing_without() {
+    let simulator = spawn_simulate(&["--tls"]).await;
+    assert!(simulator.value("api-url").starts_with("https://127.0.0.1:"));
+    let ca_file = simulator.value("ca-file").to_owned();
+    let pem = std::fs::read_to_string(&ca_file).expect("the CA file is there");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    let folder = tempfile::tempdir().expect("a folder");
+    let input = folder.path().join("users.csv");
+    let user = Uuid::new_v4();
+    std::fs::write(&input, format!("envID,userID,until\n{ENV_A},{user},8h\n")).expect("input");
+    let run = |extra: &[&str]| {
+        let mut command = tokio::process::Command::new(BINARY);
+        command
+            .arg("run")
+            .arg(&input)
+            .args(["--progress", "never", "--overwrite"])
+            .args(extra)
+            .env_clear()
+            .env("PINGONE_API_URL", simulator.value("api-url"))
+            .env("PINGONE_AUTH_URL", simulator.value("auth-url"))
+            .env("PINGONE_ENVIRONMENT_ID", simulator.value("environment-id"))
+            .env("PINGONE_CLIENT_ID", simulator.value("client-id"))
+            .env("PINGONE_CLIENT_SECRET", simulator.value("client-secret"))
+            .kill_on_drop(true);
+        command
+    };
+    let untrusted = run(&[]).output().await.expect("runs");
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("certificate") && stderr.contains("--ca-file"),
+        "{stderr}"
+    );
+    let results = folder.path().join("users.results.csv");
+    assert!(
+        std::fs::read_to_string(&results)
+            .expect("results")
+            .contains("not_attempted"),
+        "nothing was granted"
+    );
+
+    let trusted = run(&["--ca-file", &ca_file]).output().await.expect("runs");
+    assert_eq!(
+        trusted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&results)
+            .expect("results")
+            .contains("succeeded")
+    );
+
+    let not_pem = folder.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").expect("written");
+    let refused = run(&["--ca-file", &not_pem.display().to_string()])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot use --ca-file"));
 }
