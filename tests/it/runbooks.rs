@@ -167,3 +167,182 @@ async fn json_logs_are_one_object_a_line_with_the_summary_and_no_secret() {
             .is_some_and(|retries| retries > 0)
     );
 }
+
+/// The settings the tool reads from the environment: an example may name only these.
+const SETTINGS_READ: [&str; 8] = [
+    "PINGONE_CLIENT_ID",
+    "PINGONE_CLIENT_SECRET",
+    "PINGONE_ENVIRONMENT_ID",
+    "PINGONE_REGION_CODE",
+    "PINGONE_API_URL",
+    "PINGONE_AUTH_URL",
+    "PINGONE_API_ACCESS_TOKEN",
+    "PINGONE_BYPASS_LOG_FORMAT",
+];
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR")))
+        .expect("the example is there")
+}
+
+/// Every `PINGONE_…` name in `text`.
+fn settings_named(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("PINGONE_"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Splits a shell command line on spaces, keeping double-quoted words whole.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The binary with `args`, in `folder`, as the simulator's worker application.
+async fn as_runbook(
+    simulator: &pingone_bypass::simulator::Simulator,
+    folder: &std::path::Path,
+    args: &[String],
+) -> Output {
+    let mut command = tokio::process::Command::new(BINARY);
+    command.args(args).current_dir(folder).kill_on_drop(true);
+    crate::support::with_worker_app(&mut command, simulator);
+    command.env("PINGONE_REGION_CODE", "NA");
+    command.output().await.expect("the binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_github_actions_examples_command_line_runs_and_leaves_its_artifacts() {
+    let workflow = example("github-actions/mfa-bypass.yml");
+    for name in settings_named(&workflow) {
+        assert!(
+            SETTINGS_READ.contains(&name.as_str()),
+            "{name} is not a setting the tool reads"
+        );
+    }
+    let command = workflow
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("run: pingone-bypass "))
+        .expect("the workflow runs pingone-bypass");
+    let simulator = crate::support::start(Default::default()).await;
+    let folder = tempfile::tempdir().expect("a folder");
+    std::fs::write(
+        folder.path().join("outage.csv"),
+        crate::support::users_csv(3, ENV_A, "8h"),
+    )
+    .expect("input");
+    let args: Vec<String> = shell_words(command)
+        .into_iter()
+        .map(|word| match word.as_str() {
+            "$INPUT_FILE" => "outage.csv".to_owned(),
+            "$UNTIL" => "8h".to_owned(),
+            _ => word,
+        })
+        .collect();
+    let output = as_runbook(&simulator, folder.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let artifacts = workflow
+        .split("path: |")
+        .nth(1)
+        .expect("the workflow uploads files");
+    for artifact in artifacts
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+    {
+        assert!(
+            folder.path().join(artifact).exists(),
+            "{artifact} is left for upload"
+        );
+    }
+    assert_eq!(simulator.stats().total_puts(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubernetes_job_and_cronjob_command_lines_run_with_their_secret_and_configmap() {
+    let secret = example("kubernetes/secret.yaml");
+    for name in settings_named(&secret) {
+        assert!(
+            SETTINGS_READ.contains(&name.as_str()),
+            "{name} is not a setting the tool reads"
+        );
+    }
+    let configmap = example("kubernetes/configmap.yaml");
+    let users: String = configmap
+        .split("users.csv: |")
+        .nth(1)
+        .expect("the ConfigMap holds users.csv")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let simulator = crate::support::start(Default::default()).await;
+    let folder = tempfile::tempdir().expect("a folder");
+    let (config, results) = (folder.path().join("config"), folder.path().join("results"));
+    std::fs::create_dir_all(&config).expect("config");
+    std::fs::create_dir_all(&results).expect("results");
+    std::fs::write(config.join("users.csv"), users).expect("users");
+    for (file, runs) in [("kubernetes/job.yaml", 1), ("kubernetes/cronjob.yaml", 2)] {
+        let manifest = example(file);
+        for name in settings_named(&manifest) {
+            assert!(SETTINGS_READ.contains(&name.as_str()), "{file}: {name}");
+        }
+        let args_line = manifest
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("args: "))
+            .expect("the container has args");
+        let args: Vec<String> = serde_json::from_str::<Vec<String>>(args_line)
+            .expect("args is a JSON-style list")
+            .into_iter()
+            .map(|arg| {
+                arg.replace("/config/", &format!("{}/", config.display()))
+                    .replace("/results/", &format!("{}/", results.display()))
+            })
+            .collect();
+        let _ = std::fs::remove_file(results.join("users.results.csv"));
+        let _ = std::fs::remove_file(results.join("users.results.manifest.json"));
+        let puts_before = simulator.stats().total_puts();
+        for run in 0..runs {
+            let output = as_runbook(&simulator, folder.path(), &args).await;
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{file} run {run}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert_eq!(
+            simulator.stats().total_puts() - puts_before,
+            2,
+            "{file}: the two users are granted once, however often it runs"
+        );
+        let _ = std::fs::remove_file(results.join("summary.json"));
+    }
+}
