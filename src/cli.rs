@@ -65,6 +65,9 @@ pub enum Command {
     /// connection, rate, retry and credential options; the expiry options do not apply.
     /// Exit codes: 0 every row was checked; 1 some failed or are invalid; 2 and 3 as for run.
     Status(Box<RunArgs>),
+    /// Serve an upload page on loopback: upload a file, check the plan, confirm, follow the
+    /// progress, download the results. Prints `url: http://127.0.0.1:PORT/?key=...`.
+    Serve(Box<ServeArgs>),
     /// Check a results file against the SHA-256 its run record (<results stem>.manifest.json)
     /// holds.
     ///
@@ -75,6 +78,114 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on standard output.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen; loopback only.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Where uploads, plans, results and their journals are kept, a folder per run.
+    #[arg(long, value_name = "DIR", default_value = "./bypass-runs")]
+    pub workdir: PathBuf,
+
+    /// Run against a built-in PingOne simulator, started with the server; needs no credentials.
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// PingOne region: picks the API and auth bases.
+    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
+    pub region: Region,
+
+    /// API base including /v1; overrides --region.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_API_URL",
+        hide_env_values = true
+    )]
+    pub api_url: Option<String>,
+
+    /// Auth base; overrides --region.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_AUTH_URL",
+        hide_env_values = true
+    )]
+    pub auth_url: Option<String>,
+
+    /// Read a ready access token from this file (otherwise as for run).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// PEM certificates to trust beside the system's.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Most requests per second, all environments together.
+    #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Most requests in flight.
+    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=defaults::MOST_CONCURRENCY))]
+    pub concurrency: u16,
+
+    /// Retries per row after the first attempt.
+    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
+    pub retries: u32,
+
+    /// Per-request timeout.
+    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Refuse any expiry later than run start + this.
+    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
+    pub max_window: Duration,
+}
+
+impl ServeArgs {
+    /// The `run` flags every run from the page gets (the simulator's URLs instead of the
+    /// region's when `simulator_urls` is given).
+    pub fn run_flags(&self, simulator_urls: Option<(String, String)>) -> Vec<String> {
+        let mut flags = vec![
+            "--rate".to_owned(),
+            self.rate.to_string(),
+            "--concurrency".to_owned(),
+            self.concurrency.to_string(),
+            "--retries".to_owned(),
+            self.retries.to_string(),
+            "--timeout".to_owned(),
+            humantime::format_duration(self.timeout).to_string(),
+            "--max-window".to_owned(),
+            humantime::format_duration(self.max_window).to_string(),
+            "--region".to_owned(),
+            format!("{:?}", self.region).to_ascii_uppercase(),
+        ];
+        let (api_url, auth_url) = match simulator_urls {
+            Some((api, auth)) => (Some(api), Some(auth)),
+            None => (self.api_url.clone(), self.auth_url.clone()),
+        };
+        for (flag, value) in [
+            ("--api-url", api_url),
+            ("--auth-url", auth_url),
+            (
+                "--token-file",
+                self.token_file.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "--ca-file",
+                self.ca_file.as_ref().map(|p| p.display().to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                flags.push(flag.to_owned());
+                flags.push(value);
+            }
+        }
+        flags
+    }
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,8 @@ pub struct RunConfig {
     pub resume_margin: Duration,
     /// `--resume-any-api`: resume results made against another API.
     pub resume_any_api: bool,
+    /// The run's live counters, shared with whoever shows its progress (the serve page).
+    pub live: std::sync::Arc<crate::record::progress::LiveCounters>,
     /// `--ca-file`: certificates trusted beside the system's (corporate TLS inspection).
     pub extra_roots: Vec<reqwest::Certificate>,
     /// Grant bypasses (`run`), or read them back (`status`).
@@ -134,6 +136,7 @@ impl RunConfig {
             read: ReadOptions::default(),
             report: Report::Grants,
             extra_roots: Vec::new(),
+            live: std::sync::Arc::default(),
             interrupt: CancellationToken::new(),
         }
     }

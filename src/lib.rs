@@ -23,4 +23,5 @@ pub mod run;
 pub mod seen_pairs;
 pub mod selection;
 pub mod send;
+pub mod serve;
 pub mod simulator;

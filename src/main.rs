@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                     }
                     Command::Simulate(args) => simulate(args).await,
                     Command::Verify(args) => Ok(verify(&args.results)),
+                    Command::Serve(args) => serve(*args, format).await,
                     Command::Completions(args) => {
                         let mut command = Cli::command();
                         clap_complete::generate(
@@ -159,6 +160,91 @@ async fn run(args: &RunArgs, format: LogFormat) -> anyhow::Result<u8> {
             Ok(error.exit_code())
         }
     }
+}
+
+async fn serve(args: pingone_bypass::cli::ServeArgs, format: LogFormat) -> anyhow::Result<u8> {
+    use pingone_bypass::serve::{ServeConfig, start};
+    // With --simulate, one simulator serves every run of the page, so that the plan's lookups
+    // and the grants see the same tenant.
+    let simulator = if args.simulate {
+        Some(
+            Simulator::start(
+                pingone_bypass::cli::simulated_tenant(),
+                ([127, 0, 0, 1], 0).into(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let (run_flags, credentials, target) = match &simulator {
+        Some(simulator) => (
+            args.run_flags(Some((simulator.api_url(), simulator.auth_url()))),
+            CredentialSettings {
+                client_id: Some(simulator.credentials().client_id.to_string()),
+                client_secret: Some(simulator.credentials().client_secret.clone()),
+                environment_id: Some(simulator.credentials().environment_id.to_string()),
+                access_token: None,
+            },
+            "to the built-in simulator started with this server".to_owned(),
+        ),
+        None => {
+            let flags = args.run_flags(None);
+            let credentials = CredentialSettings::from_process_environment();
+            // The same checks a run makes, now rather than at the first upload, and the
+            // description of where runs go (credentials named, never shown).
+            let mut argv = vec![
+                "pingone-bypass".to_owned(),
+                "run".to_owned(),
+                "-".to_owned(),
+                "--dry-run".to_owned(),
+            ];
+            argv.extend(flags.iter().cloned());
+            let target = match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Command::Run(run)) => match run.to_config(chrono::Utc::now(), &credentials) {
+                    Ok(config) => match config.target {
+                        pingone_bypass::config::Target::DryRun { would_send } => would_send,
+                        _ => String::new(),
+                    },
+                    Err(error) => {
+                        error_line(format, &error.to_string());
+                        return Ok(exit::USAGE);
+                    }
+                },
+                Ok(_) => String::new(),
+                Err(error) => {
+                    error_line(format, &error.to_string());
+                    return Ok(exit::USAGE);
+                }
+            };
+            (flags, credentials, target)
+        }
+    };
+    let config = ServeConfig {
+        listen: args.listen,
+        workdir: args.workdir.clone(),
+        run_flags,
+        credentials,
+        target,
+    };
+    let (url, serving) = match start(config).await {
+        Ok(started) => started,
+        Err(error) => {
+            error_line(format, &error.to_string());
+            return Ok(exit::USAGE);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "url: {url}")?;
+    stdout.flush()?;
+    drop(stdout);
+    let mut stop = Signals::listen()?;
+    tokio::select! {
+        served = serving => served.context("the page's server stopped")?,
+        () = stop.next() => {}
+    }
+    drop(simulator);
+    Ok(exit::SUCCESS)
 }
 
 fn verify(results: &std::path::Path) -> u8 {

@@ -53,7 +53,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut place = ResultsPlace::claim(&config)?;
     let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
-    let counters = Arc::new(LiveCounters::default());
+    let counters = config.live.clone();
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
     // Kept alive until the run ends: dropping it stops the simulator.
     let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;

@@ -8,6 +8,7 @@ mod run;
 mod run_command;
 mod run_signals;
 mod runbooks;
+mod serve;
 mod simulate_command;
 mod simulator;
 mod spreadsheets;

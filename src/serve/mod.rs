@@ -1,0 +1,617 @@
+//! `pingone-bypass serve`: a page on loopback for the people who hold the spreadsheet during an
+//! outage. Upload a file, see the plan (who, until when, where), confirm, watch the progress,
+//! download the results. Every step is `run` itself: the plan is `run --dry-run --resolve`,
+//! the grant is `run`, both built from the same command line with the uploaded file as INPUT,
+//! so the page adds no second implementation of anything. The page is safe by default: loopback
+//! only, a one-time launch key exchanged for a `SameSite=Strict`, `HttpOnly` cookie, `Host` and
+//! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
+
+mod pages;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, CredentialSettings};
+use crate::record::progress::LiveCounters;
+use crate::record::summary::Summary;
+
+/// Uploads larger than this are refused with a message (a spreadsheet of a million users is
+/// about 80 MiB as CSV; this page is for the helpdesk's lists).
+pub const MOST_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+const SESSION_COOKIE: &str = "pingone_bypass_session";
+
+/// What `serve` needs: where to listen and keep runs, and the `run` options every run gets.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub workdir: PathBuf,
+    /// `run`'s connection, credential, rate and retry flags, as given to `serve`.
+    pub run_flags: Vec<String>,
+    pub credentials: CredentialSettings,
+    /// Says where runs go and with which kind of credential, never a value.
+    pub target: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "--listen {0} is not a loopback address: the page may only be served to this machine (use 127.0.0.1 or [::1])"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the work folder {path}: {source}")]
+    Workdir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One upload and what became of it.
+struct RunEntry {
+    name: String,
+    folder: PathBuf,
+    plan: Summary,
+    phase: Phase,
+}
+
+enum Phase {
+    Planned,
+    Running {
+        live: Arc<LiveCounters>,
+        interrupt: CancellationToken,
+    },
+    Done {
+        summary: Summary,
+        exit_code: u8,
+    },
+}
+
+struct Server {
+    config: ServeConfig,
+    address: SocketAddr,
+    launch_key: String,
+    key_used: AtomicBool,
+    session: String,
+    runs: Mutex<BTreeMap<u64, RunEntry>>,
+    next_run: AtomicU64,
+}
+
+type Shared = State<Arc<Server>>;
+
+/// Binds the listen address and returns the URL with its launch key, and the server.
+pub async fn start(
+    config: ServeConfig,
+) -> Result<
+    (
+        String,
+        impl std::future::Future<Output = std::io::Result<()>>,
+    ),
+    ServeError,
+> {
+    if !config.listen.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(config.listen));
+    }
+    std::fs::create_dir_all(&config.workdir).map_err(|source| ServeError::Workdir {
+        path: config.workdir.clone(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: config.listen,
+        source,
+    })?;
+    let launch_key = random_token();
+    let url = format!("http://{address}/?key={launch_key}");
+    let server = Arc::new(Server {
+        config,
+        address,
+        launch_key,
+        key_used: AtomicBool::new(false),
+        session: random_token(),
+        runs: Mutex::new(BTreeMap::new()),
+        next_run: AtomicU64::new(1),
+    });
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/page.js", get(script))
+        .route("/page.css", get(style))
+        .route("/plan", post(plan))
+        .route("/runs/{id}", get(run_page))
+        .route("/runs/{id}/start", post(start_run))
+        .route("/runs/{id}/stop", post(stop_run))
+        .route("/runs/{id}/events", get(events))
+        .route("/runs/{id}/{file}", get(download))
+        .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
+        .with_state(server);
+    Ok((url, async move { axum::serve(listener, app).await }))
+}
+
+fn random_token() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| {
+            let index = rng.random_range(0..36u32);
+            char::from_digit(index, 36).unwrap_or('x')
+        })
+        .collect()
+}
+
+/// Every request: the `Host` (and any `Origin`) must be the listen address, so that a page
+/// elsewhere cannot reach this one through DNS rebinding; then the session cookie, which only
+/// the launch key's first use hands out.
+async fn guard(State(server): Shared, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let ours = |value: Option<&HeaderValue>, with_scheme: bool| {
+        value
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                let value = if with_scheme {
+                    value.strip_prefix("http://").unwrap_or("")
+                } else {
+                    value
+                };
+                let port = server.address.port();
+                value == format!("127.0.0.1:{port}")
+                    || value == format!("localhost:{port}")
+                    || value == format!("[::1]:{port}")
+                    || value == server.address.to_string()
+            })
+    };
+    if !ours(headers.get(header::HOST), false) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this page answers only at its own address",
+        );
+    }
+    if headers.contains_key(header::ORIGIN) && !ours(headers.get(header::ORIGIN), true) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "requests from other sites are refused",
+        );
+    }
+    if let Some(key) = launch_key(request.uri().query()) {
+        if key == server.launch_key && !server.key_used.swap(true, Ordering::SeqCst) {
+            let mut response = Redirect::to(request.uri().path()).into_response();
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                server.session
+            );
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            return secured(response);
+        }
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this launch key has been used or is wrong; open the page from the browser that used it, or restart serve",
+        );
+    }
+    if session_of(headers).as_deref() != Some(server.session.as_str()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "open the address serve printed (with its key) first",
+        );
+    }
+    secured(next.run(request).await)
+}
+
+fn launch_key(query: Option<&str>) -> Option<String> {
+    serde_urlencoded::from_str::<BTreeMap<String, String>>(query?)
+        .ok()?
+        .remove("key")
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|cookie| cookie.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The headers every answer carries: nothing but this page's own scripts and styles, no
+/// framing, no sniffing.
+fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn refuse(status: StatusCode, message: &'static str) -> Response {
+    secured((status, message).into_response())
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("page.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("page.css"),
+    )
+}
+
+async fn home(State(server): Shared) -> Html<String> {
+    let runs = server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let listed: Vec<(u64, String, String)> = runs
+        .iter()
+        .rev()
+        .map(|(id, entry)| (*id, entry.name.clone(), phase_label(&entry.phase)))
+        .collect();
+    Html(pages::home(&server.config.target, &listed))
+}
+
+fn phase_label(phase: &Phase) -> String {
+    match phase {
+        Phase::Planned => "planned, not started".to_owned(),
+        Phase::Running { live, .. } => format!(
+            "running: {} rows done",
+            live.rows_done.load(Ordering::Relaxed)
+        ),
+        Phase::Done { summary, exit_code } => format!(
+            "finished (exit {exit_code}): {} succeeded, {} failed, {} invalid",
+            summary.succeeded, summary.failed, summary.invalid
+        ),
+    }
+}
+
+/// The upload's fields, as the form sends them.
+#[derive(Default)]
+struct Upload {
+    name: String,
+    bytes: Vec<u8>,
+    environment: String,
+    until: String,
+    timezone: String,
+    sheet: String,
+}
+
+async fn read_upload(mut form: Multipart) -> Result<Upload, String> {
+    let mut upload = Upload::default();
+    while let Some(field) = form.next_field().await.map_err(|error| {
+        format!("the upload could not be read ({error}); files are limited to 50 MiB")
+    })? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            upload.name = field.file_name().unwrap_or("upload.csv").to_owned();
+            upload.bytes = field
+                .bytes()
+                .await
+                .map_err(|error| {
+                    format!("the file could not be read ({error}); files are limited to 50 MiB")
+                })?
+                .to_vec();
+        } else {
+            let text = field.text().await.map_err(|error| error.to_string())?;
+            let text = text.trim().to_owned();
+            match name.as_str() {
+                "env" => upload.environment = text,
+                "until" => upload.until = text,
+                "timezone" => upload.timezone = text,
+                "sheet" => upload.sheet = text,
+                _ => {}
+            }
+        }
+    }
+    if upload.bytes.is_empty() {
+        return Err("choose a file to upload".to_owned());
+    }
+    Ok(upload)
+}
+
+/// The file's name as it is kept: its extension (which says CSV or which workbook) and
+/// nothing that could reach another folder.
+fn kept_name(name: &str) -> String {
+    let extension = Path::new(name)
+        .extension()
+        .map(|extension| extension.to_string_lossy().to_ascii_lowercase())
+        .filter(|extension| {
+            ["csv", "txt", "tsv", "xlsx", "xlsm", "xlsb", "xls", "ods"]
+                .contains(&extension.as_str())
+        })
+        .unwrap_or_else(|| "csv".to_owned());
+    format!("input.{extension}")
+}
+
+async fn plan(State(server): Shared, form: Multipart) -> Response {
+    let upload = match read_upload(form).await {
+        Ok(upload) => upload,
+        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let id = server.next_run.fetch_add(1, Ordering::Relaxed);
+    let folder = server.config.workdir.join(format!("run-{id}"));
+    let input = folder.join(kept_name(&upload.name));
+    if let Err(error) =
+        std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&input, &upload.bytes))
+    {
+        return page_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot keep the upload in {}: {error}", folder.display()),
+        );
+    }
+    let mut arguments = vec![input.display().to_string()];
+    for (flag, value) in [
+        ("--env", &upload.environment),
+        ("--until", &upload.until),
+        ("--timezone", &upload.timezone),
+        ("--sheet", &upload.sheet),
+    ] {
+        if !value.is_empty() {
+            arguments.push(flag.to_owned());
+            arguments.push(value.clone());
+        }
+    }
+    let plan_file = folder.join("plan.csv");
+    let mut planning = arguments;
+    planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
+    planning.push(plan_file.display().to_string());
+    let outcome = match run_with(&server, &planning, None).await {
+        Ok((summary, _)) => summary,
+        Err(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    };
+    let rows = pages::read_rows(&plan_file);
+    let html = pages::plan(id, &upload.name, &server.config.target, &outcome, &rows);
+    server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(
+            id,
+            RunEntry {
+                name: upload.name,
+                folder,
+                plan: outcome,
+                phase: Phase::Planned,
+            },
+        );
+    Html(html).into_response()
+}
+
+/// Runs `pingone-bypass run <arguments> <serve's run flags>` in this process, on `live` when
+/// given; the summary and exit code, or the message a run that could not start gives.
+async fn run_with(
+    server: &Server,
+    arguments: &[String],
+    control: Option<(Arc<LiveCounters>, CancellationToken)>,
+) -> Result<(Summary, u8), String> {
+    let argv = ["pingone-bypass", "run"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(arguments.iter().cloned())
+        .chain(["--progress", "never"].map(str::to_owned))
+        .chain(server.config.run_flags.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|error| error.to_string())?;
+    let Command::Run(args) = cli.command else {
+        return Err("not a run".to_owned());
+    };
+    let mut config = args
+        .to_config(chrono::Utc::now(), &server.config.credentials)
+        .map_err(|error| error.to_string())?;
+    if let Some((live, interrupt)) = control {
+        config.live = live;
+        config.interrupt = interrupt;
+    }
+    match crate::run::run(config).await {
+        Ok(outcome) => Ok((outcome.summary.clone(), outcome.exit_code())),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    {
+        let mut runs = server
+            .runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(entry) = runs.get_mut(&id) else {
+            return page_error(StatusCode::NOT_FOUND, "no such run");
+        };
+        if !matches!(entry.phase, Phase::Planned) {
+            return Redirect::to(&format!("/runs/{id}")).into_response();
+        }
+        let live = Arc::new(LiveCounters::default());
+        live.total.store(entry.plan.planned, Ordering::Relaxed);
+        let interrupt = CancellationToken::new();
+        entry.phase = Phase::Running {
+            live: live.clone(),
+            interrupt: interrupt.clone(),
+        };
+        let server = server.clone();
+        // The plan is the input: its rows carry the user IDs that names resolved to and the
+        // exact expiries the page showed, so what is granted is what was confirmed, however
+        // long after the check the button is pressed.
+        let arguments: Vec<String> = [
+            entry.folder.join("plan.csv").display().to_string(),
+            "--only".to_owned(),
+            "planned".to_owned(),
+            "-o".to_owned(),
+            entry.folder.join("results.csv").display().to_string(),
+            "--summary-json".to_owned(),
+            entry.folder.join("summary.json").display().to_string(),
+        ]
+        .into();
+        tokio::spawn(async move {
+            let finished = run_with(&server, &arguments, Some((live, interrupt))).await;
+            let phase = match finished {
+                Ok((summary, exit_code)) => Phase::Done { summary, exit_code },
+                Err(message) => {
+                    tracing::warn!(run = id, %message, "a run from the page could not finish");
+                    Phase::Done {
+                        summary: Summary::default(),
+                        exit_code: crate::outcome::exit::USAGE,
+                    }
+                }
+            };
+            if let Some(entry) = server
+                .runs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_mut(&id)
+            {
+                entry.phase = phase;
+            }
+        });
+    }
+    Redirect::to(&format!("/runs/{id}")).into_response()
+}
+
+async fn stop_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    if let Some(Phase::Running { interrupt, .. }) = server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&id)
+        .map(|entry| &entry.phase)
+    {
+        interrupt.cancel();
+    }
+    Redirect::to(&format!("/runs/{id}")).into_response()
+}
+
+async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    let runs = server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match runs.get(&id) {
+        Some(entry) => {
+            Html(pages::run(id, &entry.name, &phase_label(&entry.phase))).into_response()
+        }
+        None => page_error(StatusCode::NOT_FOUND, "no such run"),
+    }
+}
+
+/// Progress as server-sent events: the counters twice a second, then `done` with the summary.
+async fn events(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    let stream = progress_events(server, id);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn progress_events(
+    server: Arc<Server>,
+    id: u64,
+) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
+    let state = (server, id, false);
+    futures_util::stream::unfold(state, |(server, id, ended)| async move {
+        if ended {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let event = {
+            let runs = server
+                .runs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match runs.get(&id).map(|entry| &entry.phase) {
+                Some(Phase::Running { live, .. }) => Some((
+                    Event::default().event("progress").data(
+                        serde_json::json!({
+                            "rows_done": live.rows_done.load(Ordering::Relaxed),
+                            "total": live.total.load(Ordering::Relaxed),
+                            "succeeded": live.succeeded.load(Ordering::Relaxed),
+                            "need_attention": live.unfinished.load(Ordering::Relaxed),
+                            "requests": live.requests.load(Ordering::Relaxed),
+                        })
+                        .to_string(),
+                    ),
+                    false,
+                )),
+                Some(Phase::Done { summary, exit_code }) => Some((
+                    Event::default().event("done").data(
+                        serde_json::json!({ "summary": summary, "exit_code": exit_code })
+                            .to_string(),
+                    ),
+                    true,
+                )),
+                Some(Phase::Planned) => Some((Event::default().event("waiting").data("{}"), false)),
+                None => None,
+            }
+        };
+        event.map(|(event, ended)| (Ok(event), (server, id, ended)))
+    })
+}
+
+/// A run's results or summary, as a download.
+async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, String)>) -> Response {
+    let (name, kind) = match file.as_str() {
+        "results.csv" => ("results.csv", "text/csv; charset=utf-8"),
+        "summary.json" => ("summary.json", "application/json"),
+        "plan.csv" => ("plan.csv", "text/csv; charset=utf-8"),
+        _ => return page_error(StatusCode::NOT_FOUND, "no such file"),
+    };
+    let folder = server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&id)
+        .map(|entry| entry.folder.clone());
+    let Some(folder) = folder else {
+        return page_error(StatusCode::NOT_FOUND, "no such run");
+    };
+    match std::fs::read(folder.join(name)) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, kind.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"run-{id}-{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => page_error(StatusCode::NOT_FOUND, "that file is not there yet"),
+    }
+}
+
+fn page_error(status: StatusCode, message: &str) -> Response {
+    (status, Html(pages::error(message))).into_response()
+}

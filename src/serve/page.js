@@ -1,0 +1,45 @@
+// The page's only script: shows UTC expiries in the browser's own time zone too, suggests that
+// zone for the upload, and follows a run's progress through server-sent events.
+"use strict";
+
+document.querySelectorAll("time.utc").forEach((element) => {
+  const instant = new Date(element.textContent);
+  if (!Number.isNaN(instant.getTime())) {
+    element.title = instant.toLocaleString();
+    element.insertAdjacentText("afterend", " (" + instant.toLocaleString() + ")");
+  }
+});
+
+const zone = document.getElementById("timezone");
+if (zone && Intl.DateTimeFormat().resolvedOptions().timeZone) {
+  zone.placeholder = Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+const numbers = document.getElementById("numbers");
+if (numbers && numbers.dataset.events) {
+  const bar = document.getElementById("progress");
+  const phase = document.getElementById("phase");
+  const events = new EventSource(numbers.dataset.events);
+  const started = Date.now();
+  events.addEventListener("progress", (event) => {
+    const p = JSON.parse(event.data);
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? p.requests / seconds : 0;
+    bar.max = Math.max(p.total, 1);
+    bar.value = p.rows_done;
+    phase.textContent = "Running";
+    numbers.textContent = p.rows_done + " of " + p.total + " rows, " + p.succeeded +
+      " succeeded, " + p.need_attention + " need attention, " + rate.toFixed(1) + " requests/s";
+  });
+  events.addEventListener("done", (event) => {
+    const done = JSON.parse(event.data);
+    const s = done.summary;
+    bar.max = Math.max(s.total, 1);
+    bar.value = s.total;
+    phase.textContent = "Finished (exit " + done.exit_code + ")";
+    numbers.textContent = s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
+      " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+    document.body.dataset.finished = "true";
+    events.close();
+  });
+}

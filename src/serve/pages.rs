@@ -1,0 +1,184 @@
+//! The page's HTML, rendered on the server: every value from a file or a run is escaped, and
+//! the only script is the page's own (`page.js`), as the Content-Security-Policy demands.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::record::summary::Summary;
+
+/// Text made safe to put in HTML, inside elements or quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · pingone-bypass</title><link rel=\"stylesheet\" href=\"/page.css\"><script src=\"/page.js\" defer></script></head><body><header><a href=\"/\">pingone-bypass</a></header><main>{body}</main></body></html>",
+        escape(title)
+    )
+}
+
+pub fn home(target: &str, runs: &[(u64, String, String)]) -> String {
+    let mut listed = String::new();
+    for (id, name, phase) in runs {
+        listed.push_str(&format!(
+            "<li><a href=\"/runs/{id}\">Run {id}: {}</a> — {}</li>",
+            escape(name),
+            escape(phase)
+        ));
+    }
+    if listed.is_empty() {
+        listed.push_str("<li>None yet.</li>");
+    }
+    layout(
+        "Upload",
+        &format!(
+            "<h1>Grant MFA bypasses from a file</h1>\
+             <p class=\"target\">Requests go {}.</p>\
+             <form id=\"upload\" method=\"post\" action=\"/plan\" enctype=\"multipart/form-data\">\
+             <label class=\"drop\">CSV or workbook (.csv, .xlsx, .xls, .ods; at most 50 MiB)<input type=\"file\" name=\"file\" required></label>\
+             <label>Sheet (name or number; empty: the first)<input name=\"sheet\"></label>\
+             <label>Environment for rows without one<input name=\"env\" placeholder=\"UUID\"></label>\
+             <label>Expiry for rows without one<input name=\"until\" placeholder=\"8h, 2025-11-30 17:00\"></label>\
+             <label>Time zone of dates without one<input name=\"timezone\" id=\"timezone\" value=\"UTC\"></label>\
+             <button type=\"submit\">Check the file</button></form>\
+             <p>Checking sends nothing that grants: it reads the file and looks the named users up.</p>\
+             <h2>This server's runs</h2><ul id=\"runs\">{listed}</ul>",
+            escape(target)
+        ),
+    )
+}
+
+/// The rows of a plan or results file, by column name.
+pub fn read_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    let Ok(header) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|record| {
+            header
+                .iter()
+                .zip(record.iter())
+                .map(|(name, cell)| (name.to_owned(), cell.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn plan(
+    id: u64,
+    name: &str,
+    target: &str,
+    summary: &Summary,
+    rows: &[BTreeMap<String, String>],
+) -> String {
+    let cell =
+        |row: &BTreeMap<String, String>, key: &str| escape(row.get(key).map_or("", String::as_str));
+    let mut table = String::new();
+    for row in rows {
+        table.push_str(&format!(
+            "<tr class=\"{status}\"><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td><time class=\"utc\">{}</time></td><td>{}</td></tr>",
+            cell(row, "row"),
+            cell(row, "environment_id"),
+            cell(row, "user_id"),
+            cell(row, "requested_until"),
+            cell(row, "error_message"),
+            status = cell(row, "status"),
+        ));
+    }
+    let untils: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|row| row.get("status").map(String::as_str) == Some("planned"))
+        .filter_map(|row| row.get("requested_until").map(String::as_str))
+        .collect();
+    let until = match untils.len() {
+        0 => "no expiry".to_owned(),
+        1 => untils
+            .iter()
+            .next()
+            .map_or(String::new(), |until| format!("until {until}")),
+        _ => format!(
+            "until {} different times, the latest {}",
+            untils.len(),
+            untils.iter().last().copied().unwrap_or("")
+        ),
+    };
+    let confirm = if summary.planned > 0 {
+        format!(
+            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">Grant {} bypasses {}</button></form>",
+            summary.planned,
+            escape(&until)
+        )
+    } else {
+        "<p>No row can be granted: fix the file and upload it again.</p>".to_owned()
+    };
+    layout(
+        "Plan",
+        &format!(
+            "<h1>The plan for {}</h1><p class=\"target\">Requests go {}.</p>\
+             <p id=\"counts\">{} rows: {} to grant, {} invalid, {} skipped, {} not found or ambiguous.</p>\
+             {confirm}<p><a href=\"/runs/{id}/plan.csv\">Download the plan</a></p>\
+             <table><thead><tr><th>Row</th><th>Status</th><th>Environment</th><th>User</th><th>Until (UTC; your time below)</th><th>Message</th></tr></thead><tbody>{table}</tbody></table>",
+            escape(name),
+            escape(target),
+            summary.total,
+            summary.planned,
+            summary.invalid,
+            summary.skipped,
+            summary.failed,
+        ),
+    )
+}
+
+pub fn run(id: u64, name: &str, phase: &str) -> String {
+    layout(
+        "Run",
+        &format!(
+            "<h1>Run {id}: {}</h1><p id=\"phase\">{}</p>\
+             <progress id=\"progress\" max=\"1\" value=\"0\"></progress><p id=\"numbers\" data-events=\"/runs/{id}/events\"></p>\
+             <form method=\"post\" action=\"/runs/{id}/stop\"><button type=\"submit\" id=\"stop\">Stop (rows in flight finish; the rest are not attempted)</button></form>\
+             <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
+            escape(name),
+            escape(phase)
+        ),
+    )
+}
+
+pub fn error(message: &str) -> String {
+    layout(
+        "Error",
+        &format!(
+            "<h1>That did not work</h1><p class=\"error\">{}</p><p><a href=\"/\">Back</a></p>",
+            escape(message)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_character_that_means_something_in_html_is_escaped() {
+        assert_eq!(
+            escape(r#"<script>alert("x") & 'y'</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+}

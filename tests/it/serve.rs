@@ -1,0 +1,292 @@
+//! `pingone-bypass serve` through the binary and HTTP: the launch key exchanged for a cookie,
+//! refusals without it or from another origin or host, the security headers, and the flow
+//! (upload, plan, confirm, progress, results) against a simulator whose state the results must
+//! match.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pingone_bypass::simulator::{Population, Simulator, SimulatorConfig};
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::support::{ENV_A, start};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+struct Served {
+    child: Child,
+    url: String,
+    _workdir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn base(&self) -> &str {
+        self.url.split("/?key=").next().unwrap_or_default()
+    }
+}
+
+/// `serve` against `simulator` as its worker application, and the URL it printed.
+async fn serve(simulator: &Simulator, extra: &[&str]) -> Served {
+    let workdir = tempfile::tempdir().expect("a work folder");
+    let mut child = Command::new(BINARY)
+        .arg("serve")
+        .arg("--workdir")
+        .arg(workdir.path())
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PINGONE_API_URL", simulator.api_url())
+        .env("PINGONE_AUTH_URL", simulator.auth_url())
+        .env(
+            "PINGONE_CLIENT_ID",
+            simulator.credentials().client_id.to_string(),
+        )
+        .env(
+            "PINGONE_CLIENT_SECRET",
+            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
+        )
+        .env(
+            "PINGONE_ENVIRONMENT_ID",
+            simulator.credentials().environment_id.to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let line = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }),
+    )
+    .await
+    .expect("the url arrives within ten seconds")
+    .expect("the reader finishes")
+    .expect("stdout is readable");
+    let url = line
+        .trim()
+        .strip_prefix("url: ")
+        .expect("the line is `url: ...`")
+        .to_owned();
+    Served {
+        child,
+        url,
+        _workdir: workdir,
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// Opens the printed URL and returns the session cookie it sets.
+async fn sign_in(served: &Served) -> String {
+    let response = browser().get(&served.url).send().await.expect("answers");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"].to_str().ok(),
+        Some("/"),
+        "the key leaves the address bar"
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("a cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_launch_keys_browser_from_this_address_gets_in() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let served = serve(&simulator, &[]).await;
+    let client = browser();
+    let home = format!("{}/", served.base());
+    assert_eq!(
+        client.get(&home).send().await.expect("answers").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let cookie = sign_in(&served).await;
+    assert_eq!(
+        client
+            .get(&served.url)
+            .send()
+            .await
+            .expect("answers")
+            .status(),
+        StatusCode::FORBIDDEN,
+        "the key works once"
+    );
+    let page = client
+        .get(&home)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    for (name, value) in [("origin", "http://evil.example"), ("host", "evil.example")] {
+        let refused = client
+            .get(&home)
+            .header("cookie", &cookie)
+            .header(name, value)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    let refused = client
+        .post(format!("{}/plan", served.base()))
+        .header("cookie", "pingone_bypass_session=guessed")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_listen_address_is_refused() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let output = tokio::process::Command::new(BINARY)
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_clear()
+        .env("PINGONE_API_URL", simulator.api_url())
+        .env("PINGONE_API_ACCESS_TOKEN", "a-token")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a loopback address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_planned_confirmed_granted_and_its_results_match_the_tenant() {
+    let missing = Uuid::new_v4();
+    let simulator = start(SimulatorConfig {
+        population: Population::AllExcept([missing].into_iter().collect()),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let served = serve(&simulator, &["--rate", "1000"]).await;
+    let cookie = sign_in(&served).await;
+    let client = browser();
+    let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let mut csv = String::from("envID,userID,ticket\n");
+    for user in &users {
+        csv.push_str(&format!("{ENV_A},{user},T\n"));
+    }
+    csv.push_str(&format!("{ENV_A},not-a-user,T\n{ENV_A},{missing},T\n"));
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("outage.csv"),
+        )
+        .text("until", "8h");
+    let plan = client
+        .post(format!("{}/plan", served.base()))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(plan.status(), StatusCode::OK);
+    let page = plan.text().await.expect("the plan page");
+    assert!(page.contains("5 rows: 4 to grant, 1 invalid"), "{page}");
+    assert!(page.contains("Grant 4 bypasses until "), "{page}");
+    assert!(page.contains("not-a-user&quot; is not a UUID"), "{page}");
+    assert_eq!(simulator.stats().total_puts(), 0, "the plan grants nothing");
+
+    let started = client
+        .post(format!("{}/runs/1/start", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let mut events = client
+        .get(format!("{}/runs/1/events", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    let mut stream = String::new();
+    while !stream.contains("event: done") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), events.chunk())
+            .await
+            .expect("progress within twenty seconds")
+            .expect("the stream is readable")
+            .expect("the stream goes on until done");
+        stream.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(stream.contains("\"succeeded\":3"), "{stream}");
+
+    let results = client
+        .get(format!("{}/runs/1/results.csv", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the results");
+    let mut reader = csv::Reader::from_reader(results.as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    let status_at = header
+        .iter()
+        .position(|name| name == "status")
+        .expect("status");
+    let user_at = header
+        .iter()
+        .position(|name| name == "user_id")
+        .expect("user_id");
+    let until_at = header
+        .iter()
+        .position(|name| name == "bypass_mfa_enabled_until")
+        .expect("until");
+    let mut granted = 0;
+    for record in reader.records() {
+        let record = record.expect("a row");
+        let user = Uuid::parse_str(&record[user_at]).expect("a user ID");
+        if &record[status_at] == "succeeded" {
+            granted += 1;
+            let stored = simulator
+                .bypass(ENV_A, user)
+                .expect("the tenant has the bypass");
+            assert_eq!(
+                pingone_bypass::pingone::format_bypass_until(stored),
+                record[until_at]
+            );
+        } else {
+            assert_eq!(user, missing);
+            assert_eq!(simulator.bypass(ENV_A, user), None);
+        }
+    }
+    assert_eq!(granted, 3);
+    assert_eq!(simulator.stats().total_puts(), 4);
+}
