@@ -139,6 +139,7 @@ pub async fn start(
         .route("/page.js", get(script))
         .route("/page.css", get(style))
         .route("/plan", post(plan))
+        .route("/status", get(status_form).post(status))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/start", post(start_run))
         .route("/runs/{id}/stop", post(stop_run))
@@ -420,15 +421,31 @@ async fn run_with(
     arguments: &[String],
     control: Option<(Arc<LiveCounters>, CancellationToken)>,
 ) -> Result<(Summary, u8), String> {
-    let argv = ["pingone-bypass", "run"]
+    command_with(server, "run", arguments, control).await
+}
+
+/// `pingone-bypass <command> <arguments> <serve's run flags>` (`run` or `status`), in this
+/// process.
+async fn command_with(
+    server: &Server,
+    command: &str,
+    arguments: &[String],
+    control: Option<(Arc<LiveCounters>, CancellationToken)>,
+) -> Result<(Summary, u8), String> {
+    let argv = ["pingone-bypass", command]
         .into_iter()
         .map(str::to_owned)
         .chain(arguments.iter().cloned())
         .chain(["--progress", "never"].map(str::to_owned))
         .chain(server.config.run_flags.iter().cloned());
     let cli = Cli::try_parse_from(argv).map_err(|error| error.to_string())?;
-    let Command::Run(args) = cli.command else {
-        return Err("not a run".to_owned());
+    let args = match cli.command {
+        Command::Run(args) => args,
+        Command::Status(mut args) => {
+            args.report = crate::row::Report::Status;
+            args
+        }
+        _ => return Err("not a run".to_owned()),
     };
     let mut config = args
         .to_config(chrono::Utc::now(), &server.config.credentials)
@@ -441,6 +458,58 @@ async fn run_with(
         Ok(outcome) => Ok((outcome.summary.clone(), outcome.exit_code())),
         Err(error) => Err(error.to_string()),
     }
+}
+
+async fn status_form(State(server): Shared) -> Html<String> {
+    Html(pages::status_form(&server.config.target))
+}
+
+/// Who has a bypass now: `status` over the uploaded file, shown and kept for download.
+async fn status(State(server): Shared, form: Multipart) -> Response {
+    let upload = match read_upload(form).await {
+        Ok(upload) => upload,
+        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let id = server.next_run.fetch_add(1, Ordering::Relaxed);
+    let folder = server.config.workdir.join(format!("status-{id}"));
+    let input = folder.join(kept_name(&upload.name));
+    if let Err(error) =
+        std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&input, &upload.bytes))
+    {
+        return page_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot keep the upload in {}: {error}", folder.display()),
+        );
+    }
+    let report = folder.join("status.csv");
+    let mut arguments = vec![input.display().to_string()];
+    for (flag, value) in [("--env", &upload.environment), ("--sheet", &upload.sheet)] {
+        if !value.is_empty() {
+            arguments.push(flag.to_owned());
+            arguments.push(value.clone());
+        }
+    }
+    arguments.extend(["-o".to_owned(), report.display().to_string()]);
+    let (summary, exit_code) = match command_with(&server, "status", &arguments, None).await {
+        Ok(done) => done,
+        Err(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    };
+    let rows = pages::read_rows(&report);
+    let html = pages::status(id, &upload.name, &summary, &rows);
+    server
+        .runs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(
+            id,
+            RunEntry {
+                name: format!("who has a bypass: {}", upload.name),
+                folder,
+                plan: summary.clone(),
+                phase: Phase::Done { summary, exit_code },
+            },
+        );
+    Html(html).into_response()
 }
 
 async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
@@ -585,6 +654,7 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
         "results.csv" => ("results.csv", "text/csv; charset=utf-8"),
         "summary.json" => ("summary.json", "application/json"),
         "plan.csv" => ("plan.csv", "text/csv; charset=utf-8"),
+        "status.csv" => ("status.csv", "text/csv; charset=utf-8"),
         _ => return page_error(StatusCode::NOT_FOUND, "no such file"),
     };
     let folder = server

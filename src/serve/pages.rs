@@ -54,6 +54,7 @@ pub fn home(target: &str, runs: &[(u64, String, String)]) -> String {
              <label>Time zone of dates without one<input name=\"timezone\" id=\"timezone\" value=\"UTC\"></label>\
              <button type=\"submit\">Check the file</button></form>\
              <p>Checking sends nothing that grants: it reads the file and looks the named users up.</p>\
+             <p><a href=\"/status\">Who has a bypass now?</a> Upload a file to read its users' bypasses back.</p>\
              <h2>This server's runs</h2><ul id=\"runs\">{listed}</ul>",
             escape(target)
         ),
@@ -156,6 +157,52 @@ pub fn run(id: u64, name: &str, phase: &str) -> String {
              <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
             escape(name),
             escape(phase)
+        ),
+    )
+}
+
+pub fn status_form(target: &str) -> String {
+    layout(
+        "Who has a bypass",
+        &format!(
+            "<h1>Who has a bypass now</h1><p class=\"target\">Reads go {}.</p>\
+             <form id=\"status\" method=\"post\" action=\"/status\" enctype=\"multipart/form-data\">\
+             <label class=\"drop\">CSV or workbook of users<input type=\"file\" name=\"file\" required></label>\
+             <label>Sheet<input name=\"sheet\"></label>\
+             <label>Environment for rows without one<input name=\"env\" placeholder=\"UUID\"></label>\
+             <button type=\"submit\">Read the bypasses</button></form>",
+            escape(target)
+        ),
+    )
+}
+
+pub fn status(id: u64, name: &str, summary: &Summary, rows: &[BTreeMap<String, String>]) -> String {
+    let cell =
+        |row: &BTreeMap<String, String>, key: &str| escape(row.get(key).map_or("", String::as_str));
+    let mut table = String::new();
+    for row in rows {
+        table.push_str(&format!(
+            "<tr class=\"{status}\"><td>{}</td><td>{status}</td><td>{}</td><td><time class=\"utc\">{}</time></td><td>{}</td><td>{}</td></tr>",
+            cell(row, "row"),
+            cell(row, "user_id"),
+            cell(row, "bypass_mfa_enabled_until"),
+            cell(row, "remaining"),
+            cell(row, "error_message"),
+            status = cell(row, "status"),
+        ));
+    }
+    layout(
+        "Who has a bypass",
+        &format!(
+            "<h1>Bypasses of {}</h1><p id=\"counts\">{} rows: {} active, {} none, {} failed, {} invalid.</p>\
+             <p><a href=\"/runs/{id}/status.csv\">Download</a></p>\
+             <table><thead><tr><th>Row</th><th>Status</th><th>User</th><th>Until (UTC)</th><th>Left</th><th>Message</th></tr></thead><tbody>{table}</tbody></table>",
+            escape(name),
+            summary.total,
+            summary.active,
+            summary.none,
+            summary.failed,
+            summary.invalid
         ),
     )
 }

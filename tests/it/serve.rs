@@ -290,3 +290,38 @@ async fn an_upload_is_planned_confirmed_granted_and_its_results_match_the_tenant
     assert_eq!(granted, 3);
     assert_eq!(simulator.stats().total_puts(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_reads_the_uploaded_users_bypasses_back() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let (active, none) = (Uuid::new_v4(), Uuid::new_v4());
+    simulator.store_bypass(
+        ENV_A,
+        active,
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    );
+    let served = serve(&simulator, &[]).await;
+    let cookie = sign_in(&served).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(
+            format!("envID,userID\n{ENV_A},{active}\n{ENV_A},{none}\n").into_bytes(),
+        )
+        .file_name("check.csv"),
+    );
+    let page = browser()
+        .post(format!("{}/status", served.base()))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        page.contains("2 rows: 1 active, 1 none, 0 failed, 0 invalid"),
+        "{page}"
+    );
+    assert_eq!(simulator.stats().total_puts(), 0);
+}
