@@ -685,3 +685,28 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
 fn page_error(status: StatusCode, message: &str) -> Response {
     (status, Html(pages::error(message))).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_is_kept_under_a_fixed_name_with_only_a_known_extension() {
+        assert_eq!(kept_name("../../etc/passwd"), "input.csv");
+        assert_eq!(kept_name("Outage list.XLSX"), "input.xlsx");
+        assert_eq!(kept_name("users.ods"), "input.ods");
+        assert_eq!(kept_name("evil.sh"), "input.csv");
+    }
+
+    #[test]
+    fn the_launch_key_and_the_session_are_read_from_where_a_browser_sends_them() {
+        assert_eq!(launch_key(Some("key=abc&x=1")).as_deref(), Some("abc"));
+        assert_eq!(launch_key(Some("x=1")), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("other=1; pingone_bypass_session=s3cr3t"),
+        );
+        assert_eq!(session_of(&headers).as_deref(), Some("s3cr3t"));
+    }
+}

@@ -1,0 +1,311 @@
+//! The upload page in a real browser (Debian's `chromium`, driven through `chromedriver` with
+//! WebDriver): upload a file with invalid rows, read the plan, confirm, wait for the run to
+//! finish, download the results and compare them with the simulator's state; and a request
+//! without the key, or from a foreign origin, refused. Screenshots of the steps are written to
+//! `docs/screenshots/`.
+//!
+//! These need the browser, so they are `#[ignore]`d in `cargo test`; `.ci/run` installs
+//! `chromium` and `chromium-driver` and runs them with `--ignored browser`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use pingone_bypass::simulator::{Population, Simulator, SimulatorConfig};
+use uuid::Uuid;
+
+use crate::support::{ENV_A, start};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+/// A process killed when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// `chromedriver` on a free port, and a headless Chromium session through it.
+async fn browser() -> (Process, Client) {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+    let driver = Process(driver);
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(error) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no browser session: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// `serve` against `simulator`, and the URL it printed.
+fn serve(simulator: &Simulator, workdir: &std::path::Path) -> (Process, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--rate", "1000", "--workdir"])
+        .arg(workdir)
+        .env_clear()
+        .env("PINGONE_API_URL", simulator.api_url())
+        .env("PINGONE_AUTH_URL", simulator.auth_url())
+        .env(
+            "PINGONE_CLIENT_ID",
+            simulator.credentials().client_id.to_string(),
+        )
+        .env(
+            "PINGONE_CLIENT_SECRET",
+            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
+        )
+        .env(
+            "PINGONE_ENVIRONMENT_ID",
+            simulator.credentials().environment_id.to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the url line");
+    let url = line.trim().trim_start_matches("url: ").to_owned();
+    (Process(child), url)
+}
+
+fn screenshot(name: &str, png: &[u8]) {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+    let _ = std::fs::create_dir_all(folder);
+    std::fs::write(format!("{folder}/{name}.png"), png).expect("the screenshot is written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it"]
+async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_tenant() {
+    let missing = Uuid::new_v4();
+    let simulator = start(SimulatorConfig {
+        population: Population::AllExcept([missing].into_iter().collect()),
+        latency: Duration::from_millis(20),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let workdir = tempfile::tempdir().expect("a work folder");
+    let (_server, url) = serve(&simulator, workdir.path());
+    let base = url.split("/?key=").next().unwrap_or_default().to_owned();
+    let users: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let mut csv = String::from("envID,userID,until,ticket\n");
+    for user in &users {
+        csv.push_str(&format!("{ENV_A},{user},8h,INC-7\n"));
+    }
+    csv.push_str(&format!(
+        "{ENV_A},jdoe@example.com,8h,INC-7\n{ENV_A},{},30d,INC-7\n{ENV_A},{missing},8h,INC-7\n",
+        Uuid::new_v4()
+    ));
+    let upload = workdir.path().join("outage.csv");
+    std::fs::write(&upload, csv).expect("the upload");
+
+    let (_driver, browser) = browser().await;
+    browser.goto(&url).await.expect("the page opens");
+    assert_eq!(
+        browser.current_url().await.expect("a url").as_str(),
+        format!("{base}/"),
+        "the key is gone from the address bar"
+    );
+    screenshot(
+        "1-upload",
+        &browser.screenshot().await.expect("a screenshot"),
+    );
+    browser
+        .find(Locator::Css("input[type=file]"))
+        .await
+        .expect("the file picker")
+        .send_keys(&upload.display().to_string())
+        .await
+        .expect("the file is chosen");
+    browser
+        .find(Locator::Css("#upload button"))
+        .await
+        .expect("the check button")
+        .click()
+        .await
+        .expect("clicked");
+    let counts = browser
+        .wait()
+        .for_element(Locator::Id("counts"))
+        .await
+        .expect("the plan")
+        .text()
+        .await
+        .expect("its text");
+    assert_eq!(
+        counts,
+        "8 rows: 6 to grant, 2 invalid, 0 skipped, 0 not found or ambiguous."
+    );
+    let page = browser.source().await.expect("the plan page");
+    assert!(page.contains("is not a UUID"), "the invalid rows are shown");
+    assert!(page.contains("--max-window"), "with their messages");
+    screenshot("2-plan", &browser.screenshot().await.expect("a screenshot"));
+    let confirm = browser
+        .find(Locator::Id("confirm"))
+        .await
+        .expect("the confirm button");
+    assert!(
+        confirm
+            .text()
+            .await
+            .expect("its label")
+            .starts_with("Grant 6 bypasses until "),
+        "the button says what it does"
+    );
+    confirm.click().await.expect("confirmed");
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-finished=true]"))
+        .await
+        .expect("the run finishes");
+    let numbers = browser
+        .find(Locator::Id("numbers"))
+        .await
+        .expect("the numbers")
+        .text()
+        .await
+        .expect("their text");
+    assert_eq!(
+        numbers,
+        "6 rows: 5 succeeded, 1 failed, 0 invalid, 0 not attempted"
+    );
+    screenshot(
+        "3-finished",
+        &browser.screenshot().await.expect("a screenshot"),
+    );
+
+    // The download, with the browser's own session.
+    let cookie = browser
+        .get_all_cookies()
+        .await
+        .expect("the cookies")
+        .into_iter()
+        .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let href = browser
+        .find(Locator::Id("results"))
+        .await
+        .expect("the download link")
+        .attr("href")
+        .await
+        .expect("an href")
+        .expect("a link");
+    let results = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
+        .get(format!("{base}{href}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("the download")
+        .text()
+        .await
+        .expect("the results");
+    let mut reader = csv::Reader::from_reader(results.as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    let at = |name: &str| header.iter().position(|column| column == name).expect(name);
+    let (status, user, until) = (at("status"), at("user_id"), at("bypass_mfa_enabled_until"));
+    let mut succeeded = 0;
+    for record in reader.records().map(|record| record.expect("a row")) {
+        let id = Uuid::parse_str(&record[user]).expect("a user ID");
+        match &record[status] {
+            "succeeded" => {
+                succeeded += 1;
+                assert_eq!(
+                    simulator
+                        .bypass(ENV_A, id)
+                        .map(pingone_bypass::pingone::format_bypass_until)
+                        .as_deref(),
+                    Some(&record[until])
+                );
+            }
+            _ => assert_eq!((id, simulator.bypass(ENV_A, id)), (missing, None)),
+        }
+    }
+    assert_eq!(succeeded, 5);
+    browser.close().await.expect("the session ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it"]
+async fn browser_without_the_key_or_from_another_origin_is_refused() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let workdir = tempfile::tempdir().expect("a work folder");
+    let (_server, url) = serve(&simulator, workdir.path());
+    let base = url.split("/?key=").next().unwrap_or_default().to_owned();
+    let (_driver, browser) = browser().await;
+    browser
+        .goto(&format!("{base}/"))
+        .await
+        .expect("the page answers");
+    let body = browser
+        .find(Locator::Css("body"))
+        .await
+        .expect("a body")
+        .text()
+        .await
+        .expect("its text");
+    assert!(body.contains("open the address serve printed"), "{body}");
+    browser.goto(&url).await.expect("signed in");
+    assert!(
+        browser
+            .source()
+            .await
+            .expect("the page")
+            .contains("Grant MFA bypasses from a file"),
+        "with the key, the page opens"
+    );
+    // Another site's page sending its request here: its Origin is refused.
+    let foreign = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
+        .get(format!("{base}/"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(foreign.status(), reqwest::StatusCode::FORBIDDEN);
+    browser.close().await.expect("the session ends");
+}
