@@ -25,11 +25,14 @@ if (numbers && numbers.dataset.events) {
     const p = JSON.parse(event.data);
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? p.requests / seconds : 0;
+    const rowsPerSecond = seconds > 0 ? p.rows_done / seconds : 0;
+    const left = rowsPerSecond > 0 ? Math.max(p.total - p.rows_done, 0) / rowsPerSecond : NaN;
     bar.max = Math.max(p.total, 1);
     bar.value = p.rows_done;
     phase.textContent = "Running";
     numbers.textContent = p.rows_done + " of " + p.total + " rows, " + p.succeeded +
-      " succeeded, " + p.need_attention + " need attention, " + rate.toFixed(1) + " requests/s";
+      " succeeded, " + p.need_attention + " need attention, " + rate.toFixed(1) +
+      " requests/s" + (Number.isNaN(left) ? "" : ", about " + Math.ceil(left) + " s left");
   });
   events.addEventListener("done", (event) => {
     const done = JSON.parse(event.data);
