@@ -8,19 +8,12 @@ cd "$(dirname "$0")/.."
 rows=${1:-10000}
 rate=${2:-100}
 pairs=${3:-2}
-cargo build --release --quiet
-binary=./target/release/pingone-bypass
-work=$(mktemp -d)
-trap 'kill $simulator 2>/dev/null; rm -rf "$work"' EXIT
-python3 benches/named-users.py "$rows" "$work"
-"$binary" simulate --latency 30ms --users-file "$work/directory.csv" >"$work/simulator" 2>/dev/null &
-simulator=$!
-while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
-export PINGONE_API_URL=$(sed -n 's/^api-url: //p' "$work/simulator")
-export PINGONE_AUTH_URL=$(sed -n 's/^auth-url: //p' "$work/simulator")
-export PINGONE_ENVIRONMENT_ID=$(sed -n 's/^environment-id: //p' "$work/simulator")
-export PINGONE_CLIENT_ID=$(sed -n 's/^client-id: //p' "$work/simulator")
-export PINGONE_CLIENT_SECRET=$(sed -n 's/^client-secret: //p' "$work/simulator")
+users=$(mktemp -d)
+python3 benches/named-users.py "$rows" "$users"
+simulator_flags=(--latency 30ms --users-file "$users/directory.csv")
+. benches/simulator.sh
+use_simulator_worker_app
+cp "$users"/*.csv "$work/" && rm -rf "$users"
 for pair in $(seq "$pairs"); do
   for input in by-id by-username; do
     "$binary" run "$work/$input.csv" -o "$work/$input.results.csv" --overwrite --progress never \

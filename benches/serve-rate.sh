@@ -9,18 +9,8 @@ cd "$(dirname "$0")/.."
 rows=${1:-2000}
 rate=${2:-200}
 runs=${3:-3}
-cargo build --release --quiet
-binary=$PWD/target/release/pingone-bypass
-work=$(mktemp -d)
-trap 'kill $simulator $server 2>/dev/null; rm -rf "$work"' EXIT
-"$binary" simulate >"$work/simulator" 2>/dev/null &
-simulator=$!
-while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
-export PINGONE_API_URL=$(sed -n 's/^api-url: //p' "$work/simulator")
-export PINGONE_AUTH_URL=$(sed -n 's/^auth-url: //p' "$work/simulator")
-export PINGONE_ENVIRONMENT_ID=$(sed -n 's/^environment-id: //p' "$work/simulator")
-export PINGONE_CLIENT_ID=$(sed -n 's/^client-id: //p' "$work/simulator")
-export PINGONE_CLIENT_SECRET=$(sed -n 's/^client-secret: //p' "$work/simulator")
+. benches/simulator.sh
+use_simulator_worker_app
 "$binary" serve --rate "$rate" --workdir "$work/runs" >"$work/serve" 2>/dev/null &
 server=$!
 while [ ! -s "$work/serve" ]; do sleep 0.1; done

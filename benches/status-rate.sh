@@ -8,19 +8,9 @@ cd "$(dirname "$0")/.."
 rows=${1:-2000}
 rate=${2:-200}
 runs=${3:-3}
-cargo build --release --quiet
-binary=./target/release/pingone-bypass
-work=$(mktemp -d)
-trap 'kill $simulator 2>/dev/null; rm -rf "$work"' EXIT
+. benches/simulator.sh
+use_simulator_worker_app
 python3 benches/users-csv.py "$rows" "$work/input.csv"
-"$binary" simulate >"$work/simulator" 2>/dev/null &
-simulator=$!
-while [ "$(wc -l <"$work/simulator")" -lt 5 ]; do sleep 0.1; done
-export PINGONE_API_URL=$(sed -n 's/^api-url: //p' "$work/simulator")
-export PINGONE_AUTH_URL=$(sed -n 's/^auth-url: //p' "$work/simulator")
-export PINGONE_ENVIRONMENT_ID=$(sed -n 's/^environment-id: //p' "$work/simulator")
-export PINGONE_CLIENT_ID=$(sed -n 's/^client-id: //p' "$work/simulator")
-export PINGONE_CLIENT_SECRET=$(sed -n 's/^client-secret: //p' "$work/simulator")
 for run in $(seq "$runs"); do
   "$binary" status "$work/input.csv" -o "$work/status.csv" --overwrite --progress never \
     --rate "$rate" --summary-json "$work/summary.json" 2>/dev/null || true

@@ -94,51 +94,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub simulate: bool,
 
-    /// PingOne region: picks the API and auth bases.
-    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
-    pub region: Region,
-
-    /// API base including /v1; overrides --region.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PINGONE_API_URL",
-        hide_env_values = true
-    )]
-    pub api_url: Option<String>,
-
-    /// Auth base; overrides --region.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PINGONE_AUTH_URL",
-        hide_env_values = true
-    )]
-    pub auth_url: Option<String>,
-
-    /// Read a ready access token from this file (otherwise as for run).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-
-    /// PEM certificates to trust beside the system's.
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Most requests per second, all environments together.
-    #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
-    pub rate: f64,
-
-    /// Most requests in flight.
-    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=defaults::MOST_CONCURRENCY))]
-    pub concurrency: u16,
-
-    /// Retries per row after the first attempt.
-    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
-    pub retries: u32,
-
-    /// Per-request timeout.
-    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
@@ -151,32 +108,41 @@ impl ServeArgs {
     pub fn run_flags(&self, simulator_urls: Option<(String, String)>) -> Vec<String> {
         let mut flags = vec![
             "--rate".to_owned(),
-            self.rate.to_string(),
+            self.connection.rate.to_string(),
             "--concurrency".to_owned(),
-            self.concurrency.to_string(),
+            self.connection.concurrency.to_string(),
             "--retries".to_owned(),
-            self.retries.to_string(),
+            self.connection.retries.to_string(),
             "--timeout".to_owned(),
-            humantime::format_duration(self.timeout).to_string(),
+            humantime::format_duration(self.connection.timeout).to_string(),
             "--max-window".to_owned(),
             humantime::format_duration(self.max_window).to_string(),
             "--region".to_owned(),
-            format!("{:?}", self.region).to_ascii_uppercase(),
+            format!("{:?}", self.connection.region).to_ascii_uppercase(),
         ];
         let (api_url, auth_url) = match simulator_urls {
             Some((api, auth)) => (Some(api), Some(auth)),
-            None => (self.api_url.clone(), self.auth_url.clone()),
+            None => (
+                self.connection.api_url.clone(),
+                self.connection.auth_url.clone(),
+            ),
         };
         for (flag, value) in [
             ("--api-url", api_url),
             ("--auth-url", auth_url),
             (
                 "--token-file",
-                self.token_file.as_ref().map(|p| p.display().to_string()),
+                self.connection
+                    .token_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
             ),
             (
                 "--ca-file",
-                self.ca_file.as_ref().map(|p| p.display().to_string()),
+                self.connection
+                    .ca_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
             ),
         ] {
             if let Some(value) = value {
@@ -200,6 +166,60 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Where requests go, with which credentials, how fast and how patiently: the options `run`,
+/// `status` and `serve` share.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// PingOne region: picks the API and auth bases.
+    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
+    pub region: Region,
+
+    /// API base including /v1; overrides --region.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_API_URL",
+        hide_env_values = true
+    )]
+    pub api_url: Option<String>,
+
+    /// Auth base; the token URL is <auth-url>/<PINGONE_ENVIRONMENT_ID>/as/token. Overrides
+    /// --region.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_AUTH_URL",
+        hide_env_values = true
+    )]
+    pub auth_url: Option<String>,
+
+    /// Read a ready access token from this file. Otherwise PINGONE_API_ACCESS_TOKEN, otherwise
+    /// the worker application in PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET and
+    /// PINGONE_ENVIRONMENT_ID (its environment). Secrets are read only from these.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// PEM certificates to trust beside the system's, for a corporate proxy that inspects TLS.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Most requests per second, all environments together.
+    #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Most requests in flight.
+    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=defaults::MOST_CONCURRENCY))]
+    pub concurrency: u16,
+
+    /// Retries per row after the first attempt.
+    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
+    pub retries: u32,
+
+    /// Per-request timeout, e.g. 30s or 2m.
+    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -253,54 +273,8 @@ pub struct RunArgs {
     #[arg(long, requires = "resume")]
     pub resume_any_api: bool,
 
-    /// PingOne region: picks the API and auth bases.
-    #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
-    pub region: Region,
-
-    /// API base including /v1; overrides --region.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PINGONE_API_URL",
-        hide_env_values = true
-    )]
-    pub api_url: Option<String>,
-
-    /// Auth base; the token URL is <auth-url>/<PINGONE_ENVIRONMENT_ID>/as/token. Overrides
-    /// --region.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PINGONE_AUTH_URL",
-        hide_env_values = true
-    )]
-    pub auth_url: Option<String>,
-
-    /// Read a ready access token from this file. Otherwise PINGONE_API_ACCESS_TOKEN, otherwise
-    /// the worker application in PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET and
-    /// PINGONE_ENVIRONMENT_ID (its environment). Secrets are read only from these.
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-
-    /// PEM certificates to trust beside the system's, for a corporate proxy that inspects TLS.
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Most requests per second, all environments together.
-    #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
-    pub rate: f64,
-
-    /// Most requests in flight.
-    #[arg(long, value_name = "N", default_value_t = defaults::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=defaults::MOST_CONCURRENCY))]
-    pub concurrency: u16,
-
-    /// Retries per row after the first attempt.
-    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
-    pub retries: u32,
-
-    /// Per-request timeout, e.g. 30s or 2m.
-    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Environment for rows that leave it empty, or for files without that column.
     #[arg(long = "env", value_name = "UUID")]
@@ -532,9 +506,10 @@ impl RunArgs {
             }
         } else {
             let api_url = self
+                .connection
                 .api_url
                 .clone()
-                .unwrap_or_else(|| self.region.api_url());
+                .unwrap_or_else(|| self.connection.region.api_url());
             check_url("--api-url", &api_url)?;
             match (!connects, self.credentials(settings)) {
                 (false, credentials) => Target::PingOne {
@@ -560,13 +535,13 @@ impl RunArgs {
         };
         Ok(RunConfig {
             overwrite: self.overwrite,
-            rate: self.rate,
-            concurrency: usize::from(self.concurrency),
+            rate: self.connection.rate,
+            concurrency: usize::from(self.connection.concurrency),
             retry: RetryPolicy {
-                retries: self.retries,
+                retries: self.connection.retries,
                 ..RetryPolicy::default()
             },
-            timeout: self.timeout,
+            timeout: self.connection.timeout,
             rules: Rules {
                 default_until,
                 ..rules
@@ -586,7 +561,7 @@ impl RunArgs {
 
     /// The certificates of `--ca-file`: at least one, in PEM.
     fn extra_roots(&self) -> Result<Vec<reqwest::Certificate>, RunConfigError> {
-        let Some(path) = &self.ca_file else {
+        let Some(path) = &self.connection.ca_file else {
             return Ok(Vec::new());
         };
         let problem = |problem: String| RunConfigError::CaFile {
@@ -717,7 +692,7 @@ impl RunArgs {
 
     /// First match wins: `--token-file`, `PINGONE_API_ACCESS_TOKEN`, client credentials.
     fn credentials(&self, settings: &CredentialSettings) -> Result<Credentials, RunConfigError> {
-        if let Some(path) = &self.token_file {
+        if let Some(path) = &self.connection.token_file {
             let text =
                 std::fs::read_to_string(path).map_err(|source| RunConfigError::TokenFile {
                     path: path.clone(),
@@ -756,9 +731,10 @@ impl RunArgs {
         let environment_id = parse_id(environment_id.trim())
             .ok_or_else(|| RunConfigError::WorkerEnvironment(environment_id.clone()))?;
         let auth_url = self
+            .connection
             .auth_url
             .clone()
-            .unwrap_or_else(|| self.region.auth_url());
+            .unwrap_or_else(|| self.connection.region.auth_url());
         check_url("--auth-url", &auth_url)?;
         Ok(Credentials::Client(ClientCredentials {
             token_url: format!(
@@ -773,7 +749,7 @@ impl RunArgs {
 
 /// Which credentials a run would use, by the names of their settings, never their values.
 fn describe_credentials(credentials: &Credentials, args: &RunArgs) -> String {
-    match (credentials, &args.token_file) {
+    match (credentials, &args.connection.token_file) {
         (Credentials::Token(_), Some(path)) => format!("the access token in {}", path.display()),
         (Credentials::Token(_), None) => format!("the access token in {ACCESS_TOKEN_VARIABLE}"),
         (Credentials::Client(client), _) => format!(

@@ -153,11 +153,16 @@ impl PingOneClient {
     }
 
     /// One PUT for one row. The URL is built only from the job's checked UUIDs.
-    pub async fn put_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
-        let url = format!(
+    /// The row's `bypassMFA` URL, built only from the job's checked UUIDs.
+    fn bypass_url(&self, job: &Job) -> String {
+        format!(
             "{}/environments/{}/users/{}/bypassMFA",
             self.api_url, job.environment_id, job.user_id
-        );
+        )
+    }
+
+    pub async fn put_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
+        let url = self.bypass_url(job);
         let body = BypassRequest {
             bypass_mfa_enabled_until: job.requested_until.clone(),
         };
@@ -179,10 +184,7 @@ impl PingOneClient {
     /// One GET of a user's bypass state (`status`). The URL is built only from the job's
     /// checked UUIDs.
     pub async fn get_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
-        let url = format!(
-            "{}/environments/{}/users/{}/bypassMFA",
-            self.api_url, job.environment_id, job.user_id
-        );
+        let url = self.bypass_url(job);
         let sent = self
             .http
             .get(url)

@@ -225,6 +225,7 @@ fn read_sheet(
         message,
     };
     match extension {
+        // Both formats have a cell reader of their own type; the loop over it is the same.
         "xlsx" | "xlsm" => {
             let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
@@ -232,18 +233,10 @@ fn read_sheet(
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
-            let mut rows = RowGatherer::default();
-            while let Some(cell) = cells
-                .next_cell()
-                .map_err(|error| failed(error.to_string()))?
-            {
-                let (row, column) = cell.get_position();
-                if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
-                    return Ok(());
-                }
-            }
-            rows.finish(emit);
-            Ok(())
+            gather_rows(
+                || cells.next_cell().map_err(|error| failed(error.to_string())),
+                emit,
+            )
         }
         "xlsb" => {
             let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
@@ -252,18 +245,10 @@ fn read_sheet(
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
-            let mut rows = RowGatherer::default();
-            while let Some(cell) = cells
-                .next_cell()
-                .map_err(|error| failed(error.to_string()))?
-            {
-                let (row, column) = cell.get_position();
-                if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
-                    return Ok(());
-                }
-            }
-            rows.finish(emit);
-            Ok(())
+            gather_rows(
+                || cells.next_cell().map_err(|error| failed(error.to_string())),
+                emit,
+            )
         }
         _ => {
             let mut workbook =
@@ -289,6 +274,22 @@ fn read_sheet(
             Ok(())
         }
     }
+}
+
+/// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order.
+fn gather_rows<'a>(
+    mut next_cell: impl FnMut() -> Result<Option<calamine::Cell<DataRef<'a>>>, InputError>,
+    emit: &mut dyn FnMut(SheetRow) -> bool,
+) -> Result<(), InputError> {
+    let mut rows = RowGatherer::default();
+    while let Some(cell) = next_cell()? {
+        let (row, column) = cell.get_position();
+        if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
+            return Ok(());
+        }
+    }
+    rows.finish(emit);
+    Ok(())
 }
 
 /// Cells arrive one by one in sheet order; this puts them into rows, leaving out blank ones.

@@ -360,22 +360,31 @@ fn kept_name(name: &str) -> String {
     format!("input.{extension}")
 }
 
+/// Keeps an upload in a new folder `<kind>-<id>` of the work folder: the run's number, its
+/// folder and the kept file.
+fn keep_upload(
+    server: &Server,
+    kind: &str,
+    upload: &Upload,
+) -> Result<(u64, PathBuf, PathBuf), String> {
+    let id = server.next_run.fetch_add(1, Ordering::Relaxed);
+    let folder = server.config.workdir.join(format!("{kind}-{id}"));
+    let input = folder.join(kept_name(&upload.name));
+    std::fs::create_dir_all(&folder)
+        .and_then(|()| std::fs::write(&input, &upload.bytes))
+        .map_err(|error| format!("cannot keep the upload in {}: {error}", folder.display()))?;
+    Ok((id, folder, input))
+}
+
 async fn plan(State(server): Shared, form: Multipart) -> Response {
     let upload = match read_upload(form).await {
         Ok(upload) => upload,
         Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
     };
-    let id = server.next_run.fetch_add(1, Ordering::Relaxed);
-    let folder = server.config.workdir.join(format!("run-{id}"));
-    let input = folder.join(kept_name(&upload.name));
-    if let Err(error) =
-        std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&input, &upload.bytes))
-    {
-        return page_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot keep the upload in {}: {error}", folder.display()),
-        );
-    }
+    let (id, folder, input) = match keep_upload(&server, "run", &upload) {
+        Ok(kept) => kept,
+        Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+    };
     let mut arguments = vec![input.display().to_string()];
     for (flag, value) in [
         ("--env", &upload.environment),
@@ -470,17 +479,10 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
         Ok(upload) => upload,
         Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
     };
-    let id = server.next_run.fetch_add(1, Ordering::Relaxed);
-    let folder = server.config.workdir.join(format!("status-{id}"));
-    let input = folder.join(kept_name(&upload.name));
-    if let Err(error) =
-        std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&input, &upload.bytes))
-    {
-        return page_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot keep the upload in {}: {error}", folder.display()),
-        );
-    }
+    let (id, folder, input) = match keep_upload(&server, "status", &upload) {
+        Ok(kept) => kept,
+        Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+    };
     let report = folder.join("status.csv");
     let mut arguments = vec![input.display().to_string()];
     for (flag, value) in [("--env", &upload.environment), ("--sheet", &upload.sheet)] {

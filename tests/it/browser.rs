@@ -79,20 +79,7 @@ fn serve(simulator: &Simulator, workdir: &std::path::Path) -> (Process, String) 
         .args(["serve", "--rate", "1000", "--workdir"])
         .arg(workdir)
         .env_clear()
-        .env("PINGONE_API_URL", simulator.api_url())
-        .env("PINGONE_AUTH_URL", simulator.auth_url())
-        .env(
-            "PINGONE_CLIENT_ID",
-            simulator.credentials().client_id.to_string(),
-        )
-        .env(
-            "PINGONE_CLIENT_SECRET",
-            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
-        )
-        .env(
-            "PINGONE_ENVIRONMENT_ID",
-            simulator.credentials().environment_id.to_string(),
-        )
+        .envs(crate::support::worker_app_settings(simulator))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -43,21 +43,7 @@ async fn serve(simulator: &Simulator, extra: &[&str]) -> Served {
         .arg(workdir.path())
         .args(extra)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PINGONE_API_URL", simulator.api_url())
-        .env("PINGONE_AUTH_URL", simulator.auth_url())
-        .env(
-            "PINGONE_CLIENT_ID",
-            simulator.credentials().client_id.to_string(),
-        )
-        .env(
-            "PINGONE_CLIENT_SECRET",
-            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
-        )
-        .env(
-            "PINGONE_ENVIRONMENT_ID",
-            simulator.credentials().environment_id.to_string(),
-        )
+        .envs(crate::support::worker_app_settings(simulator))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -241,23 +241,26 @@ pub fn run_command(
 
 /// Clears the environment but for `PATH`, then points the PingOne settings at `simulator`.
 pub fn with_worker_app(command: &mut tokio::process::Command, simulator: &Simulator) {
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
+    command.env_clear().envs(worker_app_settings(simulator));
+}
+
+/// `PATH` and the PingOne settings of `simulator`'s worker application.
+pub fn worker_app_settings(simulator: &Simulator) -> Vec<(&'static str, String)> {
+    let secret = secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret);
+    vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        (
             "PINGONE_CLIENT_ID",
             simulator.credentials().client_id.to_string(),
-        )
-        .env(
-            "PINGONE_CLIENT_SECRET",
-            secrecy::ExposeSecret::expose_secret(&simulator.credentials().client_secret),
-        )
-        .env(
+        ),
+        ("PINGONE_CLIENT_SECRET", secret.to_owned()),
+        (
             "PINGONE_ENVIRONMENT_ID",
             simulator.credentials().environment_id.to_string(),
-        )
-        .env("PINGONE_API_URL", simulator.api_url())
-        .env("PINGONE_AUTH_URL", simulator.auth_url());
+        ),
+        ("PINGONE_API_URL", simulator.api_url()),
+        ("PINGONE_AUTH_URL", simulator.auth_url()),
+    ]
 }
 
 pub fn signal(child: &tokio::process::Child, name: &str) {
