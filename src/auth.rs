@@ -230,6 +230,14 @@ impl TokenSource {
                     });
                     return Ok(bearer);
                 }
+                Err(TokenRefusal::Unavailable(reason))
+                    if reason.contains(crate::client::UNTRUSTED_CERTIFICATE) =>
+                {
+                    AuthError::Unreachable(format!(
+                        "cannot get an access token from {}: {reason}",
+                        client.token_url
+                    ))
+                }
                 Err(TokenRefusal::Unavailable(reason)) => match waits.next() {
                     Some(wait) => {
                         tracing::warn!(%reason, "token request failed; trying again in {}s", wait.as_secs());

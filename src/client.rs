@@ -404,6 +404,10 @@ pub fn redirect_target(headers: &HeaderMap) -> String {
     }
 }
 
+/// Why a request got no answer when TLS refused the server's certificate: waiting does not
+/// change that, so a token request that meets it is not tried again.
+pub const UNTRUSTED_CERTIFICATE: &str = "TLS failed: the server's certificate is not trusted (a corporate proxy's CA goes in --ca-file)";
+
 /// Why a request got no answer, in the admin's terms: refused, DNS, TLS, timeout or the proxy,
 /// with the underlying error after it.
 pub fn describe_transport_error(error: &reqwest::Error, timeout: Duration) -> String {
@@ -432,7 +436,7 @@ pub fn describe_transport_error(error: &reqwest::Error, timeout: Duration) -> St
     } else if lower.contains("dns") || lower.contains("lookup address") {
         "DNS lookup failed"
     } else if lower.contains("certificate") {
-        "TLS failed: the server's certificate is not trusted (a corporate proxy's CA goes in --ca-file)"
+        UNTRUSTED_CERTIFICATE
     } else if lower.contains("tls") || lower.contains("handshake") {
         "TLS failed"
     } else if error.is_connect() {
