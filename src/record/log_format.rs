@@ -2,13 +2,14 @@
 //! final summary) as plain lines for a person, or one JSON object a line for a log collector.
 //! Logs go through `tracing`; the lines the run writes itself go through `say`, which writes
 //! them in the same shape as `tracing-subscriber`'s JSON (`timestamp`, `level`, `fields`,
-//! `target`), so a collector parses every line the same way.
+//! `target`), so a collector parses every line the same way. Every line goes around the
+//! progress bar, when one is drawn, so that neither tears the other.
 
 use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use crate::record::progress::LogWriter;
+use indicatif::ProgressBar;
 
 /// How lines on standard error are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -60,6 +61,62 @@ pub fn json_line(level: Level, message: &str, mut fields: Map<String, Value>) ->
         "target": "pingone_bypass",
     })
     .to_string()
+}
+
+/// The bar on screen, if one is. Log lines are written through it (`ProgressBar::suspend`),
+/// so that neither tears the other; it is process-wide because the log subscriber is.
+pub(crate) fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
+    static ACTIVE_BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    // Holds a handle that no panic can leave half-written.
+    ACTIVE_BAR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where log lines go: standard error, around the progress bar when one is drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl LogWriter {
+    /// A line to write, written out whole when dropped.
+    pub fn line(self) -> LogLine {
+        LogLine(Vec::new())
+    }
+}
+
+/// One log line, written out whole when dropped.
+pub struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &self.0);
+        };
+        let bar = active_bar().clone();
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LogLine(Vec::with_capacity(256))
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ impl Progress {
             );
             bar
         });
-        *active_bar() = bar.clone();
+        *crate::record::log_format::active_bar() = bar.clone();
         let status_lines = bar.is_none().then(|| {
             let counters = counters.clone();
             tokio::spawn(async move {
@@ -138,7 +138,7 @@ impl Progress {
 
     pub fn finish(self) {
         if let Some(bar) = &self.bar {
-            active_bar().take();
+            crate::record::log_format::active_bar().take();
             bar.finish_and_clear();
         }
         if let Some(task) = &self.status_lines {
@@ -197,62 +197,6 @@ fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
         LiveCounters::get(&counters.throttled),
         requests as f64 / seconds,
     )
-}
-
-/// The bar on screen, if one is. Log lines are written through it (`ProgressBar::suspend`),
-/// so that neither tears the other; it is process-wide because the log subscriber is.
-fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
-    static ACTIVE_BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
-    // Holds a handle that no panic can leave half-written.
-    ACTIVE_BAR
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Where log lines go: standard error, around the progress bar when one is drawn.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogWriter;
-
-impl LogWriter {
-    /// A line to write, written out whole when dropped.
-    pub fn line(self) -> LogLine {
-        LogLine(Vec::new())
-    }
-}
-
-/// One log line, written out whole when dropped.
-pub struct LogLine(Vec<u8>);
-
-impl std::io::Write for LogLine {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for LogLine {
-    fn drop(&mut self) {
-        let write = || {
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &self.0);
-        };
-        let bar = active_bar().clone();
-        match bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
-    type Writer = LogLine;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        LogLine(Vec::with_capacity(256))
-    }
 }
 
 #[cfg(test)]
