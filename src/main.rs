@@ -119,8 +119,8 @@ async fn run(args: &RunArgs, format: LogFormat) -> anyhow::Result<u8> {
         Ok(outcome) => {
             let mut lines = outcome.report().into_iter();
             if let Some(summary) = lines.next() {
-                let mut fields = match serde_json::to_value(&outcome.summary) {
-                    Ok(serde_json::Value::Object(fields)) => fields,
+                let mut fields = match outcome.summary.json(outcome.report) {
+                    serde_json::Value::Object(fields) => fields,
                     _ => Map::new(),
                 };
                 fields.insert("results".to_owned(), outcome.results.clone().into());

@@ -454,6 +454,11 @@ impl<R> Resolver<R> {
         });
     }
 
+    /// Whether names wait to be sent.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
     /// Whether rows wait for lookups that have been sent.
     pub(crate) fn is_waiting(&self) -> bool {
         self.in_flight > 0

@@ -551,16 +551,12 @@ impl Feed<'_> {
         mut records: mpsc::Receiver<RecordBatch>,
         stop_reading: Option<tokio_util::sync::CancellationToken>,
     ) -> Option<InputError> {
-        let mut lingered = false;
         loop {
             let batch = match records.try_recv() {
                 Ok(batch) => batch,
                 Err(mpsc::error::TryRecvError::Disconnected) => return None,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    match self
-                        .next_event(&mut records, stop_reading.as_ref(), lingered)
-                        .await
-                    {
+                    match self.next_event(&mut records, stop_reading.as_ref()).await {
                         Event::Records(batch) => batch,
                         Event::Resolved(rows) => {
                             if self.resolved(rows).await.is_err() {
@@ -572,14 +568,12 @@ impl Feed<'_> {
                             if let Some(resolver) = &mut self.resolver {
                                 resolver.flush();
                             }
-                            lingered = true;
                             continue;
                         }
                         Event::Ended => return None,
                     }
                 }
             };
-            lingered = false;
             for item in batch {
                 let record = match item {
                     Ok(record) => record,
@@ -603,7 +597,6 @@ impl Feed<'_> {
         &mut self,
         records: &mut mpsc::Receiver<RecordBatch>,
         stop_reading: Option<&tokio_util::sync::CancellationToken>,
-        lingered: bool,
     ) -> Event {
         let stopped = async {
             match stop_reading {
@@ -612,11 +605,20 @@ impl Feed<'_> {
             }
         };
         let waiting = self.resolver.as_ref().is_some_and(Resolver::is_waiting);
+        // A timer only while names wait to be sent: a file of IDs, or a pipe, waits without one.
+        let queued = self.resolver.as_ref().is_some_and(Resolver::has_queued);
+        let linger = async {
+            if queued {
+                tokio::time::sleep(LOOKUP_LINGER).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             batch = records.recv() => batch.map_or(Event::Ended, Event::Records),
             () = stopped => Event::Ended,
             Some(rows) = self.next_resolved(), if waiting => Event::Resolved(rows),
-            () = tokio::time::sleep(LOOKUP_LINGER), if !lingered => Event::Lingered,
+            () = linger => Event::Lingered,
         }
     }
 

@@ -30,37 +30,20 @@ enum Cell {
 }
 
 impl Cell {
-    fn of(value: &DataRef<'_>) -> Self {
-        match value {
-            DataRef::Empty => Self::Empty,
-            DataRef::String(text) => Self::Text(text.clone()),
-            DataRef::SharedString(text) => Self::Text((*text).to_owned()),
-            DataRef::Int(number) => Self::Number(*number as f64),
-            DataRef::Float(number) => Self::Number(*number),
-            DataRef::Bool(value) => Self::Bool(*value),
-            DataRef::DateTime(date) => match date.as_datetime() {
-                Some(naive) if date.is_datetime() => Self::Date(naive_text(naive)),
-                _ => Self::Number(date.as_f64()),
-            },
-            DataRef::DateTimeIso(text) => Self::Date(text.replace('T', " ")),
-            DataRef::DurationIso(text) => Self::Text(text.clone()),
-            DataRef::Error(error) => Self::Error(error.to_string()),
-        }
-    }
-
-    fn of_data(value: &Data) -> Self {
+    /// A cell from calamine's value; a streamed sheet's `DataRef` is turned into `Data`
+    /// first (`Data::from`), so that there is one mapping.
+    fn of(value: Data) -> Self {
         match value {
             Data::Empty => Self::Empty,
-            Data::String(text) => Self::Text(text.clone()),
-            Data::Int(number) => Self::Number(*number as f64),
-            Data::Float(number) => Self::Number(*number),
-            Data::Bool(value) => Self::Bool(*value),
+            Data::String(text) | Data::DurationIso(text) => Self::Text(text),
+            Data::Int(number) => Self::Number(number as f64),
+            Data::Float(number) => Self::Number(number),
+            Data::Bool(value) => Self::Bool(value),
             Data::DateTime(date) => match date.as_datetime() {
                 Some(naive) if date.is_datetime() => Self::Date(naive_text(naive)),
                 _ => Self::Number(date.as_f64()),
             },
             Data::DateTimeIso(text) => Self::Date(text.replace('T', " ")),
-            Data::DurationIso(text) => Self::Text(text.clone()),
             Data::Error(error) => Self::Error(error.to_string()),
         }
     }
@@ -262,7 +245,7 @@ fn read_sheet(
             };
             for (offset, cells) in range.rows().enumerate() {
                 let mut row_cells = vec![Cell::Empty; first_column as usize];
-                row_cells.extend(cells.iter().map(Cell::of_data));
+                row_cells.extend(cells.iter().cloned().map(Cell::of));
                 let row = SheetRow {
                     row: u64::from(first_row) + offset as u64 + 1,
                     cells: row_cells,
@@ -284,7 +267,12 @@ fn gather_rows<'a>(
     let mut rows = RowGatherer::default();
     while let Some(cell) = next_cell()? {
         let (row, column) = cell.get_position();
-        if !rows.add(row, column, Cell::of(cell.get_value()), emit) {
+        if !rows.add(
+            row,
+            column,
+            Cell::of(Data::from(cell.get_value().clone())),
+            emit,
+        ) {
             return Ok(());
         }
     }

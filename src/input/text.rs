@@ -164,21 +164,6 @@ impl QuoteTracker {
 
     fn step(&mut self, byte: u8) -> Step {
         match self.state {
-            State::CellStart | State::Unquoted => {
-                if byte == b'"' && self.state == State::CellStart {
-                    self.state = State::Quoted;
-                    Step::QuoteOpens
-                } else if byte == self.delimiter {
-                    self.state = State::CellStart;
-                    Step::Delimiter
-                } else if byte == b'\n' || byte == b'\r' {
-                    self.state = State::CellStart;
-                    Step::RecordEnd
-                } else {
-                    self.state = State::Unquoted;
-                    Step::Cell
-                }
-            }
             State::Quoted => match byte {
                 b'"' => {
                     self.state = State::QuoteInQuoted;
@@ -188,10 +173,16 @@ impl QuoteTracker {
                 _ if byte == self.delimiter => Step::QuotedDelimiter,
                 _ => Step::Cell,
             },
-            State::QuoteInQuoted => {
-                if byte == b'"' {
+            // A second quote right after one inside a quoted cell is a quote in its text.
+            State::QuoteInQuoted if byte == b'"' => {
+                self.state = State::Quoted;
+                Step::Cell
+            }
+            // After a quoted cell's closing quote the reader goes on as in an unquoted cell.
+            State::CellStart | State::Unquoted | State::QuoteInQuoted => {
+                if byte == b'"' && self.state == State::CellStart {
                     self.state = State::Quoted;
-                    Step::Cell
+                    Step::QuoteOpens
                 } else if byte == self.delimiter {
                     self.state = State::CellStart;
                     Step::Delimiter

@@ -313,6 +313,25 @@ struct Upload {
     sheet: String,
 }
 
+impl Upload {
+    /// `input`, then each of the `wanted` flags the form filled in, with its value.
+    fn arguments(&self, input: &Path, wanted: &[&str]) -> Vec<String> {
+        let filled = [
+            ("--env", &self.environment),
+            ("--until", &self.until),
+            ("--timezone", &self.timezone),
+            ("--sheet", &self.sheet),
+        ];
+        let mut arguments = vec![input.display().to_string()];
+        for (flag, value) in filled {
+            if wanted.contains(&flag) && !value.is_empty() {
+                arguments.extend([flag.to_owned(), value.clone()]);
+            }
+        }
+        arguments
+    }
+}
+
 async fn read_upload(mut form: Multipart) -> Result<Upload, String> {
     let mut upload = Upload::default();
     while let Some(field) = form.next_field().await.map_err(|error| {
@@ -385,20 +404,8 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
         Ok(kept) => kept,
         Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
     };
-    let mut arguments = vec![input.display().to_string()];
-    for (flag, value) in [
-        ("--env", &upload.environment),
-        ("--until", &upload.until),
-        ("--timezone", &upload.timezone),
-        ("--sheet", &upload.sheet),
-    ] {
-        if !value.is_empty() {
-            arguments.push(flag.to_owned());
-            arguments.push(value.clone());
-        }
-    }
     let plan_file = folder.join("plan.csv");
-    let mut planning = arguments;
+    let mut planning = upload.arguments(&input, &["--env", "--until", "--timezone", "--sheet"]);
     planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
     planning.push(plan_file.display().to_string());
     let outcome = match run_with(&server, &planning, None).await {
@@ -484,13 +491,7 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
         Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
     };
     let report = folder.join("status.csv");
-    let mut arguments = vec![input.display().to_string()];
-    for (flag, value) in [("--env", &upload.environment), ("--sheet", &upload.sheet)] {
-        if !value.is_empty() {
-            arguments.push(flag.to_owned());
-            arguments.push(value.clone());
-        }
-    }
+    let mut arguments = upload.arguments(&input, &["--env", "--sheet"]);
     arguments.extend(["-o".to_owned(), report.display().to_string()]);
     let (summary, exit_code) = match command_with(&server, "status", &arguments, None).await {
         Ok(done) => done,
