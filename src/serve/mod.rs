@@ -33,7 +33,11 @@ use crate::record::summary::Summary;
 /// about 80 MiB as CSV; this page is for the helpdesk's lists).
 pub const MOST_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 
-const SESSION_COOKIE: &str = "pingone_bypass_session";
+/// The session cookie's name, with the port in it: browsers keep cookies per host, not per port,
+/// so two `serve` processes open in one browser would otherwise overwrite each other's session.
+fn session_cookie(port: u16) -> String {
+    format!("pingone_bypass_session_{port}")
+}
 
 /// What `serve` needs: where to listen and keep runs, and the `run` options every run gets.
 pub struct ServeConfig {
@@ -199,7 +203,8 @@ async fn guard(State(server): Shared, request: Request, next: Next) -> Response 
         if key == server.launch_key && !server.key_used.swap(true, Ordering::SeqCst) {
             let mut response = Redirect::to(request.uri().path()).into_response();
             let cookie = format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                session_cookie(server.address.port()),
                 server.session
             );
             if let Ok(cookie) = HeaderValue::from_str(&cookie) {
@@ -212,7 +217,7 @@ async fn guard(State(server): Shared, request: Request, next: Next) -> Response 
             "this launch key has been used or is wrong; open the page from the browser that used it, or restart serve",
         );
     }
-    if session_of(headers).as_deref() != Some(server.session.as_str()) {
+    if session_of(headers, server.address.port()).as_deref() != Some(server.session.as_str()) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "open the address serve printed (with its key) first",
@@ -227,14 +232,15 @@ fn launch_key(query: Option<&str>) -> Option<String> {
         .remove("key")
 }
 
-fn session_of(headers: &HeaderMap) -> Option<String> {
+fn session_of(headers: &HeaderMap, port: u16) -> Option<String> {
+    let name = session_cookie(port);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|cookies| cookies.split(';'))
         .filter_map(|cookie| cookie.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -708,8 +714,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("other=1; pingone_bypass_session=s3cr3t"),
+            HeaderValue::from_static(
+                "other=1; pingone_bypass_session_8001=theirs; pingone_bypass_session_8002=s3cr3t",
+            ),
         );
-        assert_eq!(session_of(&headers).as_deref(), Some("s3cr3t"));
+        assert_eq!(
+            session_of(&headers, 8002).as_deref(),
+            Some("s3cr3t"),
+            "another serve's session on the same host is not this one's"
+        );
+        assert_eq!(session_of(&headers, 8003), None);
     }
 }

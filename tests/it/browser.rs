@@ -136,7 +136,8 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
         &browser.screenshot().await.expect("a screenshot"),
     );
     browser
-        .find(Locator::Css("input[type=file]"))
+        .wait()
+        .for_element(Locator::Css("input[type=file]"))
         .await
         .expect("the file picker")
         .send_keys(&upload.display().to_string())
@@ -275,14 +276,16 @@ async fn browser_without_the_key_or_from_another_origin_is_refused() {
         .expect("its text");
     assert!(body.contains("open the address serve printed"), "{body}");
     browser.goto(&url).await.expect("signed in");
-    assert!(
-        browser
-            .source()
-            .await
-            .expect("the page")
-            .contains("Grant MFA bypasses from a file"),
-        "with the key, the page opens"
-    );
+    let heading = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("with the key, the page opens")
+        .text()
+        .await
+        .expect("its heading");
+    assert_eq!(heading, "Grant MFA bypasses from a file");
     // Another site's page sending its request here: its Origin is refused.
     let foreign = reqwest::Client::builder()
         .no_proxy()
