@@ -4,11 +4,13 @@
 //! A row's journey runs one way: `input` reads it (or `selection` lists a population's members
 //! as rows), `plan` checks it, `resolve` turns a username or email into a user ID, `send` sends
 //! it, `record` writes what came of it; `row` is the result row every stage hands on, and `run`
-//! wires the stages together.
+//! wires the stages together. `cli` parses the command line into configuration and
+//! `commands` carries each command out; the binary only starts them.
 
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod defaults;
 pub mod expiry;

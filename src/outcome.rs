@@ -1,5 +1,6 @@
 //! How a run ended, and the exit code that says so to a script (the table in docs/cli.md).
 
+use crate::cli::simulate::SimulateConfigError;
 use crate::client::ClientError;
 use crate::input::InputError;
 use crate::record::in_order::RecordError;
@@ -126,5 +127,36 @@ impl RunError {
         } else {
             exit::UNFINISHED
         }
+    }
+}
+
+/// A command that cannot go on for a reason of the machine's, not of a row: a signal that
+/// cannot be listened for, standard output gone, a simulator or page that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot listen for {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[from] std::io::Error),
+    #[error(transparent)]
+    SimulatorFlags(#[from] SimulateConfigError),
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(#[from] SimulatorError),
+    #[error("cannot write the CA file {path}: {source}")]
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the page's server stopped: {0}")]
+    Serving(std::io::Error),
+}
+
+impl CommandError {
+    /// None of these got as far as sending.
+    pub fn exit_code(&self) -> u8 {
+        exit::USAGE
     }
 }

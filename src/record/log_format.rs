@@ -49,6 +49,11 @@ impl LogFormat {
         // Standard error is where the run reports; if it is gone there is no one to tell.
         let _ = writeln!(stderr, "{line}");
     }
+
+    /// An error that ends a command: `error: <message>`.
+    pub fn error(self, message: &str) {
+        self.say(Level::Error, &format!("error: {message}"), Map::new());
+    }
 }
 
 /// One line in `tracing-subscriber`'s JSON shape.

@@ -25,7 +25,8 @@ use axum::routing::{get, post};
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, CredentialSettings};
+use crate::cli::connection::CredentialSettings;
+use crate::cli::{Cli, Command};
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
 

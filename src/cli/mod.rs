@@ -1,0 +1,81 @@
+//! The command line: clap definitions, a file for each command's flags, and their
+//! conversion, once, into validated configuration. `connection` holds what several commands
+//! share: where requests go and with which credentials.
+
+pub mod connection;
+pub mod run;
+pub mod serve;
+pub mod simulate;
+pub mod values;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cli::run::RunArgs;
+use crate::cli::serve::ServeArgs;
+use crate::cli::simulate::SimulateArgs;
+use crate::record::log_format::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "pingone-bypass", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// How logs, status lines and the summary are written on standard error: text, or one
+    /// JSON object a line (for a log collector).
+    #[arg(long, global = true, value_enum, env = "PINGONE_BYPASS_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grant an MFA bypass to every user in a CSV, under a rate limit, with retries, and
+    /// write a results CSV with each row's outcome.
+    ///
+    /// Exit codes: 0 every row succeeded or was skipped (or a dry run found nothing invalid);
+    /// 1 some rows failed, are invalid or were not attempted; 2 usage, configuration or input
+    /// error, nothing sent; 3 no access token can be had (credentials rejected, or the token endpoint
+    /// unreachable); 130 interrupted.
+    Run(Box<RunArgs>),
+    /// Serve the PingOne simulator on loopback until stopped (Ctrl-C or SIGTERM).
+    ///
+    /// Prints the API and auth URLs and a worker application's credentials, one per line, so
+    /// that a runbook or `run` can be rehearsed against it.
+    Simulate(Box<SimulateArgs>),
+    /// Read back every row's current bypass (GET .../users/{id}/bypassMFA) and write
+    /// <input stem>.status.csv: active, none, failed or invalid, with the time left.
+    ///
+    /// Takes run's inputs (IDs, usernames, emails, workbooks, --population/--group) and its
+    /// connection, rate, retry and credential options; the expiry options do not apply.
+    /// Exit codes: 0 every row was checked; 1 some failed or are invalid; 2 and 3 as for run.
+    Status(Box<RunArgs>),
+    /// Serve an upload page on loopback: upload a file, check the plan, confirm, follow the
+    /// progress, download the results. Prints `url: http://127.0.0.1:PORT/?key=...`.
+    Serve(Box<ServeArgs>),
+    /// Check a results file against the SHA-256 its run record (<results stem>.manifest.json)
+    /// holds.
+    ///
+    /// Exit codes: 0 the results are what the run wrote; 1 they were altered; 2 there is no
+    /// run record, or it holds no SHA-256 (the run did not finish).
+    Verify(VerifyArgs),
+    /// Print a shell completion script on standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on standard output.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The results file.
+    #[arg(value_name = "RESULTS")]
+    pub results: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

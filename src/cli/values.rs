@@ -1,0 +1,41 @@
+//! How the command line writes rates, durations and chances, parsed in one place so that
+//! every flag that takes one refuses a bad value with the same advice.
+
+use std::time::Duration;
+
+use crate::defaults;
+
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let (least, most) = defaults::RATE_RANGE;
+    match text.parse::<f64>() {
+        Ok(rate) if (least..=most).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a number of requests per second from {least} to {most}"
+        )),
+    }
+}
+
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        Err("must be longer than zero".to_owned())
+    } else {
+        Ok(duration)
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error}; write a duration such as 500ms, 30s, 2m or 1h"))
+}
+
+pub fn parse_chance(text: &str) -> Result<f64, String> {
+    let chance: f64 = text.parse().map_err(|_| {
+        format!("{text:?} is not a number; write a chance between 0 and 1, such as 0.01")
+    })?;
+    if (0.0..=1.0).contains(&chance) {
+        Ok(chance)
+    } else {
+        Err(format!("{chance} is not between 0 and 1"))
+    }
+}

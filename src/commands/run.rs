@@ -1,0 +1,103 @@
+//! `run` and `status` from the command line: the validated configuration, the signals that
+//! interrupt a run, and what the outcome says on standard error (the summary line, and every
+//! granted bypass that could not be recorded).
+
+use serde_json::Map;
+
+use crate::cli::connection::CredentialSettings;
+use crate::cli::run::RunArgs;
+use crate::commands::signals::Signals;
+use crate::outcome::{CommandError, RunError, exit};
+use crate::record::in_order::GrantedBypass;
+use crate::record::log_format::{Level, LogFormat};
+
+/// Runs the pipeline `args` describe and returns its exit code.
+pub async fn run(args: &RunArgs, format: LogFormat) -> Result<u8, CommandError> {
+    let settings = CredentialSettings::from_process_environment();
+    let mut config = match args.to_config(chrono::Utc::now(), &settings) {
+        Ok(config) => config,
+        Err(error) => {
+            format.error(&error.to_string());
+            return Ok(exit::USAGE);
+        }
+    };
+    config.log_format = format;
+    let mut signals = Signals::listen()?;
+    // Without a handler, a file-size limit (`ulimit -f`) kills the process at the first
+    // write past it; with one, that write fails and the run stops sending and says where
+    // every granted bypass is recorded.
+    #[cfg(unix)]
+    let _file_size_limit =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+            .map_err(|source| CommandError::Signal {
+                signal: "SIGXFSZ (a file-size limit)",
+                source,
+            })?;
+    let interrupt = config.interrupt.clone();
+    tokio::spawn(async move {
+        signals.next().await;
+        format.say(
+            Level::Warn,
+            "interrupted: letting requests in flight finish and recording the other rows as not_attempted (interrupt again to stop at once)",
+            Map::new(),
+        );
+        interrupt.cancel();
+        signals.next().await;
+        format.say(
+            Level::Warn,
+            "stopped at once; every row answered so far is in the results or the journal",
+            Map::new(),
+        );
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    });
+    match crate::run::run(config).await {
+        Ok(outcome) => {
+            let mut lines = outcome.report().into_iter();
+            if let Some(summary) = lines.next() {
+                let mut fields = match outcome.summary.json(outcome.report) {
+                    serde_json::Value::Object(fields) => fields,
+                    _ => Map::new(),
+                };
+                fields.insert("results".to_owned(), outcome.results.clone().into());
+                fields.insert("exit_code".to_owned(), outcome.exit_code().into());
+                format.say(Level::Info, &summary, fields);
+            }
+            for line in lines {
+                format.say(Level::Error, &line, Map::new());
+            }
+            Ok(outcome.exit_code())
+        }
+        Err(error) => {
+            format.error(&error.to_string());
+            if let RunError::Record(record) = &error {
+                say_unrecorded(format, &record.unrecorded);
+            }
+            Ok(error.exit_code())
+        }
+    }
+}
+
+/// Every bypass PingOne granted that no file could record, one line each, so that the audit
+/// trail survives in the terminal or the log collector.
+fn say_unrecorded(format: LogFormat, rows: &[GrantedBypass]) {
+    for row in rows {
+        let mut fields = Map::new();
+        fields.insert(
+            "environment_id".to_owned(),
+            row.environment_id.clone().into(),
+        );
+        fields.insert("user_id".to_owned(), row.user_id.clone().into());
+        fields.insert(
+            "bypass_mfa_enabled_until".to_owned(),
+            row.bypass_mfa_enabled_until.clone().into(),
+        );
+        format.say(
+            Level::Error,
+            &format!(
+                "granted, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
+                row.environment_id, row.user_id, row.bypass_mfa_enabled_until
+            ),
+            fields,
+        );
+    }
+}
