@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cli::run::RunArgs;
+use crate::cli::run::{RunArgs, StatusArgs};
 use crate::cli::serve::ServeArgs;
 use crate::cli::simulate::SimulateArgs;
 use crate::record::log_format::LogFormat;
@@ -48,9 +48,10 @@ pub enum Command {
     /// <input stem>.status.csv: active, none, failed or invalid, with the time left.
     ///
     /// Takes run's inputs (IDs, usernames, emails, workbooks, --population/--group) and its
-    /// connection, rate, retry and credential options; the expiry options do not apply.
+    /// connection, rate, retry and credential options; nothing is granted, so run's expiry,
+    /// resume and dry-run options are not among its own.
     /// Exit codes: 0 every row was checked; 1 some failed or are invalid; 2 and 3 as for run.
-    Status(Box<RunArgs>),
+    Status(Box<StatusArgs>),
     /// Serve an upload page on loopback: upload a file, check the plan, confirm, follow the
     /// progress, download the results. Prints `url: http://127.0.0.1:PORT/?key=...`.
     Serve(Box<ServeArgs>),

@@ -26,9 +26,11 @@ use crate::record::writer::OutputTarget;
 use crate::row::Report;
 use crate::selection::{Collection, Selection};
 
+/// The rows a command reads, where its report goes and how requests reach PingOne: what `run`
+/// and `status` share.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("selection").args(["population", "group"])))]
-pub struct RunArgs {
+pub struct RowsArgs {
     /// The users: a CSV path, or - for standard input. Rows name users by userID, username or
     /// email. Instead of INPUT: --population or --group.
     #[arg(
@@ -39,12 +41,12 @@ pub struct RunArgs {
     pub input: Option<String>,
 
     /// Instead of INPUT: every member of this population (its ID or name) in --env, in the
-    /// order PingOne lists them. Needs --until and --max-users.
+    /// order PingOne lists them. Needs --max-users (and, to grant, --until).
     #[arg(long, value_name = "ID|NAME", requires = "max_users")]
     pub population: Option<String>,
 
-    /// Instead of INPUT: every member of this group (its ID or name) in --env. Needs --until
-    /// and --max-users.
+    /// Instead of INPUT: every member of this group (its ID or name) in --env. Needs
+    /// --max-users (and, to grant, --until).
     #[arg(long, value_name = "ID|NAME", requires = "max_users")]
     pub group: Option<String>,
 
@@ -53,29 +55,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "selection", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_users: Option<u32>,
 
-    /// Results CSV; - for standard output. Default: <input stem>.results.csv beside the input
+    /// Results CSV; - for standard output. Default, beside the input: <input stem>.results.csv
     /// (bypass.results.csv for standard input); with --simulate,
-    /// <input stem>.rehearsal.results.csv, so a rehearsal never takes a real run's place.
+    /// <input stem>.rehearsal.results.csv, so a rehearsal never takes a real run's place; for
+    /// status, <input stem>.status.csv.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<String>,
 
     /// Replace the results file if it already exists.
-    #[arg(long, conflicts_with = "resume")]
-    pub overwrite: bool,
-
-    /// Continue an earlier run from its results file (-o/--output), its journal and partial
-    /// files: a row an earlier run granted is not sent again while that bypass holds and the
-    /// row asks the same expiry; every other row is processed.
     #[arg(long)]
-    pub resume: bool,
-
-    /// With --resume: an earlier bypass that ends within this is granted again.
-    #[arg(long, value_name = "DURATION", default_value = defaults::RESUME_MARGIN_TEXT, value_parser = parse_duration)]
-    pub resume_margin: Duration,
-
-    /// With --resume: resume results that were made against another API (or the simulator).
-    #[arg(long, requires = "resume")]
-    pub resume_any_api: bool,
+    pub overwrite: bool,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -83,10 +72,6 @@ pub struct RunArgs {
     /// Environment for rows that leave it empty, or for files without that column.
     #[arg(long = "env", value_name = "UUID")]
     pub environment: Option<String>,
-
-    /// Expiry for rows that leave it empty, or for files without that column.
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
 
     /// What a date or time written without a zone means (date cells of a workbook, and
     /// YYYY-MM-DD[ HH:MM[:SS]] in a CSV): UTC, local, or an IANA name such as America/New_York.
@@ -112,6 +97,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "STATUS,…", value_delimiter = ',', value_parser = ["succeeded", "failed", "invalid", "skipped", "not_attempted", "planned"])]
     pub only: Vec<String>,
 
+    /// Run against the built-in PingOne simulator; needs no credentials.
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// Also write the summary as JSON here (not the input or the results; an existing file
+    /// only with --overwrite).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Progress bar on standard error; auto = only on a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// The flags of granting alone: the expiry, its bound, resuming and dry runs.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Granting")]
+pub struct GrantArgs {
+    /// Expiry for rows that leave it empty, or for files without that column.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
     pub max_window: Duration,
@@ -125,22 +132,51 @@ pub struct RunArgs {
     #[arg(long, requires = "dry_run")]
     pub resolve: bool,
 
-    /// Run against the built-in PingOne simulator; needs no credentials.
-    #[arg(long)]
-    pub simulate: bool,
+    /// Continue an earlier run from its results file (-o/--output), its journal and partial
+    /// files: a row an earlier run granted is not sent again while that bypass holds and the
+    /// row asks the same expiry; every other row is processed.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
 
-    /// Also write the summary as JSON here (not the input or the results; an existing file
-    /// only with --overwrite).
-    #[arg(long, value_name = "PATH")]
-    pub summary_json: Option<PathBuf>,
+    /// With --resume: an earlier bypass that ends within this is granted again.
+    #[arg(long, value_name = "DURATION", default_value = defaults::RESUME_MARGIN_TEXT, value_parser = parse_duration)]
+    pub resume_margin: Duration,
 
-    /// Progress bar on standard error; auto = only on a terminal.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// With --resume: resume results that were made against another API (or the simulator).
+    #[arg(long, requires = "resume")]
+    pub resume_any_api: bool,
+}
 
-    /// Set by the command: `run` grants, `status` reads back.
-    #[arg(skip)]
-    pub report: Report,
+/// `run`: the rows, and how to grant them.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rows: RowsArgs,
+
+    #[command(flatten)]
+    pub grant: GrantArgs,
+}
+
+/// `status`: the rows only; nothing is granted, so no expiry, resume or dry run applies.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub rows: RowsArgs,
+}
+
+impl Default for GrantArgs {
+    /// What a command that grants nothing stands on: no expiry, the default bound.
+    fn default() -> Self {
+        Self {
+            until: None,
+            max_window: defaults::MAX_WINDOW,
+            dry_run: false,
+            resolve: false,
+            resume: false,
+            resume_margin: defaults::RESUME_MARGIN,
+            resume_any_api: false,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,16 +200,14 @@ pub enum RunConfigError {
 
     #[error("{0}")]
     UntilWindow(String),
-    #[error(
-        "--{0} needs --env <UUID> (the environment to list it in) and --until <WHEN> (every member gets the same expiry)"
-    )]
-    SelectionNeeds(&'static str),
+    #[error("--{0} needs --env <UUID>: the environment to list it in")]
+    SelectionNeedsEnvironment(&'static str),
+    #[error("--{0} needs --until <WHEN>: every member gets the same expiry")]
+    SelectionNeedsUntil(&'static str),
     #[error(
         "--dry-run sends nothing, so it cannot list the members of --{0}; add --resolve to list them (reads only, never a PUT)"
     )]
     SelectionDryRun(&'static str),
-    #[error("status reads bypasses back and grants none: {0} does not apply to it")]
-    NotForStatus(&'static str),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
     #[error("--summary-json {path} is the {what}; choose another path")]
@@ -185,25 +219,53 @@ pub enum RunConfigError {
 }
 
 impl RunArgs {
-    /// The run these flags describe, with relative expiries resolved against `run_start`.
-    /// `access_token` is the value of PINGONE_API_ACCESS_TOKEN, if set.
+    /// The run these flags describe, with relative expiries resolved against `run_start` and
+    /// credentials from `settings`.
     pub fn to_config(
         &self,
         run_start: DateTime<Utc>,
         settings: &CredentialSettings,
     ) -> Result<RunConfig, RunConfigError> {
-        if self.report == Report::Status {
-            for (given, flag) in [
-                (self.until.is_some(), "--until"),
-                (self.resume, "--resume"),
-                (self.dry_run, "--dry-run"),
-            ] {
-                if given {
-                    return Err(RunConfigError::NotForStatus(flag));
-                }
-            }
+        Flags {
+            rows: &self.rows,
+            grant: &self.grant,
+            report: Report::Grants,
         }
+        .to_config(run_start, settings)
+    }
+}
+
+impl StatusArgs {
+    /// The read-back these flags describe: `run`'s pipeline with a GET for each row.
+    pub fn to_config(
+        &self,
+        run_start: DateTime<Utc>,
+        settings: &CredentialSettings,
+    ) -> Result<RunConfig, RunConfigError> {
+        Flags {
+            rows: &self.rows,
+            grant: &GrantArgs::default(),
+            report: Report::Status,
+        }
+        .to_config(run_start, settings)
+    }
+}
+
+/// One command's flags seen together, whichever command gave them.
+struct Flags<'a> {
+    rows: &'a RowsArgs,
+    grant: &'a GrantArgs,
+    report: Report,
+}
+
+impl Flags<'_> {
+    fn to_config(
+        &self,
+        run_start: DateTime<Utc>,
+        settings: &CredentialSettings,
+    ) -> Result<RunConfig, RunConfigError> {
         let default_environment = self
+            .rows
             .environment
             .as_deref()
             .map(|text| {
@@ -213,17 +275,17 @@ impl RunArgs {
         let input = self.input_source(default_environment)?;
         let output = self.output_target(&input)?;
         self.check_summary_path(&input, &output)?;
-        let zone = Zone::parse(&self.timezone)
-            .ok_or_else(|| RunConfigError::Timezone(self.timezone.clone()))?;
+        let zone = Zone::parse(&self.rows.timezone)
+            .ok_or_else(|| RunConfigError::Timezone(self.rows.timezone.clone()))?;
         let rules = Rules {
             run_start,
-            max_window: self.max_window,
-            max_window_text: humantime::format_duration(self.max_window).to_string(),
+            max_window: self.grant.max_window,
+            max_window_text: humantime::format_duration(self.grant.max_window).to_string(),
             default_environment,
             default_until: None,
             zone,
         };
-        let default_until = match &self.until {
+        let default_until = match &self.grant.until {
             None => None,
             Some(text) => {
                 let until =
@@ -237,16 +299,16 @@ impl RunArgs {
             }
         };
         check_proxy_settings()?;
-        let connects = !self.dry_run || self.resolve;
-        let target = if self.simulate && connects {
+        let connects = !self.grant.dry_run || self.grant.resolve;
+        let target = if self.rows.simulate && connects {
             Target::Simulator(Box::new(simulated_tenant()))
-        } else if self.simulate {
+        } else if self.rows.simulate {
             Target::DryRun {
                 would_send: "to the built-in simulator".to_owned(),
             }
         } else {
-            let api_url = self.connection.api_url()?;
-            match (!connects, self.connection.credentials(settings)) {
+            let api_url = self.rows.connection.api_url()?;
+            match (!connects, self.rows.connection.credentials(settings)) {
                 (false, credentials) => Target::PingOne {
                     api_url,
                     credentials: credentials?,
@@ -257,7 +319,7 @@ impl RunArgs {
                 (true, Ok(credentials)) => Target::DryRun {
                     would_send: format!(
                         "to {api_url} with {}",
-                        self.connection.describe(&credentials)
+                        self.rows.connection.describe(&credentials)
                     ),
                 },
                 (true, Err(ConnectionError::NoCredentials)) => Target::DryRun {
@@ -269,33 +331,34 @@ impl RunArgs {
             }
         };
         Ok(RunConfig {
-            overwrite: self.overwrite,
-            rate: self.connection.rate,
-            concurrency: usize::from(self.connection.concurrency),
+            overwrite: self.rows.overwrite,
+            rate: self.rows.connection.rate,
+            concurrency: usize::from(self.rows.connection.concurrency),
             retry: RetryPolicy {
-                retries: self.connection.retries,
+                retries: self.rows.connection.retries,
                 ..RetryPolicy::default()
             },
-            timeout: self.connection.timeout,
+            timeout: self.rows.connection.timeout,
             rules: Rules {
                 default_until,
                 ..rules
             },
-            progress: self.progress,
-            summary_json: self.summary_json.clone(),
-            resume: self.resume,
-            resume_margin: self.resume_margin,
-            resume_any_api: self.resume_any_api,
-            reads_only: self.dry_run && self.resolve,
+            progress: self.rows.progress,
+            summary_json: self.rows.summary_json.clone(),
+            resume: self.grant.resume,
+            resume_margin: self.grant.resume_margin,
+            resume_any_api: self.grant.resume_any_api,
+            reads_only: self.grant.dry_run && self.grant.resolve,
             read: self.read_options()?,
             report: self.report,
-            extra_roots: self.connection.extra_roots()?,
+            extra_roots: self.rows.connection.extra_roots()?,
             ..RunConfig::new(input, output, target)
         })
     }
 
     fn read_options(&self) -> Result<ReadOptions, RunConfigError> {
         let encoding = self
+            .rows
             .encoding
             .as_deref()
             .map(|label| {
@@ -304,41 +367,43 @@ impl RunArgs {
             })
             .transpose()?;
         Ok(ReadOptions {
-            sheet: self.sheet.clone(),
+            sheet: self.rows.sheet.clone(),
             encoding,
-            allow_empty: self.allow_empty,
-            only: self.only.clone(),
+            allow_empty: self.rows.allow_empty,
+            only: self.rows.only.clone(),
         })
     }
 
     /// The file or standard input, or the population or group whose members are the rows.
     fn input_source(&self, environment: Option<Uuid>) -> Result<Rows, RunConfigError> {
-        let (collection, named, flag) = match (&self.population, &self.group) {
+        let (collection, named, flag) = match (&self.rows.population, &self.rows.group) {
             (Some(named), _) => (Collection::Population, named, "population"),
             (None, Some(named)) => (Collection::Group, named, "group"),
             (None, None) => {
                 return Ok(Rows::Input(InputSource::from_argument(
-                    self.input.as_deref().unwrap_or("-"),
+                    self.rows.input.as_deref().unwrap_or("-"),
                 )));
             }
         };
-        let until_given = self.until.is_some() || self.report == Report::Status;
-        let (Some(environment_id), true) = (environment, until_given) else {
-            return Err(RunConfigError::SelectionNeeds(flag));
+        let Some(environment_id) = environment else {
+            return Err(RunConfigError::SelectionNeedsEnvironment(flag));
         };
-        if self.dry_run && !self.resolve {
+        if self.report == Report::Grants && self.grant.until.is_none() {
+            return Err(RunConfigError::SelectionNeedsUntil(flag));
+        }
+        if self.grant.dry_run && !self.grant.resolve {
             return Err(RunConfigError::SelectionDryRun(flag));
         }
         Ok(Rows::Selection(Selection {
             collection,
             named: named.clone(),
             environment_id,
-            max_users: self.max_users.map_or(0, |most| most as usize),
+            max_users: self.rows.max_users.map_or(0, |most| most as usize),
         }))
     }
 
     fn output_target(&self, input: &Rows) -> Result<OutputTarget, RunConfigError> {
-        let target = match (self.output.as_deref(), input) {
+        let target = match (self.rows.output.as_deref(), input) {
             (Some("-"), _) => OutputTarget::Stdout,
             (Some(path), _) => OutputTarget::File(PathBuf::from(path)),
             (None, Rows::Input(InputSource::Stdin)) => {
@@ -370,7 +435,7 @@ impl RunArgs {
     fn results_suffix(&self) -> &'static str {
         if self.report == Report::Status {
             "status.csv"
-        } else if self.simulate && !self.dry_run {
+        } else if self.rows.simulate && !self.grant.dry_run {
             "rehearsal.results.csv"
         } else {
             "results.csv"
@@ -382,7 +447,7 @@ impl RunArgs {
         input: &Rows,
         output: &OutputTarget,
     ) -> Result<(), RunConfigError> {
-        let Some(summary) = &self.summary_json else {
+        let Some(summary) = &self.rows.summary_json else {
             return Ok(());
         };
         let named = |what| RunConfigError::SummaryIsRunFile {
@@ -399,7 +464,7 @@ impl RunArgs {
         {
             return Err(named("results file"));
         }
-        if summary.exists() && !self.overwrite {
+        if summary.exists() && !self.rows.overwrite {
             return Err(RunConfigError::SummaryExists(summary.clone()));
         }
         Ok(())

@@ -33,9 +33,17 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The `run` flags every run from the page gets (the simulator's URLs instead of the
-    /// region's when `simulator_urls` is given).
-    pub fn run_flags(&self, simulator_urls: Option<(String, String)>) -> Vec<String> {
+    /// The flags of `run` that only a grant takes: the bound on expiries.
+    pub fn grant_flags(&self) -> Vec<String> {
+        vec![
+            "--max-window".to_owned(),
+            humantime::format_duration(self.max_window).to_string(),
+        ]
+    }
+
+    /// The connection flags every run and status check from the page gets (the simulator's
+    /// URLs instead of the region's when `simulator_urls` is given).
+    pub fn connection_flags(&self, simulator_urls: Option<(String, String)>) -> Vec<String> {
         let mut flags = vec![
             "--rate".to_owned(),
             self.connection.rate.to_string(),
@@ -45,8 +53,6 @@ impl ServeArgs {
             self.connection.retries.to_string(),
             "--timeout".to_owned(),
             humantime::format_duration(self.connection.timeout).to_string(),
-            "--max-window".to_owned(),
-            humantime::format_duration(self.max_window).to_string(),
             "--region".to_owned(),
             format!("{:?}", self.connection.region).to_ascii_uppercase(),
         ];

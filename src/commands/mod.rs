@@ -13,15 +13,15 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command};
 use crate::outcome::{CommandError, exit};
 use crate::record::log_format::LogFormat;
-use crate::row::Report;
 
 /// Runs `command` and returns the exit code it ends with (the table in docs/cli.md).
 pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandError> {
     match command {
-        Command::Run(args) => run::run(&args, format).await,
-        Command::Status(mut args) => {
-            args.report = Report::Status;
-            run::run(&args, format).await
+        Command::Run(args) => {
+            run::run(|start, settings| args.to_config(start, settings), format).await
+        }
+        Command::Status(args) => {
+            run::run(|start, settings| args.to_config(start, settings), format).await
         }
         Command::Simulate(args) => simulate::simulate(&args).await,
         Command::Verify(args) => Ok(verify::verify(&args.results, format)),

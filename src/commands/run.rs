@@ -5,16 +5,24 @@
 use serde_json::Map;
 
 use crate::cli::connection::CredentialSettings;
-use crate::cli::run::RunArgs;
+use crate::cli::run::RunConfigError;
 use crate::commands::signals::Signals;
+use crate::config::RunConfig;
 use crate::outcome::{CommandError, RunError, exit};
 use crate::record::in_order::GrantedBypass;
 use crate::record::log_format::{Level, LogFormat};
 
-/// Runs the pipeline `args` describe and returns its exit code.
-pub async fn run(args: &RunArgs, format: LogFormat) -> Result<u8, CommandError> {
+/// Runs the pipeline that `configure` makes of the flags, with the time it starts and the
+/// credentials the process environment holds, and returns its exit code.
+pub async fn run(
+    configure: impl FnOnce(
+        chrono::DateTime<chrono::Utc>,
+        &CredentialSettings,
+    ) -> Result<RunConfig, RunConfigError>,
+    format: LogFormat,
+) -> Result<u8, CommandError> {
     let settings = CredentialSettings::from_process_environment();
-    let mut config = match args.to_config(chrono::Utc::now(), &settings) {
+    let mut config = match configure(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
             format.error(&error.to_string());

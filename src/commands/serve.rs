@@ -25,9 +25,10 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     } else {
         None
     };
-    let (run_flags, credentials, target) = match &simulator {
+    let grant_flags = args.grant_flags();
+    let (connection_flags, credentials, target) = match &simulator {
         Some(simulator) => (
-            args.run_flags(Some((simulator.api_url(), simulator.auth_url()))),
+            args.connection_flags(Some((simulator.api_url(), simulator.auth_url()))),
             CredentialSettings {
                 client_id: Some(simulator.credentials().client_id.to_string()),
                 client_secret: Some(simulator.credentials().client_secret.clone()),
@@ -37,9 +38,9 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
             "to the built-in simulator started with this server".to_owned(),
         ),
         None => {
-            let flags = args.run_flags(None);
+            let flags = args.connection_flags(None);
             let credentials = CredentialSettings::from_process_environment();
-            match would_send(&flags, &credentials) {
+            match would_send(&[flags.as_slice(), &grant_flags].concat(), &credentials) {
                 Ok(target) => (flags, credentials, target),
                 Err(message) => {
                     format.error(&message);
@@ -51,7 +52,8 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     let config = ServeConfig {
         listen: args.listen,
         workdir: args.workdir.clone(),
-        run_flags,
+        connection_flags,
+        grant_flags,
         credentials,
         target,
     };

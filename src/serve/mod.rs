@@ -44,8 +44,11 @@ fn session_cookie(port: u16) -> String {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub workdir: PathBuf,
-    /// `run`'s connection, credential, rate and retry flags, as given to `serve`.
-    pub run_flags: Vec<String>,
+    /// The connection, credential, rate and retry flags, as given to `serve`: every run and
+    /// status check gets them.
+    pub connection_flags: Vec<String>,
+    /// The flags only a run that grants gets (`--max-window`).
+    pub grant_flags: Vec<String>,
     pub credentials: CredentialSettings,
     /// Says where runs go and with which kind of credential, never a value.
     pub target: String,
@@ -460,19 +463,22 @@ async fn command_with(
         .map(str::to_owned)
         .chain(arguments.iter().cloned())
         .chain(["--progress", "never"].map(str::to_owned))
-        .chain(server.config.run_flags.iter().cloned());
+        .chain(server.config.connection_flags.iter().cloned())
+        .chain(
+            (command == "run")
+                .then_some(&server.config.grant_flags)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
     let cli = Cli::try_parse_from(argv).map_err(|error| error.to_string())?;
-    let args = match cli.command {
-        Command::Run(args) => args,
-        Command::Status(mut args) => {
-            args.report = crate::row::Report::Status;
-            args
-        }
+    let (start, credentials) = (chrono::Utc::now(), &server.config.credentials);
+    let mut config = match cli.command {
+        Command::Run(args) => args.to_config(start, credentials),
+        Command::Status(args) => args.to_config(start, credentials),
         _ => return Err("not a run".to_owned()),
-    };
-    let mut config = args
-        .to_config(chrono::Utc::now(), &server.config.credentials)
-        .map_err(|error| error.to_string())?;
+    }
+    .map_err(|error| error.to_string())?;
     if let Some((live, interrupt)) = control {
         config.live = live;
         config.interrupt = interrupt;

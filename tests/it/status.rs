@@ -141,7 +141,7 @@ async fn status_reads_each_rows_bypass_back_as_active_none_failed_or_invalid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_exits_0_when_every_row_was_checked_and_refuses_expiry_options() {
+async fn status_exits_0_when_every_row_was_checked_and_offers_no_granting_flags() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&crate::support::users_csv(3, ENV_A, "8h"));
     let status = |extra: &[&str]| {
@@ -163,7 +163,38 @@ async fn status_exits_0_when_every_row_was_checked_and_refuses_expiry_options() 
         ),
         ["none"; 3]
     );
-    let output = status(&["--until", "8h"]).output().await.expect("runs");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--until does not apply"));
+    for (flag, value) in [
+        ("--until", "8h"),
+        ("--max-window", "1d"),
+        ("--resume-margin", "1h"),
+    ] {
+        let output = status(&[flag, value]).output().await.expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains(&format!("unexpected argument '{flag}'")),
+            "{flag}"
+        );
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .args(["status", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let offers = |flag: &str| {
+        help.lines()
+            .any(|line| line.trim_start().starts_with(&format!("{flag} ")))
+    };
+    for granting in ["--until", "--max-window", "--resume", "--dry-run"] {
+        assert!(!offers(granting), "status --help offers {granting}");
+    }
+    for shared in [
+        "--population",
+        "--sheet",
+        "--rate",
+        "--ca-file",
+        "--summary-json",
+    ] {
+        assert!(offers(shared), "status --help lacks {shared}");
+    }
 }
