@@ -9,6 +9,8 @@
 mod sheet;
 mod text;
 
+pub use sheet::sheet_names;
+
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};

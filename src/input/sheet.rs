@@ -195,6 +195,16 @@ impl SheetRows {
     }
 }
 
+/// The names of a workbook's sheets, in order, from its bytes (the format found by trying
+/// each), for a page that offers them to choose from before the workbook is read.
+pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {
+    calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map(|workbook| workbook.sheet_names())
+        .map_err(|error| {
+            format!("not a workbook this tool reads (.xlsx, .xlsm, .xlsb, .xls, .ods): {error}")
+        })
+}
+
 /// Reads the chosen sheet, handing every row that is not blank to `emit` until it says stop.
 fn read_sheet(
     path: &Path,

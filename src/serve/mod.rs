@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::connection::CredentialSettings;
 use crate::cli::{Cli, Command};
+use crate::input::sheet_names;
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
 
@@ -147,6 +148,7 @@ pub async fn start(
         .route("/page.js", get(script))
         .route("/page.css", get(style))
         .route("/plan", post(plan))
+        .route("/sheets", post(sheets))
         .route("/status", get(status_form).post(status))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/start", post(start_run))
@@ -403,6 +405,22 @@ fn keep_upload(
         .and_then(|()| std::fs::write(&input, &upload.bytes))
         .map_err(|error| format!("cannot keep the upload in {}: {error}", folder.display()))?;
     Ok((id, folder, input))
+}
+
+/// The sheets of an uploaded workbook, for the form to offer (`{"sheets": [...]}`, or
+/// `{"error": "..."}` with 422 when the file is not a workbook).
+async fn sheets(form: Multipart) -> Response {
+    let listed = read_upload(form)
+        .await
+        .and_then(|upload| tokio::task::block_in_place(|| sheet_names(&upload.bytes)));
+    match listed {
+        Ok(names) => axum::Json(serde_json::json!({ "sheets": names })).into_response(),
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response(),
+    }
 }
 
 async fn plan(State(server): Shared, form: Multipart) -> Response {

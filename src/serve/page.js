@@ -1,5 +1,6 @@
 // The page's only script: shows UTC expiries in the browser's own time zone too, suggests that
-// zone for the upload, and follows a run's progress through server-sent events.
+// zone for the upload, lists a chosen workbook's sheets to pick from, and follows a run's
+// progress through server-sent events.
 "use strict";
 
 document.querySelectorAll("time.utc").forEach((element) => {
@@ -14,6 +15,37 @@ const zone = document.getElementById("timezone");
 if (zone && Intl.DateTimeFormat().resolvedOptions().timeZone) {
   zone.placeholder = Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
+
+// A workbook chosen in a form: its sheets, as the server reads them, replace "The first sheet".
+document.querySelectorAll("select.sheets").forEach((select) => {
+  const picker = select.form.querySelector("input[type=file]");
+  const first = () => new Option("The first sheet", "");
+  picker.addEventListener("change", async () => {
+    select.replaceChildren(first());
+    delete select.dataset.listed;
+    const file = picker.files[0];
+    if (!file || !/\.(xlsx|xlsm|xlsb|xls|ods)$/i.test(file.name)) {
+      return;
+    }
+    const body = new FormData();
+    body.append("file", file);
+    try {
+      const answer = await fetch("/sheets", { method: "POST", body });
+      const listed = await answer.json();
+      if (!answer.ok) {
+        select.replaceChildren(first(), new Option(listed.error, "", false, false));
+        select.options[1].disabled = true;
+        return;
+      }
+      select.replaceChildren(
+        ...listed.sheets.map((name, index) => new Option(index + 1 + ". " + name, name)),
+      );
+      select.dataset.listed = "true";
+    } catch {
+      select.replaceChildren(first());
+    }
+  });
+});
 
 const numbers = document.getElementById("numbers");
 if (numbers && numbers.dataset.events) {

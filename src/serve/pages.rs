@@ -22,6 +22,10 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
+/// The sheet picker: the first sheet unless the page lists the chosen workbook's sheets here.
+const SHEET_CHOICE: &str =
+    "<select name=\"sheet\" class=\"sheets\"><option value=\"\">The first sheet</option></select>";
+
 fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · pingone-bypass</title><link rel=\"stylesheet\" href=\"/page.css\"><script src=\"/page.js\" defer></script></head><body><header><a href=\"/\">pingone-bypass</a></header><main>{body}</main></body></html>",
@@ -48,7 +52,7 @@ pub fn home(target: &str, runs: &[(u64, String, String)]) -> String {
              <p class=\"target\">Requests go {}.</p>\
              <form id=\"upload\" method=\"post\" action=\"/plan\" enctype=\"multipart/form-data\">\
              <label class=\"drop\">CSV or workbook (.csv, .xlsx, .xls, .ods; at most 50 MiB)<input type=\"file\" name=\"file\" required></label>\
-             <label>Sheet (name or number; empty: the first)<input name=\"sheet\"></label>\
+             <label>Sheet of a workbook{SHEET_CHOICE}</label>\
              <label>Environment for rows without one<input name=\"env\" placeholder=\"UUID\"></label>\
              <label>Expiry for rows without one<input name=\"until\" placeholder=\"8h, 2025-11-30 17:00\"></label>\
              <label>Time zone of dates without one<input name=\"timezone\" id=\"timezone\" value=\"UTC\"></label>\
@@ -168,7 +172,7 @@ pub fn status_form(target: &str) -> String {
             "<h1>Who has a bypass now</h1><p class=\"target\">Reads go {}.</p>\
              <form id=\"status\" method=\"post\" action=\"/status\" enctype=\"multipart/form-data\">\
              <label class=\"drop\">CSV or workbook of users<input type=\"file\" name=\"file\" required></label>\
-             <label>Sheet<input name=\"sheet\"></label>\
+             <label>Sheet of a workbook{SHEET_CHOICE}</label>\
              <label>Environment for rows without one<input name=\"env\" placeholder=\"UUID\"></label>\
              <button type=\"submit\">Read the bypasses</button></form>",
             escape(target)

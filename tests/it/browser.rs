@@ -1,7 +1,8 @@
 //! The upload page in a real browser (Debian's `chromium`, driven through `chromedriver` with
 //! WebDriver): upload a file with invalid rows, read the plan, confirm, wait for the run to
-//! finish, download the results and compare them with the simulator's state; and a request
-//! without the key, or from a foreign origin, refused. Screenshots of the steps are written to
+//! finish, download the results and compare them with the simulator's state; a workbook's
+//! sheets listed when it is chosen, and the one picked planned; and a request without the key,
+//! or from a foreign origin, refused. Screenshots of the steps are written to
 //! `docs/screenshots/`.
 //!
 //! These need the browser, so they are `#[ignore]`d in `cargo test`; `.ci/run` installs
@@ -297,5 +298,60 @@ async fn browser_without_the_key_or_from_another_origin_is_refused() {
         .await
         .expect("answers");
     assert_eq!(foreign.status(), reqwest::StatusCode::FORBIDDEN);
+    browser.close().await.expect("the session ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; .ci/run runs it"]
+async fn browser_lists_a_chosen_workbooks_sheets_and_plans_the_one_picked() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let workdir = tempfile::tempdir().expect("a work folder");
+    let (_server, url) = serve(&simulator, workdir.path());
+    let users: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    let upload = workdir.path().join("export.xlsx");
+    std::fs::write(&upload, crate::serve::two_sheet_workbook(&users)).expect("the upload");
+    let (_driver, browser) = browser().await;
+    browser.goto(&url).await.expect("the page opens");
+    browser
+        .wait()
+        .for_element(Locator::Css("input[type=file]"))
+        .await
+        .expect("the file picker")
+        .send_keys(&upload.display().to_string())
+        .await
+        .expect("the file is chosen");
+    let sheets = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("select.sheets[data-listed=true]"))
+        .await
+        .expect("the workbook's sheets are listed");
+    assert_eq!(
+        sheets.text().await.expect("the choices"),
+        "1. Notes\n2. Locked out"
+    );
+    sheets
+        .select_by_value("Locked out")
+        .await
+        .expect("the second sheet is picked");
+    browser
+        .find(Locator::Css("#upload button"))
+        .await
+        .expect("the check button")
+        .click()
+        .await
+        .expect("clicked");
+    let counts = browser
+        .wait()
+        .for_element(Locator::Id("counts"))
+        .await
+        .expect("the plan")
+        .text()
+        .await
+        .expect("its text");
+    assert_eq!(
+        counts,
+        "2 rows: 2 to grant, 0 invalid, 0 skipped, 0 not found or ambiguous."
+    );
     browser.close().await.expect("the session ends");
 }

@@ -1,7 +1,7 @@
 //! `pingone-bypass serve` through the binary and HTTP: the launch key exchanged for a cookie,
-//! refusals without it or from another origin or host, the security headers, and the flow
+//! refusals without it or from another origin or host, the security headers, the flow
 //! (upload, plan, confirm, progress, results) against a simulator whose state the results must
-//! match.
+//! match, and a workbook's sheets listed for the form to pick from.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -311,4 +311,91 @@ async fn the_status_page_reads_the_uploaded_users_bypasses_back() {
         "{page}"
     );
     assert_eq!(simulator.stats().total_puts(), 0);
+}
+
+/// A workbook of two sheets whose second holds the users, as the helpdesk's export might.
+pub fn two_sheet_workbook(users: &[Uuid]) -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let notes = workbook.add_worksheet().set_name("Notes").expect("a name");
+    notes.write_string(0, 0, "read me").expect("written");
+    let sheet = workbook
+        .add_worksheet()
+        .set_name("Locked out")
+        .expect("a name");
+    for (column, name) in ["envID", "userID", "until"].iter().enumerate() {
+        sheet
+            .write_string(0, column as u16, *name)
+            .expect("written");
+    }
+    for (index, user) in users.iter().enumerate() {
+        let row = index as u32 + 1;
+        sheet
+            .write_string(row, 0, ENV_A.to_string())
+            .expect("written");
+        sheet
+            .write_string(row, 1, user.to_string())
+            .expect("written");
+        sheet.write_string(row, 2, "8h").expect("written");
+    }
+    workbook.save_to_buffer().expect("the workbook")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_lists_a_workbooks_sheets_and_plans_the_one_picked() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let served = serve(&simulator, &[]).await;
+    let cookie = sign_in(&served).await;
+    let users: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    let workbook = two_sheet_workbook(&users);
+    let upload = |bytes: Vec<u8>, name: &str| {
+        reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        )
+    };
+    let listed: serde_json::Value = browser()
+        .post(format!("{}/sheets", served.base()))
+        .header("cookie", &cookie)
+        .multipart(upload(workbook.clone(), "export.xlsx"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed["sheets"], serde_json::json!(["Notes", "Locked out"]));
+
+    let not_a_workbook = browser()
+        .post(format!("{}/sheets", served.base()))
+        .header("cookie", &cookie)
+        .multipart(upload(b"envID,userID\n".to_vec(), "export.xlsx"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(not_a_workbook.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: serde_json::Value = not_a_workbook.json().await.expect("JSON");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|message| message.contains("not a workbook")),
+        "{error}"
+    );
+
+    let plan = browser()
+        .post(format!("{}/plan", served.base()))
+        .header("cookie", &cookie)
+        .multipart(upload(workbook, "export.xlsx").text("sheet", "Locked out"))
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the plan page");
+    assert!(plan.contains("2 rows: 2 to grant, 0 invalid"), "{plan}");
+    assert!(plan.contains(&users[1].to_string()), "{plan}");
+    assert_eq!(
+        simulator.stats().total_puts(),
+        0,
+        "listing and planning grant nothing"
+    );
 }
