@@ -1,6 +1,7 @@
 //! `pingone-bypass status` through the binary: every row's bypass read back from the simulator's
 //! stored bypasses (active, ended, never granted, a user that does not exist, an invalid row, a
-//! user named by username), the report's columns, its summary JSON and exit codes.
+//! user named by username) and of a whole population, the report's columns, its summary JSON,
+//! exit codes and the flags it does not take.
 
 use std::collections::HashSet;
 
@@ -197,4 +198,53 @@ async fn status_exits_0_when_every_row_was_checked_and_offers_no_granting_flags(
     ] {
         assert!(offers(shared), "status --help lacks {shared}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_whole_population_back_without_an_expiry() {
+    use pingone_bypass::simulator::DirectoryUser;
+    let member = |n: usize, population: &str| DirectoryUser {
+        environment_id: ENV_A,
+        id: Uuid::new_v4(),
+        username: format!("u{n}"),
+        email: format!("u{n}@example.com"),
+        population: population.to_owned(),
+        groups: Vec::new(),
+    };
+    let contractors: Vec<DirectoryUser> = (0..3).map(|n| member(n, "Contractors")).collect();
+    let mut users = contractors.clone();
+    users.push(member(9, "Employees"));
+    let simulator = start(SimulatorConfig {
+        population: Population::Only(users),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    simulator.store_bypass(ENV_A, contractors[1].id, Utc::now() + Duration::hours(3));
+    let folder = tempfile::tempdir().expect("a folder");
+    let report = folder.path().join("contractors.status.csv");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    command
+        .args([
+            "status",
+            "--progress",
+            "never",
+            "--population",
+            "Contractors",
+        ])
+        .args(["--max-users", "3", "--env", &ENV_A.to_string(), "-o"])
+        .arg(&report)
+        .kill_on_drop(true);
+    with_worker_app(&mut command, &simulator);
+    let output = command.output().await.expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = read_results(&report);
+    let listed: Vec<String> = contractors.iter().map(|user| user.id.to_string()).collect();
+    assert_eq!(column(&rows, "user_id"), listed, "in listing order");
+    assert_eq!(column(&rows, "status"), ["none", "active", "none"]);
+    assert_eq!(simulator.stats().total_puts(), 0, "status grants nothing");
 }
