@@ -380,7 +380,12 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
             Cell::Empty => String::new(),
             Cell::Text(text) => text.clone(),
             other => {
-                defects.push(wrong_type(column, other, "an ID, as text"));
+                defects.push(wrong_type(
+                    column,
+                    other,
+                    "an ID, as text",
+                    "format the cell as text and enter the ID again",
+                ));
                 other.text()
             }
         }
@@ -399,7 +404,12 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
             // cannot be one.
             (UserColumn::Name(_), Cell::Bool(_) | Cell::Error(_) | Cell::Date(_)) => {
                 let found = cell(*index);
-                defects.push(wrong_type(name, found, "a username or email"));
+                defects.push(wrong_type(
+                    name,
+                    found,
+                    "a username or email",
+                    "format the cell as text and enter the name again",
+                ));
                 found.text()
             }
             (UserColumn::Name(_), found) => found.text(),
@@ -415,7 +425,12 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
             Cell::Empty => String::new(),
             Cell::Text(text) | Cell::Date(text) => text.clone(),
             other => {
-                defects.push(wrong_type(name, other, "a date (or a duration such as 8h)"));
+                defects.push(wrong_type(
+                    name,
+                    other,
+                    "a date (or a duration such as 8h)",
+                    "format the cell as a date, or as text holding a date or duration, and enter it again",
+                ));
                 other.text()
             }
         },
@@ -452,10 +467,12 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
 }
 
 /// A cell whose type is not what its column needs, in the admin's terms.
-fn wrong_type(column: &str, cell: &Cell, wanted: &str) -> String {
+/// Why `cell` cannot be `wanted`; for a number (what Excel makes of anything that looks like
+/// one), `refill` says how to enter the value so that it stays what it is.
+fn wrong_type(column: &str, cell: &Cell, wanted: &str, refill: &str) -> String {
     match cell {
         Cell::Number(number) => format!(
-            "{column} holds the number {} where {wanted} belongs; format the cell as text (or as a date) and enter it again",
+            "{column} holds the number {} where {wanted} belongs; {refill}",
             number_text(*number)
         ),
         Cell::Bool(value) => format!(

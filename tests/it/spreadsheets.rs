@@ -1,7 +1,7 @@
-//! Spreadsheets as admins have them, through the binary: workbooks read directly (sheets, date
-//! cells, wrong-typed cells), `--timezone`, Excel's encodings, what Excel leaves below the data,
-//! quotes that do not close, leap seconds, and a results file fed back as input (`--only`, and
-//! `--resume` after a spreadsheet re-saved it).
+//! Spreadsheets as admins have them, through the binary: workbooks read directly (.xlsx, .ods and
+//! Excel 97 .xls; sheets, date cells, wrong-typed cells), `--timezone`, Excel's encodings, what
+//! Excel leaves below the data, quotes that do not close, leap seconds, and a results file fed
+//! back as input (`--only`, and `--resume` after a spreadsheet re-saved it).
 
 use std::collections::HashSet;
 use std::process::Output;
@@ -489,5 +489,49 @@ async fn an_opendocument_spreadsheet_is_read_with_its_date_cells() {
         rows[0]["requested_until"],
         format!("{}T08:30:00.000Z", tomorrow()),
         "09:30 in Berlin in winter is 08:30 UTC"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excel_97_workbook_is_read_with_its_sheet_row_numbers_and_date_cells() {
+    // Written by tests/fixtures/legacy-xls.py: no Rust crate writes .xls.
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("legacy.xls");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/legacy.xls"),
+        &path,
+    )
+    .expect("the fixture");
+    // Its date is in 2099, far beyond the default window: the window is widened to read it.
+    let output = dry_run(
+        &path,
+        &[
+            "--sheet",
+            "2",
+            "--timezone",
+            "America/New_York",
+            "--max-window",
+            "40000d",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_results(&folder.path().join("legacy.results.csv"));
+    assert_eq!(
+        column(&rows, "row"),
+        ["4", "5"],
+        "the sheet's own row numbers"
+    );
+    assert_eq!(column(&rows, "status"), ["planned", "invalid"]);
+    assert_eq!(
+        rows[0]["requested_until"], "2099-01-02T22:00:00.000Z",
+        "17:00 in New York in winter is 22:00 UTC"
+    );
+    assert_eq!(rows[0]["seats"], "42", "extra cells carried as text");
+    assert!(
+        rows[1]["error_message"]
+            .contains("userID holds the number 12345 where an ID, as text belongs; format the cell as text and enter the ID again"),
+        "{}",
+        rows[1]["error_message"]
     );
 }
