@@ -36,6 +36,14 @@ impl Served {
 
 /// `serve` against `simulator` as its worker application, and the URL it printed.
 async fn serve(simulator: &Simulator, extra: &[&str]) -> Served {
+    serve_with(crate::support::worker_app_settings(simulator), extra).await
+}
+
+/// `serve <extra>` with only `settings` in its environment, and the URL it printed.
+async fn serve_with(
+    settings: impl IntoIterator<Item = (&'static str, String)>,
+    extra: &[&str],
+) -> Served {
     let workdir = tempfile::tempdir().expect("a work folder");
     let mut child = Command::new(BINARY)
         .arg("serve")
@@ -43,7 +51,7 @@ async fn serve(simulator: &Simulator, extra: &[&str]) -> Served {
         .arg(workdir.path())
         .args(extra)
         .env_clear()
-        .envs(crate::support::worker_app_settings(simulator))
+        .envs(settings)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -78,6 +86,26 @@ fn browser() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client")
+}
+
+/// Run `run`'s server-sent events, read until its `done` event.
+async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
+    let mut events = browser()
+        .get(format!("{}/runs/{run}/events", served.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("answers");
+    let mut stream = String::new();
+    while !stream.contains("event: done") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), events.chunk())
+            .await
+            .expect("progress within twenty seconds")
+            .expect("the stream is readable")
+            .expect("the stream goes on until done");
+        stream.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    stream
 }
 
 /// Opens the printed URL and returns the session cookie it sets.
@@ -216,21 +244,7 @@ async fn an_upload_is_planned_confirmed_granted_and_its_results_match_the_tenant
         .await
         .expect("answers");
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let mut events = client
-        .get(format!("{}/runs/1/events", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
-    let mut stream = String::new();
-    while !stream.contains("event: done") {
-        let chunk = tokio::time::timeout(Duration::from_secs(20), events.chunk())
-            .await
-            .expect("progress within twenty seconds")
-            .expect("the stream is readable")
-            .expect("the stream goes on until done");
-        stream.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let stream = events_until_done(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":3"), "{stream}");
 
     let results = client
@@ -398,4 +412,54 @@ async fn the_page_lists_a_workbooks_sheets_and_plans_the_one_picked() {
         0,
         "listing and planning grant nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_simulate_needs_no_credentials_and_grants_on_its_own_simulator() {
+    // Nothing of PingOne in the environment: the page runs against the simulator it starts.
+    let served = serve_with(Vec::new(), &["--simulate"]).await;
+    let cookie = sign_in(&served).await;
+    let home = browser()
+        .get(format!("{}/", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        home.contains("Requests go to the built-in simulator started with this server."),
+        "{home}"
+    );
+    let mut csv = String::from("envID,userID\n");
+    for _ in 0..3 {
+        csv.push_str(&format!("{ENV_A},{}\n", Uuid::new_v4()));
+    }
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("outage.csv"),
+        )
+        .text("until", "2h");
+    let plan = browser()
+        .post(format!("{}/plan", served.base()))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the plan page");
+    assert!(plan.contains("3 rows: 3 to grant, 0 invalid"), "{plan}");
+    let started = browser()
+        .post(format!("{}/runs/1/start", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let stream = events_until_done(&served, &cookie, 1).await;
+    assert!(stream.contains("\"succeeded\":3"), "{stream}");
 }
