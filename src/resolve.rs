@@ -47,13 +47,14 @@ pub enum Resolution {
     Stopped(NotSent),
 }
 
-/// A listing read to its end, or why it could not be.
-pub(crate) enum Listing<T> {
-    /// The items, and how many PingOne said there are, when it said.
-    Complete {
-        items: Vec<T>,
-        total: Option<u64>,
-    },
+/// A listing read to its end: the items, and how many PingOne said there are, when it said.
+pub(crate) struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: Option<u64>,
+}
+
+/// Why a listing could not be read to its end.
+pub(crate) enum ListingFailure {
     /// PingOne refused the request itself (400 or 414): its filter or URL.
     Refused {
         http_status: u16,
@@ -75,7 +76,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
     environment: Uuid,
     url: String,
     most: usize,
-) -> Listing<T> {
+) -> Result<Listed<T>, ListingFailure> {
     let mut items = Vec::new();
     let mut total = None;
     let mut next = Some(url.clone());
@@ -88,13 +89,13 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
     while let Some(page_url) = next.take() {
         pages += 1;
         if pages > most_pages {
-            return Listing::Failed {
+            return Err(ListingFailure::Failed {
                 http_status: None,
                 error_code: "TOO_MANY_MATCHES".to_owned(),
                 error_message: format!(
                     "the listing went on for more than {most_pages} pages; narrow it down"
                 ),
-            };
+            });
         }
         let request = PageRequestOf::<T>::new(page_url);
         let sent = sender.send(environment, &request).await;
@@ -113,10 +114,10 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
                 },
                 _,
             ) => {
-                return Listing::Refused {
+                return Err(ListingFailure::Refused {
                     http_status,
                     message: error_message,
-                };
+                });
             }
             Sent::Answered(
                 Attempt::Refused {
@@ -127,20 +128,20 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
                 },
                 _,
             ) => {
-                return Listing::Failed {
+                return Err(ListingFailure::Failed {
                     http_status: Some(http_status),
                     error_code,
                     error_message,
-                };
+                });
             }
             Sent::Answered(Attempt::NoAnswer { error_message }, attempts) => {
-                return Listing::Failed {
+                return Err(ListingFailure::Failed {
                     http_status: None,
                     error_code: "NO_ANSWER".to_owned(),
                     error_message: format!("{error_message} (after {attempts} attempts)"),
-                };
+                });
             }
-            Sent::Stopped(reason, _) => return Listing::Stopped(reason),
+            Sent::Stopped(reason, _) => return Err(ListingFailure::Stopped(reason)),
         };
         total = total.or(page.count);
         if page.embedded.items.is_empty() {
@@ -151,25 +152,25 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
         items.extend(page.embedded.items);
         let known = total.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
         if items.len().max(known) > most {
-            return Listing::Complete { items, total };
+            return Ok(Listed { items, total });
         }
         if let Some(link) = page.links.next {
             match sender.client.next_page_url(&url, &link.href) {
                 Some(next_url) => next = Some(next_url),
                 None => {
-                    return Listing::Failed {
+                    return Err(ListingFailure::Failed {
                         http_status: None,
                         error_code: "FOREIGN_LINK".to_owned(),
                         error_message: format!(
                             "PingOne's next-page link {:?} leads away from the listing; it was not followed, so the token stays where it belongs",
                             link.href
                         ),
-                    };
+                    });
                 }
             }
         }
     }
-    Listing::Complete { items, total }
+    Ok(Listed { items, total })
 }
 
 /// `GET` of one page of a listing of `T`s.
@@ -294,21 +295,21 @@ impl Lookups {
             .client
             .listing_url(first.environment_id, "users", &filter);
         match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX).await {
-            Listing::Complete { items, .. } => Looked::Answered(items),
-            Listing::Refused {
+            Ok(listed) => Looked::Answered(listed.items),
+            Err(ListingFailure::Refused {
                 http_status,
                 message,
-            } => Looked::BatchRefused(format!("HTTP {http_status}: {message}")),
-            Listing::Failed {
+            }) => Looked::BatchRefused(format!("HTTP {http_status}: {message}")),
+            Err(ListingFailure::Failed {
                 http_status,
                 error_code,
                 error_message,
-            } => Looked::Ended(Resolution::Failed {
+            }) => Looked::Ended(Resolution::Failed {
                 http_status,
                 error_code,
                 error_message,
             }),
-            Listing::Stopped(reason) => Looked::Ended(Resolution::Stopped(reason)),
+            Err(ListingFailure::Stopped(reason)) => Looked::Ended(Resolution::Stopped(reason)),
         }
     }
 }

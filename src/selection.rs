@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::input::{InputError, InputReader};
 use crate::pingone::{ListedCollection, ListedUser, filter_term};
 use crate::plan::parse_id;
-use crate::resolve::{Listing, list_all};
+use crate::resolve::{Listed, ListingFailure, list_all};
 use crate::send::RowSender;
 
 /// Which kind of collection a selection is.
@@ -149,8 +149,8 @@ pub(crate) async fn list_members(
         match list_all::<ListedUser>(sender, selection.environment_id, url, selection.max_users)
             .await
         {
-            Listing::Complete { items, total } => (items, total),
-            failure => return Err(listing_failed(what, failure, sender)),
+            Ok(Listed { items, total }) => (items, total),
+            Err(failure) => return Err(listing_failed(what, failure, sender)),
         };
     let listed = u64::try_from(members.len()).unwrap_or(u64::MAX);
     let most = u64::try_from(selection.max_users).unwrap_or(u64::MAX);
@@ -219,8 +219,8 @@ async fn find_collection(
     let found =
         match list_all::<ListedCollection>(sender, selection.environment_id, url, usize::MAX).await
         {
-            Listing::Complete { items, .. } => items,
-            failure => {
+            Ok(listed) => listed.items,
+            Err(failure) => {
                 return Err(listing_failed(
                     format!(
                         "{} in environment {}",
@@ -260,20 +260,16 @@ async fn find_collection(
     }
 }
 
-fn listing_failed<T>(what: String, failure: Listing<T>, sender: &RowSender) -> SelectionError {
+fn listing_failed(what: String, failure: ListingFailure, sender: &RowSender) -> SelectionError {
     match failure {
-        Listing::Complete { .. } => SelectionError::Listing {
-            what,
-            message: "the listing ended early".to_owned(),
-        },
-        Listing::Refused {
+        ListingFailure::Refused {
             http_status,
             message,
         } => SelectionError::Listing {
             what,
             message: format!("PingOne refused the listing (HTTP {http_status}): {message}"),
         },
-        Listing::Failed {
+        ListingFailure::Failed {
             http_status,
             error_code,
             error_message,
@@ -284,7 +280,7 @@ fn listing_failed<T>(what: String, failure: Listing<T>, sender: &RowSender) -> S
                 http_status.map_or_else(String::new, |status| format!("HTTP {status} "))
             ),
         },
-        Listing::Stopped(reason) => match sender.stop.aborted() {
+        ListingFailure::Stopped(reason) => match sender.stop.aborted() {
             Some(no_token) => SelectionError::NoToken {
                 what,
                 reason: no_token,
