@@ -11,36 +11,80 @@ use crate::input::{InputRecord, UserColumn};
 use crate::pingone::parse_exact_bypass_until;
 use crate::plan::Job;
 
-/// The fixed columns, in the documented order (docs/cli.md); extra input columns follow.
-pub const RESULT_COLUMNS: [&str; 13] = [
-    "row",
-    "environment_id",
-    "user_id",
-    "until",
-    "requested_until",
-    "status",
-    "http_status",
-    "can_bypass_mfa",
-    "bypass_mfa_enabled_until",
-    "attempts",
-    "error_code",
-    "error_message",
-    "completed_at",
+/// A fixed column of a report, named as docs/cli.md names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Row,
+    EnvironmentId,
+    UserId,
+    Until,
+    RequestedUntil,
+    Status,
+    HttpStatus,
+    CanBypassMfa,
+    BypassMfaEnabledUntil,
+    Attempts,
+    /// `status`: the time an active bypass has left.
+    Remaining,
+    ErrorCode,
+    ErrorMessage,
+    CompletedAt,
+    /// `status`'s name for the time the row was finished.
+    CheckedAt,
+}
+
+impl Column {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Row => "row",
+            Self::EnvironmentId => "environment_id",
+            Self::UserId => "user_id",
+            Self::Until => "until",
+            Self::RequestedUntil => "requested_until",
+            Self::Status => "status",
+            Self::HttpStatus => "http_status",
+            Self::CanBypassMfa => "can_bypass_mfa",
+            Self::BypassMfaEnabledUntil => "bypass_mfa_enabled_until",
+            Self::Attempts => "attempts",
+            Self::Remaining => "remaining",
+            Self::ErrorCode => "error_code",
+            Self::ErrorMessage => "error_message",
+            Self::CompletedAt => "completed_at",
+            Self::CheckedAt => "checked_at",
+        }
+    }
+}
+
+/// The fixed columns of `run`'s results, in the documented order; extra input columns follow.
+pub const RESULT_COLUMNS: [Column; 13] = [
+    Column::Row,
+    Column::EnvironmentId,
+    Column::UserId,
+    Column::Until,
+    Column::RequestedUntil,
+    Column::Status,
+    Column::HttpStatus,
+    Column::CanBypassMfa,
+    Column::BypassMfaEnabledUntil,
+    Column::Attempts,
+    Column::ErrorCode,
+    Column::ErrorMessage,
+    Column::CompletedAt,
 ];
 
-/// The columns of `status`'s report (docs/cli.md); extra input columns follow.
-pub const STATUS_COLUMNS: [&str; 11] = [
-    "row",
-    "environment_id",
-    "user_id",
-    "status",
-    "http_status",
-    "can_bypass_mfa",
-    "bypass_mfa_enabled_until",
-    "remaining",
-    "error_code",
-    "error_message",
-    "checked_at",
+/// The columns of `status`'s report, in the documented order; extra input columns follow.
+pub const STATUS_COLUMNS: [Column; 11] = [
+    Column::Row,
+    Column::EnvironmentId,
+    Column::UserId,
+    Column::Status,
+    Column::HttpStatus,
+    Column::CanBypassMfa,
+    Column::BypassMfaEnabledUntil,
+    Column::Remaining,
+    Column::ErrorCode,
+    Column::ErrorMessage,
+    Column::CheckedAt,
 ];
 
 /// What a run reports on: the bypasses it granted (`run`), or the ones users have (`status`).
@@ -52,7 +96,7 @@ pub enum Report {
 }
 
 impl Report {
-    pub fn columns(self) -> &'static [&'static str] {
+    pub fn columns(self) -> &'static [Column] {
         match self {
             Self::Grants => &RESULT_COLUMNS,
             Self::Status => &STATUS_COLUMNS,

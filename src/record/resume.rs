@@ -344,7 +344,7 @@ impl EarlierResults {
         let header = reader.headers().map_err(read_error)?.clone();
         let missing: Vec<&str> = RESULT_COLUMNS
             .iter()
-            .copied()
+            .map(|column| column.name())
             .filter(|name| !header.iter().any(|column| column == *name))
             .collect();
         if !missing.is_empty() {

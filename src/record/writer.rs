@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::pingone::format_bypass_until;
-use crate::row::{Report, ResultRow, escape_formula};
+use crate::row::{Column, Report, ResultRow, escape_formula};
 
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,67 +111,48 @@ impl RowEncoder {
         self.line.take()
     }
 
+    /// The report's columns in its order, then the input's other cells.
     fn write_fields(&mut self, row: &ResultRow) -> csv::Result<()> {
-        if self.report == Report::Status {
-            return self.write_status_fields(row);
-        }
         let mut number = itoa::Buffer::new();
         let csv = &mut self.csv;
-        match row.row {
-            Some(row) => csv.write_field(number.format(row))?,
-            None => csv.write_field("")?,
+        for column in self.report.columns() {
+            match column {
+                Column::Row => match row.row {
+                    Some(row) => csv.write_field(number.format(row))?,
+                    None => csv.write_field("")?,
+                },
+                Column::EnvironmentId => {
+                    csv.write_field(escape_formula(&row.environment_id).as_bytes())?;
+                }
+                Column::UserId => csv.write_field(escape_formula(&row.user_id).as_bytes())?,
+                Column::Until => csv.write_field(escape_formula(&row.until).as_bytes())?,
+                Column::RequestedUntil => {
+                    csv.write_field(escape_formula(&row.requested_until).as_bytes())?;
+                }
+                Column::Status => csv.write_field(row.status.as_str())?,
+                Column::HttpStatus => match row.http_status {
+                    Some(status) => csv.write_field(number.format(status))?,
+                    None => csv.write_field("")?,
+                },
+                Column::CanBypassMfa => csv.write_field(match row.can_bypass_mfa {
+                    Some(true) => "true",
+                    Some(false) => "false",
+                    None => "",
+                })?,
+                Column::BypassMfaEnabledUntil => {
+                    csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
+                }
+                Column::Attempts => csv.write_field(number.format(row.attempts))?,
+                Column::Remaining => csv.write_field(row.remaining())?,
+                Column::ErrorCode => csv.write_field(escape_formula(&row.error_code).as_bytes())?,
+                Column::ErrorMessage => {
+                    csv.write_field(escape_formula(&row.error_message).as_bytes())?;
+                }
+                Column::CompletedAt | Column::CheckedAt => {
+                    csv.write_field(format_bypass_until(row.completed_at))?;
+                }
+            }
         }
-        csv.write_field(escape_formula(&row.environment_id).as_bytes())?;
-        csv.write_field(escape_formula(&row.user_id).as_bytes())?;
-        csv.write_field(escape_formula(&row.until).as_bytes())?;
-        csv.write_field(escape_formula(&row.requested_until).as_bytes())?;
-        csv.write_field(row.status.as_str())?;
-        match row.http_status {
-            Some(status) => csv.write_field(number.format(status))?,
-            None => csv.write_field("")?,
-        }
-        csv.write_field(match row.can_bypass_mfa {
-            Some(true) => "true",
-            Some(false) => "false",
-            None => "",
-        })?;
-        csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
-        csv.write_field(number.format(row.attempts))?;
-        csv.write_field(escape_formula(&row.error_code).as_bytes())?;
-        csv.write_field(escape_formula(&row.error_message).as_bytes())?;
-        csv.write_field(format_bypass_until(row.completed_at))?;
-        for cell in &row.extras {
-            csv.write_field(escape_formula(cell).as_bytes())?;
-        }
-        csv.write_record(None::<&[u8]>)
-    }
-}
-
-impl RowEncoder {
-    fn write_status_fields(&mut self, row: &ResultRow) -> csv::Result<()> {
-        let mut number = itoa::Buffer::new();
-        let csv = &mut self.csv;
-        match row.row {
-            Some(row) => csv.write_field(number.format(row))?,
-            None => csv.write_field("")?,
-        }
-        csv.write_field(escape_formula(&row.environment_id).as_bytes())?;
-        csv.write_field(escape_formula(&row.user_id).as_bytes())?;
-        csv.write_field(row.status.as_str())?;
-        match row.http_status {
-            Some(status) => csv.write_field(number.format(status))?,
-            None => csv.write_field("")?,
-        }
-        csv.write_field(match row.can_bypass_mfa {
-            Some(true) => "true",
-            Some(false) => "false",
-            None => "",
-        })?;
-        csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
-        csv.write_field(row.remaining())?;
-        csv.write_field(escape_formula(&row.error_code).as_bytes())?;
-        csv.write_field(escape_formula(&row.error_message).as_bytes())?;
-        csv.write_field(format_bypass_until(row.completed_at))?;
         for cell in &row.extras {
             csv.write_field(escape_formula(cell).as_bytes())?;
         }
@@ -269,7 +250,7 @@ pub fn results_header<'a>(
     let mut names: Vec<String> = report
         .columns()
         .iter()
-        .map(|&name| name.to_owned())
+        .map(|column| column.name().to_owned())
         .collect();
     for extra in extra_columns {
         let mut name = extra.to_owned();

@@ -290,7 +290,10 @@ async fn input_columns_named_like_ours_are_renamed_in_the_results() {
         .iter()
         .map(str::to_owned)
         .collect();
-    let mut expected: Vec<String> = RESULT_COLUMNS.iter().map(|&name| name.to_owned()).collect();
+    let mut expected: Vec<String> = RESULT_COLUMNS
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
     expected.extend(["input_status", "input_row", "input_error_message"].map(str::to_owned));
     assert_eq!(header, expected);
     let rows = read_results(&files.output);
