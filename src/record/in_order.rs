@@ -150,7 +150,7 @@ impl Recorder {
         while let Some(first) = rows.recv().await {
             let mut take = |(position, row): (u64, ResultRow)| {
                 summary.count(&row);
-                self.progress.row_done(row.status);
+                self.progress.row_done(&row);
                 let bytes = encoder.encode(&row);
                 let granted = row.granted().then(|| GrantedBypass::of(row));
                 (position, Line { bytes, granted })

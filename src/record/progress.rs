@@ -1,14 +1,15 @@
 //! Signs of life during a run: a progress bar on a terminal, otherwise a status line every ten
-//! seconds so that a runbook's log shows the job is moving. Both read the same live counters.
+//! seconds so that a runbook's log shows the job is moving. Both read the same live counters,
+//! which also keep the first rows that need attention, for the upload page to list as they come.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::log_format::{Level, LogFormat};
-use crate::row::RowStatus;
+use crate::row::{ResultRow, RowStatus};
 
 /// When to draw the bar (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -36,6 +37,22 @@ pub struct LiveCounters {
     pub succeeded: AtomicU64,
     /// Failed, invalid or not attempted.
     pub unfinished: AtomicU64,
+    /// The first `MOST_ATTENTION_ROWS` of those, in the order they finished.
+    pub attention: Mutex<Vec<AttentionRow>>,
+}
+
+/// How many rows that need attention are kept while a run goes on: enough to act on at once;
+/// the results file holds every one.
+pub const MOST_ATTENTION_ROWS: usize = 1000;
+
+/// A row that failed, is invalid or was not attempted, as the upload page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AttentionRow {
+    pub row: Option<u64>,
+    pub user_id: String,
+    pub status: &'static str,
+    pub error_code: String,
+    pub error_message: String,
 }
 
 impl LiveCounters {
@@ -115,14 +132,29 @@ impl Progress {
     }
 
     /// Called by the writer for each row it writes.
-    pub fn row_done(&self, status: RowStatus) {
+    pub fn row_done(&self, row: &ResultRow) {
         LiveCounters::add(&self.counters.rows_done, 1);
-        match status {
+        match row.status {
             RowStatus::Succeeded | RowStatus::Active | RowStatus::NoBypass => {
                 LiveCounters::add(&self.counters.succeeded, 1);
             }
             RowStatus::Failed | RowStatus::Invalid | RowStatus::NotAttempted => {
                 LiveCounters::add(&self.counters.unfinished, 1);
+                // Plain data behind the lock: a panic cannot leave it half-written.
+                let mut kept = self
+                    .counters
+                    .attention
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if kept.len() < MOST_ATTENTION_ROWS {
+                    kept.push(AttentionRow {
+                        row: row.row,
+                        user_id: row.user_id.clone(),
+                        status: row.status.as_str(),
+                        error_code: row.error_code.clone(),
+                        error_message: row.error_message.clone(),
+                    });
+                }
             }
             RowStatus::Skipped | RowStatus::Planned => {}
         }

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::connection::CredentialSettings;
 use crate::cli::{Cli, Command};
 use crate::input::sheet_names;
+use crate::record::progress::AttentionRow;
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
 
@@ -90,6 +91,8 @@ enum Phase {
     Done {
         summary: Summary,
         exit_code: u8,
+        /// The rows that needed attention, as the run kept them.
+        attention: Vec<AttentionRow>,
     },
 }
 
@@ -307,7 +310,9 @@ fn phase_label(phase: &Phase) -> String {
             "running: {} rows done",
             live.rows_done.load(Ordering::Relaxed)
         ),
-        Phase::Done { summary, exit_code } => format!(
+        Phase::Done {
+            summary, exit_code, ..
+        } => format!(
             "finished (exit {exit_code}): {} succeeded, {} failed, {} invalid",
             summary.succeeded, summary.failed, summary.invalid
         ),
@@ -540,7 +545,11 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
                 name: format!("who has a bypass: {}", upload.name),
                 folder,
                 plan: summary.clone(),
-                phase: Phase::Done { summary, exit_code },
+                phase: Phase::Done {
+                    summary,
+                    exit_code,
+                    attention: Vec::new(),
+                },
             },
         );
     Html(html).into_response()
@@ -580,14 +589,25 @@ async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response
         ]
         .into();
         tokio::spawn(async move {
-            let finished = run_with(&server, &arguments, Some((live, interrupt))).await;
+            let finished = run_with(&server, &arguments, Some((live.clone(), interrupt))).await;
+            let attention = std::mem::take(
+                &mut *live
+                    .attention
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             let phase = match finished {
-                Ok((summary, exit_code)) => Phase::Done { summary, exit_code },
+                Ok((summary, exit_code)) => Phase::Done {
+                    summary,
+                    exit_code,
+                    attention,
+                },
                 Err(message) => {
                     tracing::warn!(run = id, %message, "a run from the page could not finish");
                     Phase::Done {
                         summary: Summary::default(),
                         exit_code: crate::outcome::exit::USAGE,
+                        attention,
                     }
                 }
             };
@@ -642,43 +662,68 @@ fn progress_events(
     server: Arc<Server>,
     id: u64,
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
-    let state = (server, id, false);
-    futures_util::stream::unfold(state, |(server, id, ended)| async move {
+    // Each event carries the rows needing attention that this stream has not sent yet.
+    let state = (server, id, false, 0_usize);
+    futures_util::stream::unfold(state, |(server, id, ended, shown)| async move {
         if ended {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let unshown = |kept: &[AttentionRow]| kept.get(shown..).unwrap_or_default().to_vec();
         let event = {
             let runs = server
                 .runs
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match runs.get(&id).map(|entry| &entry.phase) {
-                Some(Phase::Running { live, .. }) => Some((
-                    Event::default().event("progress").data(
+                Some(Phase::Running { live, .. }) => {
+                    let attention = unshown(
+                        &live
+                            .attention
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
+                    Some((
+                        "progress",
                         serde_json::json!({
                             "rows_done": live.rows_done.load(Ordering::Relaxed),
                             "total": live.total.load(Ordering::Relaxed),
                             "succeeded": live.succeeded.load(Ordering::Relaxed),
                             "need_attention": live.unfinished.load(Ordering::Relaxed),
                             "requests": live.requests.load(Ordering::Relaxed),
-                        })
-                        .to_string(),
-                    ),
-                    false,
-                )),
-                Some(Phase::Done { summary, exit_code }) => Some((
-                    Event::default().event("done").data(
-                        serde_json::json!({ "summary": summary, "exit_code": exit_code })
-                            .to_string(),
-                    ),
-                    true,
-                )),
-                Some(Phase::Planned) => Some((Event::default().event("waiting").data("{}"), false)),
+                            "attention": attention,
+                        }),
+                        attention.len(),
+                        false,
+                    ))
+                }
+                Some(Phase::Done {
+                    summary,
+                    exit_code,
+                    attention,
+                }) => {
+                    let attention = unshown(attention);
+                    Some((
+                        "done",
+                        serde_json::json!({
+                            "summary": summary,
+                            "exit_code": exit_code,
+                            "attention": attention,
+                        }),
+                        attention.len(),
+                        true,
+                    ))
+                }
+                Some(Phase::Planned) => Some(("waiting", serde_json::json!({}), 0, false)),
                 None => None,
             }
         };
-        event.map(|(event, ended)| (Ok(event), (server, id, ended)))
+        event.map(|(name, data, sent, ended)| {
+            (
+                Ok(Event::default().event(name).data(data.to_string())),
+                (server, id, ended, shown + sent),
+            )
+        })
     })
 }
 

@@ -1,6 +1,6 @@
 // The page's only script: shows UTC expiries in the browser's own time zone too, suggests that
 // zone for the upload, lists a chosen workbook's sheets to pick from, and follows a run's
-// progress through server-sent events.
+// progress, and the rows that need attention, through server-sent events.
 "use strict";
 
 document.querySelectorAll("time.utc").forEach((element) => {
@@ -47,6 +47,27 @@ document.querySelectorAll("select.sheets").forEach((select) => {
   });
 });
 
+// Rows that need attention, appended to their table as the events bring them.
+function showAttention(rows) {
+  const table = document.getElementById("attention");
+  if (!table || !rows || rows.length === 0) {
+    return;
+  }
+  const body = table.querySelector("tbody");
+  for (const row of rows) {
+    const line = document.createElement("tr");
+    line.className = row.status;
+    const message = (row.error_code ? row.error_code + ": " : "") + row.error_message;
+    for (const text of [row.row ?? "", row.status, row.user_id, message]) {
+      const cell = document.createElement("td");
+      cell.textContent = String(text);
+      line.appendChild(cell);
+    }
+    body.appendChild(line);
+  }
+  table.hidden = false;
+}
+
 const numbers = document.getElementById("numbers");
 if (numbers && numbers.dataset.events) {
   const bar = document.getElementById("progress");
@@ -55,6 +76,7 @@ if (numbers && numbers.dataset.events) {
   const started = Date.now();
   events.addEventListener("progress", (event) => {
     const p = JSON.parse(event.data);
+    showAttention(p.attention);
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? p.requests / seconds : 0;
     const rowsPerSecond = seconds > 0 ? p.rows_done / seconds : 0;
@@ -68,12 +90,17 @@ if (numbers && numbers.dataset.events) {
   });
   events.addEventListener("done", (event) => {
     const done = JSON.parse(event.data);
+    showAttention(done.attention);
     const s = done.summary;
     bar.max = Math.max(s.total, 1);
     bar.value = s.total;
     phase.textContent = "Finished (exit " + done.exit_code + ")";
     numbers.textContent = s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
       " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+    const stop = document.getElementById("stop");
+    if (stop) {
+      stop.form.hidden = true;
+    }
     document.body.dataset.finished = "true";
     events.close();
   });

@@ -157,10 +157,13 @@ pub fn run(id: u64, name: &str, phase: &str) -> String {
         &format!(
             "<h1>Run {id}: {}</h1><p id=\"phase\">{}</p>\
              <progress id=\"progress\" max=\"1\" value=\"0\"></progress><p id=\"numbers\" data-events=\"/runs/{id}/events\"></p>\
+             <table id=\"attention\" hidden><caption>Rows that need attention, as they finish (the first {most}; the results have every row)</caption>\
+             <thead><tr><th>Row</th><th>Status</th><th>User ID</th><th>Error</th></tr></thead><tbody></tbody></table>\
              <form method=\"post\" action=\"/runs/{id}/stop\"><button type=\"submit\" id=\"stop\">Stop (rows in flight finish; the rest are not attempted)</button></form>\
              <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
             escape(name),
-            escape(phase)
+            escape(phase),
+            most = crate::record::progress::MOST_ATTENTION_ROWS,
         ),
     )
 }

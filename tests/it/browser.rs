@@ -197,6 +197,26 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
         numbers,
         "6 rows: 5 succeeded, 1 failed, 0 invalid, 0 not attempted"
     );
+    let attention = browser
+        .find_all(Locator::Css("#attention tbody tr"))
+        .await
+        .expect("the rows that need attention");
+    assert!(
+        !browser
+            .find(Locator::Id("stop"))
+            .await
+            .expect("the stop button")
+            .is_displayed()
+            .await
+            .expect("its visibility"),
+        "a finished run offers no stop"
+    );
+    assert_eq!(attention.len(), 1, "the one user that does not exist");
+    let listed = attention[0].text().await.expect("its text");
+    assert!(
+        listed.contains(&missing.to_string()) && listed.contains("failed"),
+        "{listed}"
+    );
     screenshot(
         "3-finished",
         &browser.screenshot().await.expect("a screenshot"),

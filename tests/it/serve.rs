@@ -246,6 +246,16 @@ async fn an_upload_is_planned_confirmed_granted_and_its_results_match_the_tenant
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let stream = events_until_done(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":3"), "{stream}");
+    let attention = format!("\"status\":\"failed\",\"user_id\":\"{missing}\"");
+    assert!(
+        stream.contains(&attention),
+        "the row that failed is listed as it finishes: {stream}"
+    );
+    let late = events_until_done(&served, &cookie, 1).await;
+    assert!(
+        late.contains(&attention),
+        "a page opened after the run still lists it: {late}"
+    );
 
     let results = client
         .get(format!("{}/runs/1/results.csv", served.base()))
