@@ -94,6 +94,25 @@ fn serve(simulator: &Simulator, workdir: &std::path::Path) -> (Process, String) 
     (Process(child), url)
 }
 
+/// Presses "Check the file" and returns the plan's counts line.
+async fn check_the_file(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("#upload button"))
+        .await
+        .expect("the check button")
+        .click()
+        .await
+        .expect("clicked");
+    browser
+        .wait()
+        .for_element(Locator::Id("counts"))
+        .await
+        .expect("the plan")
+        .text()
+        .await
+        .expect("its text")
+}
+
 fn screenshot(name: &str, png: &[u8]) {
     let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
     let _ = std::fs::create_dir_all(folder);
@@ -144,21 +163,7 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
         .send_keys(&upload.display().to_string())
         .await
         .expect("the file is chosen");
-    browser
-        .find(Locator::Css("#upload button"))
-        .await
-        .expect("the check button")
-        .click()
-        .await
-        .expect("clicked");
-    let counts = browser
-        .wait()
-        .for_element(Locator::Id("counts"))
-        .await
-        .expect("the plan")
-        .text()
-        .await
-        .expect("its text");
+    let counts = check_the_file(&browser).await;
     assert_eq!(
         counts,
         "8 rows: 6 to grant, 2 invalid, 0 skipped, 0 not found or ambiguous."
@@ -354,21 +359,7 @@ async fn browser_lists_a_chosen_workbooks_sheets_and_plans_the_one_picked() {
         .select_by_value("Locked out")
         .await
         .expect("the second sheet is picked");
-    browser
-        .find(Locator::Css("#upload button"))
-        .await
-        .expect("the check button")
-        .click()
-        .await
-        .expect("clicked");
-    let counts = browser
-        .wait()
-        .for_element(Locator::Id("counts"))
-        .await
-        .expect("the plan")
-        .text()
-        .await
-        .expect("its text");
+    let counts = check_the_file(&browser).await;
     assert_eq!(
         counts,
         "2 rows: 2 to grant, 0 invalid, 0 skipped, 0 not found or ambiguous."

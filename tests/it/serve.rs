@@ -88,6 +88,25 @@ fn browser() -> reqwest::Client {
         .expect("a client")
 }
 
+/// The page a multipart `form` posted to `path` answers with.
+async fn post_page(
+    served: &Served,
+    cookie: &str,
+    path: &str,
+    form: reqwest::multipart::Form,
+) -> String {
+    browser()
+        .post(format!("{}{path}", served.base()))
+        .header("cookie", cookie)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page")
+}
+
 /// Run `run`'s server-sent events, read until its `done` event.
 async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
     let mut events = browser()
@@ -320,16 +339,7 @@ async fn the_status_page_reads_the_uploaded_users_bypasses_back() {
         )
         .file_name("check.csv"),
     );
-    let page = browser()
-        .post(format!("{}/status", served.base()))
-        .header("cookie", &cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the page");
+    let page = post_page(&served, &cookie, "/status", form).await;
     assert!(
         page.contains("2 rows: 1 active, 1 none, 0 failed, 0 invalid"),
         "{page}"
@@ -405,16 +415,13 @@ async fn the_page_lists_a_workbooks_sheets_and_plans_the_one_picked() {
         "{error}"
     );
 
-    let plan = browser()
-        .post(format!("{}/plan", served.base()))
-        .header("cookie", &cookie)
-        .multipart(upload(workbook, "export.xlsx").text("sheet", "Locked out"))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the plan page");
+    let plan = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        upload(workbook, "export.xlsx").text("sheet", "Locked out"),
+    )
+    .await;
     assert!(plan.contains("2 rows: 2 to grant, 0 invalid"), "{plan}");
     assert!(plan.contains(&users[1].to_string()), "{plan}");
     assert_eq!(
@@ -452,16 +459,7 @@ async fn serve_simulate_needs_no_credentials_and_grants_on_its_own_simulator() {
             reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("outage.csv"),
         )
         .text("until", "2h");
-    let plan = browser()
-        .post(format!("{}/plan", served.base()))
-        .header("cookie", &cookie)
-        .multipart(form)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the plan page");
+    let plan = post_page(&served, &cookie, "/plan", form).await;
     assert!(plan.contains("3 rows: 3 to grant, 0 invalid"), "{plan}");
     let started = browser()
         .post(format!("{}/runs/1/start", served.base()))
