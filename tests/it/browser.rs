@@ -94,6 +94,18 @@ fn serve(simulator: &Simulator, workdir: &std::path::Path) -> (Process, String) 
     (Process(child), url)
 }
 
+/// Chooses `path` in the upload form's file picker, once the page shows it.
+async fn choose_file(browser: &Client, path: &std::path::Path) {
+    browser
+        .wait()
+        .for_element(Locator::Css("input[type=file]"))
+        .await
+        .expect("the file picker")
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("the file is chosen");
+}
+
 /// Presses "Check the file" and returns the plan's counts line.
 async fn check_the_file(browser: &Client) -> String {
     browser
@@ -155,14 +167,7 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
         "1-upload",
         &browser.screenshot().await.expect("a screenshot"),
     );
-    browser
-        .wait()
-        .for_element(Locator::Css("input[type=file]"))
-        .await
-        .expect("the file picker")
-        .send_keys(&upload.display().to_string())
-        .await
-        .expect("the file is chosen");
+    choose_file(&browser, &upload).await;
     let counts = check_the_file(&browser).await;
     assert_eq!(
         counts,
@@ -337,14 +342,7 @@ async fn browser_lists_a_chosen_workbooks_sheets_and_plans_the_one_picked() {
     std::fs::write(&upload, crate::serve::two_sheet_workbook(&users)).expect("the upload");
     let (_driver, browser) = browser().await;
     browser.goto(&url).await.expect("the page opens");
-    browser
-        .wait()
-        .for_element(Locator::Css("input[type=file]"))
-        .await
-        .expect("the file picker")
-        .send_keys(&upload.display().to_string())
-        .await
-        .expect("the file is chosen");
+    choose_file(&browser, &upload).await;
     let sheets = browser
         .wait()
         .at_most(Duration::from_secs(10))

@@ -107,6 +107,18 @@ async fn post_page(
         .expect("the page")
 }
 
+/// Presses run `run`'s confirm button and follows its events until it is done.
+async fn confirm_and_follow(served: &Served, cookie: &str, run: u64) -> String {
+    let started = browser()
+        .post(format!("{}/runs/{run}/start", served.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    events_until_done(served, cookie, run).await
+}
+
 /// Run `run`'s server-sent events, read until its `done` event.
 async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
     let mut events = browser()
@@ -256,14 +268,7 @@ async fn an_upload_is_planned_confirmed_granted_and_its_results_match_the_tenant
     assert!(page.contains("not-a-user&quot; is not a UUID"), "{page}");
     assert_eq!(simulator.stats().total_puts(), 0, "the plan grants nothing");
 
-    let started = client
-        .post(format!("{}/runs/1/start", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let stream = events_until_done(&served, &cookie, 1).await;
+    let stream = confirm_and_follow(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":3"), "{stream}");
     let attention = format!("\"status\":\"failed\",\"user_id\":\"{missing}\"");
     assert!(
@@ -461,13 +466,6 @@ async fn serve_simulate_needs_no_credentials_and_grants_on_its_own_simulator() {
         .text("until", "2h");
     let plan = post_page(&served, &cookie, "/plan", form).await;
     assert!(plan.contains("3 rows: 3 to grant, 0 invalid"), "{plan}");
-    let started = browser()
-        .post(format!("{}/runs/1/start", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let stream = events_until_done(&served, &cookie, 1).await;
+    let stream = confirm_and_follow(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":3"), "{stream}");
 }
