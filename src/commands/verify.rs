@@ -1,5 +1,7 @@
 //! `verify`: a results file held against the SHA-256 its run record keeps.
 
+use std::io::Write;
+
 use crate::outcome::exit;
 use crate::record::log_format::LogFormat;
 use crate::record::manifest::{Verified, verify as check};
@@ -8,17 +10,17 @@ use crate::record::manifest::{Verified, verify as check};
 pub fn verify(results: &std::path::Path, format: LogFormat) -> u8 {
     match check(results) {
         Ok(Verified::Matches { sha256 }) => {
-            println!(
+            say(&format!(
                 "{}: matches its run record (SHA-256 {sha256})",
                 results.display()
-            );
+            ));
             exit::SUCCESS
         }
         Ok(Verified::Altered { recorded, found }) => {
-            println!(
+            say(&format!(
                 "{}: ALTERED since the run wrote it (SHA-256 {found}, the run record says {recorded})",
                 results.display()
-            );
+            ));
             exit::UNFINISHED
         }
         Err(error) => {
@@ -26,4 +28,9 @@ pub fn verify(results: &std::path::Path, format: LogFormat) -> u8 {
             exit::USAGE
         }
     }
+}
+
+/// The verdict on standard output; if that is gone (a closed pipe), the exit code still says it.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
