@@ -662,7 +662,9 @@ fn progress_events(
     server: Arc<Server>,
     id: u64,
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
-    // Each event carries the rows needing attention that this stream has not sent yet.
+    // Each event carries the rows needing attention that this stream has not sent yet, and the
+    // position of the first of them, so that a page whose stream reconnected (and so starts
+    // again from the first) lists none twice.
     let state = (server, id, false, 0_usize);
     futures_util::stream::unfold(state, |(server, id, ended, shown)| async move {
         if ended {
@@ -692,6 +694,7 @@ fn progress_events(
                             "need_attention": live.unfinished.load(Ordering::Relaxed),
                             "requests": live.requests.load(Ordering::Relaxed),
                             "attention": attention,
+                            "attention_from": shown,
                         }),
                         attention.len(),
                         false,
@@ -709,6 +712,7 @@ fn progress_events(
                             "summary": summary,
                             "exit_code": exit_code,
                             "attention": attention,
+                            "attention_from": shown,
                         }),
                         attention.len(),
                         true,

@@ -47,14 +47,20 @@ document.querySelectorAll("select.sheets").forEach((select) => {
   });
 });
 
-// Rows that need attention, appended to their table as the events bring them.
-function showAttention(rows) {
+// Rows that need attention, appended to their table as the events bring them; `from` is the
+// run's position of the first, so rows a reconnected stream sends again are not listed twice.
+let attentionListed = 0;
+function showAttention(rows, from) {
   const table = document.getElementById("attention");
   if (!table || !rows || rows.length === 0) {
     return;
   }
   const body = table.querySelector("tbody");
-  for (const row of rows) {
+  for (const [offset, row] of rows.entries()) {
+    if (from + offset < attentionListed) {
+      continue;
+    }
+    attentionListed = from + offset + 1;
     const line = document.createElement("tr");
     line.className = row.status;
     const message = (row.error_code ? row.error_code + ": " : "") + row.error_message;
@@ -76,7 +82,7 @@ if (numbers && numbers.dataset.events) {
   const started = Date.now();
   events.addEventListener("progress", (event) => {
     const p = JSON.parse(event.data);
-    showAttention(p.attention);
+    showAttention(p.attention, p.attention_from);
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? p.requests / seconds : 0;
     const rowsPerSecond = seconds > 0 ? p.rows_done / seconds : 0;
@@ -90,7 +96,7 @@ if (numbers && numbers.dataset.events) {
   });
   events.addEventListener("done", (event) => {
     const done = JSON.parse(event.data);
-    showAttention(done.attention);
+    showAttention(done.attention, done.attention_from);
     const s = done.summary;
     bar.max = Math.max(s.total, 1);
     bar.value = s.total;

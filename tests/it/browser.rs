@@ -298,14 +298,15 @@ async fn browser_without_the_key_or_from_another_origin_is_refused() {
         .goto(&format!("{base}/"))
         .await
         .expect("the page answers");
-    let body = browser
-        .find(Locator::Css("body"))
+    // Waited for, as every page read here is: a loaded machine may still be loading it.
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//body[contains(., 'open the address serve printed')]",
+        ))
         .await
-        .expect("a body")
-        .text()
-        .await
-        .expect("its text");
-    assert!(body.contains("open the address serve printed"), "{body}");
+        .expect("without the key, the page says how to sign in");
     browser.goto(&url).await.expect("signed in");
     let heading = browser
         .wait()
