@@ -73,11 +73,6 @@ pub struct RowsArgs {
     #[arg(long = "env", value_name = "UUID")]
     pub environment: Option<String>,
 
-    /// What a date or time written without a zone means (date cells of a workbook, and
-    /// YYYY-MM-DD[ HH:MM[:SS]] in a CSV): UTC, local, or an IANA name such as America/New_York.
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub timezone: String,
-
     /// The sheet of a workbook INPUT (.xlsx, .xlsm, .xlsb, .xls, .ods) to read: its name, or
     /// its number (1 = the first). Default: the first sheet.
     #[arg(long, value_name = "NAME|N")]
@@ -118,6 +113,11 @@ pub struct GrantArgs {
     /// Expiry for rows that leave it empty, or for files without that column.
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
+
+    /// What a date or time written without a zone means (date cells of a workbook, and
+    /// YYYY-MM-DD[ HH:MM[:SS]] in a CSV): UTC, local, or an IANA name such as America/New_York.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub timezone: String,
 
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
@@ -169,6 +169,7 @@ impl Default for GrantArgs {
     fn default() -> Self {
         Self {
             until: None,
+            timezone: "UTC".to_owned(),
             max_window: defaults::MAX_WINDOW,
             dry_run: false,
             resolve: false,
@@ -275,8 +276,8 @@ impl Flags<'_> {
         let input = self.input_source(default_environment)?;
         let output = self.output_target(&input)?;
         self.check_summary_path(&input, &output)?;
-        let zone = Zone::parse(&self.rows.timezone)
-            .ok_or_else(|| RunConfigError::Timezone(self.rows.timezone.clone()))?;
+        let zone = Zone::parse(&self.grant.timezone)
+            .ok_or_else(|| RunConfigError::Timezone(self.grant.timezone.clone()))?;
         let rules = Rules {
             run_start,
             max_window: self.grant.max_window,

@@ -186,7 +186,13 @@ async fn status_exits_0_when_every_row_was_checked_and_offers_no_granting_flags(
         help.lines()
             .any(|line| line.trim_start().starts_with(&format!("{flag} ")))
     };
-    for granting in ["--until", "--max-window", "--resume", "--dry-run"] {
+    for granting in [
+        "--until",
+        "--timezone",
+        "--max-window",
+        "--resume",
+        "--dry-run",
+    ] {
         assert!(!offers(granting), "status --help offers {granting}");
     }
     for shared in [
