@@ -184,14 +184,8 @@ impl PingOneClient {
     /// One GET of a user's bypass state (`status`). The URL is built only from the job's
     /// checked UUIDs.
     pub async fn get_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
-        let url = self.bypass_url(job);
-        let sent = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await;
-        self.answer_of(sent, token, "a bypassMFA answer").await
+        self.get(&self.bypass_url(job), token, "a bypassMFA answer")
+            .await
     }
 
     /// The URL of `/environments/{environment}/{collection}` (`users`, `populations`,
@@ -225,13 +219,23 @@ impl PingOneClient {
         url: &str,
         token: &SecretString,
     ) -> Attempt<ListPage<T>> {
+        self.get(url, token, "a listing").await
+    }
+
+    /// One GET of `url`, its answer read as `what`.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        token: &SecretString,
+        what: &str,
+    ) -> Attempt<T> {
         let sent = self
             .http
             .get(url)
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        self.answer_of(sent, token, "a listing").await
+        self.answer_of(sent, token, what).await
     }
 
     async fn answer_of<T: serde::de::DeserializeOwned>(

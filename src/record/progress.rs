@@ -1,9 +1,9 @@
 //! Signs of life during a run: a progress bar on a terminal, otherwise a status line every ten
 //! seconds so that a runbook's log shows the job is moving. Both read the same live counters,
-//! which also keep the first rows that need attention, for the upload page to list as they come.
+//! which, for the upload page, also keep the first rows that need attention as they come.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -37,8 +37,9 @@ pub struct LiveCounters {
     pub succeeded: AtomicU64,
     /// Failed, invalid or not attempted.
     pub unfinished: AtomicU64,
-    /// The first `MOST_ATTENTION_ROWS` of those, in the order they finished.
-    pub attention: Mutex<Vec<AttentionRow>>,
+    /// For a page that lists them (`keeping_attention`): the first `MOST_ATTENTION_ROWS` of
+    /// those, in the order they finished. A run from the command line keeps none.
+    attention: Option<Mutex<Vec<AttentionRow>>>,
 }
 
 /// How many rows that need attention are kept while a run goes on: enough to act on at once;
@@ -56,6 +57,31 @@ pub struct AttentionRow {
 }
 
 impl LiveCounters {
+    /// Counters that also keep the first rows needing attention, for a page to list.
+    pub fn keeping_attention() -> Self {
+        Self {
+            attention: Some(Mutex::default()),
+            ..Self::default()
+        }
+    }
+
+    /// The kept rows needing attention from position `from` on.
+    pub fn attention_from(&self, from: usize) -> Vec<AttentionRow> {
+        self.kept_attention(|kept| kept.get(from..).unwrap_or_default().to_vec())
+    }
+
+    /// Every kept row needing attention, taken out.
+    pub fn take_attention(&self) -> Vec<AttentionRow> {
+        self.kept_attention(std::mem::take)
+    }
+
+    fn kept_attention<T: Default>(&self, with: impl FnOnce(&mut Vec<AttentionRow>) -> T) -> T {
+        self.attention.as_ref().map_or_else(T::default, |kept| {
+            // Plain data behind the lock: a panic cannot leave it half-written.
+            with(&mut kept.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+    }
+
     fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
@@ -139,20 +165,18 @@ impl Progress {
                 LiveCounters::add(&self.counters.succeeded, 1);
             }
             RowStatus::Failed | RowStatus::Invalid | RowStatus::NotAttempted => {
-                LiveCounters::add(&self.counters.unfinished, 1);
-                // Plain data behind the lock: a panic cannot leave it half-written.
-                let mut kept = self
-                    .counters
-                    .attention
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if kept.len() < MOST_ATTENTION_ROWS {
-                    kept.push(AttentionRow {
-                        row: row.row,
-                        user_id: row.user_id.clone(),
-                        status: row.status.as_str(),
-                        error_code: row.error_code.clone(),
-                        error_message: row.error_message.clone(),
+                // Only the writer counts rows, so the count before this one says whether the
+                // kept list has room, without taking its lock.
+                let earlier = self.counters.unfinished.fetch_add(1, Ordering::Relaxed);
+                if earlier < MOST_ATTENTION_ROWS as u64 {
+                    self.counters.kept_attention(|kept| {
+                        kept.push(AttentionRow {
+                            row: row.row,
+                            user_id: row.user_id.clone(),
+                            status: row.status.as_str(),
+                            error_code: row.error_code.clone(),
+                            error_message: row.error_message.clone(),
+                        });
                     });
                 }
             }

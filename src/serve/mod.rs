@@ -108,6 +108,16 @@ struct Server {
 
 type Shared = State<Arc<Server>>;
 
+impl Server {
+    /// The server's runs. The map holds plain data: a panic elsewhere cannot leave it
+    /// half-updated, so a poisoned lock is taken as it is.
+    fn runs(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, RunEntry>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Binds the listen address and returns the URL with its launch key, and the server.
 pub async fn start(
     config: ServeConfig,
@@ -291,10 +301,7 @@ async fn style() -> impl IntoResponse {
 }
 
 async fn home(State(server): Shared) -> Html<String> {
-    let runs = server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runs = server.runs();
     let listed: Vec<(u64, String, String)> = runs
         .iter()
         .rev()
@@ -396,20 +403,32 @@ fn kept_name(name: &str) -> String {
     format!("input.{extension}")
 }
 
-/// Keeps an upload in a new folder `<kind>-<id>` of the work folder: the run's number, its
-/// folder and the kept file.
-fn keep_upload(
-    server: &Server,
-    kind: &str,
-    upload: &Upload,
-) -> Result<(u64, PathBuf, PathBuf), String> {
+/// An upload kept in a new folder `<kind>-<id>` of the work folder.
+struct Kept {
+    /// The run's number.
+    id: u64,
+    folder: PathBuf,
+    /// The kept file.
+    input: PathBuf,
+}
+
+/// Reads the upload form and keeps its file; the error page when either fails.
+async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload, Kept), Response> {
+    let upload = read_upload(form)
+        .await
+        .map_err(|message| page_error(StatusCode::BAD_REQUEST, &message))?;
     let id = server.next_run.fetch_add(1, Ordering::Relaxed);
     let folder = server.config.workdir.join(format!("{kind}-{id}"));
     let input = folder.join(kept_name(&upload.name));
     std::fs::create_dir_all(&folder)
         .and_then(|()| std::fs::write(&input, &upload.bytes))
-        .map_err(|error| format!("cannot keep the upload in {}: {error}", folder.display()))?;
-    Ok((id, folder, input))
+        .map_err(|error| {
+            page_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot keep the upload in {}: {error}", folder.display()),
+            )
+        })?;
+    Ok((upload, Kept { id, folder, input }))
 }
 
 /// The sheets of an uploaded workbook, for the form to offer (`{"sheets": [...]}`, or
@@ -429,13 +448,9 @@ async fn sheets(form: Multipart) -> Response {
 }
 
 async fn plan(State(server): Shared, form: Multipart) -> Response {
-    let upload = match read_upload(form).await {
-        Ok(upload) => upload,
-        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
-    };
-    let (id, folder, input) = match keep_upload(&server, "run", &upload) {
-        Ok(kept) => kept,
-        Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+    let (upload, Kept { id, folder, input }) = match receive(&server, "run", form).await {
+        Ok(received) => received,
+        Err(refused) => return refused,
     };
     let plan_file = folder.join("plan.csv");
     let mut planning = upload.arguments(&input, &["--env", "--until", "--timezone", "--sheet"]);
@@ -447,19 +462,15 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     };
     let rows = pages::read_rows(&plan_file);
     let html = pages::plan(id, &upload.name, &server.config.target, &outcome, &rows);
-    server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(
-            id,
-            RunEntry {
-                name: upload.name,
-                folder,
-                plan: outcome,
-                phase: Phase::Planned,
-            },
-        );
+    server.runs().insert(
+        id,
+        RunEntry {
+            name: upload.name,
+            folder,
+            plan: outcome,
+            phase: Phase::Planned,
+        },
+    );
     Html(html).into_response()
 }
 
@@ -518,13 +529,9 @@ async fn status_form(State(server): Shared) -> Html<String> {
 
 /// Who has a bypass now: `status` over the uploaded file, shown and kept for download.
 async fn status(State(server): Shared, form: Multipart) -> Response {
-    let upload = match read_upload(form).await {
-        Ok(upload) => upload,
-        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
-    };
-    let (id, folder, input) = match keep_upload(&server, "status", &upload) {
-        Ok(kept) => kept,
-        Err(message) => return page_error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+    let (upload, Kept { id, folder, input }) = match receive(&server, "status", form).await {
+        Ok(received) => received,
+        Err(refused) => return refused,
     };
     let report = folder.join("status.csv");
     let mut arguments = upload.arguments(&input, &["--env", "--sheet"]);
@@ -535,39 +542,32 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
     };
     let rows = pages::read_rows(&report);
     let html = pages::status(id, &upload.name, &summary, &rows);
-    server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(
-            id,
-            RunEntry {
-                name: format!("who has a bypass: {}", upload.name),
-                folder,
-                plan: summary.clone(),
-                phase: Phase::Done {
-                    summary,
-                    exit_code,
-                    attention: Vec::new(),
-                },
+    server.runs().insert(
+        id,
+        RunEntry {
+            name: format!("who has a bypass: {}", upload.name),
+            folder,
+            plan: summary.clone(),
+            phase: Phase::Done {
+                summary,
+                exit_code,
+                attention: Vec::new(),
             },
-        );
+        },
+    );
     Html(html).into_response()
 }
 
 async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
     {
-        let mut runs = server
-            .runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut runs = server.runs();
         let Some(entry) = runs.get_mut(&id) else {
             return page_error(StatusCode::NOT_FOUND, "no such run");
         };
         if !matches!(entry.phase, Phase::Planned) {
             return Redirect::to(&format!("/runs/{id}")).into_response();
         }
-        let live = Arc::new(LiveCounters::default());
+        let live = Arc::new(LiveCounters::keeping_attention());
         live.total.store(entry.plan.planned, Ordering::Relaxed);
         let interrupt = CancellationToken::new();
         entry.phase = Phase::Running {
@@ -590,12 +590,7 @@ async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response
         .into();
         tokio::spawn(async move {
             let finished = run_with(&server, &arguments, Some((live.clone(), interrupt))).await;
-            let attention = std::mem::take(
-                &mut *live
-                    .attention
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
+            let attention = live.take_attention();
             let phase = match finished {
                 Ok((summary, exit_code)) => Phase::Done {
                     summary,
@@ -611,12 +606,7 @@ async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response
                     }
                 }
             };
-            if let Some(entry) = server
-                .runs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get_mut(&id)
-            {
+            if let Some(entry) = server.runs().get_mut(&id) {
                 entry.phase = phase;
             }
         });
@@ -625,12 +615,7 @@ async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response
 }
 
 async fn stop_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
-    if let Some(Phase::Running { interrupt, .. }) = server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&id)
-        .map(|entry| &entry.phase)
+    if let Some(Phase::Running { interrupt, .. }) = server.runs().get(&id).map(|entry| &entry.phase)
     {
         interrupt.cancel();
     }
@@ -638,10 +623,7 @@ async fn stop_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response 
 }
 
 async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
-    let runs = server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runs = server.runs();
     match runs.get(&id) {
         Some(entry) => {
             Html(pages::run(id, &entry.name, &phase_label(&entry.phase))).into_response()
@@ -671,20 +653,11 @@ fn progress_events(
             return None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let unshown = |kept: &[AttentionRow]| kept.get(shown..).unwrap_or_default().to_vec();
         let event = {
-            let runs = server
-                .runs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let runs = server.runs();
             match runs.get(&id).map(|entry| &entry.phase) {
                 Some(Phase::Running { live, .. }) => {
-                    let attention = unshown(
-                        &live
-                            .attention
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner),
-                    );
+                    let attention = live.attention_from(shown);
                     Some((
                         "progress",
                         serde_json::json!({
@@ -705,7 +678,7 @@ fn progress_events(
                     exit_code,
                     attention,
                 }) => {
-                    let attention = unshown(attention);
+                    let attention = attention.get(shown..).unwrap_or_default().to_vec();
                     Some((
                         "done",
                         serde_json::json!({
@@ -740,12 +713,7 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
         "status.csv" => ("status.csv", "text/csv; charset=utf-8"),
         _ => return page_error(StatusCode::NOT_FOUND, "no such file"),
     };
-    let folder = server
-        .runs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&id)
-        .map(|entry| entry.folder.clone());
+    let folder = server.runs().get(&id).map(|entry| entry.folder.clone());
     let Some(folder) = folder else {
         return page_error(StatusCode::NOT_FOUND, "no such run");
     };

@@ -86,6 +86,11 @@ pub fn read_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// A row's cell in `key`'s column, escaped for HTML (empty when the row has none).
+fn cell(row: &BTreeMap<String, String>, key: &str) -> String {
+    escape(row.get(key).map_or("", String::as_str))
+}
+
 pub fn plan(
     id: u64,
     name: &str,
@@ -93,8 +98,6 @@ pub fn plan(
     summary: &Summary,
     rows: &[BTreeMap<String, String>],
 ) -> String {
-    let cell =
-        |row: &BTreeMap<String, String>, key: &str| escape(row.get(key).map_or("", String::as_str));
     let mut table = String::new();
     for row in rows {
         table.push_str(&format!(
@@ -184,8 +187,6 @@ pub fn status_form(target: &str) -> String {
 }
 
 pub fn status(id: u64, name: &str, summary: &Summary, rows: &[BTreeMap<String, String>]) -> String {
-    let cell =
-        |row: &BTreeMap<String, String>, key: &str| escape(row.get(key).map_or("", String::as_str));
     let mut table = String::new();
     for row in rows {
         table.push_str(&format!(
