@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use rand::RngExt;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::pingone::{BypassRequest, BypassResponse, ErrorBody, ListPage};
-use crate::plan::Job;
+use crate::pingone::{BypassRequest, BypassState, ErrorAnswer, ListPage, QUOTED_BYTES, RetryAt};
 
 /// What one attempt came to; `T` is the body a successful answer carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt<T = BypassResponse> {
-    /// PingOne answered with success and a body this call understands.
+pub enum Attempt<T = BypassState> {
+    /// PingOne answered with success and a body this call understands (a `bypassMFA` answer
+    /// is a success whatever its body: [`BypassState`] says when it could not be read).
     Success { http_status: u16, answer: T },
     /// PingOne answered with an error status.
     Refused {
@@ -115,6 +115,26 @@ pub struct PingOneClient {
     http: reqwest::Client,
     api_url: String,
     timeout: Duration,
+    /// `X-Ping-External-Session-ID` of every request: the run's ID.
+    session: HeaderValue,
+    /// Numbers the lookups and listings, which name no row, for their transaction IDs.
+    requests_named: std::sync::atomic::AtomicU64,
+}
+
+/// PingOne's audit log keeps these two request headers with each event (up to 100 characters
+/// each): the run's ID, and the row (or lookup) that a request was made for.
+pub const SESSION_HEADER: &str = "x-ping-external-session-id";
+pub const TRANSACTION_HEADER: &str = "x-ping-external-transaction-id";
+
+/// `X-Ping-External-Transaction-ID` of a request: the same on every retry of the same row or
+/// lookup, so PingOne's log shows the retries as one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction(HeaderValue);
+
+impl Transaction {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +146,7 @@ impl PingOneClient {
     /// are trusted beside the system's certificates (`--ca-file`).
     pub fn new(
         api_url: &str,
+        run_id: uuid::Uuid,
         timeout: Duration,
         connections: usize,
         extra_roots: &[reqwest::Certificate],
@@ -149,43 +170,90 @@ impl PingOneClient {
                 .build()?,
             api_url: api_url.trim_end_matches('/').to_owned(),
             timeout,
+            session: header_value(&run_id.to_string()),
+            requests_named: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// One PUT for one row. The URL is built only from the job's checked UUIDs.
-    /// The row's `bypassMFA` URL, built only from the job's checked UUIDs.
-    fn bypass_url(&self, job: &Job) -> String {
+    /// The transaction of the input row numbered `row`: `<run id>-row-<row>`.
+    pub fn row_transaction(&self, row: u64) -> Transaction {
+        Transaction(header_value(&format!("{}-row-{row}", self.run_id())))
+    }
+
+    /// A transaction of its own for a request that names no row: `<run id>-<what>-<n>`.
+    pub fn new_transaction(&self, what: &str) -> Transaction {
+        let number = self
+            .requests_named
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1);
+        Transaction(header_value(&format!("{}-{what}-{number}", self.run_id())))
+    }
+
+    fn run_id(&self) -> &str {
+        self.session.to_str().unwrap_or_default()
+    }
+
+    /// A user's `bypassMFA` URL, built only from checked UUIDs.
+    fn bypass_url(&self, environment: uuid::Uuid, user: uuid::Uuid) -> String {
         format!(
-            "{}/environments/{}/users/{}/bypassMFA",
-            self.api_url, job.environment_id, job.user_id
+            "{}/environments/{environment}/users/{user}/bypassMFA",
+            self.api_url
         )
     }
 
-    pub async fn put_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
-        let url = self.bypass_url(job);
+    /// One PUT of a user's bypass expiry, `until` in PingOne's one format. A 2xx is a success
+    /// whatever its body: PingOne granted it.
+    pub async fn put_bypass(
+        &self,
+        (environment, user): (uuid::Uuid, uuid::Uuid),
+        until: &str,
+        token: &SecretString,
+        transaction: &Transaction,
+    ) -> Attempt {
         let body = BypassRequest {
-            bypass_mfa_enabled_until: job.requested_until.clone(),
+            bypass_mfa_enabled_until: until.to_owned(),
         };
         let sent = self
-            .http
-            .put(url)
+            .correlated(self.http.put(self.bypass_url(environment, user)), transaction)
             .bearer_auth(token.expose_secret())
             .json(&body)
             .send()
             .await;
-        self.answer_of(
-            sent,
+        self.answer_of(sent, token, |body| Ok(BypassState::read(body)))
+            .await
+    }
+
+    /// One GET of a user's bypass state. The body must be read to know the state, so one
+    /// that cannot be read is not a success here.
+    pub async fn get_bypass(
+        &self,
+        (environment, user): (uuid::Uuid, uuid::Uuid),
+        token: &SecretString,
+        transaction: &Transaction,
+    ) -> Attempt {
+        self.get(
+            &self.bypass_url(environment, user),
             token,
-            "a bypassMFA answer; check the bypass with GET before retrying",
+            transaction,
+            |body| {
+                let state = BypassState::read(body);
+                match state.unreadable {
+                    Some(why) => Err(format!("a bypassMFA answer: {why}")),
+                    None => Ok(state),
+                }
+            },
         )
         .await
     }
 
-    /// One GET of a user's bypass state (`status`). The URL is built only from the job's
-    /// checked UUIDs.
-    pub async fn get_bypass(&self, job: &Job, token: &SecretString) -> Attempt {
-        self.get(&self.bypass_url(job), token, "a bypassMFA answer")
-            .await
+    fn correlated(
+        &self,
+        request: reqwest::RequestBuilder,
+        transaction: &Transaction,
+    ) -> reqwest::RequestBuilder {
+        request
+            .header(SESSION_HEADER, self.session.clone())
+            .header(TRANSACTION_HEADER, transaction.0.clone())
     }
 
     /// The URL of `/environments/{environment}/{collection}` (`users`, `populations`,
@@ -218,45 +286,49 @@ impl PingOneClient {
         &self,
         url: &str,
         token: &SecretString,
+        transaction: &Transaction,
     ) -> Attempt<ListPage<T>> {
-        self.get(url, token, "a listing").await
+        self.get(url, token, transaction, |body| {
+            serde_json::from_slice(body).map_err(|error| format!("a listing ({error})"))
+        })
+        .await
     }
 
-    /// One GET of `url`, its answer read as `what`.
-    async fn get<T: serde::de::DeserializeOwned>(
+    /// One GET of `url`, its answer read by `decode`.
+    async fn get<T>(
         &self,
         url: &str,
         token: &SecretString,
-        what: &str,
+        transaction: &Transaction,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
         let sent = self
-            .http
-            .get(url)
+            .correlated(self.http.get(url), transaction)
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        self.answer_of(sent, token, what).await
+        self.answer_of(sent, token, decode).await
     }
 
-    async fn answer_of<T: serde::de::DeserializeOwned>(
+    async fn answer_of<T>(
         &self,
         sent: Result<reqwest::Response, reqwest::Error>,
         token: &SecretString,
-        expected: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
         match sent {
-            Ok(response) => self.read_answer(response, token, expected).await,
+            Ok(response) => self.read_answer(response, token, decode).await,
             Err(error) => Attempt::NoAnswer {
                 error_message: describe_transport_error(&error, self.timeout),
             },
         }
     }
 
-    async fn read_answer<T: serde::de::DeserializeOwned>(
+    async fn read_answer<T>(
         &self,
         response: reqwest::Response,
         token: &SecretString,
-        expected: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
         let status = response.status();
         if status.is_redirection() {
@@ -285,27 +357,31 @@ impl PingOneClient {
             }
         };
         if status.is_success() {
-            return match serde_json::from_slice::<T>(&body) {
+            return match decode(&body) {
                 Ok(answer) => Attempt::Success {
                     http_status: status.as_u16(),
                     answer,
                 },
-                Err(error) => Attempt::Refused {
+                Err(expected) => Attempt::Refused {
                     http_status: status.as_u16(),
-                    error_code: "UNREADABLE_RESPONSE".to_owned(),
-                    error_message: format!(
-                        "PingOne answered {status} with a body that is not {expected} ({error})"
+                    error_code: UNREADABLE_RESPONSE.to_owned(),
+                    error_message: redact_secret(
+                        &redact_token_like(&format!(
+                            "PingOne answered {status} with a body that is not {expected}"
+                        )),
+                        token.expose_secret(),
                     ),
                     retry: Retry::Never,
                 },
             };
         }
-        let (error_code, error_message) = describe_error_body(status, &body);
-        let error_message = redact_secret(&error_message, token.expose_secret());
+        let error = describe_error_body(status, &body, &self.api_url);
+        // Ping's schema lets a 429 give its wait only in the body (`innerError.retryAfter`).
+        let retry_after = retry_after.or(error.retry_after);
         Attempt::Refused {
             http_status: status.as_u16(),
-            error_code,
-            error_message,
+            error_code: error.code,
+            error_message: redact_secret(&error.message, token.expose_secret()),
             retry: if is_retryable(status) {
                 Retry::Allowed { after: retry_after }
             } else {
@@ -313,6 +389,21 @@ impl PingOneClient {
             },
         }
     }
+}
+
+/// `error_code` of an answer whose body could not be read: on a success to a PUT, a warning
+/// (PingOne granted it); on anything else, a failure.
+pub const UNREADABLE_RESPONSE: &str = "UNREADABLE_RESPONSE";
+
+/// A header value of the tool's own making (a UUID, digits, letters and `-`), kept to the 100
+/// characters PingOne records.
+fn header_value(text: &str) -> HeaderValue {
+    let kept: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(100)
+        .collect();
+    HeaderValue::from_str(&kept).unwrap_or(HeaderValue::from_static("pingone-bypass"))
 }
 
 /// The largest page PingOne serves for `/users`; it may serve fewer, which paging follows.
@@ -324,33 +415,99 @@ fn is_retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// PingOne's `code`, and its message followed by each detail's message, with anything that
-/// looks like a token taken out.
-fn describe_error_body(status: StatusCode, body: &[u8]) -> (String, String) {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(error) => {
-            let mut message = error.message;
-            for detail in &error.details {
-                message.push_str(" | ");
-                if let Some(target) = &detail.target {
-                    message.push_str(target);
-                    message.push_str(": ");
-                }
-                message.push_str(&detail.message);
-            }
-            (redact_token_like(&error.code), redact_token_like(&message))
-        }
-        Err(_) => (
-            String::new(),
+/// What an error answer says, as the results record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DescribedError {
+    code: String,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+/// PingOne's `code`, and its message followed by each detail's (target first), then what a 403
+/// may mean and PingOne's error ID, with anything that looks like a token taken out. A body that
+/// is not PingOne's JSON (a proxy's page) is described by its status and its first bytes.
+fn describe_error_body(status: StatusCode, body: &[u8], api_url: &str) -> DescribedError {
+    let status_line = format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned();
+    let Some(error) = ErrorAnswer::read(body) else {
+        let message = if body.iter().all(u8::is_ascii_whitespace) {
+            status_line
+        } else {
             format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
+                "{status_line}; the answer is not PingOne's (a proxy in between?): {}",
+                crate::pingone::quote_bytes(body, QUOTED_BYTES)
             )
-            .trim_end()
-            .to_owned(),
-        ),
+        };
+        return DescribedError {
+            code: String::new(),
+            message: with_forbidden_hint(status, &ErrorAnswer::default(), message, api_url),
+            retry_after: None,
+        };
+    };
+    let mut message = error.message.clone().unwrap_or_else(|| status_line.clone());
+    for detail in &error.details {
+        let Some(text) = detail.message.as_deref().or(detail.code.as_deref()) else {
+            continue;
+        };
+        message.push_str(" | ");
+        if let Some(target) = &detail.target {
+            message.push_str(target);
+            message.push_str(": ");
+        }
+        message.push_str(text);
     }
+    let mut message = with_forbidden_hint(status, &error, message, api_url);
+    if let Some(id) = error.id.as_deref().filter(|id| !id.trim().is_empty()) {
+        message.push_str(" [PingOne error id ");
+        message.push_str(id.trim());
+        message.push(']');
+    }
+    let retry_after = error.retry_after().map(|at| match at {
+        RetryAt::Seconds(seconds) => Duration::from_secs(seconds),
+        RetryAt::Instant(instant) => (instant - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    });
+    DescribedError {
+        code: redact_token_like(error.code.as_deref().unwrap_or("")),
+        message: redact_token_like(&message),
+        retry_after,
+    }
+}
+
+/// A 403 from PingOne means one of three things, and the admin must know all three; a license
+/// limit is named as such.
+fn with_forbidden_hint(
+    status: StatusCode,
+    error: &ErrorAnswer,
+    message: String,
+    api_url: &str,
+) -> String {
+    if status != StatusCode::FORBIDDEN {
+        return message;
+    }
+    if error.has_detail("LICENSE_EXCEEDED") {
+        return format!(
+            "{message} (LICENSE_EXCEEDED: the PingOne license's limit is reached; ask your PingOne administrator)"
+        );
+    }
+    let host = reqwest::Url::parse(api_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| api_url.to_owned());
+    format!("{message} ({})", forbidden_meaning(&host))
+}
+
+/// What a 403 in an environment may mean, for the row's message and the stop's.
+pub fn forbidden_meaning(api_host: &str) -> String {
+    format!(
+        "a 403 means the environment does not exist, or is in another region than {api_host} serves (check --region or --api-url), or the worker application lacks a role such as Identity Data Admin there"
+    )
 }
 
 /// Replaces every run of 32 or more token characters that mixes letters and digits (a bearer
@@ -559,17 +716,75 @@ mod tests {
     #[test]
     fn error_bodies_give_pingones_code_and_every_message() {
         let body = br#"{"id":"1","code":"INVALID_DATA","message":"Bad.","details":[{"code":"INVALID_VALUE","target":"bypassMFAEnabledUntil","message":"Wrong format."}]}"#;
+        let described = describe_error_body(StatusCode::BAD_REQUEST, body, API);
         assert_eq!(
-            describe_error_body(StatusCode::BAD_REQUEST, body),
+            (described.code.as_str(), described.message.as_str()),
             (
-                "INVALID_DATA".to_owned(),
-                "Bad. | bypassMFAEnabledUntil: Wrong format.".to_owned()
+                "INVALID_DATA",
+                "Bad. | bypassMFAEnabledUntil: Wrong format. [PingOne error id 1]"
             )
         );
-        assert_eq!(
-            describe_error_body(StatusCode::BAD_GATEWAY, b"<html>"),
-            (String::new(), "HTTP 502 Bad Gateway".to_owned())
+        let proxy = describe_error_body(
+            StatusCode::BAD_GATEWAY,
+            b"<html>\n<body>\x00Bad\tgateway</body></html>",
+            API,
         );
+        assert_eq!(
+            (proxy.code.as_str(), proxy.message.as_str()),
+            (
+                "",
+                "HTTP 502 Bad Gateway; the answer is not PingOne's (a proxy in between?): \"<html> <body> Bad gateway</body></html>\""
+            )
+        );
+    }
+
+    const API: &str = "https://api.pingone.eu/v1";
+
+    #[test]
+    fn an_error_body_without_id_or_message_keeps_its_code_and_details() {
+        let described = describe_error_body(
+            StatusCode::NOT_FOUND,
+            br#"{"code":"NOT_FOUND","details":[{"target":"user"},{"code":"X","message":5}]}"#,
+            API,
+        );
+        assert_eq!(described.code, "NOT_FOUND");
+        assert_eq!(described.message, "HTTP 404 Not Found | X");
+    }
+
+    #[test]
+    fn a_403_names_every_thing_it_may_mean_and_a_license_limit_as_such() {
+        let forbidden = describe_error_body(
+            StatusCode::FORBIDDEN,
+            br#"{"code":"ACCESS_FAILED","message":"No access."}"#,
+            API,
+        );
+        for meaning in ["does not exist", "another region than api.pingone.eu", "Identity Data Admin"] {
+            assert!(forbidden.message.contains(meaning), "{}", forbidden.message);
+        }
+        let license = describe_error_body(
+            StatusCode::FORBIDDEN,
+            br#"{"code":"ACCESS_FAILED","message":"No.","details":[{"code":"LICENSE_EXCEEDED","message":"Over."}]}"#,
+            API,
+        );
+        assert!(license.message.contains("LICENSE_EXCEEDED: the PingOne license"), "{}", license.message);
+    }
+
+    #[test]
+    fn a_429_without_retry_after_waits_as_its_body_says() {
+        let in_seconds = describe_error_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            br#"{"code":"REQUEST_LIMITED","details":[{"code":"LIMIT_EXCEEDED","innerError":{"retryAfter":"7"}}]}"#,
+            API,
+        );
+        assert_eq!(in_seconds.retry_after, Some(Duration::from_secs(7)));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(20))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+        let body = format!(
+            r#"{{"code":"REQUEST_LIMITED","details":[{{"code":"LIMIT_EXCEEDED","innererror":{{"retryAfter":"{soon}"}}}}]}}"#
+        );
+        let at_an_instant = describe_error_body(StatusCode::TOO_MANY_REQUESTS, body.as_bytes(), API);
+        let wait = at_an_instant.retry_after.unwrap_or_default();
+        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
     }
 
     #[test]

@@ -67,6 +67,9 @@ impl Target {
 
 /// Everything a run needs.
 pub struct RunConfig {
+    /// The run's ID: `X-Ping-External-Session-ID` of every request it makes, and `run_id` in
+    /// its run record, summary and JSON log lines, so PingOne's audit log can be matched to it.
+    pub run_id: uuid::Uuid,
     pub input: Rows,
     pub output: OutputTarget,
     pub overwrite: bool,
@@ -109,6 +112,7 @@ impl RunConfig {
     /// A run with the defaults, starting now, without progress output.
     pub fn new(input: impl Into<Rows>, output: OutputTarget, target: Target) -> Self {
         Self {
+            run_id: uuid::Uuid::new_v4(),
             input: input.into(),
             output,
             overwrite: false,

@@ -121,10 +121,13 @@ pub struct Link {
     pub href: String,
 }
 
-/// The body of every PingOne API error (`{"id", "code", "message", "details": [...]}`).
+/// The body of a PingOne API error as the simulator writes it in its full shape (`{"id",
+/// "code", "message", "details": [...]}`); the client reads errors with [`ErrorAnswer`], which
+/// needs none of these fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -145,6 +148,195 @@ pub struct ErrorDetail {
         skip_serializing_if = "Option::is_none"
     )]
     pub inner_error: Option<serde_json::Value>,
+}
+
+/// What the tool reads from a `bypassMFA` answer (PUT or GET): the expiry and `canBypassMFA`,
+/// and nothing else. Ping documents only the request's date format, so the expiry is read as any
+/// RFC 3339 instant (`Z` or an offset, 0 to 9 fraction digits) and kept to the milliseconds
+/// PingOne stores; `_links` and every other field are ignored. Reading never fails: a body that
+/// cannot be read says why in `unreadable`, since for a PUT a 2xx means PingOne granted it
+/// whatever the body says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BypassState {
+    pub until: Option<DateTime<Utc>>,
+    /// Absent in some answers: then whether the bypass is in force follows from `until`.
+    pub can_bypass_mfa: Option<bool>,
+    /// Why the body could not be read, when it could not.
+    pub unreadable: Option<String>,
+}
+
+impl BypassState {
+    pub fn read(body: &[u8]) -> Self {
+        let unreadable = |why: String| Self {
+            unreadable: Some(why),
+            ..Self::default()
+        };
+        let value = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            Ok(_) => return unreadable("the answer is JSON but not an object".to_owned()),
+            Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
+                return unreadable("the answer has no body".to_owned());
+            }
+            Err(_) => {
+                return unreadable(format!(
+                    "the answer is not JSON: {}",
+                    quote_bytes(body, QUOTED_BYTES)
+                ));
+            }
+        };
+        let can_bypass_mfa = value.get("canBypassMFA").and_then(serde_json::Value::as_bool);
+        match value.get("bypassMFAEnabledUntil") {
+            None | Some(serde_json::Value::Null) => Self {
+                until: None,
+                can_bypass_mfa,
+                unreadable: None,
+            },
+            Some(serde_json::Value::String(text)) => match parse_instant(text) {
+                Some(until) => Self {
+                    until: Some(until),
+                    can_bypass_mfa,
+                    unreadable: None,
+                },
+                None => unreadable(format!(
+                    "its bypassMFAEnabledUntil {} is not a date and time",
+                    quote_bytes(text.as_bytes(), QUOTED_BYTES)
+                )),
+            },
+            Some(_) => unreadable("its bypassMFAEnabledUntil is not a string".to_owned()),
+        }
+    }
+
+    /// Whether the bypass is in force at `now`: PingOne's `canBypassMFA` when it gives one
+    /// (a stored expiry may still be refused by policy), and an expiry still to come either way.
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.can_bypass_mfa != Some(false) && self.until.is_some_and(|until| until > now)
+    }
+}
+
+/// Any RFC 3339 instant (`Z` or an offset, any number of fraction digits), cut to milliseconds:
+/// how an expiry is read from what PingOne answers, and compared (as an instant, not as text).
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    use chrono::SubsecRound;
+    parse_exact_bypass_until(text).or_else(|| {
+        DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|instant| instant.with_timezone(&Utc).trunc_subsecs(3))
+    })
+}
+
+/// How many bytes of a body a message quotes.
+pub const QUOTED_BYTES: usize = 120;
+
+/// The first `limit` bytes of `bytes`, as text a message can carry: control characters and
+/// bytes that are not UTF-8 are shown escaped, and a cut is marked.
+pub fn quote_bytes(bytes: &[u8], limit: usize) -> String {
+    let shown = &bytes[..bytes.len().min(limit)];
+    let text = String::from_utf8_lossy(shown);
+    let mut quoted: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if bytes.len() > limit {
+        quoted.push('…');
+    }
+    format!("\"{quoted}\"")
+}
+
+/// A PingOne error body as the client reads it: every field optional (Ping's schema leaves `id`
+/// out of 403 and 429 bodies and requires nothing of a 502/503 body), read field by field so
+/// that one of an unexpected type loses only itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorAnswer {
+    /// PingOne's error ID: what Ping support asks for.
+    pub id: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub details: Vec<ErrorAnswerDetail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorAnswerDetail {
+    pub code: Option<String>,
+    pub target: Option<String>,
+    pub message: Option<String>,
+    /// `innerError.retryAfter` of a 429: when the limit lets requests through again.
+    pub retry_after: Option<RetryAt>,
+}
+
+/// A 429 detail's `retryAfter`: Ping's schema gives a date-time; a number of seconds is read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAt {
+    Instant(DateTime<Utc>),
+    Seconds(u64),
+}
+
+impl ErrorAnswer {
+    /// `None` when the body is not a JSON object (a proxy's HTML page, an empty body).
+    pub fn read(body: &[u8]) -> Option<Self> {
+        let serde_json::Value::Object(fields) = serde_json::from_slice(body).ok()? else {
+            return None;
+        };
+        let text = |fields: &serde_json::Map<String, serde_json::Value>, name: &str| {
+            fields
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let details = fields
+            .get("details")
+            .and_then(serde_json::Value::as_array)
+            .map(|details| {
+                details
+                    .iter()
+                    .filter_map(serde_json::Value::as_object)
+                    .map(|detail| ErrorAnswerDetail {
+                        code: text(detail, "code"),
+                        target: text(detail, "target"),
+                        message: text(detail, "message"),
+                        retry_after: detail
+                            .get("innerError")
+                            .or_else(|| detail.get("innererror"))
+                            .and_then(|inner| inner.get("retryAfter"))
+                            .and_then(read_retry_at),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Self {
+            id: text(&fields, "id"),
+            code: text(&fields, "code"),
+            message: text(&fields, "message"),
+            details,
+        })
+    }
+
+    /// Whether any detail has this code (`LICENSE_EXCEEDED`, `INSUFFICIENT_PERMISSIONS`).
+    pub fn has_detail(&self, code: &str) -> bool {
+        self.details
+            .iter()
+            .any(|detail| detail.code.as_deref() == Some(code))
+    }
+
+    /// The first `innerError.retryAfter` any detail gives.
+    pub fn retry_after(&self) -> Option<RetryAt> {
+        self.details.iter().find_map(|detail| detail.retry_after)
+    }
+}
+
+fn read_retry_at(value: &serde_json::Value) -> Option<RetryAt> {
+    match value {
+        serde_json::Value::Number(seconds) => seconds.as_u64().map(RetryAt::Seconds),
+        serde_json::Value::String(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(RetryAt::Seconds)
+            .or_else(|| parse_instant(text).map(RetryAt::Instant)),
+        _ => None,
+    }
 }
 
 /// The attributes a row may name its user by, besides the ID, as PingOne's user filters spell

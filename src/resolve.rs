@@ -76,6 +76,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
     environment: Uuid,
     url: String,
     most: usize,
+    what: &str,
 ) -> Result<Listed<T>, ListingFailure> {
     let mut items = Vec::new();
     let mut total = None;
@@ -86,6 +87,8 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
         most.saturating_add(1)
     };
     let mut pages = 0;
+    // Every page and retry of one listing is one transaction in PingOne's audit log.
+    let transaction = sender.client.new_transaction(what);
     while let Some(page_url) = next.take() {
         pages += 1;
         if pages > most_pages {
@@ -98,7 +101,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
             });
         }
         let request = PageRequestOf::<T>::new(page_url);
-        let sent = sender.send(environment, &request).await;
+        let sent = sender.send(environment, &request, &transaction).await;
         let attempts = match &sent {
             Sent::Answered(_, attempts) => u64::from(*attempts),
             Sent::Stopped(_, answer) => answer.as_ref().map_or(0, |(_, n)| u64::from(*n)),
@@ -194,8 +197,9 @@ impl<T: serde::de::DeserializeOwned + Send> Request for PageRequestOf<T> {
         &self,
         client: &PingOneClient,
         token: &SecretString,
+        transaction: &crate::client::Transaction,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.get_page(&self.url, token)
+        client.get_page(&self.url, token, transaction)
     }
 }
 
@@ -294,7 +298,7 @@ impl Lookups {
             .sender
             .client
             .listing_url(first.environment_id, "users", &filter);
-        match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX).await {
+        match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX, "lookup").await {
             Ok(listed) => Looked::Answered(listed.items),
             Err(ListingFailure::Refused {
                 http_status,

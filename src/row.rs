@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::client::Attempt;
 use crate::input::{InputRecord, UserColumn};
-use crate::pingone::parse_exact_bypass_until;
+use crate::pingone::{format_bypass_until, parse_instant};
 use crate::plan::Job;
 
 /// A fixed column of a report, named as docs/cli.md names it.
@@ -300,8 +300,19 @@ impl ResultRow {
                 self.status = RowStatus::Succeeded;
                 self.http_status = Some(http_status);
                 self.can_bypass_mfa = answer.can_bypass_mfa;
-                self.bypass_mfa_enabled_until = answer.bypass_mfa_enabled_until.unwrap_or_default();
-                self.warn_if_not_as_asked();
+                self.bypass_mfa_enabled_until =
+                    answer.until.map(format_bypass_until).unwrap_or_default();
+                match answer.unreadable {
+                    // PingOne granted it (a 2xx): a success, but the record must say that what
+                    // it granted is not known.
+                    Some(why) => {
+                        self.error_code = crate::client::UNREADABLE_RESPONSE.to_owned();
+                        self.error_message = format!(
+                            "PingOne granted the bypass (HTTP {http_status}) but {why}; its expiry is not known: check it with the status command"
+                        );
+                    }
+                    None => self.warn_if_not_as_asked(),
+                }
             }
             Attempt::Refused {
                 http_status,
@@ -333,8 +344,8 @@ impl ResultRow {
         if self.bypass_mfa_enabled_until == self.requested_until {
             return;
         }
-        let granted = parse_exact_bypass_until(&self.bypass_mfa_enabled_until);
-        let asked = parse_exact_bypass_until(&self.requested_until);
+        let granted = parse_instant(&self.bypass_mfa_enabled_until);
+        let asked = parse_instant(&self.requested_until);
         if let (Some(granted), Some(asked)) = (granted, asked)
             && granted < asked
         {
@@ -408,10 +419,16 @@ impl ResultRow {
         if row.status == RowStatus::Succeeded {
             row.error_code.clear();
             row.error_message.clear();
-            let until = parse_exact_bypass_until(&row.bypass_mfa_enabled_until);
-            row.status = match (row.can_bypass_mfa, until) {
-                (Some(true), Some(until)) if until > row.completed_at => RowStatus::Active,
-                _ => RowStatus::NoBypass,
+            // `canBypassMFA` may be absent: then an expiry still to come is a bypass in force.
+            let state = crate::pingone::BypassState {
+                until: parse_instant(&row.bypass_mfa_enabled_until),
+                can_bypass_mfa: row.can_bypass_mfa,
+                unreadable: None,
+            };
+            row.status = if state.in_force(row.completed_at) {
+                RowStatus::Active
+            } else {
+                RowStatus::NoBypass
             };
         }
         row
@@ -419,7 +436,7 @@ impl ResultRow {
 
     /// For an `active` row, the time its bypass has left, such as `3h12m`; empty otherwise.
     pub fn remaining(&self) -> String {
-        let until = parse_exact_bypass_until(&self.bypass_mfa_enabled_until);
+        let until = parse_instant(&self.bypass_mfa_enabled_until);
         match (self.status, until) {
             (RowStatus::Active, Some(until)) => {
                 let left = (until - self.completed_at).num_seconds().max(0);
@@ -566,17 +583,10 @@ mod tests {
     fn granted(until: &str, active: bool) -> Attempt {
         Attempt::Success {
             http_status: 200,
-            answer: crate::pingone::BypassResponse {
-                links: crate::pingone::BypassLinks {
-                    self_link: crate::pingone::Link {
-                        href: String::new(),
-                    },
-                    user: crate::pingone::Link {
-                        href: String::new(),
-                    },
-                },
+            answer: crate::pingone::BypassState {
                 can_bypass_mfa: Some(active),
-                bypass_mfa_enabled_until: Some(until.to_owned()),
+                until: parse_instant(until),
+                unreadable: None,
             },
         }
     }

@@ -281,6 +281,7 @@ async fn connect(
     let sender = RowSender {
         client: PingOneClient::new(
             &api_url,
+            config.run_id,
             config.timeout,
             config.concurrency,
             &config.extra_roots,

@@ -146,7 +146,7 @@ pub(crate) async fn list_members(
         &selection.collection.members_filter(id),
     );
     let (members, total) =
-        match list_all::<ListedUser>(sender, selection.environment_id, url, selection.max_users)
+        match list_all::<ListedUser>(sender, selection.environment_id, url, selection.max_users, "members")
             .await
         {
             Ok(Listed { items, total }) => (items, total),
@@ -217,7 +217,7 @@ async fn find_collection(
         &filter_term("name", name),
     );
     let found =
-        match list_all::<ListedCollection>(sender, selection.environment_id, url, usize::MAX).await
+        match list_all::<ListedCollection>(sender, selection.environment_id, url, usize::MAX, "find").await
         {
             Ok(listed) => listed.items,
             Err(failure) => {

@@ -23,7 +23,8 @@ pub struct ConnectionArgs {
     #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
     pub region: Region,
 
-    /// API base including /v1; overrides --region.
+    /// API base, https://api.pingone.com/v1 or as Ping's newer pages write it, without /v1
+    /// (then /v1 is added); overrides --region.
     #[arg(
         long,
         value_name = "URL",
@@ -41,6 +42,17 @@ pub struct ConnectionArgs {
         hide_env_values = true
     )]
     pub auth_url: Option<String>,
+
+    /// The whole token endpoint URL, for a custom domain (https://<custom domain>/as/token,
+    /// with no environment ID in it); instead of --auth-url.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PINGONE_TOKEN_URL",
+        hide_env_values = true,
+        conflicts_with = "auth_url"
+    )]
+    pub token_url: Option<String>,
 
     /// Read a ready access token from this file. Otherwise PINGONE_API_ACCESS_TOKEN, otherwise
     /// the worker application in PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET and
@@ -70,14 +82,13 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// The API base: `--api-url`, or the region's; https unless it is loopback.
+    /// The API base: `--api-url`, or the region's; https unless it is loopback; `/v1` added
+    /// to a URL without a path, and required at the end of one with a path.
     pub fn api_url(&self) -> Result<String, ConnectionError> {
-        let api_url = self
-            .api_url
-            .clone()
-            .unwrap_or_else(|| self.region.api_url());
-        check_url("--api-url", &api_url)?;
-        Ok(api_url)
+        match &self.api_url {
+            Some(api_url) => api_base("--api-url", api_url.trim()),
+            None => Ok(self.region.api_url()),
+        }
     }
 
     /// The certificates of `--ca-file`: at least one, in PEM.
@@ -120,18 +131,23 @@ impl ConnectionArgs {
         if let Some(token) = &settings.access_token {
             return Ok(Credentials::Token(token.clone()));
         }
+        // A custom domain's token endpoint names no environment: the worker application's
+        // environment is then not needed.
+        let environment_needed = self.token_url.is_none();
         let (client_id, client_secret, environment_id) = match (
             &settings.client_id,
             &settings.client_secret,
             &settings.environment_id,
         ) {
             (None, None, None) => return Err(ConnectionError::NoCredentials),
-            (Some(id), Some(secret), Some(environment)) => (id, secret, environment),
+            (Some(id), Some(secret), environment) if environment.is_some() || !environment_needed => {
+                (id, secret, environment)
+            }
             (id, secret, environment) => {
                 let missing: Vec<&str> = [
                     (id.is_none(), CLIENT_ID_VARIABLE),
                     (secret.is_none(), CLIENT_SECRET_VARIABLE),
-                    (environment.is_none(), ENVIRONMENT_ID_VARIABLE),
+                    (environment.is_none() && environment_needed, ENVIRONMENT_ID_VARIABLE),
                 ]
                 .into_iter()
                 .filter_map(|(missing, name)| missing.then_some(name))
@@ -141,18 +157,27 @@ impl ConnectionArgs {
                 ));
             }
         };
-        let environment_id = parse_id(environment_id.trim())
-            .ok_or_else(|| ConnectionError::WorkerEnvironment(environment_id.clone()))?;
-        let auth_url = self
-            .auth_url
-            .clone()
-            .unwrap_or_else(|| self.region.auth_url());
-        check_url("--auth-url", &auth_url)?;
+        let token_url = match (&self.token_url, environment_id) {
+            (Some(token_url), _) => token_endpoint(token_url.trim())?,
+            (None, Some(environment_id)) => {
+                let environment_id = parse_id(environment_id.trim())
+                    .ok_or_else(|| ConnectionError::WorkerEnvironment(environment_id.clone()))?;
+                let auth_url = self
+                    .auth_url
+                    .clone()
+                    .unwrap_or_else(|| self.region.auth_url());
+                check_url("--auth-url", &auth_url)?;
+                format!(
+                    "{}/{environment_id}/as/token",
+                    auth_url.trim_end_matches('/')
+                )
+            }
+            (None, None) => return Err(ConnectionError::IncompleteClientCredentials(
+                ENVIRONMENT_ID_VARIABLE.to_owned(),
+            )),
+        };
         Ok(Credentials::Client(ClientCredentials {
-            token_url: format!(
-                "{}/{environment_id}/as/token",
-                auth_url.trim_end_matches('/')
-            ),
+            token_url,
             client_id: client_id.trim().to_owned(),
             client_secret: client_secret.clone(),
         }))
@@ -284,11 +309,66 @@ fn is_usable_proxy(value: &str) -> bool {
     })
 }
 
+/// An API base as admins copy it from Ping's pages: `https://api.pingone.com/v1`, or
+/// `https://api.pingone.com` (newer pages write `{{apiPath}}/v1/...`), which gets `/v1`. Any
+/// other path would send every request to the wrong place, where each row would fail as if the
+/// user did not exist, so it is refused before anything is sent.
+fn api_base(setting: &'static str, url: &str) -> Result<String, ConnectionError> {
+    check_url(setting, url)?;
+    let refuse = |problem: &'static str| ConnectionError::Url {
+        setting,
+        url: url.to_owned(),
+        problem,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| refuse("is not a URL"))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(refuse(
+            "has a query or fragment; write only the API base, like https://api.pingone.com/v1",
+        ));
+    }
+    let path = parsed.path().trim_end_matches('/');
+    let origin = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let scheme = parsed.scheme();
+    if path.is_empty() {
+        return Ok(format!("{scheme}://{origin}/v1"));
+    }
+    if path.ends_with("/v1") {
+        return Ok(format!("{scheme}://{origin}{path}"));
+    }
+    Err(refuse(
+        "must end in /v1 (like https://api.pingone.com/v1), or have no path at all, to which /v1 is added",
+    ))
+}
+
+/// A custom domain's whole token endpoint, `https://<custom domain>/as/token`.
+fn token_endpoint(url: &str) -> Result<String, ConnectionError> {
+    check_url("--token-url", url)?;
+    let ends_right = reqwest::Url::parse(url).is_ok_and(|parsed| {
+        parsed.query().is_none() && parsed.path().trim_end_matches('/').ends_with("/as/token")
+    });
+    if !ends_right {
+        return Err(ConnectionError::Url {
+            setting: "--token-url",
+            url: url.to_owned(),
+            problem: "must be the whole token endpoint, ending in /as/token (like https://auth.example.com/as/token)",
+        });
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 /// PingOne is only ever reached over https; plain http is allowed to loopback, for the
 /// simulator and local rehearsals.
 fn check_url(setting: &'static str, url: &str) -> Result<(), ConnectionError> {
     let problem = match reqwest::Url::parse(url) {
         Err(_) => Some("is not a URL; write it like https://api.pingone.com/v1"),
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => Some(
+            "carries a user name or password; credentials go in PINGONE_CLIENT_ID and PINGONE_CLIENT_SECRET, never in a URL",
+        ),
         Ok(parsed) => match parsed.scheme() {
             "https" if parsed.host().is_some() => None,
             "http" if is_loopback_url(url) => None,

@@ -56,16 +56,18 @@ impl ServeArgs {
             "--region".to_owned(),
             format!("{:?}", self.connection.region).to_ascii_uppercase(),
         ];
-        let (api_url, auth_url) = match simulator_urls {
-            Some((api, auth)) => (Some(api), Some(auth)),
+        let (api_url, auth_url, token_url) = match simulator_urls {
+            Some((api, auth)) => (Some(api), Some(auth), None),
             None => (
                 self.connection.api_url.clone(),
                 self.connection.auth_url.clone(),
+                self.connection.token_url.clone(),
             ),
         };
         for (flag, value) in [
             ("--api-url", api_url),
             ("--auth-url", auth_url),
+            ("--token-url", token_url),
             (
                 "--token-file",
                 self.connection

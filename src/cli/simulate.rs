@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    ClientAuthMethod, FaultChances, Population, RateLimit, SimulatorConfig, UsersFileError,
+    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, SimulatorConfig, UsersFileError,
     read_missing_users_file, read_users_file,
 };
 
@@ -71,6 +71,31 @@ pub struct SimulateArgs {
     /// (repeatable).
     #[arg(long = "forbidden-env", value_name = "UUID")]
     pub forbidden_environments: Vec<Uuid>,
+
+    /// An environment the tenant has (repeatable). Once any is named (here or through
+    /// --users-file), an environment it does not have is answered 403 ACCESS_FAILED, as PingOne
+    /// answers for one that does not exist or is in another region.
+    #[arg(long = "environment", value_name = "UUID")]
+    pub environments: Vec<Uuid>,
+
+    /// How answers are worded, within what Ping's published schemas allow: `full` as Ping's
+    /// example, `lean` (no _links, no canBypassMFA, no fraction, error bodies without id),
+    /// `varied` (_links.self only, a +02:00 offset with microseconds, unknown fields).
+    #[arg(long, value_enum, default_value_t = AnswerShape::Full)]
+    pub answer_shape: AnswerShape,
+
+    /// 429s give their wait only in the body's innerError.retryAfter, not in Retry-After.
+    #[arg(long)]
+    pub retry_after_in_body: bool,
+
+    /// An outage: every API request is answered 503 without Retry-After from this long after
+    /// start, for --outage-for.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "outage_for")]
+    pub outage_from: Option<Duration>,
+
+    /// How long the outage of --outage-from lasts.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "outage_from")]
+    pub outage_for: Option<Duration>,
 
     /// CSV of the only users that exist (environment_id,user_id,username,email, optionally
     /// population,groups with groups separated by ;); they are
@@ -152,6 +177,13 @@ impl SimulateArgs {
                 .iter()
                 .copied()
                 .collect::<HashSet<_>>(),
+            environments: self.environments.iter().copied().collect(),
+            answer_shape: self.answer_shape,
+            retry_after_in_body: self.retry_after_in_body,
+            outage: self
+                .outage_from
+                .zip(self.outage_for)
+                .map(|(from, lasting)| Outage { from, lasting }),
             population,
             token_ttl: self.token_ttl,
             client_auth: self.client_auth,

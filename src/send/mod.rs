@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::auth::TokenSource;
-use crate::client::{Attempt, PingOneClient, RetryPolicy};
+use crate::client::{Attempt, PingOneClient, RetryPolicy, Transaction};
 use crate::plan::Job;
 use crate::record::progress::LiveCounters;
 use crate::row::{NotSent, Report, ResultRow, RowOrigin};
@@ -47,9 +47,14 @@ pub(crate) async fn send_rows(
         else {
             return;
         };
+        let transaction = sender.client.row_transaction(origin.row);
         let sent = match sender.report {
-            Report::Grants => sender.send(job.environment_id, &job).await,
-            Report::Status => sender.send(job.environment_id, &Check(&job)).await,
+            Report::Grants => sender.send(job.environment_id, &job, &transaction).await,
+            Report::Status => {
+                sender
+                    .send(job.environment_id, &Check(&job), &transaction)
+                    .await
+            }
         };
         let row = match (sent, sender.report) {
             (Sent::Answered(attempt, attempts), Report::Grants) => {
@@ -79,6 +84,7 @@ pub(crate) trait Request {
         &self,
         client: &PingOneClient,
         token: &SecretString,
+        transaction: &Transaction,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send;
 }
 
@@ -86,24 +92,35 @@ pub(crate) trait Request {
 struct Check<'a>(&'a Job);
 
 impl Request for Check<'_> {
-    type Answer = crate::pingone::BypassResponse;
+    type Answer = crate::pingone::BypassState;
     fn send_once(
         &self,
         client: &PingOneClient,
         token: &SecretString,
+        transaction: &Transaction,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.get_bypass(self.0, token)
+        client.get_bypass(
+            (self.0.environment_id, self.0.user_id),
+            token,
+            transaction,
+        )
     }
 }
 
 impl Request for Job {
-    type Answer = crate::pingone::BypassResponse;
+    type Answer = crate::pingone::BypassState;
     fn send_once(
         &self,
         client: &PingOneClient,
         token: &SecretString,
+        transaction: &Transaction,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.put_bypass(self, token)
+        client.put_bypass(
+            (self.environment_id, self.user_id),
+            &self.requested_until,
+            token,
+            transaction,
+        )
     }
 }
 
@@ -138,7 +155,12 @@ pub(crate) struct RowSender {
 
 impl RowSender {
     /// Makes one request in `environment` under the run's rules, as often as they allow.
-    pub(crate) async fn send<R: Request>(&self, environment: Uuid, request: &R) -> Sent<R::Answer> {
+    pub(crate) async fn send<R: Request>(
+        &self,
+        environment: Uuid,
+        request: &R,
+        transaction: &Transaction,
+    ) -> Sent<R::Answer> {
         let mut attempts = 0;
         let mut last_answer: Option<Attempt<R::Answer>> = None;
         let mut probe = None;
@@ -176,7 +198,9 @@ impl RowSender {
                 if attempts > 1 {
                     LiveCounters::add(&self.counters.retries, 1);
                 }
-                let attempt = request.send_once(&self.client, &bearer.token).await;
+                let attempt = request
+                    .send_once(&self.client, &bearer.token, transaction)
+                    .await;
                 (bearer, attempt)
             };
             let http_status = attempt.http_status();

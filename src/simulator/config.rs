@@ -102,6 +102,31 @@ pub enum Population {
     AllExcept(HashSet<Uuid>),
 }
 
+/// How the simulated API words its answers, within what Ping's published schemas allow: the
+/// client must read every one of them the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AnswerShape {
+    /// As Ping's one documented example: `_links.self` and `_links.user`, the expiry with
+    /// milliseconds and `Z`, `canBypassMFA`, and an `id` in every error body.
+    #[default]
+    Full,
+    /// As lean as the schemas allow: no `_links`, no `canBypassMFA`, the expiry without a
+    /// fraction when it has none (`2026-12-02T10:00:00Z`), error bodies without `id` or
+    /// `details`.
+    Lean,
+    /// Within the schemas but unlike the example: `_links.self` only, the expiry at a `+02:00`
+    /// offset with microseconds, fields the tool does not know, error bodies without `id`.
+    Varied,
+}
+
+/// An outage: from `from` after the simulator started, for `lasting`, every API request is
+/// answered 503 without `Retry-After` (the token endpoint stays up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    pub from: Duration,
+    pub lasting: Duration,
+}
+
 /// Everything that shapes a simulated tenant.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -120,6 +145,14 @@ pub struct SimulatorConfig {
     pub hang_for: Duration,
     /// Environments in which the worker application has no role: 403 `INSUFFICIENT_PERMISSIONS`.
     pub forbidden_environments: HashSet<Uuid>,
+    /// The environments the tenant has, besides those of `Population::Only`'s users. Once it
+    /// knows any, an environment it does not know is answered 403 `ACCESS_FAILED`, as PingOne
+    /// answers for one that does not exist or is in another region.
+    pub environments: HashSet<Uuid>,
+    pub answer_shape: AnswerShape,
+    /// A 429 gives its wait only in its body's `innerError.retryAfter`, without the header.
+    pub retry_after_in_body: bool,
+    pub outage: Option<Outage>,
     pub population: Population,
     pub token_ttl: Duration,
     pub client_auth: ClientAuthMethod,
@@ -148,6 +181,10 @@ impl Default for SimulatorConfig {
             retry_after_503: Duration::from_secs(1),
             hang_for: Duration::from_secs(300),
             forbidden_environments: HashSet::new(),
+            environments: HashSet::new(),
+            answer_shape: AnswerShape::Full,
+            retry_after_in_body: false,
+            outage: None,
             population: Population::Everyone,
             token_ttl: Duration::from_secs(3600),
             client_auth: ClientAuthMethod::Basic,

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use config::{
-    ClientAuthMethod, DirectoryUser, FaultChances, Population, RateLimit, SimulatorConfig,
-    directory_object_id,
+    AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, Outage, Population, RateLimit,
+    SimulatorConfig, directory_object_id,
 };
 pub use directory::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, UsersFileError,

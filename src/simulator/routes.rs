@@ -18,11 +18,12 @@ use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::config::{ClientAuthMethod, DirectoryUser, directory_object_id};
+use super::config::{AnswerShape, ClientAuthMethod, DirectoryUser, directory_object_id};
 use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
 use super::server::ConnectionControl;
 use super::state::TenantState;
+use crate::client::{SESSION_HEADER, TRANSACTION_HEADER};
 use crate::pingone::{
     BypassLinks, BypassResponse, ErrorBody, ErrorDetail, Link, OAuthErrorBody, TokenResponse,
     format_bypass_until, parse_exact_bypass_until,
@@ -61,10 +62,21 @@ pub fn router(state: Arc<TenantState>) -> Router {
     service.merge(introspection).with_state(state)
 }
 
-/// Counts every answered request by status and keeps the in-flight gauge.
+/// Counts every answered request by status and every API request's correlation headers,
+/// keeps the in-flight gauge, and words refusals in the tenant's answer shape.
 async fn track(State(state): Tenant, request: Request, next: Next) -> Response {
     let _in_flight = state.enter();
-    let response = next.run(request).await;
+    if request.uri().path().starts_with("/v1/") {
+        let headers = request.headers();
+        state.count_correlation(
+            headers.get(SESSION_HEADER).map(HeaderValue::as_bytes),
+            headers.get(TRANSACTION_HEADER).map(HeaderValue::as_bytes),
+        );
+    }
+    let mut response = next.run(request).await;
+    if let Some(refusal) = response.extensions().get::<Refusal>().copied() {
+        response = refusal.render(state.config.answer_shape, state.config.retry_after_in_body);
+    }
     state.count_response(response.status().as_u16());
     response
 }
@@ -162,16 +174,14 @@ async fn put_bypass(
     Path((environment, user)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<axum::Json<BypassResponse>, Refusal> {
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
     let ids = parse_ids(&environment, &user);
     let occurrence =
         ids.map(|(environment, user)| (environment, user, state.record_put(environment, user)));
     admit(&state, &connection, ids.map(|(e, _)| e), occurrence).await?;
     authorize(&state, &headers)?;
     let (environment, user) = ids.ok_or(Refusal::NotFound)?;
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
+    check_environment(&state, environment)?;
     if !content_type_is(&headers, "application/json") {
         return Err(Refusal::UnsupportedMediaType);
     }
@@ -191,6 +201,19 @@ async fn put_bypass(
         user,
         Some(stored),
     )))
+}
+
+/// An environment the tenant does not have answers 403 as PingOne's does (it cannot tell a
+/// missing environment from one the worker application may not see), and so does one where
+/// the application lacks a role.
+fn check_environment(state: &TenantState, environment: Uuid) -> Result<(), Refusal> {
+    if !state.environment_exists(environment) {
+        return Err(Refusal::UnknownEnvironment);
+    }
+    if state.config.forbidden_environments.contains(&environment) {
+        return Err(Refusal::Forbidden);
+    }
+    Ok(())
 }
 
 /// Reads `bypassMFAEnabledUntil` from a PUT body; it must be present and in the one accepted
@@ -224,14 +247,12 @@ async fn get_bypass(
     Extension(connection): Extension<ConnectionControl>,
     Path((environment, user)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<axum::Json<BypassResponse>, Refusal> {
+) -> Result<axum::Json<serde_json::Value>, Refusal> {
     let ids = parse_ids(&environment, &user);
     admit(&state, &connection, ids.map(|(e, _)| e), None).await?;
     authorize(&state, &headers)?;
     let (environment, user) = ids.ok_or(Refusal::NotFound)?;
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
+    check_environment(&state, environment)?;
     if !state.user_exists(environment, user) {
         return Err(Refusal::NotFound);
     }
@@ -239,22 +260,51 @@ async fn get_bypass(
     Ok(axum::Json(bypass_body(&state, environment, user, stored)))
 }
 
+/// A `bypassMFA` answer in the tenant's answer shape.
 fn bypass_body(
     state: &TenantState,
     environment: Uuid,
     user: Uuid,
     stored: Option<chrono::DateTime<Utc>>,
-) -> BypassResponse {
+) -> serde_json::Value {
     let user_href = format!("{}/environments/{environment}/users/{user}", state.api_url);
-    BypassResponse {
-        links: BypassLinks {
-            self_link: Link {
-                href: format!("{user_href}/bypassMFA"),
+    let can_bypass = stored.map(|until| until > Utc::now());
+    match state.config.answer_shape {
+        AnswerShape::Full => json!(BypassResponse {
+            links: BypassLinks {
+                self_link: Link {
+                    href: format!("{user_href}/bypassMFA"),
+                },
+                user: Link { href: user_href },
             },
-            user: Link { href: user_href },
+            bypass_mfa_enabled_until: stored.map(format_bypass_until),
+            can_bypass_mfa: can_bypass,
+        }),
+        AnswerShape::Lean => match stored {
+            None => json!({}),
+            Some(until) => json!({
+                UNTIL_FIELD: until.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string(),
+            }),
         },
-        bypass_mfa_enabled_until: stored.map(format_bypass_until),
-        can_bypass_mfa: stored.map(|until| until > Utc::now()),
+        AnswerShape::Varied => {
+            let mut body = json!({
+                "_links": { "self": { "href": format!("{user_href}/bypassMFA") } },
+                "environment": { "id": environment },
+                "user": { "id": user },
+                "lastUpdated": { "by": "worker", "count": 1 },
+            });
+            if let Some(until) = stored {
+                body[UNTIL_FIELD] = json!(match chrono::FixedOffset::east_opt(2 * 3600) {
+                    Some(offset) => until
+                        .with_timezone(&offset)
+                        .format("%Y-%m-%dT%H:%M:%S%.6f%:z")
+                        .to_string(),
+                    None => format_bypass_until(until),
+                });
+                body["canBypassMFA"] = json!(can_bypass);
+            }
+            body
+        }
     }
 }
 
@@ -380,9 +430,7 @@ async fn admit_listing(
     admit(state, connection, environment, None).await?;
     authorize(state, headers)?;
     let environment = environment.ok_or(Refusal::NotFound)?;
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
+    check_environment(state, environment)?;
     let query = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     Ok((environment, query))
 }
@@ -470,6 +518,9 @@ async fn admit(
     environment: Option<Uuid>,
     put_occurrence: Option<(Uuid, Uuid, u64)>,
 ) -> Result<(), Refusal> {
+    if state.in_outage() {
+        return Err(Refusal::Outage);
+    }
     let limited = state.check_rate_limits(environment);
     let plan = match put_occurrence {
         Some((environment, user, occurrence)) => {
@@ -550,10 +601,24 @@ enum Refusal {
     Injected503 {
         retry_after_seconds: u64,
     },
+    /// The environment is not one the tenant has.
+    UnknownEnvironment,
+    /// The outage window: a load balancer's page, not PingOne's JSON, and no `Retry-After`.
+    Outage,
 }
 
+/// Rendered in the full shape here; the tracking layer, which knows the tenant, words it again
+/// in the tenant's shape.
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        let mut response = self.render(AnswerShape::Full, false);
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl Refusal {
+    fn render(self, shape: AnswerShape, wait_in_body: bool) -> Response {
         const NO_ACCESS: &str =
             "The request could not be completed. You do not have access to this resource.";
         const INVALID: &str = "The request could not be completed. One or more validation errors were in the request.";
@@ -632,6 +697,29 @@ impl IntoResponse for Refusal {
             ),
             Self::RateLimited {
                 retry_after_seconds,
+            } if wait_in_body => {
+                let retry_at = Utc::now()
+                    + chrono::Duration::seconds(
+                        i64::try_from(retry_after_seconds).unwrap_or(i64::MAX),
+                    );
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "REQUEST_LIMITED",
+                    "The request was rejected because the rate limit was exceeded.",
+                    vec![ErrorDetail {
+                        code: "LIMIT_EXCEEDED".to_owned(),
+                        target: None,
+                        message: "Too many requests.".to_owned(),
+                        inner_error: Some(json!({
+                            "retryAfter": retry_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+                            "quotaLimit": 100,
+                        })),
+                    }],
+                    None,
+                )
+            }
+            Self::RateLimited {
+                retry_after_seconds,
             } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "REQUEST_LIMITED",
@@ -643,6 +731,21 @@ impl IntoResponse for Refusal {
                 ),
                 Some((header::RETRY_AFTER, retry_after_seconds.into())),
             ),
+            Self::UnknownEnvironment => (
+                StatusCode::FORBIDDEN,
+                "ACCESS_FAILED",
+                NO_ACCESS,
+                Vec::new(),
+                None,
+            ),
+            Self::Outage => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+                    "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                )
+                    .into_response();
+            }
             Self::Injected500 => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "UNEXPECTED_ERROR",
@@ -667,12 +770,17 @@ impl IntoResponse for Refusal {
                 Some((header::RETRY_AFTER, retry_after_seconds.into())),
             ),
         };
+        let keeps_details = shape != AnswerShape::Lean || wait_in_body;
         let body = ErrorBody {
-            id: Uuid::new_v4().to_string(),
+            id: (shape == AnswerShape::Full).then(|| Uuid::new_v4().to_string()),
             code: code.to_owned(),
             message: message.to_owned(),
-            details,
+            details: if keeps_details { details } else { Vec::new() },
         };
+        let mut body = json!(body);
+        if shape == AnswerShape::Varied {
+            body["traceId"] = json!(Uuid::new_v4());
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if let Some((name, value)) = extra_header {
             response.headers_mut().insert(name, value);

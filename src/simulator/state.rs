@@ -66,6 +66,13 @@ pub struct Stats {
     /// 50 names is one listing of 50 terms).
     pub user_listings: u64,
     pub user_filter_terms: u64,
+    /// API requests by their `X-Ping-External-Session-ID` (`""` for those without one).
+    pub session_ids: BTreeMap<String, u64>,
+    /// API requests by their `X-Ping-External-Transaction-ID` (`""` for those without one).
+    pub transaction_ids: BTreeMap<String, u64>,
+    /// API requests whose correlation headers PingOne would not record: over 100 characters or
+    /// not ASCII.
+    pub malformed_correlation: u64,
 }
 
 impl Stats {
@@ -141,6 +148,11 @@ pub struct TenantState {
     pub api_url: String,
     directory: Vec<DirectoryUser>,
     existing_users: Option<HashSet<(Uuid, Uuid)>>,
+    /// Empty when the tenant was told of no environment: then every environment exists.
+    known_environments: HashSet<Uuid>,
+    session_ids: DashMap<String, u64>,
+    transaction_ids: DashMap<String, u64>,
+    malformed_correlation: AtomicU64,
     tokens: RwLock<HashMap<String, Instant>>,
     /// Every token ever issued, expired ones included, for tests that check none leaked.
     issued: std::sync::Mutex<Vec<String>>,
@@ -176,7 +188,17 @@ impl TenantState {
             ),
             Population::Everyone | Population::AllExcept(_) => (built_in_directory(), None),
         };
+        let known_environments = config
+            .environments
+            .iter()
+            .copied()
+            .chain(directory_environments(&config.population))
+            .collect();
         Self {
+            known_environments,
+            session_ids: DashMap::new(),
+            transaction_ids: DashMap::new(),
+            malformed_correlation: AtomicU64::new(0),
             global_limiter: config
                 .rate_limit
                 .map(|limit| RateLimiter::direct(quota(limit))),
@@ -218,6 +240,40 @@ impl TenantState {
             (_, Some(existing)) => existing.contains(&(environment_id, user_id)),
             (Population::AllExcept(missing), None) => !missing.contains(&user_id),
             (_, None) => true,
+        }
+    }
+
+    /// Whether the tenant has this environment: any, when it was told of none.
+    pub fn environment_exists(&self, environment_id: Uuid) -> bool {
+        self.known_environments.is_empty() || self.known_environments.contains(&environment_id)
+    }
+
+    /// Whether the outage window is in force now.
+    pub fn in_outage(&self) -> bool {
+        self.config.outage.is_some_and(|outage| {
+            let elapsed = self.started.elapsed();
+            elapsed >= outage.from && elapsed < outage.from.saturating_add(outage.lasting)
+        })
+    }
+
+    /// Counts the correlation headers of one API request.
+    pub fn count_correlation(&self, session: Option<&[u8]>, transaction: Option<&[u8]>) {
+        let mut malformed = false;
+        for (value, counts) in [
+            (session, &self.session_ids),
+            (transaction, &self.transaction_ids),
+        ] {
+            let text = match value {
+                None => String::new(),
+                Some(bytes) => {
+                    malformed |= bytes.len() > 100 || !bytes.is_ascii();
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            };
+            *counts.entry(text).or_insert(0) += 1;
+        }
+        if malformed {
+            self.malformed_correlation.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -409,6 +465,9 @@ impl TenantState {
             puts_per_user,
             user_listings: self.user_listings.load(Ordering::Relaxed),
             user_filter_terms: self.user_filter_terms.load(Ordering::Relaxed),
+            session_ids: counted(&self.session_ids),
+            transaction_ids: counted(&self.transaction_ids),
+            malformed_correlation: self.malformed_correlation.load(Ordering::Relaxed),
         }
     }
 }
@@ -459,5 +518,20 @@ mod tests {
         assert_eq!(arrivals.busiest(Duration::from_secs(1)), 9);
         assert_eq!(arrivals.busiest(Duration::from_millis(10)), 5);
         assert_eq!(arrivals.span(), Duration::from_millis(1990));
+    }
+}
+
+fn counted(counts: &DashMap<String, u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|entry| (entry.key().clone(), *entry.value()))
+        .collect()
+}
+
+/// The environments a directory of only these users has.
+fn directory_environments(population: &Population) -> Vec<Uuid> {
+    match population {
+        Population::Only(users) => users.iter().map(|user| user.environment_id).collect(),
+        Population::Everyone | Population::AllExcept(_) => Vec::new(),
     }
 }

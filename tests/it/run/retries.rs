@@ -169,7 +169,7 @@ async fn a_400_or_415_is_never_retried_and_408_and_504_are() {
         assert_eq!(column(&rows, "error_code"), ["SOME_CODE"]);
         assert_eq!(
             column(&rows, "error_message"),
-            ["Some message. | field: Detail message."]
+            ["Some message. | field: Detail message. [PingOne error id e1]"]
         );
     }
 }

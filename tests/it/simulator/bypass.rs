@@ -91,8 +91,10 @@ async fn only_users_in_the_users_file_exist() {
     assert_eq!(found.status(), StatusCode::OK);
     let unlisted = put_bypass(&simulator, &token, ENV_A, Uuid::new_v4(), EXPIRY).await;
     pingone_error(unlisted, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    // An environment the directory does not have is answered as PingOne answers one that does
+    // not exist: 403, not 404.
     let other_environment = put_bypass(&simulator, &token, ENV_B, listed, EXPIRY).await;
-    pingone_error(other_environment, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    pingone_error(other_environment, StatusCode::FORBIDDEN, "ACCESS_FAILED").await;
 }
 
 #[tokio::test]

@@ -78,7 +78,10 @@ pub async fn pingone_error(
         .await
         .expect("the error body has PingOne's shape (id, code, message, details)");
     assert_eq!(body.code, code);
-    assert!(!body.id.is_empty() && !body.message.is_empty(), "{body:?}");
+    assert!(
+        body.id.as_deref().is_some_and(|id| !id.is_empty()) && !body.message.is_empty(),
+        "{body:?}"
+    );
     body
 }
 
