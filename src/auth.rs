@@ -80,6 +80,8 @@ const RENEW_AFTER_SHARE: f64 = 0.8;
 /// about ten seconds at most beyond the attempts themselves, so that a run against an
 /// unreachable endpoint stops within seconds rather than trying row after row.
 const TOKEN_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(6)];
+/// The longest a token endpoint's `Retry-After` is waited for (Ping's SDKs cap at 30 s).
+const MOST_TOKEN_WAIT: Duration = Duration::from_secs(30);
 
 pub struct TokenSource {
     credentials: Credentials,
@@ -230,7 +232,7 @@ impl TokenSource {
                     });
                     return Ok(bearer);
                 }
-                Err(TokenRefusal::Unavailable(reason))
+                Err(TokenRefusal::Unavailable(reason, _))
                     if reason.contains(crate::client::UNTRUSTED_CERTIFICATE) =>
                 {
                     AuthError::Unreachable(format!(
@@ -238,10 +240,14 @@ impl TokenSource {
                         client.token_url
                     ))
                 }
-                Err(TokenRefusal::Unavailable(reason)) => match waits.next() {
+                Err(TokenRefusal::Unavailable(reason, retry_after)) => match waits.next() {
                     Some(wait) => {
+                        // The endpoint's own Retry-After, when longer, and capped as every
+                        // wait is.
+                        let wait = retry_after
+                            .map_or(*wait, |after| after.min(MOST_TOKEN_WAIT).max(*wait));
                         tracing::warn!(%reason, "token request failed; trying again in {}s", wait.as_secs());
-                        tokio::time::sleep(*wait).await;
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
                     None => AuthError::Unreachable(format!(
@@ -321,7 +327,7 @@ impl TokenSource {
             .send()
             .await
             .map_err(|error| {
-                TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout))
+                TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout), None)
             })?;
         let status = response.status();
         if status.is_redirection() {
@@ -332,14 +338,16 @@ impl TokenSource {
                 redirect_target(response.headers())
             )));
         }
+        let retry_after = crate::client::parse_retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|error| {
-            TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout))
+            TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout), None)
         })?;
         if status.is_success() {
             return serde_json::from_slice::<TokenResponse>(&bytes).map_err(|_| {
-                TokenRefusal::Unavailable(format!(
-                    "the token endpoint answered {status} without a token"
-                ))
+                TokenRefusal::Unavailable(
+                    format!("the token endpoint answered {status} without a token"),
+                    None,
+                )
             });
         }
         let oauth = serde_json::from_slice::<OAuthErrorBody>(&bytes).ok();
@@ -363,9 +371,10 @@ impl TokenSource {
             (400..=499, _) if status.as_u16() != 408 && status.as_u16() != 429 => {
                 Err(TokenRefusal::Refused(description))
             }
-            _ => Err(TokenRefusal::Unavailable(format!(
-                "the token endpoint answered {description}"
-            ))),
+            _ => Err(TokenRefusal::Unavailable(
+                format!("the token endpoint answered {description}"),
+                retry_after,
+            )),
         }
     }
 }
@@ -374,7 +383,8 @@ enum TokenRefusal {
     InvalidClient(String),
     Refused(String),
     Redirected(String),
-    Unavailable(String),
+    /// Worth asking again, after the endpoint's `Retry-After` when it gave one.
+    Unavailable(String, Option<Duration>),
 }
 
 impl TokenRefusal {
@@ -386,7 +396,7 @@ impl TokenRefusal {
                 ))
             }
             Self::Redirected(message) => AuthError::Rejected(message),
-            Self::Unavailable(reason) => AuthError::Unreachable(reason),
+            Self::Unavailable(reason, _) => AuthError::Unreachable(reason),
         }
     }
 }

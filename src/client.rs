@@ -214,7 +214,10 @@ impl PingOneClient {
             bypass_mfa_enabled_until: until.to_owned(),
         };
         let sent = self
-            .correlated(self.http.put(self.bypass_url(environment, user)), transaction)
+            .correlated(
+                self.http.put(self.bypass_url(environment, user)),
+                transaction,
+            )
             .bearer_auth(token.expose_secret())
             .json(&body)
             .send()
@@ -758,7 +761,11 @@ mod tests {
             br#"{"code":"ACCESS_FAILED","message":"No access."}"#,
             API,
         );
-        for meaning in ["does not exist", "another region than api.pingone.eu", "Identity Data Admin"] {
+        for meaning in [
+            "does not exist",
+            "another region than api.pingone.eu",
+            "Identity Data Admin",
+        ] {
             assert!(forbidden.message.contains(meaning), "{}", forbidden.message);
         }
         let license = describe_error_body(
@@ -766,7 +773,13 @@ mod tests {
             br#"{"code":"ACCESS_FAILED","message":"No.","details":[{"code":"LICENSE_EXCEEDED","message":"Over."}]}"#,
             API,
         );
-        assert!(license.message.contains("LICENSE_EXCEEDED: the PingOne license"), "{}", license.message);
+        assert!(
+            license
+                .message
+                .contains("LICENSE_EXCEEDED: the PingOne license"),
+            "{}",
+            license.message
+        );
     }
 
     #[test]
@@ -782,9 +795,13 @@ mod tests {
         let body = format!(
             r#"{{"code":"REQUEST_LIMITED","details":[{{"code":"LIMIT_EXCEEDED","innererror":{{"retryAfter":"{soon}"}}}}]}}"#
         );
-        let at_an_instant = describe_error_body(StatusCode::TOO_MANY_REQUESTS, body.as_bytes(), API);
+        let at_an_instant =
+            describe_error_body(StatusCode::TOO_MANY_REQUESTS, body.as_bytes(), API);
         let wait = at_an_instant.retry_after.unwrap_or_default();
-        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// `--outage-patience`: how long rows wait for PingOne to answer again.
+    pub outage_patience: Duration,
     pub rules: Rules,
     pub reorder_window: usize,
     pub progress: ProgressMode,
@@ -121,6 +123,7 @@ impl RunConfig {
             concurrency: usize::from(defaults::CONCURRENCY),
             retry: RetryPolicy::default(),
             timeout: defaults::TIMEOUT,
+            outage_patience: defaults::OUTAGE_PATIENCE,
             rules: Rules {
                 run_start: chrono::Utc::now(),
                 max_window: defaults::MAX_WINDOW,

@@ -16,6 +16,12 @@ pub const TIMEOUT_TEXT: &str = "30s";
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_WINDOW_TEXT: &str = "7d";
 pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+/// How long rows wait for a PingOne that answers nothing before they are recorded as not
+/// sent: longer than the three minutes Ping's own SDKs ride out.
+pub const OUTAGE_PATIENCE_TEXT: &str = "5m";
+pub const OUTAGE_PATIENCE: Duration = Duration::from_secs(5 * 60);
+/// The longest `--outage-patience` allowed.
+pub const MOST_OUTAGE_PATIENCE: Duration = Duration::from_secs(86_400);
 pub const RESUME_MARGIN_TEXT: &str = "15m";
 pub const RESUME_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds
@@ -34,6 +40,7 @@ mod tests {
             (defaults::TIMEOUT_TEXT, defaults::TIMEOUT),
             (defaults::MAX_WINDOW_TEXT, defaults::MAX_WINDOW),
             (defaults::RESUME_MARGIN_TEXT, defaults::RESUME_MARGIN),
+            (defaults::OUTAGE_PATIENCE_TEXT, defaults::OUTAGE_PATIENCE),
         ] {
             assert_eq!(
                 humantime::parse_duration(text).ok(),

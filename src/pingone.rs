@@ -184,7 +184,9 @@ impl BypassState {
                 ));
             }
         };
-        let can_bypass_mfa = value.get("canBypassMFA").and_then(serde_json::Value::as_bool);
+        let can_bypass_mfa = value
+            .get("canBypassMFA")
+            .and_then(serde_json::Value::as_bool);
         match value.get("bypassMFAEnabledUntil") {
             None | Some(serde_json::Value::Null) => Self {
                 until: None,

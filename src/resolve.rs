@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tracing::Instrument;
 
 use secrecy::SecretString;
 use tokio::sync::mpsc;
@@ -298,7 +299,15 @@ impl Lookups {
             .sender
             .client
             .listing_url(first.environment_id, "users", &filter);
-        match list_all::<ListedUser>(&self.sender, first.environment_id, url, usize::MAX, "lookup").await {
+        match list_all::<ListedUser>(
+            &self.sender,
+            first.environment_id,
+            url,
+            usize::MAX,
+            "lookup",
+        )
+        .await
+        {
             Ok(listed) => Looked::Answered(listed.items),
             Err(ListingFailure::Refused {
                 http_status,
@@ -452,11 +461,14 @@ impl<R> Resolver<R> {
         }
         self.in_flight += 1;
         let (lookups, answers) = (self.lookups.clone(), self.answers_sender.clone());
-        tokio::spawn(async move {
-            let resolved = lookups.resolve(names).await;
-            // Fails only when the planning stage has ended, which takes the rows with it.
-            let _ = answers.send(resolved);
-        });
+        tokio::spawn(
+            async move {
+                let resolved = lookups.resolve(names).await;
+                // Fails only when the planning stage has ended, which takes the rows with it.
+                let _ = answers.send(resolved);
+            }
+            .in_current_span(),
+        );
     }
 
     /// Whether names wait to be sent.

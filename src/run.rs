@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::auth::{ClientCredentials, Credentials, TokenSource};
@@ -30,6 +31,7 @@ use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, Report, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
 use crate::selection::{SelectionError, list_members};
+use crate::send::circuit::Circuit;
 use crate::send::stop::Stop;
 use crate::send::throttle::Throttle;
 use crate::send::{RowSender, SendJob, send_rows};
@@ -43,7 +45,13 @@ const READ_AHEAD: usize = 1024;
 /// backing off still leave senders for the others.
 const ROWS_PER_REQUEST_IN_FLIGHT: usize = 4;
 
+/// Runs `config` inside a span naming its ID, so that every log line of the run carries it.
 pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
+    let span = tracing::info_span!("run", run_id = %config.run_id);
+    run_in_span(config).instrument(span).await
+}
+
+async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     // A file is opened before anything else, so that a bad input costs no request; a
     // population or group is listed once there is a connection to list it with.
@@ -118,7 +126,8 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
             halt: stop.halt.clone(),
             report: config.report,
         }
-        .record(results_received),
+        .record(results_received)
+        .in_current_span(),
     );
 
     let puts = sender.as_ref().filter(|_| !config.reads_only);
@@ -192,6 +201,7 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
         ));
     }
     summary.add_requests(&counters, started.elapsed());
+    summary.run_id = config.run_id.to_string();
     place.complete(&config.output, earlier_sources.unwrap_or_default())?;
     if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
         manifest.run.finished_at = Some(chrono::Utc::now());
@@ -232,11 +242,10 @@ fn start_senders(
         .iter()
         .flat_map(|sender| {
             (0..concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
-                tokio::spawn(send_rows(
-                    (*sender).clone(),
-                    jobs_received.clone(),
-                    results.clone(),
-                ))
+                tokio::spawn(
+                    send_rows((*sender).clone(), jobs_received.clone(), results.clone())
+                        .in_current_span(),
+                )
             })
         })
         .collect();
@@ -289,6 +298,7 @@ async fn connect(
         tokens: TokenSource::new(credentials, config.timeout, &config.extra_roots)
             .map_err(ClientError::from)?,
         throttle: Throttle::new(config.rate),
+        circuit: Circuit::new(config.outage_patience),
         in_flight: Semaphore::new(config.concurrency.max(1)),
         credentials_proven: std::sync::atomic::AtomicBool::new(false),
         probe: tokio::sync::Mutex::new(()),
@@ -364,6 +374,7 @@ impl ResultsPlace {
             return Ok(None);
         };
         let run = RunRecord {
+            run_id: Some(config.run_id.to_string()),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             api_url: match &config.target {
                 Target::PingOne { api_url, .. } => Some(api_url.clone()),

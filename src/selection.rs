@@ -145,13 +145,18 @@ pub(crate) async fn list_members(
         "users",
         &selection.collection.members_filter(id),
     );
-    let (members, total) =
-        match list_all::<ListedUser>(sender, selection.environment_id, url, selection.max_users, "members")
-            .await
-        {
-            Ok(Listed { items, total }) => (items, total),
-            Err(failure) => return Err(listing_failed(what, failure, sender)),
-        };
+    let (members, total) = match list_all::<ListedUser>(
+        sender,
+        selection.environment_id,
+        url,
+        selection.max_users,
+        "members",
+    )
+    .await
+    {
+        Ok(Listed { items, total }) => (items, total),
+        Err(failure) => return Err(listing_failed(what, failure, sender)),
+    };
     let listed = u64::try_from(members.len()).unwrap_or(u64::MAX);
     let most = u64::try_from(selection.max_users).unwrap_or(u64::MAX);
     if listed.max(total.unwrap_or(0)) > most {
@@ -216,22 +221,28 @@ async fn find_collection(
         kind.plural(),
         &filter_term("name", name),
     );
-    let found =
-        match list_all::<ListedCollection>(sender, selection.environment_id, url, usize::MAX, "find").await
-        {
-            Ok(listed) => listed.items,
-            Err(failure) => {
-                return Err(listing_failed(
-                    format!(
-                        "{} in environment {}",
-                        kind.plural(),
-                        selection.environment_id
-                    ),
-                    failure,
-                    sender,
-                ));
-            }
-        };
+    let found = match list_all::<ListedCollection>(
+        sender,
+        selection.environment_id,
+        url,
+        usize::MAX,
+        "find",
+    )
+    .await
+    {
+        Ok(listed) => listed.items,
+        Err(failure) => {
+            return Err(listing_failed(
+                format!(
+                    "{} in environment {}",
+                    kind.plural(),
+                    selection.environment_id
+                ),
+                failure,
+                sender,
+            ));
+        }
+    };
     let named: Vec<&ListedCollection> = found
         .iter()
         .filter(|collection| collection.name.to_lowercase() == name.to_lowercase())

@@ -9,7 +9,7 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::auth::{ClientCredentials, Credentials};
-use crate::cli::values::{parse_positive_duration, parse_rate};
+use crate::cli::values::{parse_outage_patience, parse_positive_duration, parse_rate};
 use crate::client::is_loopback_url;
 use crate::defaults;
 use crate::pingone::Region;
@@ -79,6 +79,11 @@ pub struct ConnectionArgs {
     /// Per-request timeout, e.g. 30s or 2m.
     #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
     pub timeout: Duration,
+
+    /// How long rows wait for a PingOne that answers nothing (probed once a second meanwhile,
+    /// no retries spent) before the rest are recorded not_attempted, PINGONE_DOWN. At most 1d.
+    #[arg(long, value_name = "DURATION", default_value = defaults::OUTAGE_PATIENCE_TEXT, value_parser = parse_outage_patience)]
+    pub outage_patience: Duration,
 }
 
 impl ConnectionArgs {
@@ -140,14 +145,19 @@ impl ConnectionArgs {
             &settings.environment_id,
         ) {
             (None, None, None) => return Err(ConnectionError::NoCredentials),
-            (Some(id), Some(secret), environment) if environment.is_some() || !environment_needed => {
+            (Some(id), Some(secret), environment)
+                if environment.is_some() || !environment_needed =>
+            {
                 (id, secret, environment)
             }
             (id, secret, environment) => {
                 let missing: Vec<&str> = [
                     (id.is_none(), CLIENT_ID_VARIABLE),
                     (secret.is_none(), CLIENT_SECRET_VARIABLE),
-                    (environment.is_none() && environment_needed, ENVIRONMENT_ID_VARIABLE),
+                    (
+                        environment.is_none() && environment_needed,
+                        ENVIRONMENT_ID_VARIABLE,
+                    ),
                 ]
                 .into_iter()
                 .filter_map(|(missing, name)| missing.then_some(name))
@@ -172,9 +182,11 @@ impl ConnectionArgs {
                     auth_url.trim_end_matches('/')
                 )
             }
-            (None, None) => return Err(ConnectionError::IncompleteClientCredentials(
-                ENVIRONMENT_ID_VARIABLE.to_owned(),
-            )),
+            (None, None) => {
+                return Err(ConnectionError::IncompleteClientCredentials(
+                    ENVIRONMENT_ID_VARIABLE.to_owned(),
+                ));
+            }
         };
         Ok(Credentials::Client(ClientCredentials {
             token_url,

@@ -340,6 +340,7 @@ impl Flags<'_> {
                 ..RetryPolicy::default()
             },
             timeout: self.rows.connection.timeout,
+            outage_patience: self.rows.connection.outage_patience,
             rules: Rules {
                 default_until,
                 ..rules

@@ -53,6 +53,8 @@ impl ServeArgs {
             self.connection.retries.to_string(),
             "--timeout".to_owned(),
             humantime::format_duration(self.connection.timeout).to_string(),
+            "--outage-patience".to_owned(),
+            humantime::format_duration(self.connection.outage_patience).to_string(),
             "--region".to_owned(),
             format!("{:?}", self.connection.region).to_ascii_uppercase(),
         ];

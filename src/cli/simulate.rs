@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, SimulatorConfig, UsersFileError,
-    read_missing_users_file, read_users_file,
+    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, SimulatorConfig,
+    UsersFileError, read_missing_users_file, read_users_file,
 };
 
 #[derive(Debug, Args)]

@@ -29,6 +29,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|error| format!("{error}; write a duration such as 500ms, 30s, 2m or 1h"))
 }
 
+/// `--outage-patience`: zero (rows give up as soon as PingOne seems down) up to a day.
+pub fn parse_outage_patience(text: &str) -> Result<Duration, String> {
+    let patience = parse_duration(text)?;
+    if patience > defaults::MOST_OUTAGE_PATIENCE {
+        Err(format!(
+            "{text:?} is longer than {}, the most rows may wait for PingOne to come back",
+            humantime::format_duration(defaults::MOST_OUTAGE_PATIENCE)
+        ))
+    } else {
+        Ok(patience)
+    }
+}
+
 pub fn parse_chance(text: &str) -> Result<f64, String> {
     let chance: f64 = text.parse().map_err(|_| {
         format!("{text:?} is not a number; write a chance between 0 and 1, such as 0.01")

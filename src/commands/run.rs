@@ -30,6 +30,7 @@ pub async fn run(
         }
     };
     config.log_format = format;
+    crate::record::log_format::name_run(config.run_id);
     let mut signals = Signals::listen()?;
     // Without a handler, a file-size limit (`ulimit -f`) kills the process at the first
     // write past it; with one, that write fails and the run stops sending and says where

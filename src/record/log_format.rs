@@ -56,9 +56,23 @@ impl LogFormat {
     }
 }
 
+/// The ID of the one run a command-line process makes, which every line it writes itself
+/// carries as `run_id` (the run's log events carry it in their span).
+static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the process's run in every line written from now on; the first name stays.
+pub fn name_run(run_id: uuid::Uuid) {
+    let _ = RUN_ID.set(run_id.to_string());
+}
+
 /// One line in `tracing-subscriber`'s JSON shape.
 pub fn json_line(level: Level, message: &str, mut fields: Map<String, Value>) -> String {
     fields.insert("message".to_owned(), Value::String(message.to_owned()));
+    if let Some(run_id) = RUN_ID.get() {
+        fields
+            .entry("run_id")
+            .or_insert_with(|| Value::String(run_id.clone()));
+    }
     json!({
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "level": level.as_str(),

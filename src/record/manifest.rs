@@ -16,6 +16,10 @@ use crate::record::summary::Summary;
 /// One run that wrote (part of) the results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The run's ID, sent as `X-Ping-External-Session-ID` with every request it made, so
+    /// PingOne's audit log shows which events are this run's. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub tool_version: String,
     /// The API base requests went to; `None` for a dry run, which sends nothing.
     pub api_url: Option<String>,

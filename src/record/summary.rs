@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::row::{NOT_ACTIVE, NOT_IN_INPUT, Report, ResultRow, RowStatus, SHORTENED};
 
 /// The keys of `status`'s summary JSON.
-const STATUS_KEYS: [&str; 8] = [
+const STATUS_KEYS: [&str; 9] = [
+    "run_id",
     "total",
     "active",
     "none",
@@ -23,6 +24,8 @@ const STATUS_KEYS: [&str; 8] = [
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Summary {
+    /// The run's ID (`X-Ping-External-Session-ID` of its requests).
+    pub run_id: String,
     /// Rows of this run's input.
     pub total: u64,
     pub succeeded: u64,

@@ -4,6 +4,7 @@
 //! stops when the credentials are rejected, an environment keeps answering 403, the results
 //! cannot be written, or the run is interrupted.
 
+pub mod circuit;
 pub mod stop;
 pub mod throttle;
 
@@ -21,6 +22,7 @@ use crate::client::{Attempt, PingOneClient, RetryPolicy, Transaction};
 use crate::plan::Job;
 use crate::record::progress::LiveCounters;
 use crate::row::{NotSent, Report, ResultRow, RowOrigin};
+use circuit::{Admission, Circuit, ProbeGuard};
 use stop::Stop;
 use throttle::Throttle;
 
@@ -72,6 +74,9 @@ pub(crate) async fn send_rows(
     }
 }
 
+/// `error_code` of a row not sent because PingOne was down for longer than the run waits.
+pub const PINGONE_DOWN: &str = "PINGONE_DOWN";
+
 /// How long senders wait for the first answer that proves the credentials before going on
 /// without it.
 const PROBE_PATIENCE: Duration = Duration::from_secs(1);
@@ -99,11 +104,7 @@ impl Request for Check<'_> {
         token: &SecretString,
         transaction: &Transaction,
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.get_bypass(
-            (self.0.environment_id, self.0.user_id),
-            token,
-            transaction,
-        )
+        client.get_bypass((self.0.environment_id, self.0.user_id), token, transaction)
     }
 }
 
@@ -141,6 +142,8 @@ pub(crate) struct RowSender {
     pub(crate) client: PingOneClient,
     pub(crate) tokens: TokenSource,
     pub(crate) throttle: Throttle,
+    /// Opens when PingOne seems down: rows then wait for it instead of spending retries.
+    pub(crate) circuit: Circuit,
     pub(crate) in_flight: Semaphore,
     /// Until some answer shows that PingOne accepts the token, one request at a time probes:
     /// wrong credentials then cost one PUT, not one per sender.
@@ -162,9 +165,17 @@ impl RowSender {
         transaction: &Transaction,
     ) -> Sent<R::Answer> {
         let mut attempts = 0;
+        // Attempts that count against `--retries`: not those that met an outage.
+        let mut spent = 0;
         let mut last_answer: Option<Attempt<R::Answer>> = None;
         let mut probe = None;
         loop {
+            let outage_probe = match self.admission(environment).await {
+                Ok(outage_probe) => outage_probe,
+                Err(reason) => {
+                    return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
+                }
+            };
             if probe.is_none() && !self.credentials_proven() {
                 // A probe that hangs must not hold the whole run back for a full timeout.
                 probe = tokio::time::timeout(PROBE_PATIENCE, self.probe.lock())
@@ -186,6 +197,10 @@ impl RowSender {
                 if let Some(reason) = self.stop.reason_not_to_send(environment) {
                     return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
                 }
+                // PingOne may have gone down while this row waited: only a probe goes then.
+                if outage_probe.is_none() && self.circuit.is_open() {
+                    continue;
+                }
                 let bearer = match self.tokens.bearer().await {
                     Ok(bearer) => bearer,
                     Err(error) => {
@@ -194,6 +209,7 @@ impl RowSender {
                     }
                 };
                 attempts += 1;
+                spent += 1;
                 LiveCounters::add(&self.counters.requests, 1);
                 if attempts > 1 {
                     LiveCounters::add(&self.counters.retries, 1);
@@ -230,12 +246,20 @@ impl RowSender {
                     self.throttle.throttled();
                 }
                 Some(status) if status < 400 => self.throttle.succeeded(),
-                // PingOne failing (5xx) or unreachable: the shared rate slows only when most
-                // recent answers are such failures, not for a sporadic one.
-                Some(500..) | None => self.throttle.failed(),
-                Some(_) => {}
+                _ => {}
             }
-            if !attempt.may_retry() || attempts > self.retry.retries {
+            // PingOne failing (5xx) or unreachable: a sporadic failure is the row's to retry;
+            // a run of them is an outage, which the circuit rides out for every row.
+            let failed = matches!(http_status, Some(500..) | None);
+            let outage = self
+                .circuit
+                .answered(failed, attempt.retry_after(), outage_probe);
+            if outage && failed {
+                spent -= 1;
+                last_answer = Some(attempt);
+                continue;
+            }
+            if !attempt.may_retry() || spent > self.retry.retries {
                 return Sent::Answered(attempt, attempts);
             }
             // A 429's Retry-After is about the license's shared limit: every sender pauses.
@@ -253,6 +277,31 @@ impl RowSender {
                 self.until_interrupted(tokio::time::sleep(wait)).await;
             }
             last_answer = Some(attempt);
+        }
+    }
+
+    /// Waits until the circuit lets this row send (at once while PingOne answers), with the
+    /// probe when it is this row's turn to probe an outage; or says why the row is not sent.
+    async fn admission(&self, environment: Uuid) -> Result<Option<ProbeGuard<'_>>, NotSent> {
+        let admission = tokio::select! {
+            admission = self.circuit.admit() => admission,
+            () = self.stop.halt.cancelled() => {
+                return Err(self.stop.reason_not_to_send(environment).unwrap_or(NotSent {
+                    code: "INTERRUPTED",
+                    message: "the run stopped".to_owned(),
+                }));
+            }
+        };
+        match admission {
+            Admission::Send => Ok(None),
+            Admission::Probe(probe) => Ok(Some(probe)),
+            Admission::GaveUp { down_for } => Err(NotSent {
+                code: PINGONE_DOWN,
+                message: format!(
+                    "PingOne answered no request for {} (--outage-patience); run again with --resume once it is back",
+                    humantime::format_duration(Duration::from_secs(down_for.as_secs()))
+                ),
+            }),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Pacing every request, retries included, across all rows and environments: a shared
 //! schedule of send slots, a pause gate that a `Retry-After` closes for every sender at once,
 //! and an adaptive rate: 429s bring it down to what PingOne was accepting, sustained success
-//! brings it back up, a step at a time, toward the configured rate.
+//! brings it back up, a step at a time, toward the configured rate. An outage does not touch
+//! the rate: the circuit (`circuit.rs`) holds rows back while PingOne is down, so that the rate
+//! is the run's again the moment it answers.
 //!
 //! Written by hand rather than with `governor`: the schedule hands each caller its own slot
 //! (so waiters do not wake together and race), a pause applies to slots already handed out,
@@ -34,9 +36,6 @@ struct Schedule {
     last_raised: Instant,
     /// Successes within the last second: what PingOne was accepting when a 429 came.
     recent_successes: VecDeque<Instant>,
-    /// The last answers, `true` for a failure (5xx, no answer): tells a PingOne that is down
-    /// from one that is flaky.
-    recent_health: VecDeque<bool>,
 }
 
 /// 429s within this long after the rate was lowered (plus their pause) are the same storm:
@@ -50,14 +49,6 @@ const BELOW_ACCEPTED: f64 = 0.95;
 const STEP_SHARE: f64 = 0.01;
 const LOWEST_RATE: f64 = 0.5;
 const MOST_LOWERED_AT_ONCE: f64 = 8.0;
-/// Answers looked at to tell a PingOne that is down from one that is flaky: enough that even
-/// one failing a quarter of its requests almost never looks down by chance.
-const HEALTH_WINDOW: usize = 50;
-/// The share of those answers failing at which PingOne counts as down: most of them.
-const FAILING_SHARE: f64 = 0.6;
-/// While PingOne is down the rate halves each second; once answers succeed again it climbs
-/// back by this share of `--rate` each second (twenty seconds from nothing to full).
-const RECOVERY_SHARE: f64 = 0.05;
 
 impl Throttle {
     /// At most `requests_per_second` sends per second, evenly spaced, with no burst: a slot
@@ -74,7 +65,6 @@ impl Throttle {
                 last_lowered: None,
                 last_raised: now,
                 recent_successes: VecDeque::new(),
-                recent_health: VecDeque::with_capacity(HEALTH_WINDOW),
             }),
         }
     }
@@ -125,7 +115,6 @@ impl Throttle {
     pub fn succeeded(&self) {
         let now = Instant::now();
         let mut schedule = self.lock();
-        schedule.note_health(false);
         schedule.recent_successes.push_back(now);
         while schedule
             .recent_successes
@@ -169,52 +158,11 @@ impl Throttle {
         );
     }
 
-    /// PingOne failed a request (5xx) or did not answer. One such answer among many changes
-    /// nothing (that row retries on its own); when most recent answers are failures, PingOne
-    /// is down rather than flaky, and the shared rate halves, at most once a second, so that a
-    /// dead API is not hammered. Successes bring it back as after a 429.
-    pub fn failed(&self) {
-        let now = Instant::now();
-        let mut schedule = self.lock();
-        schedule.note_health(true);
-        let failures = schedule
-            .recent_health
-            .iter()
-            .filter(|failed| **failed)
-            .count();
-        if schedule.recent_health.len() < HEALTH_WINDOW
-            || (failures as f64) < FAILING_SHARE * HEALTH_WINDOW as f64
-            || schedule
-                .last_lowered
-                .is_some_and(|lowered| now < lowered + STORM)
-        {
-            return;
-        }
-        let lowered = (schedule.rate / 2.0).max(LOWEST_RATE).min(schedule.rate);
-        schedule.rate = lowered;
-        schedule.step = (schedule.ceiling * RECOVERY_SHARE).max(LOWEST_RATE);
-        schedule.last_lowered = Some(now);
-        schedule.last_raised = now;
-        tracing::warn!(
-            rate = lowered,
-            "most recent requests failed or got no answer: PingOne seems down; lowering the rate"
-        );
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Schedule> {
         // The schedule holds plain values that no panic can leave half-updated.
         self.schedule
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Schedule {
-    fn note_health(&mut self, failed: bool) {
-        if self.recent_health.len() == HEALTH_WINDOW {
-            self.recent_health.pop_front();
-        }
-        self.recent_health.push_back(failed);
     }
 }
 
@@ -353,41 +301,5 @@ mod tests {
             rates.push(throttle.rate());
         }
         assert_eq!(rates, [96.0, 97.0, 98.0, 99.0, 100.0, 100.0, 100.0, 100.0]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_sporadic_failure_leaves_the_rate_alone() {
-        let throttle = Throttle::new(200.0);
-        for round in 0..100 {
-            if round % 20 == 0 {
-                throttle.failed();
-            } else {
-                throttle.succeeded();
-            }
-        }
-        assert_eq!(throttle.rate(), 200.0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn when_most_answers_fail_the_rate_halves_each_second_and_successes_bring_it_back() {
-        let throttle = Throttle::new(200.0);
-        for _ in 0..HEALTH_WINDOW {
-            throttle.failed();
-        }
-        assert_eq!(throttle.rate(), 100.0, "PingOne is down: the rate halves");
-        throttle.failed();
-        assert_eq!(throttle.rate(), 100.0, "at most once a second");
-        tokio::time::advance(Duration::from_millis(1100)).await;
-        throttle.failed();
-        assert_eq!(throttle.rate(), 50.0);
-        for _ in 0..3 {
-            tokio::time::advance(Duration::from_secs(1)).await;
-            throttle.succeeded();
-        }
-        assert_eq!(
-            throttle.rate(),
-            80.0,
-            "each second of success adds 5% of --rate"
-        );
     }
 }

@@ -502,6 +502,21 @@ fn random_text(rng: &mut impl rand::Rng, len: usize) -> String {
         .collect()
 }
 
+fn counted(counts: &DashMap<String, u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|entry| (entry.key().clone(), *entry.value()))
+        .collect()
+}
+
+/// The environments a directory of only these users has.
+fn directory_environments(population: &Population) -> Vec<Uuid> {
+    match population {
+        Population::Only(users) => users.iter().map(|user| user.environment_id).collect(),
+        Population::Everyone | Population::AllExcept(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,20 +533,5 @@ mod tests {
         assert_eq!(arrivals.busiest(Duration::from_secs(1)), 9);
         assert_eq!(arrivals.busiest(Duration::from_millis(10)), 5);
         assert_eq!(arrivals.span(), Duration::from_millis(1990));
-    }
-}
-
-fn counted(counts: &DashMap<String, u64>) -> BTreeMap<String, u64> {
-    counts
-        .iter()
-        .map(|entry| (entry.key().clone(), *entry.value()))
-        .collect()
-}
-
-/// The environments a directory of only these users has.
-fn directory_environments(population: &Population) -> Vec<Uuid> {
-    match population {
-        Population::Only(users) => users.iter().map(|user| user.environment_id).collect(),
-        Population::Everyone | Population::AllExcept(_) => Vec::new(),
     }
 }

@@ -86,6 +86,7 @@ async fn the_summary_json_has_the_documented_keys_and_agrees_with_the_results() 
         .map(|object| object.keys().map(String::as_str).collect())
         .unwrap_or_default();
     let mut expected = vec![
+        "run_id",
         "total",
         "succeeded",
         "failed",
