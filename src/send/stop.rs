@@ -94,7 +94,8 @@ impl Stop {
             .map(|_| NotSent {
                 code: "ENVIRONMENT_FORBIDDEN",
                 message: format!(
-                    "PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; the worker application likely lacks a role such as Identity Data Admin there"
+                    "PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; {}",
+                    crate::client::forbidden_meaning("the API URL")
                 ),
             })
     }

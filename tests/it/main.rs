@@ -5,6 +5,7 @@ mod audit_trail;
 mod browser;
 mod names;
 mod outage;
+mod pingone_shapes;
 mod run;
 mod run_command;
 mod run_signals;

@@ -224,9 +224,19 @@ pub fn run_command(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
+    pingone_command(simulator, "run", input, extra)
+}
+
+/// `pingone-bypass <subcommand> INPUT` as `run_command` makes `run`'s.
+pub fn pingone_command(
+    simulator: &Simulator,
+    subcommand: &str,
+    input: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(BINARY);
     command
-        .arg("run")
+        .arg(subcommand)
         .arg(input)
         .args(["--progress", "never"])
         .args(extra);
