@@ -111,6 +111,11 @@ impl PutArrivals {
         self.per_bucket.iter().map(|&count| u64::from(count)).sum()
     }
 
+    /// PUTs per 10 ms bucket from the simulator's start.
+    pub fn per_bucket(&self) -> &[u32] {
+        &self.per_bucket
+    }
+
     /// Time from the first arrival's bucket to the last one's (zero for fewer than two buckets).
     pub fn span(&self) -> Duration {
         let first = self.per_bucket.iter().position(|&count| count > 0);
