@@ -10,8 +10,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use anyhow::Context;
-use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::config::RunConfig;
+use pingone_bypass::gateway::client::RetryPolicy;
 use pingone_bypass::run::run;
 use pingone_bypass::simulator::{RateLimit, SimulatorConfig};
 

@@ -63,7 +63,10 @@ async fn main() -> anyhow::Result<()> {
             summary.elapsed_seconds / ideal,
             down as f64 / lasting as f64,
             summary.retries,
-            recovered.map_or_else(|| "never".to_owned(), |after| format!("{:.2}s", after.as_secs_f64())),
+            recovered.map_or_else(
+                || "never".to_owned(),
+                |after| format!("{:.2}s", after.as_secs_f64())
+            ),
         );
     }
     Ok(())
@@ -74,12 +77,19 @@ async fn main() -> anyhow::Result<()> {
 fn recovery(arrivals: &PutArrivals, ended_at: u64, rate: f64) -> Option<Duration> {
     let bucket = PutArrivals::BUCKET;
     let buckets = arrivals.per_bucket();
-    let start = usize::try_from(Duration::from_secs(ended_at).as_millis() / bucket.as_millis()).ok()?;
+    let start =
+        usize::try_from(Duration::from_secs(ended_at).as_millis() / bucket.as_millis()).ok()?;
     let width = usize::try_from(Duration::from_secs(1).as_millis() / bucket.as_millis()).ok()?;
     let remaining: u64 = buckets.iter().skip(start).map(|&n| u64::from(n)).sum();
     let wanted = ((rate * 0.9) as u64).min(remaining);
     (start..buckets.len()).find_map(|index| {
-        let in_window: u64 = buckets.iter().skip(index).take(width).map(|&n| u64::from(n)).sum();
-        (in_window >= wanted).then(|| bucket * u32::try_from(index - start + width).unwrap_or(u32::MAX))
+        let in_window: u64 = buckets
+            .iter()
+            .skip(index)
+            .take(width)
+            .map(|&n| u64::from(n))
+            .sum();
+        (in_window >= wanted)
+            .then(|| bucket * u32::try_from(index - start + width).unwrap_or(u32::MAX))
     })
 }

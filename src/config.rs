@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Credentials;
-use crate::client::RetryPolicy;
 use crate::defaults;
+use crate::gateway::auth::Credentials;
+use crate::gateway::client::RetryPolicy;
 use crate::input::{InputSource, ReadOptions};
 use crate::plan::Rules;
 use crate::record::log_format::LogFormat;

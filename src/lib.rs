@@ -7,13 +7,12 @@
 //! wires the stages together. `cli` parses the command line into configuration and
 //! `commands` carries each command out; the binary only starts them.
 
-pub mod auth;
 pub mod cli;
-pub mod client;
 pub mod commands;
 pub mod config;
 pub mod defaults;
 pub mod expiry;
+pub mod gateway;
 pub mod input;
 pub mod outcome;
 pub mod pingone;

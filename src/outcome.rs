@@ -1,7 +1,7 @@
 //! How a run ended, and the exit code that says so to a script (the table in docs/cli.md).
 
 use crate::cli::simulate::SimulateConfigError;
-use crate::client::ClientError;
+use crate::gateway::client::ClientError;
 use crate::input::InputError;
 use crate::record::in_order::RecordError;
 use crate::record::lock::LockError;

@@ -47,6 +47,11 @@ impl Region {
     }
 }
 
+/// PingOne's audit log keeps these two request headers with each event (up to 100 characters
+/// each): the run's ID, and the row (or lookup) that a request was made for.
+pub const SESSION_HEADER: &str = "x-ping-external-session-id";
+pub const TRANSACTION_HEADER: &str = "x-ping-external-transaction-id";
+
 /// The only `bypassMFAEnabledUntil` shape PingOne accepts: UTC, milliseconds, `Z`.
 const BYPASS_UNTIL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
 /// `2025-11-30T00:00:00.000Z` is exactly this long; chrono's `%Y` and `%.3f` are more lenient

@@ -10,26 +10,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::Instrument;
 
-use secrecy::SecretString;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::client::{Attempt, PingOneClient};
-use crate::pingone::{ListPage, ListedUser, filter_term};
+use crate::gateway::Gateway;
+use crate::gateway::NotSent;
+use crate::gateway::listing::{ListingFailure, list_all};
+use crate::pingone::{ListedUser, filter_term};
 use crate::plan::UserName;
-use crate::record::progress::LiveCounters;
-use crate::row::NotSent;
-use crate::send::{Request, RowSender, Sent};
 
 /// Names per lookup at first. Fifty `email eq "…"` terms keep the URL near 3 KB, well under
 /// what HTTP front ends accept, and one page of 200 users holds their answers.
 const FIRST_BATCH: usize = 50;
 /// Names per lookup after PingOne refuses a batch of more.
 const SMALL_BATCH: usize = 10;
-/// Pages followed for one name lookup before giving up on it: 20,000 users at 200 a page. Only
-/// a name shared by that many users gets there. A bounded listing (a population) is bounded by
-/// its items instead.
-const MOST_PAGES: usize = 100;
 
 /// What a name came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,171 +42,15 @@ pub enum Resolution {
     Stopped(NotSent),
 }
 
-/// A listing read to its end: the items, and how many PingOne said there are, when it said.
-pub(crate) struct Listed<T> {
-    pub items: Vec<T>,
-    pub total: Option<u64>,
-}
-
-/// Why a listing could not be read to its end.
-pub(crate) enum ListingFailure {
-    /// PingOne refused the request itself (400 or 414): its filter or URL.
-    Refused {
-        http_status: u16,
-        message: String,
-    },
-    Failed {
-        http_status: Option<u16>,
-        error_code: String,
-        error_message: String,
-    },
-    Stopped(NotSent),
-}
-
-/// Reads every page of the listing at `url` in `environment`, following `_links.next` only
-/// while it stays on the same listing, and stopping early once more than `most` items are
-/// known to be there (PingOne's `count`, or the items read so far).
-pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
-    sender: &RowSender,
-    environment: Uuid,
-    url: String,
-    most: usize,
-    what: &str,
-) -> Result<Listed<T>, ListingFailure> {
-    let mut items = Vec::new();
-    let mut total = None;
-    let mut next = Some(url.clone());
-    let most_pages = if most == usize::MAX {
-        MOST_PAGES
-    } else {
-        most.saturating_add(1)
-    };
-    let mut pages = 0;
-    // Every page and retry of one listing is one transaction in PingOne's audit log.
-    let transaction = sender.client.new_transaction(what);
-    while let Some(page_url) = next.take() {
-        pages += 1;
-        if pages > most_pages {
-            return Err(ListingFailure::Failed {
-                http_status: None,
-                error_code: "TOO_MANY_MATCHES".to_owned(),
-                error_message: format!(
-                    "the listing went on for more than {most_pages} pages; narrow it down"
-                ),
-            });
-        }
-        let request = PageRequestOf::<T>::new(page_url);
-        let sent = sender.send(environment, &request, &transaction).await;
-        let attempts = match &sent {
-            Sent::Answered(_, attempts) => u64::from(*attempts),
-            Sent::Stopped(_, answer) => answer.as_ref().map_or(0, |(_, n)| u64::from(*n)),
-        };
-        LiveCounters::add(&sender.counters.lookups, attempts);
-        let page = match sent {
-            Sent::Answered(Attempt::Success { answer, .. }, _) => answer,
-            Sent::Answered(
-                Attempt::Refused {
-                    http_status: http_status @ (400 | 414),
-                    error_message,
-                    ..
-                },
-                _,
-            ) => {
-                return Err(ListingFailure::Refused {
-                    http_status,
-                    message: error_message,
-                });
-            }
-            Sent::Answered(
-                Attempt::Refused {
-                    http_status,
-                    error_code,
-                    error_message,
-                    ..
-                },
-                _,
-            ) => {
-                return Err(ListingFailure::Failed {
-                    http_status: Some(http_status),
-                    error_code,
-                    error_message,
-                });
-            }
-            Sent::Answered(Attempt::NoAnswer { error_message }, attempts) => {
-                return Err(ListingFailure::Failed {
-                    http_status: None,
-                    error_code: "NO_ANSWER".to_owned(),
-                    error_message: format!("{error_message} (after {attempts} attempts)"),
-                });
-            }
-            Sent::Stopped(reason, _) => return Err(ListingFailure::Stopped(reason)),
-        };
-        total = total.or(page.count);
-        if page.embedded.items.is_empty() {
-            // An empty page ends a listing whatever its links say: following them could go on
-            // for ever.
-            break;
-        }
-        items.extend(page.embedded.items);
-        let known = total.map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX));
-        if items.len().max(known) > most {
-            return Ok(Listed { items, total });
-        }
-        if let Some(link) = page.links.next {
-            match sender.client.next_page_url(&url, &link.href) {
-                Some(next_url) => next = Some(next_url),
-                None => {
-                    return Err(ListingFailure::Failed {
-                        http_status: None,
-                        error_code: "FOREIGN_LINK".to_owned(),
-                        error_message: format!(
-                            "PingOne's next-page link {:?} leads away from the listing; it was not followed, so the token stays where it belongs",
-                            link.href
-                        ),
-                    });
-                }
-            }
-        }
-    }
-    Ok(Listed { items, total })
-}
-
-/// `GET` of one page of a listing of `T`s.
-pub(crate) struct PageRequestOf<T> {
-    url: String,
-    items: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T> PageRequestOf<T> {
-    fn new(url: String) -> Self {
-        Self {
-            url,
-            items: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<T: serde::de::DeserializeOwned + Send> Request for PageRequestOf<T> {
-    type Answer = ListPage<T>;
-    fn send_once(
-        &self,
-        client: &PingOneClient,
-        token: &SecretString,
-        transaction: &crate::client::Transaction,
-    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.get_page(&self.url, token, transaction)
-    }
-}
-
 /// Looks names up for a run; shared by the lookups in flight.
 pub(crate) struct Lookups {
-    sender: Arc<RowSender>,
+    sender: Arc<Gateway>,
     /// Names per request: lowered for the rest of the run when PingOne refuses a batch.
     batch_limit: AtomicUsize,
 }
 
 impl Lookups {
-    pub(crate) fn new(sender: Arc<RowSender>) -> Self {
+    pub(crate) fn new(sender: Arc<Gateway>) -> Self {
         Self {
             sender,
             batch_limit: AtomicUsize::new(FIRST_BATCH),

@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::client::Attempt;
+use crate::gateway::NotSent;
+use crate::gateway::client::Attempt;
 use crate::input::{InputRecord, UserColumn};
 use crate::pingone::{format_bypass_until, parse_instant};
 use crate::plan::Job;
@@ -182,13 +183,6 @@ pub struct ResultRow {
     pub extras: Vec<String>,
 }
 
-/// Why a row was not sent (or not sent again), for its results line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotSent {
-    pub code: &'static str,
-    pub message: String,
-}
-
 /// The cells an input row shows in the results whatever happens to it: its number, the
 /// environment (with `--env` filled in), the user and the until cell as written, and the
 /// columns carried through.
@@ -306,7 +300,7 @@ impl ResultRow {
                     // PingOne granted it (a 2xx): a success, but the record must say that what
                     // it granted is not known.
                     Some(why) => {
-                        self.error_code = crate::client::UNREADABLE_RESPONSE.to_owned();
+                        self.error_code = crate::gateway::client::UNREADABLE_RESPONSE.to_owned();
                         self.error_message = format!(
                             "PingOne granted the bypass (HTTP {http_status}) but {why}; its expiry is not known: check it with the status command"
                         );
@@ -638,7 +632,7 @@ mod tests {
             http_status: 503,
             error_code: String::new(),
             error_message: "HTTP 503 Service Unavailable".to_owned(),
-            retry: crate::client::Retry::Allowed { after: None },
+            retry: crate::gateway::client::Retry::Allowed { after: None },
         };
         let reason = NotSent {
             code: "INTERRUPTED",

@@ -13,9 +13,13 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::{ClientCredentials, Credentials, TokenSource};
-use crate::client::{ClientError, PingOneClient};
 use crate::config::{Rows, RunConfig, Target};
+use crate::gateway::Gateway;
+use crate::gateway::auth::{ClientCredentials, Credentials, TokenSource};
+use crate::gateway::circuit::Circuit;
+use crate::gateway::client::{ClientError, PingOneClient};
+use crate::gateway::stop::Stop;
+use crate::gateway::throttle::Throttle;
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdict};
@@ -31,10 +35,7 @@ use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, Report, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
 use crate::selection::{SelectionError, list_members};
-use crate::send::circuit::Circuit;
-use crate::send::stop::Stop;
-use crate::send::throttle::Throttle;
-use crate::send::{RowSender, SendJob, send_rows};
+use crate::send::{SendJob, send_rows};
 use crate::simulator::Simulator;
 
 /// Rows read ahead of planning.
@@ -131,7 +132,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     );
 
     let puts = sender.as_ref().filter(|_| !config.reads_only);
-    let (jobs, senders) = start_senders(puts, config.concurrency, &results_sender);
+    let (jobs, senders) = start_senders(puts, config.report, config.concurrency, &results_sender);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -232,7 +233,8 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
 /// Long-lived senders taking rows from a channel (spawning a task for every row cost more than
 /// the overhead benchmark allowed); none when nothing is sent.
 fn start_senders(
-    sender: Option<&Arc<RowSender>>,
+    sender: Option<&Arc<Gateway>>,
+    report: Report,
     concurrency: usize,
     results: &mpsc::Sender<(u64, ResultRow)>,
 ) -> (mpsc::Sender<SendJob>, Vec<tokio::task::JoinHandle<()>>) {
@@ -243,8 +245,13 @@ fn start_senders(
         .flat_map(|sender| {
             (0..concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
                 tokio::spawn(
-                    send_rows((*sender).clone(), jobs_received.clone(), results.clone())
-                        .in_current_span(),
+                    send_rows(
+                        (*sender).clone(),
+                        report,
+                        jobs_received.clone(),
+                        results.clone(),
+                    )
+                    .in_current_span(),
                 )
             })
         })
@@ -264,7 +271,7 @@ async fn connect(
     config: &RunConfig,
     counters: Arc<LiveCounters>,
     stop: Arc<Stop>,
-) -> Result<(Option<Simulator>, Option<Arc<RowSender>>), RunError> {
+) -> Result<(Option<Simulator>, Option<Arc<Gateway>>), RunError> {
     let (simulator, api_url, credentials) = match &config.target {
         Target::DryRun { would_send } => {
             tracing::info!("dry run: nothing is sent; a real run would send {would_send}");
@@ -287,7 +294,7 @@ async fn connect(
             (Some(started), api_url, credentials)
         }
     };
-    let sender = RowSender {
+    let sender = Gateway {
         client: PingOneClient::new(
             &api_url,
             config.run_id,
@@ -303,9 +310,8 @@ async fn connect(
         credentials_proven: std::sync::atomic::AtomicBool::new(false),
         probe: tokio::sync::Mutex::new(()),
         retry: config.retry,
-        counters,
+        counts: counters.sent.clone(),
         stop,
-        report: config.report,
     };
     Ok((simulator, Some(Arc::new(sender))))
 }

@@ -6,11 +6,11 @@
 
 use uuid::Uuid;
 
+use crate::gateway::Gateway;
+use crate::gateway::listing::{Listed, ListingFailure, list_all};
 use crate::input::{InputError, InputReader};
 use crate::pingone::{ListedCollection, ListedUser, filter_term};
 use crate::plan::parse_id;
-use crate::resolve::{Listed, ListingFailure, list_all};
-use crate::send::RowSender;
 
 /// Which kind of collection a selection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl SelectionError {
 /// and `email` columns, numbered from row 2 in PingOne's order; and how many there are.
 pub(crate) async fn list_members(
     selection: &Selection,
-    sender: &RowSender,
+    sender: &Gateway,
 ) -> Result<(InputReader, u64), SelectionError> {
     let what = selection.describe();
     let id = find_collection(selection, sender).await?;
@@ -207,10 +207,7 @@ pub(crate) async fn list_members(
 }
 
 /// The ID of the selected population or group: as given, or found by its name.
-async fn find_collection(
-    selection: &Selection,
-    sender: &RowSender,
-) -> Result<Uuid, SelectionError> {
+async fn find_collection(selection: &Selection, sender: &Gateway) -> Result<Uuid, SelectionError> {
     if let Some(id) = parse_id(selection.named.trim()) {
         return Ok(id);
     }
@@ -271,7 +268,7 @@ async fn find_collection(
     }
 }
 
-fn listing_failed(what: String, failure: ListingFailure, sender: &RowSender) -> SelectionError {
+fn listing_failed(what: String, failure: ListingFailure, sender: &Gateway) -> SelectionError {
     match failure {
         ListingFailure::Refused {
             http_status,

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use pingone_bypass::auth::Credentials;
 use pingone_bypass::config::{RunConfig, Target};
+use pingone_bypass::gateway::auth::Credentials;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::record::writer::OutputTarget;
 use pingone_bypass::simulator::{SAMPLE_WORKFORCE_ENVIRONMENT, Simulator, SimulatorConfig};

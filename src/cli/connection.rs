@@ -8,10 +8,10 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::auth::{ClientCredentials, Credentials};
 use crate::cli::values::{parse_outage_patience, parse_positive_duration, parse_rate};
-use crate::client::is_loopback_url;
 use crate::defaults;
+use crate::gateway::auth::{ClientCredentials, Credentials};
+use crate::gateway::client::is_loopback_url;
 use crate::pingone::Region;
 use crate::plan::parse_id;
 

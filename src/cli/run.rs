@@ -15,10 +15,10 @@ use crate::cli::connection::{
 };
 use crate::cli::simulate::simulated_tenant;
 use crate::cli::values::{parse_duration, parse_positive_duration};
-use crate::client::RetryPolicy;
 use crate::config::{Rows, RunConfig, Target};
 use crate::defaults;
 use crate::expiry::{UntilProblem, Zone, parse_until};
+use crate::gateway::client::RetryPolicy;
 use crate::input::{InputSource, ReadOptions};
 use crate::plan::{Rules, parse_id};
 use crate::record::progress::ProgressMode;
@@ -496,7 +496,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::auth::Credentials;
+    use crate::gateway::auth::Credentials;
 
     #[derive(Debug, clap::Parser)]
     struct Run {

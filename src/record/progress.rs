@@ -28,11 +28,8 @@ const STATUS_LINE_EVERY: Duration = Duration::from_secs(10);
 pub struct LiveCounters {
     /// Rows in the input, once counted (0 until then).
     pub total: AtomicU64,
-    pub requests: AtomicU64,
-    /// Requests that looked users (or a population or group) up; part of `requests`.
-    pub lookups: AtomicU64,
-    pub retries: AtomicU64,
-    pub throttled: AtomicU64,
+    /// What the gateway counts: requests, lookups, retries, 429s.
+    pub sent: std::sync::Arc<crate::gateway::RequestCounts>,
     pub rows_done: AtomicU64,
     pub succeeded: AtomicU64,
     /// Failed, invalid or not attempted.
@@ -214,9 +211,9 @@ fn status_fields(
         ("total", &counters.total),
         ("succeeded", &counters.succeeded),
         ("need_attention", &counters.unfinished),
-        ("requests", &counters.requests),
-        ("retries", &counters.retries),
-        ("throttled", &counters.throttled),
+        ("requests", &counters.sent.requests),
+        ("retries", &counters.sent.retries),
+        ("throttled", &counters.sent.throttled),
     ] {
         fields.insert(name.to_owned(), LiveCounters::get(counter).into());
     }
@@ -225,7 +222,7 @@ fn status_fields(
 }
 
 fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
-    let requests = LiveCounters::get(&counters.requests);
+    let requests = LiveCounters::get(&counters.sent.requests);
     let done = LiveCounters::get(&counters.rows_done);
     let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
     let rows = match LiveCounters::get(&counters.total) {
@@ -249,8 +246,8 @@ fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
         LiveCounters::get(&counters.succeeded),
         LiveCounters::get(&counters.unfinished),
         requests,
-        LiveCounters::get(&counters.retries),
-        LiveCounters::get(&counters.throttled),
+        LiveCounters::get(&counters.sent.retries),
+        LiveCounters::get(&counters.sent.throttled),
         requests as f64 / seconds,
     )
 }
@@ -264,7 +261,7 @@ mod tests {
         let counters = LiveCounters::default();
         LiveCounters::add(&counters.total, 2000);
         LiveCounters::add(&counters.rows_done, 500);
-        LiveCounters::add(&counters.requests, 500);
+        LiveCounters::add(&counters.sent.requests, 500);
         let line = status_line(&counters, Duration::from_secs(5));
         assert!(
             line.contains("500 of 2000 rows done (25%, ETA 15s)")

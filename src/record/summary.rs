@@ -99,10 +99,10 @@ impl Summary {
         elapsed: std::time::Duration,
     ) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.requests = counters.requests.load(Relaxed);
-        self.lookups = counters.lookups.load(Relaxed);
-        self.retries = counters.retries.load(Relaxed);
-        self.throttled = counters.throttled.load(Relaxed);
+        self.requests = counters.sent.requests.load(Relaxed);
+        self.lookups = counters.sent.lookups.load(Relaxed);
+        self.retries = counters.sent.retries.load(Relaxed);
+        self.throttled = counters.sent.throttled.load(Relaxed);
         self.elapsed_seconds = elapsed.as_secs_f64();
         self.rate_per_second = if self.elapsed_seconds > 0.0 {
             self.requests as f64 / self.elapsed_seconds

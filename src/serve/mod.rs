@@ -665,7 +665,7 @@ fn progress_events(
                             "total": live.total.load(Ordering::Relaxed),
                             "succeeded": live.succeeded.load(Ordering::Relaxed),
                             "need_attention": live.unfinished.load(Ordering::Relaxed),
-                            "requests": live.requests.load(Ordering::Relaxed),
+                            "requests": live.sent.requests.load(Ordering::Relaxed),
                             "attention": attention,
                             "attention_from": shown,
                         }),

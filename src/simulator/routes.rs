@@ -23,10 +23,9 @@ use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
 use super::server::ConnectionControl;
 use super::state::TenantState;
-use crate::client::{SESSION_HEADER, TRANSACTION_HEADER};
 use crate::pingone::{
-    BypassLinks, BypassResponse, ErrorBody, ErrorDetail, Link, OAuthErrorBody, TokenResponse,
-    format_bypass_until, parse_exact_bypass_until,
+    BypassLinks, BypassResponse, ErrorBody, ErrorDetail, Link, OAuthErrorBody, SESSION_HEADER,
+    TRANSACTION_HEADER, TokenResponse, format_bypass_until, parse_exact_bypass_until,
 };
 
 /// The reserved prefix of the introspection paths; no PingOne path starts with it.

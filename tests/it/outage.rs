@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pingone_bypass::client::RetryPolicy;
+use pingone_bypass::gateway::client::RetryPolicy;
 use pingone_bypass::simulator::{ClientAuthMethod, SimulatorConfig};
 use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;

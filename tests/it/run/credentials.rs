@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use pingone_bypass::auth::{ClientCredentials, Credentials};
 use pingone_bypass::config::Target;
+use pingone_bypass::gateway::auth::{ClientCredentials, Credentials};
 use pingone_bypass::simulator::{ClientAuthMethod, SimulatorConfig};
 use secrecy::SecretString;
 use uuid::Uuid;

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pingone_bypass::auth::{ClientCredentials, Credentials};
-use pingone_bypass::client::RetryPolicy;
 use pingone_bypass::config::{RunConfig, Target};
+use pingone_bypass::gateway::auth::{ClientCredentials, Credentials};
+use pingone_bypass::gateway::client::RetryPolicy;
 use pingone_bypass::input::InputSource;
 use pingone_bypass::outcome::RunOutcome;
 use pingone_bypass::pingone::ErrorBody;

@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::pingone::{BypassRequest, BypassState, ErrorAnswer, ListPage, QUOTED_BYTES, RetryAt};
+use crate::pingone::{
+    BypassRequest, BypassState, ErrorAnswer, ListPage, QUOTED_BYTES, RetryAt, SESSION_HEADER,
+    TRANSACTION_HEADER,
+};
 
 /// What one attempt came to; `T` is the body a successful answer carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +123,6 @@ pub struct PingOneClient {
     /// Numbers the lookups and listings, which name no row, for their transaction IDs.
     requests_named: std::sync::atomic::AtomicU64,
 }
-
-/// PingOne's audit log keeps these two request headers with each event (up to 100 characters
-/// each): the run's ID, and the row (or lookup) that a request was made for.
-pub const SESSION_HEADER: &str = "x-ping-external-session-id";
-pub const TRANSACTION_HEADER: &str = "x-ping-external-transaction-id";
 
 /// `X-Ping-External-Transaction-ID` of a request: the same on every retry of the same row or
 /// lookup, so PingOne's log shows the retries as one transaction.

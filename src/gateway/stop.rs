@@ -5,7 +5,7 @@
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::row::NotSent;
+use super::NotSent;
 
 /// Consecutive 403s in one environment after which its remaining rows are not sent.
 const FORBIDDEN_IN_A_ROW: u32 = 3;
@@ -41,7 +41,7 @@ impl Stop {
         }
     }
 
-    pub(crate) fn abort(&self, error: &crate::auth::AuthError) {
+    pub(crate) fn abort(&self, error: &super::auth::AuthError) {
         if self.aborted.set((error.code(), error.to_string())).is_ok() {
             tracing::warn!("no access token can be had; no more rows will be sent");
         }
@@ -95,7 +95,7 @@ impl Stop {
                 code: "ENVIRONMENT_FORBIDDEN",
                 message: format!(
                     "PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; {}",
-                    crate::client::forbidden_meaning("the API URL")
+                    super::client::forbidden_meaning("the API URL")
                 ),
             })
     }

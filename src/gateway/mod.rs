@@ -1,76 +1,62 @@
-//! Sending rows: long-lived senders take rows from a channel; before every attempt each takes
-//! a slot from the shared throttle and a place among the requests in flight, then sends with
-//! the shared token, retries what PingOne says may be retried, renews the token on a 401, and
-//! stops when the credentials are rejected, an environment keeps answering 403, the results
-//! cannot be written, or the run is interrupted.
+//! PingOne as one room: every request any stage makes (a row's PUT or GET, a lookup, a
+//! population's listing) goes through [`Gateway::send`], which takes a slot from the shared
+//! throttle and a place among the requests in flight before every attempt, sends with the shared
+//! token and the run's correlation headers, retries what PingOne says may be retried, renews the
+//! token on a 401, waits out an outage behind the circuit, and stops when the credentials are
+//! rejected, an environment keeps answering 403, the results cannot be written, or the run is
+//! interrupted. The stages are handed the gateway; none of them imports another to send.
 
+pub mod auth;
 pub mod circuit;
+pub mod client;
+pub mod listing;
 pub mod stop;
 pub mod throttle;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::auth::TokenSource;
-use crate::client::{Attempt, PingOneClient, RetryPolicy, Transaction};
-use crate::plan::Job;
-use crate::record::progress::LiveCounters;
-use crate::row::{NotSent, Report, ResultRow, RowOrigin};
+use auth::TokenSource;
 use circuit::{Admission, Circuit, ProbeGuard};
+use client::{Attempt, PingOneClient, RetryPolicy, Transaction};
 use stop::Stop;
 use throttle::Throttle;
 
-/// A row on its way to a sender.
-pub(crate) struct SendJob {
-    pub(crate) position: u64,
-    pub(crate) origin: RowOrigin,
-    pub(crate) job: Job,
+/// Why a request was not sent (or not sent again): the `error_code` and message of the row it
+/// was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSent {
+    pub code: &'static str,
+    pub message: String,
 }
 
-/// One long-lived sender: takes rows until the channel closes, hands each result to the writer.
-pub(crate) async fn send_rows(
-    sender: Arc<RowSender>,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SendJob>>>,
-    results: mpsc::Sender<(u64, ResultRow)>,
-) {
-    loop {
-        let next = jobs.lock().await.recv().await;
-        let Some(SendJob {
-            position,
-            origin,
-            job,
-        }) = next
-        else {
-            return;
-        };
-        let transaction = sender.client.row_transaction(origin.row);
-        let sent = match sender.report {
-            Report::Grants => sender.send(job.environment_id, &job, &transaction).await,
-            Report::Status => {
-                sender
-                    .send(job.environment_id, &Check(&job), &transaction)
-                    .await
-            }
-        };
-        let row = match (sent, sender.report) {
-            (Sent::Answered(attempt, attempts), Report::Grants) => {
-                ResultRow::answered(origin, &job, attempt, attempts)
-            }
-            (Sent::Answered(attempt, attempts), Report::Status) => {
-                ResultRow::checked(origin, &job, attempt, attempts)
-            }
-            (Sent::Stopped(reason, last_answer), _) => {
-                ResultRow::not_sent(origin, &job, reason, last_answer)
-            }
-        };
-        // Fails only when the writer has stopped, which the run reports.
-        let _ = results.send((position, row)).await;
+/// What the gateway counts while the run goes on; the run's live counters hold them, so that
+/// progress, the page and the summary read the same numbers.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    /// Requests sent, retries and lookups included.
+    pub requests: AtomicU64,
+    /// Requests that looked users (or a population or group) up; part of `requests`.
+    pub lookups: AtomicU64,
+    pub retries: AtomicU64,
+    /// 429 answers.
+    pub throttled: AtomicU64,
+}
+
+impl RequestCounts {
+    pub fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
     }
 }
 
@@ -93,38 +79,6 @@ pub(crate) trait Request {
     ) -> impl Future<Output = Attempt<Self::Answer>> + Send;
 }
 
-/// A user's bypass state, read (`status`).
-struct Check<'a>(&'a Job);
-
-impl Request for Check<'_> {
-    type Answer = crate::pingone::BypassState;
-    fn send_once(
-        &self,
-        client: &PingOneClient,
-        token: &SecretString,
-        transaction: &Transaction,
-    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.get_bypass((self.0.environment_id, self.0.user_id), token, transaction)
-    }
-}
-
-impl Request for Job {
-    type Answer = crate::pingone::BypassState;
-    fn send_once(
-        &self,
-        client: &PingOneClient,
-        token: &SecretString,
-        transaction: &Transaction,
-    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
-        client.put_bypass(
-            (self.environment_id, self.user_id),
-            &self.requested_until,
-            token,
-            transaction,
-        )
-    }
-}
-
 /// How sending one request ended.
 pub(crate) enum Sent<T> {
     /// The last answer (or failure to get one) and how many attempts were made.
@@ -134,11 +88,11 @@ pub(crate) enum Sent<T> {
     Stopped(NotSent, Option<(Attempt<T>, u32)>),
 }
 
-/// Sends requests (a row's PUT, the lookups that resolve names): one throttle slot before every attempt, at most `in_flight` requests at once,
-/// retries with backoff, a 429's `Retry-After` pausing every sender and any other delaying its
+/// Sends requests (a row's PUT or GET, the lookups that resolve names): one throttle slot before
+/// every attempt, at most `in_flight` requests at once, retries with backoff, a 429's `Retry-After` pausing every sender and any other delaying its
 /// row, token renewal on 401, and a stop when no token can be had or an environment keeps
 /// answering 403.
-pub(crate) struct RowSender {
+pub struct Gateway {
     pub(crate) client: PingOneClient,
     pub(crate) tokens: TokenSource,
     pub(crate) throttle: Throttle,
@@ -150,13 +104,11 @@ pub(crate) struct RowSender {
     pub(crate) credentials_proven: std::sync::atomic::AtomicBool,
     pub(crate) probe: tokio::sync::Mutex<()>,
     pub(crate) retry: RetryPolicy,
-    pub(crate) counters: Arc<LiveCounters>,
+    pub(crate) counts: Arc<RequestCounts>,
     pub(crate) stop: Arc<Stop>,
-    /// Whether rows are granted (PUT) or read back (GET).
-    pub(crate) report: Report,
 }
 
-impl RowSender {
+impl Gateway {
     /// Makes one request in `environment` under the run's rules, as often as they allow.
     pub(crate) async fn send<R: Request>(
         &self,
@@ -210,9 +162,9 @@ impl RowSender {
                 };
                 attempts += 1;
                 spent += 1;
-                LiveCounters::add(&self.counters.requests, 1);
+                RequestCounts::add(&self.counts.requests, 1);
                 if attempts > 1 {
-                    LiveCounters::add(&self.counters.retries, 1);
+                    RequestCounts::add(&self.counts.retries, 1);
                 }
                 let attempt = request
                     .send_once(&self.client, &bearer.token, transaction)
@@ -242,7 +194,7 @@ impl RowSender {
             }
             match http_status {
                 Some(429) => {
-                    LiveCounters::add(&self.counters.throttled, 1);
+                    RequestCounts::add(&self.counts.throttled, 1);
                     self.throttle.throttled();
                 }
                 Some(status) if status < 400 => self.throttle.succeeded(),

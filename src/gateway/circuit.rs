@@ -1,9 +1,10 @@
 //! Riding out an outage: when PingOne stops answering (several 5xx or unanswered requests in a
-//! row), the circuit opens. While it is open, one request at a time probes PingOne, once a
-//! second, and every other row waits without spending its retries; the first answer that is not
-//! a failure closes it, and the waiting rows go on at the run's rate at once. An outage then
-//! costs its length, not its length plus a slow climb back, and a dead API gets a probe a second
-//! instead of a flood. Past `patience` the rows stop waiting and are recorded as not sent.
+//! row, with no success for half a second), the circuit opens. While it is open, one request at
+//! a time probes PingOne, once a second, and every other row waits without spending its retries;
+//! the first answer that is not a failure closes it, and the waiting rows go on at the run's rate
+//! at once. An outage then costs its length, not its length plus a slow climb back, and a dead
+//! API gets a probe a second instead of a flood. Past `patience` the rows stop waiting and are
+//! recorded as not sent.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Failures in a row that open the circuit: a sporadic 2% of 5xx gives five in a row about
-/// once in three billion answers, an outage within the first few.
+/// Failures in a row that open the circuit, once they have lasted `FAILING_FOR`: a sporadic 2%
+/// of 5xx gives five in a row about once in three billion answers, and a PingOne failing even a
+/// quarter of its requests, at a rate of ten or more a second, almost never goes half a second
+/// without a success; an outage meets both within half a second.
 const FAILURES_TO_OPEN: u32 = 5;
+const FAILING_FOR: Duration = Duration::from_millis(500);
 /// How often an open circuit lets one request probe PingOne.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// The longest a server's `Retry-After` delays the next probe.
@@ -29,6 +33,8 @@ pub struct Circuit {
 #[derive(Default)]
 struct State {
     failures_in_a_row: u32,
+    /// When the first of those failures came.
+    failing_since: Option<Instant>,
     /// When the circuit opened; `None` while it is closed.
     open_since: Option<Instant>,
     probe_in_flight: bool,
@@ -120,6 +126,7 @@ impl Circuit {
         let now = Instant::now();
         if !failed {
             state.failures_in_a_row = 0;
+            state.failing_since = None;
             if let Some(open_since) = state.open_since.take() {
                 state.next_probe_at = None;
                 tracing::info!(
@@ -133,13 +140,16 @@ impl Circuit {
             return false;
         }
         state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
+        let failing_since = *state.failing_since.get_or_insert(now);
         let delay = retry_after.map_or(PROBE_EVERY, |after| {
             after.clamp(PROBE_EVERY, MOST_PROBE_DELAY)
         });
         match state.open_since {
             Some(_) if was_probe => state.next_probe_at = Some(now + delay),
             Some(_) => {}
-            None if state.failures_in_a_row >= FAILURES_TO_OPEN => {
+            None if state.failures_in_a_row >= FAILURES_TO_OPEN
+                && now.duration_since(failing_since) >= FAILING_FOR =>
+            {
                 state.open_since = Some(now);
                 state.next_probe_at = Some(now + delay);
                 tracing::warn!(
@@ -168,14 +178,17 @@ impl Circuit {
 mod tests {
     use super::*;
 
-    fn open_circuit(circuit: &Circuit) {
+    async fn open_circuit(circuit: &Circuit) {
         for _ in 0..FAILURES_TO_OPEN {
             circuit.answered(true, None, None);
         }
+        tokio::time::advance(FAILING_FOR).await;
+        circuit.answered(true, None, None);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn sporadic_failures_leave_it_closed_and_a_run_of_them_opens_it() {
+    async fn sporadic_failures_leave_it_closed_and_half_a_second_of_nothing_but_failures_opens_it()
+    {
         let circuit = Circuit::new(Duration::from_secs(300));
         for _ in 0..10 {
             for _ in 0..FAILURES_TO_OPEN - 1 {
@@ -183,15 +196,21 @@ mod tests {
             }
             assert!(!circuit.answered(false, None, None));
         }
-        assert!(!circuit.is_open());
-        open_circuit(&circuit);
+        for _ in 0..3 * FAILURES_TO_OPEN {
+            assert!(
+                !circuit.answered(true, None, None),
+                "many failures within half a second may be a flaky PingOne, not a dead one"
+            );
+        }
+        tokio::time::advance(FAILING_FOR).await;
+        assert!(circuit.answered(true, None, None));
         assert!(circuit.is_open());
     }
 
     #[tokio::test(start_paused = true)]
     async fn while_open_one_probe_a_second_goes_and_the_others_wait_until_it_succeeds() {
         let circuit = std::sync::Arc::new(Circuit::new(Duration::from_secs(300)));
-        open_circuit(&circuit);
+        open_circuit(&circuit).await;
         let started = Instant::now();
         let mut waiting = Vec::new();
         for _ in 0..20 {
@@ -226,7 +245,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_its_patience_rows_give_up() {
         let circuit = Circuit::new(Duration::from_secs(10));
-        open_circuit(&circuit);
+        open_circuit(&circuit).await;
         let started = Instant::now();
         loop {
             match circuit.admit().await {
@@ -246,7 +265,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_probe_dropped_unanswered_lets_the_next_one_go() {
         let circuit = Circuit::new(Duration::from_secs(300));
-        open_circuit(&circuit);
+        open_circuit(&circuit).await;
         tokio::time::advance(PROBE_EVERY).await;
         match circuit.admit().await {
             Admission::Probe(probe) => drop(probe),
