@@ -93,12 +93,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A server's own delay for one request (a 503's `Retry-After`): at least that long,
-    /// capped like every wait, plus up to half again at random so that rows told the same
+    /// capped like every wait, plus up to a quarter again at random so that rows told the same
     /// delay do not come back together.
     pub fn at_least(&self, after: Duration) -> Duration {
         after
             .min(self.max_delay)
-            .mul_f64(1.0 + 0.5 * rand::rng().random::<f64>())
+            .mul_f64(1.0 + 0.25 * rand::rng().random::<f64>())
     }
 
     /// "Full jitter": uniform in zero to the exponential ceiling, so that rows failing
