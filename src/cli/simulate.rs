@@ -289,6 +289,43 @@ mod tests {
     }
 
     #[test]
+    fn answer_shapes_environments_body_waits_and_an_outage_fill_the_config() {
+        let env = "4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";
+        let parsed = simulate_args(&[
+            "--answer-shape",
+            "lean",
+            "--environment",
+            env,
+            "--retry-after-in-body",
+            "--outage-from",
+            "4s",
+            "--outage-for",
+            "30s",
+        ])
+        .map(|args| args.to_config());
+        let Ok(Ok(config)) = parsed else {
+            panic!("the flags parse: {parsed:?}");
+        };
+        assert_eq!(config.answer_shape, AnswerShape::Lean);
+        assert_eq!(
+            config.environments,
+            [Uuid::try_parse(env).unwrap_or_default()].into()
+        );
+        assert!(config.retry_after_in_body);
+        assert_eq!(
+            config.outage,
+            Some(Outage {
+                from: Duration::from_secs(4),
+                lasting: Duration::from_secs(30)
+            })
+        );
+        assert!(
+            simulate_args(&["--outage-from", "4s"]).is_err(),
+            "an outage needs its length"
+        );
+    }
+
+    #[test]
     fn a_chance_outside_zero_to_one_names_the_flag() {
         let error = simulate_args(&["--chance-503", "1.5"])
             .err()

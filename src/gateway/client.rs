@@ -446,7 +446,12 @@ fn describe_error_body(status: StatusCode, body: &[u8], api_url: &str) -> Descri
         };
         return DescribedError {
             code: String::new(),
-            message: with_forbidden_hint(status, &ErrorAnswer::default(), message, api_url),
+            message: redact_token_like(&with_forbidden_hint(
+                status,
+                &ErrorAnswer::default(),
+                message,
+                api_url,
+            )),
             retry_after: None,
         };
     };
@@ -740,6 +745,18 @@ mod tests {
     }
 
     const API: &str = "https://api.pingone.eu/v1";
+
+    #[test]
+    fn a_page_that_is_not_pingones_has_token_like_text_taken_out() {
+        let page = b"<html>session eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl expired</html>";
+        let described = describe_error_body(StatusCode::BAD_GATEWAY, page, API);
+        assert!(
+            described.message.contains("[redacted]"),
+            "{}",
+            described.message
+        );
+        assert!(!described.message.contains("eyJ"), "{}", described.message);
+    }
 
     #[test]
     fn an_error_body_without_id_or_message_keeps_its_code_and_details() {

@@ -530,4 +530,65 @@ async fn every_request_names_its_run_and_its_row_and_the_run_record_names_the_ru
         .find(|line| line["fields"]["results"].is_string())
         .unwrap_or_default();
     assert_eq!(summary_line["fields"]["run_id"], run_id.as_str(), "{lines}");
+
+    let checked = finished(pingone_command(
+        &simulator,
+        "status",
+        &files.input,
+        &["--retries", "10"],
+    ))
+    .await;
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let sessions = simulator.stats().session_ids;
+    assert_eq!(sessions.len(), 2, "status names its own run: {sessions:?}");
+    assert!(!sessions.contains_key(""), "{sessions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoints_retry_after_is_waited_for() {
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path_regex("/as/token$"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "4"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path_regex("/as/token$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "a-token", "token_type": "Bearer", "expires_in": 3600
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(matchers::method("PUT"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "bypassMFAEnabledUntil": "2031-01-01T00:00:00Z"
+        })))
+        .mount(&server)
+        .await;
+    let files = run_files(&users_csv(1, ENV_A, "8h"));
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    command
+        .arg("run")
+        .arg(&files.input)
+        .args(["--progress", "never"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PINGONE_API_URL", server.uri())
+        .env("PINGONE_TOKEN_URL", format!("{}/as/token", server.uri()))
+        .env("PINGONE_CLIENT_ID", "a-client")
+        .env("PINGONE_CLIENT_SECRET", "a-secret")
+        .kill_on_drop(true);
+    let started = std::time::Instant::now();
+    let output = finished(command).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "the second token request came {:?} after the first, before its Retry-After",
+        started.elapsed()
+    );
+    assert_eq!(
+        column(&read_results(&files.output), "status"),
+        ["succeeded"]
+    );
 }
