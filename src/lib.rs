@@ -4,7 +4,8 @@
 //! A row's journey runs one way: `input` reads it (or `selection` lists a population's members
 //! as rows), `plan` checks it, `resolve` turns a username or email into a user ID, `send` sends
 //! it, `record` writes what came of it; `row` is the result row every stage hands on, and `run`
-//! wires the stages together. `cli` parses the command line into configuration and
+//! wires the stages together. Every request to PingOne, of whichever stage, goes through the
+//! `gateway` the stages are handed; `pingone` is the wire format they all read. `cli` parses the command line into configuration and
 //! `commands` carries each command out; the binary only starts them.
 
 pub mod cli;
