@@ -29,6 +29,18 @@ async fn finished(mut command: tokio::process::Command) -> Output {
     command.output().await.expect("the binary runs")
 }
 
+/// `run` of `count` new users in `environment` against `simulator` with `extra` flags.
+async fn grant_new_users(
+    simulator: &Simulator,
+    count: usize,
+    environment: Uuid,
+    extra: &[&str],
+) -> (crate::support::RunFiles, Output) {
+    let files = run_files(&users_csv(count, environment, "8h"));
+    let output = finished(pingone_command(simulator, "run", &files.input, extra)).await;
+    (files, output)
+}
+
 /// A tenant of `count` users in `ENV_A`, named `user<n>`, answering in `shape`.
 fn directory(count: usize) -> Vec<DirectoryUser> {
     (0..count)
@@ -219,14 +231,7 @@ async fn an_environment_the_tenant_does_not_have_is_refused_with_what_a_403_may_
             ..SimulatorConfig::default()
         })
         .await;
-        let files = run_files(&users_csv(5, ENV_B, "8h"));
-        let output = finished(pingone_command(
-            &simulator,
-            "run",
-            &files.input,
-            &["--concurrency", "1"],
-        ))
-        .await;
+        let (files, output) = grant_new_users(&simulator, 5, ENV_B, &["--concurrency", "1"]).await;
         assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
         let rows = read_results(&files.output);
         let refused: Vec<_> = rows
@@ -264,14 +269,8 @@ async fn a_429_whose_wait_is_only_in_its_body_holds_every_row_back_for_it() {
         ..SimulatorConfig::default()
     })
     .await;
-    let files = run_files(&users_csv(8, ENV_A, "8h"));
-    let output = finished(pingone_command(
-        &simulator,
-        "run",
-        &files.input,
-        &["--rate", "100", "--retries", "3"],
-    ))
-    .await;
+    let (files, output) =
+        grant_new_users(&simulator, 8, ENV_A, &["--rate", "100", "--retries", "3"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         column(&read_results(&files.output), "status"),
@@ -294,14 +293,8 @@ async fn an_outage_is_ridden_out_with_a_probe_a_second_and_no_row_spends_its_ret
         ..SimulatorConfig::default()
     })
     .await;
-    let files = run_files(&users_csv(60, ENV_A, "8h"));
-    let output = finished(pingone_command(
-        &simulator,
-        "run",
-        &files.input,
-        &["--rate", "20", "--retries", "2"],
-    ))
-    .await;
+    let (files, output) =
+        grant_new_users(&simulator, 60, ENV_A, &["--rate", "20", "--retries", "2"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         column(&read_results(&files.output), "status"),
@@ -331,13 +324,12 @@ async fn past_its_outage_patience_a_run_records_the_rest_as_not_attempted() {
         ..SimulatorConfig::default()
     })
     .await;
-    let files = run_files(&users_csv(20, ENV_A, "8h"));
-    let output = finished(pingone_command(
+    let (files, output) = grant_new_users(
         &simulator,
-        "run",
-        &files.input,
+        20,
+        ENV_A,
         &["--outage-patience", "2s", "--concurrency", "2"],
-    ))
+    )
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let rows = read_results(&files.output);
