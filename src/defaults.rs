@@ -22,6 +22,13 @@ pub const OUTAGE_PATIENCE_TEXT: &str = "5m";
 pub const OUTAGE_PATIENCE: Duration = Duration::from_secs(5 * 60);
 /// The longest `--outage-patience` allowed.
 pub const MOST_OUTAGE_PATIENCE: Duration = Duration::from_secs(86_400);
+/// The longest `--max-window`: a year and a day. No outage lasts longer, and the bound keeps
+/// every expiry computed from it far inside what dates can hold.
+pub const MOST_MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
+/// The longest `--timeout`: an hour, far past any answer PingOne gives.
+pub const MOST_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest `--resume-margin`, as `--max-window`'s: no bypass lasts longer.
+pub const MOST_RESUME_MARGIN: Duration = MOST_MAX_WINDOW;
 pub const RESUME_MARGIN_TEXT: &str = "15m";
 pub const RESUME_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds

@@ -74,6 +74,10 @@ pub enum UntilProblem {
     NoSuchLocalTime(Zone),
     /// A leap second, or a year PingOne's four-digit format cannot hold.
     Inexpressible,
+    /// A duration counted back from the run start (`-1h`): an expiry must be in the future.
+    BeforeTheStart,
+    /// A duration so long that no date can be that far from the run start.
+    TooFar,
 }
 
 impl UntilProblem {
@@ -86,6 +90,8 @@ impl UntilProblem {
                 zone.describe()
             ),
             Self::Inexpressible => "cannot be written in PingOne's format (a leap second, or a year outside 0000-9999); write another time".to_owned(),
+            Self::BeforeTheStart => "is a duration before the run start; an expiry must be in the future (write 8h, not -8h)".to_owned(),
+            Self::TooFar => "is a duration longer than any bypass may last; an expiry must be no later than --max-window after the run start".to_owned(),
         }
     }
 }
@@ -119,18 +125,25 @@ fn read_until(
     if let Some(naive) = parse_naive(text) {
         return zone.instant(naive);
     }
+    if let Some(back) = text.strip_prefix('-')
+        && back.starts_with(|c: char| c.is_ascii_digit())
+        && humantime::parse_duration(back).is_ok()
+    {
+        return Err(UntilProblem::BeforeTheStart);
+    }
     let duration_text = text.strip_prefix('+').unwrap_or(text);
     // humantime takes "1h 30m" as well as "1h30m"; a leading digit keeps words such as
     // "tomorrow" from being read as durations.
     if duration_text.starts_with(|c: char| c.is_ascii_digit()) {
         let duration =
             humantime::parse_duration(duration_text).map_err(|_| UntilProblem::NotRecognised)?;
-        let duration =
-            chrono::Duration::from_std(duration).map_err(|_| UntilProblem::Inexpressible)?;
+        // Checked, not added: a duration of a billion hours must be an error, not a panic.
+        let duration = chrono::Duration::from_std(duration).map_err(|_| UntilProblem::TooFar)?;
         return run_start
             .checked_add_signed(duration)
+            .filter(|until| until.year() <= 9999)
             .map(|until| until.trunc_subsecs(3))
-            .ok_or(UntilProblem::Inexpressible);
+            .ok_or(UntilProblem::TooFar);
     }
     Err(UntilProblem::NotRecognised)
 }
@@ -219,7 +232,6 @@ mod tests {
             "30/11/2026",
             "2026-13-01",
             "2026-11-30T25:00Z",
-            "-8h",
             "8",
             "h",
         ] {
@@ -279,6 +291,31 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn durations_back_from_the_start_or_past_any_date_say_which_rule_they_break() {
+        for text in ["-1h", "-90m", "-2d"] {
+            assert_eq!(
+                read(text, Zone::Utc),
+                Err(UntilProblem::BeforeTheStart),
+                "{text}"
+            );
+        }
+        for text in [
+            "999999999h",
+            "+999999999h",
+            "300000y",
+            "18446744073709551615s",
+        ] {
+            assert_eq!(read(text, Zone::Utc), Err(UntilProblem::TooFar), "{text}");
+        }
+        assert!(
+            UntilProblem::BeforeTheStart
+                .explain()
+                .contains("must be in the future")
+        );
+        assert!(UntilProblem::TooFar.explain().contains("--max-window"));
     }
 
     #[test]

@@ -136,7 +136,12 @@ pub struct Rules {
 
 impl Rules {
     pub fn latest_allowed(&self) -> DateTime<Utc> {
-        self.run_start + self.max_window
+        // The flag is bounded to a year, but a window from elsewhere (the library) must not
+        // overflow either: past what dates hold, nothing is later.
+        chrono::Duration::from_std(self.max_window)
+            .ok()
+            .and_then(|window| self.run_start.checked_add_signed(window))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Checks an expiry against the window, naming `what` (a column or a flag) when it fails.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::cli::values::{parse_outage_patience, parse_positive_duration, parse_rate};
+use crate::cli::values::{parse_outage_patience, parse_rate, parse_timeout};
 use crate::defaults;
 use crate::gateway::auth::{ClientCredentials, Credentials};
 use crate::gateway::client::is_loopback_url;
@@ -76,8 +76,8 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::RETRIES)]
     pub retries: u32,
 
-    /// Per-request timeout, e.g. 30s or 2m.
-    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_positive_duration)]
+    /// Per-request timeout, e.g. 30s or 2m; at most 1h.
+    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// How long rows wait for a PingOne that answers nothing (probed once a second meanwhile,

@@ -14,7 +14,7 @@ use crate::cli::connection::{
     ConnectionError, CredentialSettings, ENVIRONMENT_ID_VARIABLE, check_proxy_settings,
 };
 use crate::cli::simulate::simulated_tenant;
-use crate::cli::values::{parse_duration, parse_positive_duration};
+use crate::cli::values::{parse_max_window, parse_resume_margin};
 use crate::config::{Rows, RunConfig, Target};
 use crate::defaults;
 use crate::expiry::{UntilProblem, Zone, parse_until};
@@ -111,7 +111,7 @@ pub struct RowsArgs {
 #[command(next_help_heading = "Granting")]
 pub struct GrantArgs {
     /// Expiry for rows that leave it empty, or for files without that column.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub until: Option<String>,
 
     /// What a date or time written without a zone means (date cells of a workbook, and
@@ -119,8 +119,8 @@ pub struct GrantArgs {
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub timezone: String,
 
-    /// Refuse any expiry later than run start + this.
-    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
+    /// Refuse any expiry later than run start + this; at most 366d.
+    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_max_window)]
     pub max_window: Duration,
 
     /// Validate and write the plan; send nothing, not even a token request.
@@ -139,7 +139,7 @@ pub struct GrantArgs {
     pub resume: bool,
 
     /// With --resume: an earlier bypass that ends within this is granted again.
-    #[arg(long, value_name = "DURATION", default_value = defaults::RESUME_MARGIN_TEXT, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = defaults::RESUME_MARGIN_TEXT, value_parser = parse_resume_margin)]
     pub resume_margin: Duration,
 
     /// With --resume: resume results that were made against another API (or the simulator).

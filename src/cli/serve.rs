@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::connection::ConnectionArgs;
-use crate::cli::values::parse_positive_duration;
+use crate::cli::values::parse_max_window;
 use crate::defaults;
 
 #[derive(Debug, Args)]
@@ -28,7 +28,7 @@ pub struct ServeArgs {
     pub connection: ConnectionArgs,
 
     /// Refuse any expiry later than run start + this.
-    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_max_window)]
     pub max_window: Duration,
 }
 

@@ -15,13 +15,37 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+/// A duration longer than zero (or zero, when allowed) and at most `most`, written `most_text`.
+fn parse_bounded_duration(
+    text: &str,
+    zero_allowed: bool,
+    (most, most_text): (Duration, &str),
+) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
-    if duration.is_zero() {
+    if duration.is_zero() && !zero_allowed {
         Err("must be longer than zero".to_owned())
+    } else if duration > most {
+        Err(format!(
+            "{text:?} is longer than {most_text}, the most it may be"
+        ))
     } else {
         Ok(duration)
     }
+}
+
+/// `--max-window`: longer than zero, at most a year and a day.
+pub fn parse_max_window(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, false, (defaults::MOST_MAX_WINDOW, "366d"))
+}
+
+/// `--timeout`: longer than zero, at most an hour.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, false, (defaults::MOST_TIMEOUT, "1h"))
+}
+
+/// `--resume-margin`: zero up to a year and a day.
+pub fn parse_resume_margin(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, true, (defaults::MOST_RESUME_MARGIN, "366d"))
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -80,6 +80,8 @@ const RENEW_AFTER_SHARE: f64 = 0.8;
 /// about ten seconds at most beyond the attempts themselves, so that a run against an
 /// unreachable endpoint stops within seconds rather than trying row after row.
 const TOKEN_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(6)];
+/// The longest lifetime of a PingOne token (an admin may set 300 s to 30 days).
+const MOST_TOKEN_LIFETIME: u64 = 30 * 86_400;
 /// The longest a token endpoint's `Retry-After` is waited for (Ping's SDKs cap at 30 s).
 const MOST_TOKEN_WAIT: Duration = Duration::from_secs(30);
 
@@ -219,7 +221,10 @@ impl TokenSource {
             let requested_at = Instant::now();
             let failure = match self.request_token(client).await {
                 Ok(token) => {
-                    let lifetime = Duration::from_secs(token.expires_in).mul_f64(RENEW_AFTER_SHARE);
+                    // PingOne's tokens last at most 30 days; a longer `expires_in` is not taken
+                    // at its word (nor can it overflow the clock).
+                    let lifetime = Duration::from_secs(token.expires_in.min(MOST_TOKEN_LIFETIME))
+                        .mul_f64(RENEW_AFTER_SHARE);
                     let mut current = self.lock();
                     let generation = current.as_ref().map_or(1, |c| c.bearer.generation + 1);
                     let bearer = Bearer {

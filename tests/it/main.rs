@@ -2,6 +2,7 @@
 //! module shared by the specifications.
 
 mod audit_trail;
+mod bounds;
 mod browser;
 mod names;
 mod outage;
