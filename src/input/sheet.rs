@@ -222,37 +222,44 @@ fn read_sheet(
         "xlsx" | "xlsm" => {
             let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
-            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
             gather_rows(
                 || cells.next_cell().map_err(|error| failed(error.to_string())),
+                &name,
+                source_name,
                 emit,
             )
         }
         "xlsb" => {
             let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsbError| failed(error.to_string()))?;
-            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
             gather_rows(
                 || cells.next_cell().map_err(|error| failed(error.to_string())),
+                &name,
+                source_name,
                 emit,
             )
         }
         _ => {
             let mut workbook =
                 calamine::open_workbook_auto(path).map_err(|error| failed(error.to_string()))?;
-            let name = chosen_sheet(&workbook.sheet_names(), sheet, source_name)?;
+            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
             let range = workbook
                 .worksheet_range(&name)
                 .map_err(|error| failed(error.to_string()))?;
-            let Some((first_row, first_column)) = range.start() else {
+            let (Some((first_row, first_column)), Some((last_row, last_column))) =
+                (range.start(), range.end())
+            else {
                 return Ok(());
             };
+            within_excels_limits(last_row, last_column, &name, source_name)?;
             for (offset, cells) in range.rows().enumerate() {
                 let mut row_cells = vec![Cell::Empty; first_column as usize];
                 row_cells.extend(cells.iter().cloned().map(Cell::of));
@@ -272,11 +279,17 @@ fn read_sheet(
 /// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order.
 fn gather_rows<'a>(
     mut next_cell: impl FnMut() -> Result<Option<calamine::Cell<DataRef<'a>>>, InputError>,
+    sheet: &str,
+    source_name: &str,
     emit: &mut dyn FnMut(SheetRow) -> bool,
 ) -> Result<(), InputError> {
     let mut rows = RowGatherer::default();
     while let Some(cell) = next_cell()? {
         let (row, column) = cell.get_position();
+        // Checked before the row's cells are laid out up to that column: a stray cell past
+        // Excel's last column would otherwise cost gigabytes, and an allocation that fails
+        // aborts the process.
+        within_excels_limits(row, column, sheet, source_name)?;
         if !rows.add(
             row,
             column,
@@ -335,38 +348,128 @@ impl RowGatherer {
     }
 }
 
-/// The sheet `--sheet` names (by name, or by number from 1), or the first.
+/// Excel's own limits (1,048,576 rows, 16,384 columns, to `XFD`), which no sheet Excel saves
+/// goes past: a cell beyond them is a file made by something else, or made to hurt.
+const MOST_ROWS: u32 = 1_048_576;
+const MOST_COLUMNS: u32 = 16_384;
+
+/// A cell at (row, column), both from 0, inside Excel's limits; or the error naming it.
+fn within_excels_limits(
+    row: u32,
+    column: u32,
+    sheet: &str,
+    source_name: &str,
+) -> Result<(), InputError> {
+    if row < MOST_ROWS && column < MOST_COLUMNS {
+        return Ok(());
+    }
+    Err(InputError::Workbook {
+        source_name: source_name.to_owned(),
+        message: format!(
+            "sheet {sheet:?} has a cell at row {}, column {}, past Excel's last row (1,048,576) or column (16,384, XFD); no sheet Excel saves goes there, so the file was not read: save the sheet again from Excel",
+            u64::from(row) + 1,
+            u64::from(column) + 1
+        ),
+    })
+}
+
+/// The sheet to read: the one `--sheet` names (by name, then without regard to case, then by
+/// number from 1), hidden or not; without `--sheet`, the first visible worksheet, so that what
+/// is granted is what the admin sees when the workbook opens. Hidden sheets and chart or macro
+/// sheets passed over are said on standard error.
 fn chosen_sheet(
-    names: &[String],
+    sheets: &[calamine::Sheet],
     asked: Option<&str>,
     source_name: &str,
 ) -> Result<String, InputError> {
+    let listed = || {
+        sheets
+            .iter()
+            .enumerate()
+            .map(|(index, sheet)| format!("{} {:?}{}", index + 1, sheet.name, sheet_kind(sheet)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let missing = |asked: &str| InputError::NoSuchSheet {
         source_name: source_name.to_owned(),
         asked: asked.to_owned(),
-        sheets: names
-            .iter()
-            .enumerate()
-            .map(|(index, name)| format!("{} {name:?}", index + 1))
-            .collect::<Vec<_>>()
-            .join(", "),
+        sheets: listed(),
     };
     let Some(asked) = asked else {
-        return names.first().cloned().ok_or_else(|| missing("1"));
+        let Some(first) = sheets.iter().position(is_visible_worksheet) else {
+            return Err(InputError::Workbook {
+                source_name: source_name.to_owned(),
+                message: format!(
+                    "it has no visible worksheet; name the sheet to read with --sheet (its sheets are {})",
+                    listed()
+                ),
+            });
+        };
+        let passed_over: Vec<String> = sheets[..first]
+            .iter()
+            .map(|sheet| format!("{:?}{}", sheet.name, sheet_kind(sheet)))
+            .collect();
+        let name = sheets[first].name.clone();
+        if !passed_over.is_empty() {
+            tracing::warn!(
+                "{source_name}: reading sheet {name:?}, the first visible worksheet; passed over {} (name one with --sheet to read it)",
+                passed_over.join(", ")
+            );
+        }
+        return Ok(name);
     };
-    if let Some(name) = names.iter().find(|name| *name == asked) {
-        return Ok(name.clone());
+    let found = sheets
+        .iter()
+        .find(|sheet| sheet.name == asked)
+        .or_else(|| {
+            sheets
+                .iter()
+                .find(|sheet| sheet.name.eq_ignore_ascii_case(asked))
+        })
+        .or_else(|| {
+            asked
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|number| number.checked_sub(1))
+                .and_then(|index| sheets.get(index))
+        })
+        .ok_or_else(|| missing(asked))?;
+    if !matches!(found.typ, calamine::SheetType::WorkSheet) {
+        return Err(InputError::Workbook {
+            source_name: source_name.to_owned(),
+            message: format!(
+                "sheet {:?} is {}, which holds no rows to read; its sheets are {}",
+                found.name,
+                match found.typ {
+                    calamine::SheetType::ChartSheet => "a chart sheet",
+                    calamine::SheetType::MacroSheet => "a macro sheet",
+                    calamine::SheetType::DialogSheet => "a dialog sheet",
+                    _ => "a VBA module",
+                },
+                listed()
+            ),
+        });
     }
-    if let Some(name) = names.iter().find(|name| name.eq_ignore_ascii_case(asked)) {
-        return Ok(name.clone());
+    Ok(found.name.clone())
+}
+
+fn is_visible_worksheet(sheet: &calamine::Sheet) -> bool {
+    matches!(sheet.visible, calamine::SheetVisible::Visible)
+        && matches!(sheet.typ, calamine::SheetType::WorkSheet)
+}
+
+/// How a sheet differs from a visible worksheet, for messages: ` (hidden)`, ` (chart)`, ….
+fn sheet_kind(sheet: &calamine::Sheet) -> &'static str {
+    match (sheet.typ, sheet.visible) {
+        (calamine::SheetType::ChartSheet, _) => " (chart)",
+        (calamine::SheetType::MacroSheet, _) => " (macro)",
+        (calamine::SheetType::DialogSheet, _) => " (dialog)",
+        (calamine::SheetType::Vba, _) => " (VBA module)",
+        (_, calamine::SheetVisible::Hidden) => " (hidden)",
+        (_, calamine::SheetVisible::VeryHidden) => " (very hidden)",
+        (calamine::SheetType::WorkSheet, calamine::SheetVisible::Visible) => "",
     }
-    asked
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .and_then(|number| number.checked_sub(1))
-        .and_then(|index| names.get(index).cloned())
-        .ok_or_else(|| missing(asked))
 }
 
 /// The row's cells by the header's columns, with a defect where a cell's type cannot be what

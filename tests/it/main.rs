@@ -17,3 +17,4 @@ mod simulator;
 mod spreadsheets;
 mod status;
 mod support;
+mod workbooks_as_seen;

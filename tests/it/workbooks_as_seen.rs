@@ -1,0 +1,165 @@
+//! What the admin sees in the workbook is what gets granted, and no workbook costs more than its
+//! size, through the binary: a hidden first sheet is passed over (and read only when named), and
+//! a cell past Excel's last column is refused before it is laid out in memory.
+
+use std::io::Write;
+use std::process::Output;
+
+use rust_xlsxwriter::Workbook;
+use uuid::Uuid;
+
+use crate::support::{ENV_A, column, read_results};
+
+async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .arg("run")
+        .arg(input)
+        .args([
+            "--dry-run",
+            "--progress",
+            "never",
+            "--until",
+            "8h",
+            "--overwrite",
+        ])
+        .args(extra)
+        .env_clear()
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("outage.xlsx");
+    let (hidden_user, seen_user) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut workbook = Workbook::new();
+    let old = workbook.add_worksheet().set_name("Old").expect("a name");
+    old.write_string(0, 0, "envID").expect("written");
+    old.write_string(0, 1, "userID").expect("written");
+    old.write_string(1, 0, ENV_A.to_string()).expect("written");
+    old.write_string(1, 1, hidden_user.to_string())
+        .expect("written");
+    old.set_hidden(true);
+    let users = workbook.add_worksheet().set_name("Users").expect("a name");
+    users.write_string(0, 0, "envID").expect("written");
+    users.write_string(0, 1, "userID").expect("written");
+    users
+        .write_string(1, 0, ENV_A.to_string())
+        .expect("written");
+    users
+        .write_string(1, 1, seen_user.to_string())
+        .expect("written");
+    users.set_active(true);
+    workbook.save(&path).expect("saved");
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = read_results(&folder.path().join("outage.results.csv"));
+    assert_eq!(
+        column(&plan, "user_id"),
+        [seen_user.to_string()],
+        "only the sheet the admin sees"
+    );
+    assert!(
+        stderr(&output).contains("\"Old\" (hidden)") && stderr(&output).contains("\"Users\""),
+        "says which sheet it read and which it passed over: {}",
+        stderr(&output)
+    );
+
+    let named = dry_run(&path, &["--sheet", "Old"]).await;
+    assert_eq!(named.status.code(), Some(0), "{}", stderr(&named));
+    let plan = read_results(&folder.path().join("outage.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [hidden_user.to_string()]);
+}
+
+/// A workbook of one sheet whose cells are `cells` (`(reference, text)`), written by hand: no
+/// library writes a cell past Excel's limits.
+fn write_xlsx(path: &std::path::Path, cells: &[(&str, &str)]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
+    let deflated = zip::write::SimpleFileOptions::default();
+    let mut add = |file: &str, contents: &str| {
+        zip.start_file(file, deflated).expect("a zip entry");
+        zip.write_all(contents.as_bytes()).expect("written");
+    };
+    add(
+        "[Content_Types].xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+    );
+    add(
+        "_rels/.rels",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+    );
+    add(
+        "xl/workbook.xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Users" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+    );
+    add(
+        "xl/_rels/workbook.xml.rels",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+    );
+    let mut data = String::new();
+    for (reference, text) in cells {
+        let row: String = reference.chars().filter(char::is_ascii_digit).collect();
+        data.push_str(&format!(
+            r#"<row r="{row}"><c r="{reference}" t="inlineStr"><is><t>{text}</t></is></c></row>"#
+        ));
+    }
+    add(
+        "xl/worksheets/sheet1.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData></worksheet>"#
+        ),
+    );
+    zip.finish().expect("the zip is finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_past_excels_last_column_is_refused_before_it_is_laid_out_in_memory() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("hostile.xlsx");
+    let user = Uuid::new_v4().to_string();
+    let env = ENV_A.to_string();
+    write_xlsx(
+        &path,
+        &[
+            ("A1", "envID"),
+            ("B1", "userID"),
+            ("A2", &env),
+            ("B2", &user),
+            ("FXSHRXW3", "x"),
+        ],
+    );
+    assert!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < 4096);
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("past Excel's last row (1,048,576) or column (16,384, XFD)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("row 3"),
+        "names the cell: {}",
+        stderr(&output)
+    );
+
+    let past_last_row = folder.path().join("rows.xlsx");
+    write_xlsx(
+        &past_last_row,
+        &[("A1", "envID"), ("B1", "userID"), ("A1048577", &env)],
+    );
+    let output = dry_run(&past_last_row, &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("row 1048577"),
+        "{}",
+        stderr(&output)
+    );
+}
