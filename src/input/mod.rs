@@ -98,6 +98,18 @@ pub enum InputError {
         "input {source_name}: the quoted cell that opens on line {line} does not close where it should (it runs to the end of the file, or over several rows); add the missing quote \""
     )]
     RunawayQuote { source_name: String, line: u64 },
+    #[error(
+        "input {source_name}: the row on line {line} is longer than {most} MiB; no sheet of 16,384 columns an admin keeps is that long, so the file was not read: check that it is the file you meant"
+    )]
+    LongRow {
+        source_name: String,
+        line: u64,
+        most: usize,
+    },
+    #[error(
+        "input {source_name}: the header has more than Excel's 16,384 columns; keep the columns this tool reads (environment, user, until) and the ones to carry, and save it again"
+    )]
+    TooManyColumns { source_name: String },
     #[error("cannot read workbook {source_name}: {message}")]
     Workbook {
         source_name: String,
@@ -451,6 +463,11 @@ fn workbook_extension(path: &Path) -> Option<String> {
 /// The roles of a header's columns. A header holding every one of a results file's own columns
 /// is read as one: its `environment_id`, `user_id` and `requested_until` are used.
 fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
+    if names.len() > text::MOST_COLUMNS {
+        return Err(InputError::TooManyColumns {
+            source_name: source_name.to_owned(),
+        });
+    }
     let is_results = RESULTS_OWN_COLUMNS
         .iter()
         .all(|own| names.iter().any(|name| name == own));
@@ -473,6 +490,9 @@ fn interpret_header(names: &[String], source_name: &str) -> Result<Header, Input
             Some(Role::User(UserColumn::Name(NameAttribute::Username))) => &mut username,
             Some(Role::User(UserColumn::Name(NameAttribute::Email))) => &mut email,
             Some(Role::Until) => &mut until,
+            // A column without a name holds nothing an admin meant to carry: it is left out
+            // rather than named `input_` in the results.
+            None if name.trim().is_empty() => continue,
             None => {
                 extras.push((index, name.clone()));
                 continue;

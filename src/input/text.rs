@@ -12,6 +12,22 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// A quoted cell holding more line breaks than this has most likely lost its closing quote.
 pub const MOST_LINE_BREAKS_IN_A_CELL: usize = 4;
+/// The longest row read, in MiB: Excel's 16,384 columns of 256 bytes each. A longer one is a
+/// file made by something else, and would cost its whole length in memory at once.
+pub const MOST_ROW_MIB: usize = 4;
+const MOST_ROW_BYTES: usize = MOST_ROW_MIB << 20;
+/// Excel's columns; a header with more is refused before any column is interpreted.
+pub const MOST_COLUMNS: usize = 16_384;
+
+/// Why the whole-file check refused the text.
+enum ScanProblem {
+    /// The line where a runaway quoted cell opened.
+    RunawayQuote(u64),
+    /// The line of a row longer than `MOST_ROW_BYTES`.
+    LongRow(u64),
+    /// The header has more than `MOST_COLUMNS` cells.
+    TooManyColumns,
+}
 
 /// Decodes `raw` to UTF-8: UTF-16 (either order) when it starts with a byte-order mark,
 /// `encoding` when one is given; otherwise the bytes pass through unchanged, to be checked.
@@ -75,10 +91,7 @@ pub fn check(text: impl Read, delimiter: u8, source_name: &str) -> Result<Checke
             }
         };
         scan.feed(&whole[..valid])
-            .map_err(|line| InputError::RunawayQuote {
-                source_name: source_name.to_owned(),
-                line,
-            })?;
+            .map_err(|problem| problem.into_error(source_name))?;
         unfinished.extend_from_slice(&whole[valid..]);
         reader.consume(length);
     }
@@ -92,6 +105,21 @@ pub fn check(text: impl Read, delimiter: u8, source_name: &str) -> Result<Checke
         source_name: source_name.to_owned(),
         line,
     })
+}
+
+impl ScanProblem {
+    fn into_error(self, source_name: &str) -> InputError {
+        let source_name = source_name.to_owned();
+        match self {
+            Self::RunawayQuote(line) => InputError::RunawayQuote { source_name, line },
+            Self::LongRow(line) => InputError::LongRow {
+                source_name,
+                line,
+                most: MOST_ROW_MIB,
+            },
+            Self::TooManyColumns => InputError::TooManyColumns { source_name },
+        }
+    }
 }
 
 fn line_breaks(bytes: &[u8]) -> u64 {
@@ -211,6 +239,8 @@ struct Scan {
     header_cells: usize,
     header_done: bool,
     record_has_content: bool,
+    /// Bytes of the record being read so far.
+    record_bytes: usize,
     records: u64,
 }
 
@@ -225,15 +255,19 @@ impl Scan {
             header_cells: 1,
             header_done: false,
             record_has_content: false,
+            record_bytes: 0,
             records: 0,
         }
     }
 
-    /// Err: the line where a runaway quoted cell opened.
-    fn feed(&mut self, bytes: &[u8]) -> Result<(), u64> {
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), ScanProblem> {
         let mut at = 0;
         while at < bytes.len() {
             let run = self.quotes.plain_run(&bytes[at..]);
+            self.record_bytes = self.record_bytes.saturating_add(run.max(1));
+            if self.record_bytes > MOST_ROW_BYTES {
+                return Err(ScanProblem::LongRow(self.line));
+            }
             if run > 0 {
                 if !self.record_has_content && self.quotes.in_unquoted_cell() {
                     self.record_has_content =
@@ -257,6 +291,9 @@ impl Scan {
                 Step::Delimiter => {
                     if !self.header_done {
                         self.header_cells += 1;
+                        if self.header_cells > MOST_COLUMNS {
+                            return Err(ScanProblem::TooManyColumns);
+                        }
                     }
                 }
                 Step::RecordEnd => {
@@ -269,13 +306,13 @@ impl Scan {
                     self.line += 1;
                     self.quoted_breaks += 1;
                     if self.runaway() {
-                        return Err(self.quote_line);
+                        return Err(ScanProblem::RunawayQuote(self.quote_line));
                     }
                 }
                 Step::QuotedDelimiter => {
                     self.quoted_delimiters += 1;
                     if self.runaway() {
-                        return Err(self.quote_line);
+                        return Err(ScanProblem::RunawayQuote(self.quote_line));
                     }
                 }
             }
@@ -292,6 +329,7 @@ impl Scan {
     }
 
     fn end_record(&mut self) {
+        self.record_bytes = 0;
         if self.header_done {
             self.records += u64::from(self.record_has_content);
         } else if self.record_has_content {

@@ -241,8 +241,9 @@ impl ResultsWriter {
 const BUFFER: usize = 64 * 1024;
 
 /// The fixed columns, then the input's other columns. An input column named like one of ours
-/// (`status`, `row`, ...) is renamed `input_<name>`, never repeated, so a reader that looks a
-/// column up by name always finds this tool's.
+/// (`status`, `row`, ...) or like one before it is renamed `input_<name>` (then
+/// `input_<name>_2`, `_3`, ...), never repeated, so a reader that looks a column up by name
+/// always finds this tool's.
 pub fn results_header<'a>(
     report: Report,
     extra_columns: impl IntoIterator<Item = &'a str>,
@@ -252,12 +253,33 @@ pub fn results_header<'a>(
         .iter()
         .map(|column| column.name().to_owned())
         .collect();
+    // Names taken, compared without regard to case, looked up in a set: a header of thousands
+    // of columns costs time in proportion to them, not to their square.
+    let mut taken: std::collections::HashSet<String> =
+        names.iter().map(|name| name.to_ascii_lowercase()).collect();
+    // The next number to try after `input_<name>` for a name repeated yet again, so that a
+    // header of one name repeated is numbered in one pass.
+    let mut next_number: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     for extra in extra_columns {
-        let mut name = extra.to_owned();
-        while names.iter().any(|taken| taken.eq_ignore_ascii_case(&name)) {
-            name = format!("input_{name}");
+        if taken.insert(extra.to_ascii_lowercase()) {
+            names.push(extra.to_owned());
+            continue;
         }
-        names.push(name);
+        let renamed = format!("input_{extra}");
+        if taken.insert(renamed.to_ascii_lowercase()) {
+            names.push(renamed);
+            continue;
+        }
+        let number = next_number.entry(renamed.to_ascii_lowercase()).or_insert(2);
+        loop {
+            let numbered = format!("{renamed}_{number}");
+            *number += 1;
+            if taken.insert(numbered.to_ascii_lowercase()) {
+                names.push(numbered);
+                break;
+            }
+        }
     }
     names
 }
@@ -293,5 +315,15 @@ mod tests {
             header[crate::row::RESULT_COLUMNS.len()..],
             ["input_status", "input_Row", "input_input_status", "ticket"]
         );
+    }
+
+    #[test]
+    fn a_name_repeated_thousands_of_times_is_numbered_once_each() {
+        let header = results_header(Report::Grants, std::iter::repeat_n("x", 16_000));
+        let extras = &header[crate::row::RESULT_COLUMNS.len()..];
+        assert_eq!(extras[..4], ["x", "input_x", "input_x_2", "input_x_3"]);
+        assert_eq!(extras[15_999], "input_x_15999");
+        let distinct: std::collections::HashSet<_> = extras.iter().collect();
+        assert_eq!(distinct.len(), 16_000);
     }
 }

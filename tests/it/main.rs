@@ -4,6 +4,7 @@
 mod audit_trail;
 mod bounds;
 mod browser;
+mod hostile_csv;
 mod names;
 mod outage;
 mod pingone_shapes;

@@ -302,7 +302,7 @@ async fn a_leap_second_and_a_local_time_the_clocks_skip_are_invalid() {
     ));
     let output = dry_run(
         &files.input,
-        &["--timezone", "America/New_York", "--max-window", "400d"],
+        &["--timezone", "America/New_York", "--max-window", "366d"],
     )
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -502,19 +502,9 @@ async fn an_excel_97_workbook_is_read_with_its_sheet_row_numbers_and_date_cells(
         &path,
     )
     .expect("the fixture");
-    // Its date is in 2099, far beyond the default window: the window is widened to read it.
-    let output = dry_run(
-        &path,
-        &[
-            "--sheet",
-            "2",
-            "--timezone",
-            "America/New_York",
-            "--max-window",
-            "40000d",
-        ],
-    )
-    .await;
+    // Its date is in 2099, beyond any window a run allows: the row is refused, and its message
+    // shows the instant the date cell was read as.
+    let output = dry_run(&path, &["--sheet", "2", "--timezone", "America/New_York"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let rows = read_results(&folder.path().join("legacy.results.csv"));
     assert_eq!(
@@ -522,10 +512,12 @@ async fn an_excel_97_workbook_is_read_with_its_sheet_row_numbers_and_date_cells(
         ["4", "5"],
         "the sheet's own row numbers"
     );
-    assert_eq!(column(&rows, "status"), ["planned", "invalid"]);
-    assert_eq!(
-        rows[0]["requested_until"], "2099-01-02T22:00:00.000Z",
-        "17:00 in New York in winter is 22:00 UTC"
+    assert_eq!(column(&rows, "status"), ["invalid", "invalid"]);
+    assert!(
+        rows[0]["error_message"]
+            .contains("means 2099-01-02T22:00:00.000Z, later than --max-window"),
+        "17:00 in New York in winter is 22:00 UTC: {}",
+        rows[0]["error_message"]
     );
     assert_eq!(rows[0]["seats"], "42", "extra cells carried as text");
     assert!(
