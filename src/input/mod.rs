@@ -6,6 +6,7 @@
 //! slows the reader instead of filling memory. A file is checked whole before its first row is
 //! used, so that an input that cannot be read right stops the run before anything is sent.
 
+mod kind;
 mod sheet;
 mod text;
 
@@ -110,6 +111,8 @@ pub enum InputError {
         "input {source_name}: the header has more than Excel's 16,384 columns; keep the columns this tool reads (environment, user, until) and the ones to carry, and save it again"
     )]
     TooManyColumns { source_name: String },
+    #[error("input {source_name} {what}")]
+    NotWhatItsNameSays { source_name: String, what: String },
     #[error("cannot read workbook {source_name}: {message}")]
     Workbook {
         source_name: String,
@@ -229,9 +232,17 @@ impl Role {
     }
 }
 
+/// A header name as it is matched: without white space of any kind (a no-break space pasted
+/// from a web page looks like a space), zero-width characters, `_` and `-`, in lower case.
 fn normalised(name: &str) -> String {
     name.chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .filter(|c| {
+            !(c.is_whitespace()
+                || matches!(
+                    c,
+                    '_' | '-' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}'
+                ))
+        })
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -299,6 +310,16 @@ impl InputReader {
             }
             InputSource::File(path) => path,
         };
+        let read_as = workbook_extension(path).unwrap_or_else(|| "csv".to_owned());
+        let found = kind::of_file(path);
+        // UTF-16 without a byte-order mark is what `--encoding utf-16le` is for.
+        let decodable = found == kind::Kind::Utf16WithoutBom && options.encoding.is_some();
+        if let Some(what) = kind::mismatch(found, &read_as).filter(|_| !decodable) {
+            return Err(InputError::NotWhatItsNameSays {
+                source_name,
+                what: what.to_owned(),
+            });
+        }
         if let Some(extension) = workbook_extension(path) {
             let (rows, names, first_row) =
                 sheet::SheetRows::open(path, &extension, options.sheet.as_deref(), &source_name)?;

@@ -25,6 +25,9 @@ enum Cell {
     Bool(bool),
     /// A date and time, written without a zone (`2026-12-20 17:00:00`).
     Date(String),
+    /// A time of day without a date (`17:00`): Excel stores it as a fraction of a day, which
+    /// read as a date would be 1899-12-31.
+    TimeOnly(String),
     /// A spreadsheet error such as `#N/A`: a formula that failed.
     Error(String),
 }
@@ -40,6 +43,9 @@ impl Cell {
             Data::Float(number) => Self::Number(number),
             Data::Bool(value) => Self::Bool(value),
             Data::DateTime(date) => match date.as_datetime() {
+                Some(naive) if date.is_datetime() && (0.0..1.0).contains(&date.as_f64()) => {
+                    Self::TimeOnly(naive.format("%H:%M").to_string())
+                }
                 Some(naive) if date.is_datetime() => Self::Date(naive_text(naive)),
                 _ => Self::Number(date.as_f64()),
             },
@@ -60,7 +66,9 @@ impl Cell {
     fn text(&self) -> String {
         match self {
             Self::Empty => String::new(),
-            Self::Text(text) | Self::Date(text) | Self::Error(text) => text.clone(),
+            Self::Text(text) | Self::Date(text) | Self::TimeOnly(text) | Self::Error(text) => {
+                text.clone()
+            }
             Self::Number(number) => number_text(*number),
             Self::Bool(value) => if *value { "TRUE" } else { "FALSE" }.to_owned(),
         }
@@ -505,7 +513,10 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
             (UserColumn::Id, _) => id_text(*index, name, &mut defects),
             // A username may well be a number (an employee number); a boolean or an error
             // cannot be one.
-            (UserColumn::Name(_), Cell::Bool(_) | Cell::Error(_) | Cell::Date(_)) => {
+            (
+                UserColumn::Name(_),
+                Cell::Bool(_) | Cell::Error(_) | Cell::Date(_) | Cell::TimeOnly(_),
+            ) => {
                 let found = cell(*index);
                 defects.push(wrong_type(
                     name,
@@ -586,6 +597,9 @@ fn wrong_type(column: &str, cell: &Cell, wanted: &str, refill: &str) -> String {
             "{column} holds the spreadsheet error {error} (a formula that failed) where {wanted} belongs; fix the formula or enter the value"
         ),
         Cell::Date(text) => format!("{column} holds the date {text} where {wanted} belongs"),
+        Cell::TimeOnly(time) => format!(
+            "{column} holds the time {time} without a date where {wanted} belongs; enter the date and the time, such as 2026-12-02 {time}"
+        ),
         Cell::Empty | Cell::Text(_) => format!("{column} is not {wanted}"),
     }
 }

@@ -1,6 +1,8 @@
 //! What the admin sees in the workbook is what gets granted, and no workbook costs more than its
-//! size, through the binary: a hidden first sheet is passed over (and read only when named), and
-//! a cell past Excel's last column is refused before it is laid out in memory.
+//! size, through the binary: a hidden first sheet is passed over (and read only when named), a
+//! cell past Excel's last column is refused before it is laid out in memory, a file that is not
+//! what its name says is named for what it is, a time without a date is refused, and a header
+//! pasted with a no-break space is matched.
 
 use std::io::Write;
 use std::process::Output;
@@ -161,5 +163,75 @@ async fn a_cell_past_excels_last_column_is_refused_before_it_is_laid_out_in_memo
         stderr(&output).contains("row 1048577"),
         "{}",
         stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_what_its_name_says_is_named_for_what_it_is() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0, 0, 0];
+    let utf16: Vec<u8> = format!("envID,userID\n{ENV_A},{}\n", Uuid::new_v4())
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    for (name, bytes, says) in [
+        ("export.xls", b"<!DOCTYPE html><html><table><tr><td>envID</td></tr></table></html>".to_vec(), "is an HTML page, not a workbook"),
+        ("tabs.xls", b"envID\tuserID\n".to_vec(), "is text, not a workbook: if it is a CSV or tab-separated file, rename it .csv"),
+        ("locked.xlsx", ole.to_vec(), "is password protected"),
+        ("renamed.csv", b"PK\x03\x04\x14\x00".to_vec(), "is a workbook (.xlsx, .xlsm, .xlsb or .ods) named as text"),
+        ("old.csv", ole.to_vec(), "is an Excel 97 workbook (or an encrypted one) named as text"),
+        ("unicode.csv", utf16, "pass --encoding utf-16le"),
+        ("spreadsheet2003.xls", b"<?xml version=\"1.0\"?><Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">".to_vec(), "Excel 2003 XML spreadsheet"),
+    ] {
+        let path = folder.path().join(name);
+        std::fs::write(&path, bytes).expect("written");
+        let output = dry_run(&path, &[]).await;
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{name}: {}", stderr(&output));
+        assert!(!stderr(&output).contains('\0'), "{name}: no NUL in a message");
+    }
+    let unicode = folder.path().join("unicode.csv");
+    let decoded = dry_run(&unicode, &["--encoding", "utf-16le"]).await;
+    assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_without_a_date_is_refused_and_a_header_with_a_no_break_space_is_matched() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("times.xlsx");
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    // Pasted from a web page: a no-break space inside "user ID", a zero-width one in "until".
+    for (index, name) in ["env", "user\u{a0}ID", "un\u{200b}til"].iter().enumerate() {
+        sheet.write_string(0, index as u16, *name).expect("written");
+    }
+    let time = rust_xlsxwriter::ExcelDateTime::from_hms(17, 0, 0).expect("a time");
+    let time_format = rust_xlsxwriter::Format::new().set_num_format("hh:mm");
+    sheet
+        .write_string(1, 0, ENV_A.to_string())
+        .expect("written");
+    sheet
+        .write_string(1, 1, Uuid::new_v4().to_string())
+        .expect("written");
+    sheet
+        .write_datetime_with_format(1, 2, &time, &time_format)
+        .expect("written");
+    workbook.save(&path).expect("saved");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .arg("run")
+        .arg(&path)
+        .args(["--dry-run", "--progress", "never"])
+        .env_clear()
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_results(&folder.path().join("times.results.csv"));
+    assert_eq!(column(&rows, "status"), ["invalid"]);
+    assert!(
+        rows[0]["error_message"].contains("holds the time 17:00 without a date"),
+        "not 1899-12-31 17:00: {}",
+        rows[0]["error_message"]
     );
 }
