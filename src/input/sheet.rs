@@ -30,6 +30,10 @@ enum Cell {
     TimeOnly(String),
     /// A spreadsheet error such as `#N/A`: a formula that failed.
     Error(String),
+    /// A formula saved without its value (files written by scripts, not by Excel): what it
+    /// would show is unknown, so it is never taken for an empty cell that `--until` or `--env`
+    /// may fill.
+    UnsavedFormula,
 }
 
 impl Cell {
@@ -58,6 +62,7 @@ impl Cell {
         match self {
             Self::Empty => true,
             Self::Text(text) => text.trim().is_empty(),
+            Self::UnsavedFormula => false,
             _ => false,
         }
     }
@@ -65,7 +70,7 @@ impl Cell {
     /// The cell as text, as a spreadsheet shows it: whole numbers without a fraction.
     fn text(&self) -> String {
         match self {
-            Self::Empty => String::new(),
+            Self::Empty | Self::UnsavedFormula => String::new(),
             Self::Text(text) | Self::Date(text) | Self::TimeOnly(text) | Self::Error(text) => {
                 text.clone()
             }
@@ -234,8 +239,21 @@ fn read_sheet(
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
+            // Read with their formulas' presence, in the same one pass, so that a formula
+            // without a saved value is told from an empty cell.
             gather_rows(
-                || cells.next_cell().map_err(|error| failed(error.to_string())),
+                || {
+                    let record = cells
+                        .next_cell_with_formula_metadata()
+                        .map_err(|error| failed(error.to_string()))?;
+                    Ok(record.map(|record| {
+                        let cell = match (&record.value, &record.formula) {
+                            (DataRef::Empty, Some(_)) => Cell::UnsavedFormula,
+                            (value, _) => Cell::of(Data::from(value.clone())),
+                        };
+                        (record.pos, cell)
+                    }))
+                },
                 &name,
                 source_name,
                 emit,
@@ -249,7 +267,17 @@ fn read_sheet(
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
             gather_rows(
-                || cells.next_cell().map_err(|error| failed(error.to_string())),
+                || {
+                    let cell = cells
+                        .next_cell()
+                        .map_err(|error| failed(error.to_string()))?;
+                    Ok(cell.map(|cell| {
+                        (
+                            cell.get_position(),
+                            Cell::of(Data::from(cell.get_value().clone())),
+                        )
+                    }))
+                },
                 &name,
                 source_name,
                 emit,
@@ -285,25 +313,19 @@ fn read_sheet(
 }
 
 /// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order.
-fn gather_rows<'a>(
-    mut next_cell: impl FnMut() -> Result<Option<calamine::Cell<DataRef<'a>>>, InputError>,
+fn gather_rows(
+    mut next_cell: impl FnMut() -> Result<Option<((u32, u32), Cell)>, InputError>,
     sheet: &str,
     source_name: &str,
     emit: &mut dyn FnMut(SheetRow) -> bool,
 ) -> Result<(), InputError> {
     let mut rows = RowGatherer::default();
-    while let Some(cell) = next_cell()? {
-        let (row, column) = cell.get_position();
+    while let Some(((row, column), cell)) = next_cell()? {
         // Checked before the row's cells are laid out up to that column: a stray cell past
         // Excel's last column would otherwise cost gigabytes, and an allocation that fails
         // aborts the process.
         within_excels_limits(row, column, sheet, source_name)?;
-        if !rows.add(
-            row,
-            column,
-            Cell::of(Data::from(cell.get_value().clone())),
-            emit,
-        ) {
+        if !rows.add(row, column, cell, emit) {
             return Ok(());
         }
     }
@@ -515,7 +537,11 @@ fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
             // cannot be one.
             (
                 UserColumn::Name(_),
-                Cell::Bool(_) | Cell::Error(_) | Cell::Date(_) | Cell::TimeOnly(_),
+                Cell::Bool(_)
+                | Cell::Error(_)
+                | Cell::Date(_)
+                | Cell::TimeOnly(_)
+                | Cell::UnsavedFormula,
             ) => {
                 let found = cell(*index);
                 defects.push(wrong_type(
@@ -597,6 +623,9 @@ fn wrong_type(column: &str, cell: &Cell, wanted: &str, refill: &str) -> String {
             "{column} holds the spreadsheet error {error} (a formula that failed) where {wanted} belongs; fix the formula or enter the value"
         ),
         Cell::Date(text) => format!("{column} holds the date {text} where {wanted} belongs"),
+        Cell::UnsavedFormula => format!(
+            "{column} holds a formula saved without its value, so what it shows is unknown; open and save the workbook in Excel so its formulas have values"
+        ),
         Cell::TimeOnly(time) => format!(
             "{column} holds the time {time} without a date where {wanted} belongs; enter the date and the time, such as 2026-12-02 {time}"
         ),

@@ -84,6 +84,18 @@ async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
 /// A workbook of one sheet whose cells are `cells` (`(reference, text)`), written by hand: no
 /// library writes a cell past Excel's limits.
 fn write_xlsx(path: &std::path::Path, cells: &[(&str, &str)]) {
+    let mut data = String::new();
+    for (reference, text) in cells {
+        let row: String = reference.chars().filter(char::is_ascii_digit).collect();
+        data.push_str(&format!(
+            r#"<row r="{row}"><c r="{reference}" t="inlineStr"><is><t>{text}</t></is></c></row>"#
+        ));
+    }
+    write_xlsx_sheet_data(path, &data);
+}
+
+/// A workbook of one sheet whose `<sheetData>` is `data`, as written.
+fn write_xlsx_sheet_data(path: &std::path::Path, data: &str) {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
     let deflated = zip::write::SimpleFileOptions::default();
     let mut add = |file: &str, contents: &str| {
@@ -106,13 +118,6 @@ fn write_xlsx(path: &std::path::Path, cells: &[(&str, &str)]) {
         "xl/_rels/workbook.xml.rels",
         r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
     );
-    let mut data = String::new();
-    for (reference, text) in cells {
-        let row: String = reference.chars().filter(char::is_ascii_digit).collect();
-        data.push_str(&format!(
-            r#"<row r="{row}"><c r="{reference}" t="inlineStr"><is><t>{text}</t></is></c></row>"#
-        ));
-    }
     add(
         "xl/worksheets/sheet1.xml",
         &format!(
@@ -234,4 +239,38 @@ async fn a_time_without_a_date_is_refused_and_a_header_with_a_no_break_space_is_
         "not 1899-12-31 17:00: {}",
         rows[0]["error_message"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formula_saved_without_its_value_is_never_filled_by_until_or_env() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("scripted.xlsx");
+    let text = |reference: &str, text: &str| {
+        format!(r#"<c r="{reference}" t="inlineStr"><is><t>{text}</t></is></c>"#)
+    };
+    let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // As openpyxl writes them: formulas with no cached value.
+    let data = format!(
+        r#"<row r="1">{}{}{}</row><row r="2">{}{}<c r="C2"><f>TODAY()+1</f></c></row><row r="3"><c r="A3"><f>NA()</f></c>{}</row><row r="4">{}{}<c r="C4" t="str"><f>"8h"</f><v>8h</v></c></row>"#,
+        text("A1", "envID"),
+        text("B1", "userID"),
+        text("C1", "until"),
+        text("A2", &ENV_A.to_string()),
+        text("B2", &first.to_string()),
+        text("B3", &second.to_string()),
+        text("A4", &ENV_A.to_string()),
+        text("B4", &third.to_string()),
+    );
+    write_xlsx_sheet_data(&path, &data);
+    let output = dry_run(&path, &["--env", &ENV_A.to_string()]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_results(&folder.path().join("scripted.results.csv"));
+    assert_eq!(column(&rows, "status"), ["invalid", "invalid", "planned"]);
+    for row in &rows[..2] {
+        assert!(
+            row["error_message"].contains("formula saved without its value")
+                && row["error_message"].contains("open and save the workbook in Excel"),
+            "{row:?}"
+        );
+    }
 }
