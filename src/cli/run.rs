@@ -19,7 +19,7 @@ use crate::config::{Rows, RunConfig, Target};
 use crate::defaults;
 use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::gateway::client::RetryPolicy;
-use crate::input::{InputSource, ReadOptions};
+use crate::input::{HiddenRowsChoice, InputSource, ReadOptions};
 use crate::plan::{Rules, parse_id};
 use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
@@ -77,6 +77,11 @@ pub struct RowsArgs {
     /// its number (1 = the first). Default: the first sheet.
     #[arg(long, value_name = "NAME|N")]
     pub sheet: Option<String>,
+
+    /// Rows an .xlsx sheet hides (by hand or by a filter): refuse the sheet naming them, skip
+    /// them as Excel shows the sheet, or include them.
+    #[arg(long, value_enum, default_value_t = HiddenRowsChoice::Refuse)]
+    pub hidden_rows: HiddenRowsChoice,
 
     /// Decode a CSV INPUT that is not UTF-8 from this encoding (any WHATWG label, e.g.
     /// windows-1252); UTF-16 with a byte-order mark is read without it.
@@ -373,6 +378,7 @@ impl Flags<'_> {
             encoding,
             allow_empty: self.rows.allow_empty,
             only: self.rows.only.clone(),
+            hidden_rows: self.rows.hidden_rows,
         })
     }
 

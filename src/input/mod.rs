@@ -6,6 +6,7 @@
 //! slows the reader instead of filling memory. A file is checked whole before its first row is
 //! used, so that an input that cannot be read right stops the run before anything is sent.
 
+mod hidden_rows;
 mod kind;
 mod sheet;
 mod text;
@@ -57,6 +58,21 @@ pub struct ReadOptions {
     /// `--only`: with a results file as input, the statuses of the rows to keep; empty keeps
     /// every row.
     pub only: Vec<String>,
+    /// `--hidden-rows`: what to do with rows of a workbook the admin does not see.
+    pub hidden_rows: HiddenRowsChoice,
+}
+
+/// What to do with the rows a sheet hides (by hand or by an AutoFilter): nothing is granted
+/// to a row the admin did not see unless they say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum HiddenRowsChoice {
+    /// Refuse the sheet, naming the hidden rows.
+    #[default]
+    Refuse,
+    /// Leave the hidden rows out, as the admin sees the sheet.
+    Skip,
+    /// Read them as any other row.
+    Include,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +127,15 @@ pub enum InputError {
         "input {source_name}: the header has more than Excel's 16,384 columns; keep the columns this tool reads (environment, user, until) and the ones to carry, and save it again"
     )]
     TooManyColumns { source_name: String },
+    #[error(
+        "workbook {source_name}: sheet {sheet:?} hides rows {rows}{by_filter}; they are not what you see in Excel, so nothing was read: pass --hidden-rows skip to leave them out, or --hidden-rows include to read them too"
+    )]
+    HiddenRows {
+        source_name: String,
+        sheet: String,
+        rows: String,
+        by_filter: &'static str,
+    },
     #[error("input {source_name} {what}")]
     NotWhatItsNameSays { source_name: String, what: String },
     #[error("cannot read workbook {source_name}: {message}")]
@@ -321,8 +346,12 @@ impl InputReader {
             });
         }
         if let Some(extension) = workbook_extension(path) {
-            let (rows, names, first_row) =
-                sheet::SheetRows::open(path, &extension, options.sheet.as_deref(), &source_name)?;
+            let (rows, names, first_row) = sheet::SheetRows::open(
+                path,
+                &extension,
+                (options.sheet.as_deref(), options.hidden_rows),
+                &source_name,
+            )?;
             let header = interpret_header(&names, &source_name)?;
             if !first_row && !options.allow_empty {
                 return Err(InputError::NoRows(source_name));

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use calamine::{Data, DataRef, Reader};
 
-use super::{Header, InputError, InputRecord, UserColumn};
+use super::{Header, HiddenRowsChoice, InputError, InputRecord, UserColumn};
 
 /// Rows handed from the reading thread at once, and how many such batches may wait.
 const ROWS_PER_BATCH: usize = 256;
@@ -119,7 +119,7 @@ impl SheetRows {
     pub fn open(
         path: &Path,
         extension: &str,
-        sheet: Option<&str>,
+        (sheet, hidden_rows): (Option<&str>, HiddenRowsChoice),
         source_name: &str,
     ) -> Result<(Self, Vec<String>, bool), InputError> {
         let (sender, receiver) = mpsc::sync_channel(BATCHES_AHEAD);
@@ -145,7 +145,13 @@ impl SheetRows {
                         )))
                         .is_ok()
                 };
-                let read = read_sheet(&path, &extension, sheet.as_deref(), &name, &mut emit);
+                let read = read_sheet(
+                    &path,
+                    &extension,
+                    (sheet.as_deref(), hidden_rows),
+                    &name,
+                    &mut emit,
+                );
                 let _ = match read {
                     Ok(()) => sender.send(Ok(batch)),
                     Err(error) => sender.send(Err(error)),
@@ -222,7 +228,7 @@ pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {
 fn read_sheet(
     path: &Path,
     extension: &str,
-    sheet: Option<&str>,
+    (sheet, hidden_rows): (Option<&str>, HiddenRowsChoice),
     source_name: &str,
     emit: &mut dyn FnMut(SheetRow) -> bool,
 ) -> Result<(), InputError> {
@@ -236,6 +242,9 @@ fn read_sheet(
             let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
             let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+            let hidden = rows_not_seen(path, &name, hidden_rows, source_name)?;
+            let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
+            let emit: &mut dyn FnMut(SheetRow) -> bool = &mut emit_seen;
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
@@ -376,6 +385,54 @@ impl RowGatherer {
             _ => true,
         }
     }
+}
+
+/// The rows to leave out of an `.xlsx` sheet: none unless `--hidden-rows skip`; with the
+/// default `refuse`, a sheet that hides any row is an error naming them. A sheet whose hidden
+/// rows cannot be found out is read as it is, saying so.
+fn rows_not_seen(
+    path: &Path,
+    sheet: &str,
+    choice: HiddenRowsChoice,
+    source_name: &str,
+) -> Result<std::collections::HashSet<u64>, InputError> {
+    if choice == HiddenRowsChoice::Include {
+        return Ok(std::collections::HashSet::new());
+    }
+    let hidden = match super::hidden_rows::of_sheet(path, sheet) {
+        Ok(hidden) => hidden,
+        Err(why) => {
+            tracing::warn!(
+                "{source_name}: could not tell which rows of sheet {sheet:?} are hidden ({why}); reading them all"
+            );
+            return Ok(std::collections::HashSet::new());
+        }
+    };
+    if hidden.rows.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    if choice == HiddenRowsChoice::Refuse {
+        const NAMED: usize = 10;
+        let mut rows: Vec<String> = hidden.rows.iter().take(NAMED).map(u64::to_string).collect();
+        if hidden.rows.len() > NAMED {
+            rows.push(format!("and {} more", hidden.rows.len() - NAMED));
+        }
+        return Err(InputError::HiddenRows {
+            source_name: source_name.to_owned(),
+            sheet: sheet.to_owned(),
+            rows: rows.join(", "),
+            by_filter: if hidden.filtered {
+                " (it has a filter)"
+            } else {
+                ""
+            },
+        });
+    }
+    tracing::warn!(
+        "{source_name}: leaving out {} hidden rows of sheet {sheet:?} (--hidden-rows skip)",
+        hidden.rows.len()
+    );
+    Ok(hidden.rows.into_iter().collect())
 }
 
 /// Excel's own limits (1,048,576 rows, 16,384 columns, to `XFD`), which no sheet Excel saves

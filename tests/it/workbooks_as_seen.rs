@@ -274,3 +274,47 @@ async fn a_formula_saved_without_its_value_is_never_filled_by_until_or_env() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_hidden_by_a_filter_are_refused_unless_skipped_or_included_by_name() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("filtered.xlsx");
+    let users: Vec<String> = (0..3).map(|_| Uuid::new_v4().to_string()).collect();
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("Users").expect("a name");
+    sheet.write_string(0, 0, "envID").expect("written");
+    sheet.write_string(0, 1, "userID").expect("written");
+    for (index, user) in users.iter().enumerate() {
+        let row = index as u32 + 1;
+        sheet
+            .write_string(row, 0, ENV_A.to_string())
+            .expect("written");
+        sheet.write_string(row, 1, user).expect("written");
+    }
+    sheet.autofilter(0, 0, 3, 1).expect("a filter");
+    sheet.set_row_hidden(2).expect("hidden");
+    workbook.save(&path).expect("saved");
+
+    let refused = dry_run(&path, &[]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("sheet \"Users\" hides rows 3 (it has a filter)")
+            && stderr(&refused).contains("--hidden-rows skip"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        !folder.path().join("filtered.results.csv").exists(),
+        "nothing planned"
+    );
+
+    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    let plan = read_results(&folder.path().join("filtered.results.csv"));
+    assert_eq!(column(&plan, "row"), ["2", "4"], "as Excel shows the sheet");
+
+    let included = dry_run(&path, &["--hidden-rows", "include"]).await;
+    assert_eq!(included.status.code(), Some(0), "{}", stderr(&included));
+    let plan = read_results(&folder.path().join("filtered.results.csv"));
+    assert_eq!(column(&plan, "row"), ["2", "3", "4"]);
+}
