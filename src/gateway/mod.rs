@@ -54,10 +54,6 @@ impl RequestCounts {
     pub fn add(counter: &AtomicU64, amount: u64) {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
 }
 
 /// `error_code` of a row not sent because PingOne was down for longer than the run waits.
