@@ -13,18 +13,14 @@ use uuid::Uuid;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use crate::support::{
-    ENV_A, RunFiles, column, read_results, run_command, run_files, signal, start, succeeded_users,
-    users_csv, wait_for_puts, with_worker_app,
+    ENV_A, RunFiles, column, read_results, run_command, run_files, signal, start, stderr,
+    succeeded_users, users_csv, wait_for_puts, with_worker_app,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
 
 async fn finish(mut command: tokio::process::Command) -> Output {
     command.output().await.expect("the binary runs to its end")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The binary run on `files`, results at their output, to its end.

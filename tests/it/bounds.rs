@@ -2,9 +2,7 @@
 //! an expiry that no date can hold is an error naming the rule, on the command line and in a
 //! row, through the binary.
 
-use std::process::Output;
-
-use crate::support::{ENV_A, column, read_results, run_files};
+use crate::support::{ENV_A, column, read_results, run_files, stderr};
 
 fn pingone_bypass(args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
@@ -14,10 +12,6 @@ fn pingone_bypass(args: &[&str]) -> std::process::Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdin(std::process::Stdio::null());
     command
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

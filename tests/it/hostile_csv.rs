@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use crate::support::{ENV_A, read_results, run_files};
+use crate::support::{ENV_A, read_results, run_files, stderr};
 
 fn dry_run(input: &std::path::Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
@@ -14,10 +14,6 @@ fn dry_run(input: &std::path::Path) -> Output {
         .env_clear()
         .output()
         .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A CSV whose header is `envID,userID` and then `extra` names, with one row.

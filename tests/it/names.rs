@@ -10,7 +10,7 @@ use uuid::Uuid;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use crate::support::{
-    ENV_A, ENV_B, column, read_results, run_command, run_files, start, with_worker_app,
+    ENV_A, ENV_B, column, read_results, run_command, run_files, start, stderr, with_worker_app,
 };
 
 fn member(environment: Uuid, username: &str, email: &str, population: &str) -> DirectoryUser {
@@ -89,10 +89,6 @@ fn numbered_users(count: usize) -> Vec<DirectoryUser> {
             )
         })
         .collect()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn summary(path: &std::path::Path) -> serde_json::Value {

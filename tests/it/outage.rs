@@ -4,7 +4,7 @@
 //! configuration mistakes (bounds, proxies, a dry run's settings) are caught before anything is
 //! sent.
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,14 +17,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate, matchers};
 
 use crate::support::{
     ENV_A, against_url, column, read_results, run_config, run_files, run_to_end, signal, start,
-    users_csv, wait_for_puts, with_worker_app,
+    stderr, users_csv, wait_for_puts, with_worker_app,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// The binary with an environment holding only `PATH` and `environment`.
 fn binary(args: &[&str], environment: &[(&str, &str)]) -> tokio::process::Command {

@@ -15,15 +15,11 @@ use uuid::Uuid;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use crate::support::{
-    ENV_A, ENV_B, column, pingone_command, read_results, run_files, start, users_csv,
+    ENV_A, ENV_B, column, pingone_command, read_results, run_files, start, stderr, users_csv,
     worker_app_settings,
 };
 
 const SHAPES: [AnswerShape; 3] = [AnswerShape::Full, AnswerShape::Lean, AnswerShape::Varied];
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 async fn finished(mut command: tokio::process::Command) -> Output {
     command.output().await.expect("the binary runs")

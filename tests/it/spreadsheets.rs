@@ -10,7 +10,7 @@ use pingone_bypass::simulator::{Population, SimulatorConfig};
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 use uuid::Uuid;
 
-use crate::support::{ENV_A, column, read_results, run_command, run_files, start};
+use crate::support::{ENV_A, column, read_results, run_command, run_files, start, stderr};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
 
@@ -26,10 +26,6 @@ async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
         .output()
         .await
         .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Tomorrow's date, `YYYY-MM-DD`, so that expiries stay within the default window.

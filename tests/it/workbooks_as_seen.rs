@@ -10,7 +10,7 @@ use std::process::Output;
 use rust_xlsxwriter::Workbook;
 use uuid::Uuid;
 
-use crate::support::{ENV_A, column, read_results};
+use crate::support::{ENV_A, column, read_results, stderr};
 
 async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
@@ -30,10 +30,6 @@ async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
         .output()
         .await
         .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,6 +92,11 @@ pub fn detail_codes(body: &ErrorBody) -> Vec<&str> {
         .collect()
 }
 
+/// What a finished command wrote on standard error, as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 pub async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("the answer is JSON")
 }
