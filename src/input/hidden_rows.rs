@@ -1,13 +1,33 @@
 //! Which rows of an `.xlsx` sheet the admin does not see: rows hidden by hand or by an
 //! AutoFilter are marked `hidden="1"` on their `<row>` in the sheet's XML, which calamine does
 //! not expose. Read here in one streaming pass over that part (the workbook's own zip, through
-//! the crates calamine uses), so that a row nobody saw is never granted silently.
+//! the crates calamine uses), so that a row nobody saw is never granted silently. The same pass
+//! holds the part to its bound (`archive`) before calamine reads it.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event};
+
+use super::archive::{Bounded, Failure, open_part, settled};
+
+/// What the pass over a sheet's part found that calamine does not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SheetFacts {
+    pub hidden: HiddenRows,
+    /// Cells calamine passes over (an `.xlsb` formula whose value is an error, a rich-text
+    /// string), by (row, column) from 0, in sheet order, with what they hold.
+    pub passed_over: Vec<((u32, u32), PassedOver)>,
+}
+
+/// A cell calamine does not read, as the sheet's part holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PassedOver {
+    /// A formula whose value is a spreadsheet error, such as `#N/A`.
+    Error(String),
+    Text(String),
+}
 
 /// The rows of a sheet its XML marks hidden (numbers from 1), and whether it has an AutoFilter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,34 +36,56 @@ pub struct HiddenRows {
     pub filtered: bool,
 }
 
-/// The hidden rows of the sheet named `sheet` in the `.xlsx`/`.xlsm` at `path`; `Err` says
-/// why they could not be found out.
-pub fn of_sheet(path: &Path, sheet: &str) -> Result<HiddenRows, String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|error| error.to_string())?;
-    let relationship = sheet_relationship(&mut zip, sheet)?;
-    let targets = relationship_targets(&mut zip)?;
+/// The hidden rows of the sheet named `sheet` in the `.xlsx`/`.xlsm` (or, with `binary`, the
+/// `.xlsb`) at `path`: `Failure::Io` says why they could not be found out, `Failure::Bound`
+/// why the sheet must not be read.
+pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Failure> {
+    let file = std::fs::File::open(path)?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|error| Failure::Io(error.to_string()))?;
+    let (workbook, rels) = if binary {
+        ("xl/workbook.bin", "xl/_rels/workbook.bin.rels")
+    } else {
+        ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+    };
+    let relationship = if binary {
+        super::xlsb_sheet::sheet_relationship(&mut zip, workbook, sheet)?
+    } else {
+        sheet_relationship(&mut zip, sheet).map_err(Failure::Io)?
+    };
+    let targets = relationship_targets(&mut zip, rels).map_err(Failure::Io)?;
     let target = targets
         .get(&relationship)
-        .ok_or_else(|| format!("no part for sheet {sheet:?}"))?;
+        .ok_or_else(|| Failure::Io(format!("no part for sheet {sheet:?}")))?;
     let part = match target.strip_prefix('/') {
         Some(absolute) => absolute.to_owned(),
         None => format!("xl/{target}"),
     };
-    let entry = zip
-        .by_name(&part)
-        .map_err(|error| format!("{part}: {error}"))?;
-    hidden_in(BufReader::new(entry))
+    let entry = open_part(&mut zip, &part).map_err(Failure::Io)?;
+    let most = entry.most();
+    let read = if binary {
+        super::xlsb_sheet::facts_of(BufReader::new(entry), &part, sheet)
+    } else {
+        hidden_in(BufReader::new(entry))
+            .map(|hidden| SheetFacts {
+                hidden,
+                ..SheetFacts::default()
+            })
+            .map_err(Failure::Io)
+    };
+    read.map_err(|failure| match settled(failure, &part, most) {
+        Failure::Bound(sentence) => Failure::Bound(format!("sheet {sheet:?}: {sentence}")),
+        other => other,
+    })
 }
 
 fn part_reader<'a, R: Read + std::io::Seek>(
     zip: &'a mut zip::ZipArchive<R>,
     name: &str,
-) -> Result<quick_xml::Reader<BufReader<zip::read::ZipFile<'a, R>>>, String> {
-    let entry = zip
-        .by_name(name)
-        .map_err(|error| format!("{name}: {error}"))?;
-    Ok(quick_xml::Reader::from_reader(BufReader::new(entry)))
+) -> Result<quick_xml::Reader<BufReader<Bounded<zip::read::ZipFile<'a, R>>>>, String> {
+    Ok(quick_xml::Reader::from_reader(BufReader::new(open_part(
+        zip, name,
+    )?)))
 }
 
 /// The attribute whose local name is `name` (`r:id` is `id`).
@@ -82,11 +124,12 @@ fn sheet_relationship<R: Read + std::io::Seek>(
     }
 }
 
-/// The targets of `xl/_rels/workbook.xml.rels`, by relationship ID.
+/// The targets of the workbook's relationships part, by relationship ID.
 fn relationship_targets<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
+    rels: &str,
 ) -> Result<HashMap<String, String>, String> {
-    let mut xml = part_reader(zip, "xl/_rels/workbook.xml.rels")?;
+    let mut xml = part_reader(zip, rels)?;
     let mut buffer = Vec::new();
     let mut targets = HashMap::new();
     loop {

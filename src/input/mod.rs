@@ -6,10 +6,13 @@
 //! slows the reader instead of filling memory. A file is checked whole before its first row is
 //! used, so that an input that cannot be read right stops the run before anything is sent.
 
+mod archive;
 mod hidden_rows;
 mod kind;
+mod ods_bounds;
 mod sheet;
 mod text;
+mod xlsb_sheet;
 
 pub use sheet::sheet_names;
 

@@ -10,6 +10,8 @@ use std::sync::mpsc;
 
 use calamine::{Data, DataRef, Reader};
 
+use super::archive::{Failure, Zipped};
+use super::hidden_rows::PassedOver;
 use super::{Header, HiddenRowsChoice, InputError, InputRecord, UserColumn};
 
 /// Rows handed from the reading thread at once, and how many such batches may wait.
@@ -107,10 +109,20 @@ struct SheetRow {
     cells: Vec<Cell>,
 }
 
+/// What the reading thread hands on: rows, then the end, or why it stopped.
+enum Batch {
+    Rows(Vec<SheetRow>),
+    /// The sheet was read to its end; without it, a thread that stopped early would read as a
+    /// sheet that ended there.
+    End,
+    Failed(InputError),
+}
+
 /// The data rows of one sheet, read on a thread of its own.
 pub struct SheetRows {
-    rows: mpsc::Receiver<Result<Vec<SheetRow>, InputError>>,
+    rows: mpsc::Receiver<Batch>,
     batch: std::vec::IntoIter<SheetRow>,
+    source_name: String,
 }
 
 impl SheetRows {
@@ -133,29 +145,49 @@ impl SheetRows {
             .name("workbook".to_owned())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
+                let last_row = std::cell::Cell::new(0_u64);
                 let mut emit = |row: SheetRow| {
+                    last_row.set(row.row);
                     batch.push(row);
                     if batch.len() < ROWS_PER_BATCH {
                         return true;
                     }
                     sender
-                        .send(Ok(std::mem::replace(
+                        .send(Batch::Rows(std::mem::replace(
                             &mut batch,
                             Vec::with_capacity(ROWS_PER_BATCH),
                         )))
                         .is_ok()
                 };
-                let read = read_sheet(
-                    &path,
-                    &extension,
-                    (sheet.as_deref(), hidden_rows),
-                    &name,
-                    &mut emit,
-                );
-                let _ = match read {
-                    Ok(()) => sender.send(Ok(batch)),
-                    Err(error) => sender.send(Err(error)),
-                };
+                // calamine indexes what the file says (a shared string's number, a record's
+                // length) and panics on a file that lies; a panic here must not read as the
+                // end of the sheet, so it is caught and becomes the file's error.
+                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    read_sheet(
+                        &path,
+                        &extension,
+                        (sheet.as_deref(), hidden_rows),
+                        &name,
+                        &mut emit,
+                    )
+                }))
+                .unwrap_or_else(|_| {
+                    Err(InputError::Workbook {
+                        source_name: name.clone(),
+                        message: format!(
+                            "the workbook reader failed on a cell after row {} of the sheet (the file is damaged, or not as its format says): open it in Excel and save it again",
+                            last_row.get()
+                        ),
+                    })
+                });
+                // The rows gathered before a failure were read right and are handed on; the
+                // failure then names the last of them.
+                let _ = sender.send(Batch::Rows(batch)).and_then(|()| {
+                    sender.send(match read {
+                        Ok(()) => Batch::End,
+                        Err(error) => Batch::Failed(error),
+                    })
+                });
             })
             .map_err(|error| InputError::Read {
                 source_name: source_name.to_owned(),
@@ -164,6 +196,7 @@ impl SheetRows {
         let mut rows = Self {
             rows: receiver,
             batch: Vec::new().into_iter(),
+            source_name: source_name.to_owned(),
         };
         let header = match rows.next_row() {
             Some(Ok(header)) => header,
@@ -196,10 +229,15 @@ impl SheetRows {
                 return Some(Ok(row));
             }
             match self.rows.recv() {
-                Ok(Ok(batch)) if batch.is_empty() => return None,
-                Ok(Ok(batch)) => self.batch = batch.into_iter(),
-                Ok(Err(error)) => return Some(Err(error)),
-                Err(_) => return None,
+                Ok(Batch::Rows(batch)) => self.batch = batch.into_iter(),
+                Ok(Batch::End) => return None,
+                Ok(Batch::Failed(error)) => return Some(Err(error)),
+                Err(_) => {
+                    return Some(Err(InputError::Workbook {
+                        source_name: self.source_name.clone(),
+                        message: "the workbook reader stopped before the end of the sheet; open the file in Excel and save it again".to_owned(),
+                    }));
+                }
             }
         }
     }
@@ -236,13 +274,26 @@ fn read_sheet(
         source_name: source_name.to_owned(),
         message,
     };
+    let zipped = match extension {
+        "xlsx" | "xlsm" => Some(Zipped::OfficeXml),
+        "xlsb" => Some(Zipped::OfficeBinary),
+        "ods" => Some(Zipped::OpenDocument),
+        _ => None,
+    };
+    if let Some(zipped) = zipped {
+        let file = std::fs::File::open(path).map_err(|error| InputError::Read {
+            source_name: source_name.to_owned(),
+            error,
+        })?;
+        super::archive::check_workbook(std::io::BufReader::new(file), zipped).map_err(failed)?;
+    }
     match extension {
         // Both formats have a cell reader of their own type; the loop over it is the same.
         "xlsx" | "xlsm" => {
             let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
             let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
-            let hidden = rows_not_seen(path, &name, hidden_rows, source_name)?;
+            let (hidden, _) = sheet_pass(path, &name, false, hidden_rows, source_name)?;
             let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
             let emit: &mut dyn FnMut(SheetRow) -> bool = &mut emit_seen;
             let mut cells = workbook
@@ -263,6 +314,7 @@ fn read_sheet(
                         (record.pos, cell)
                     }))
                 },
+                Vec::new(),
                 &name,
                 source_name,
                 emit,
@@ -272,6 +324,9 @@ fn read_sheet(
             let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
                 .map_err(|error: calamine::XlsbError| failed(error.to_string()))?;
             let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+            let (hidden, passed_over) = sheet_pass(path, &name, true, hidden_rows, source_name)?;
+            let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
+            let emit: &mut dyn FnMut(SheetRow) -> bool = &mut emit_seen;
             let mut cells = workbook
                 .worksheet_cells_reader(&name)
                 .map_err(|error| failed(error.to_string()))?;
@@ -287,6 +342,18 @@ fn read_sheet(
                         )
                     }))
                 },
+                passed_over
+                    .into_iter()
+                    .map(|(position, cell)| {
+                        (
+                            position,
+                            match cell {
+                                PassedOver::Error(error) => Cell::Error(error),
+                                PassedOver::Text(text) => Cell::Text(text),
+                            },
+                        )
+                    })
+                    .collect(),
                 &name,
                 source_name,
                 emit,
@@ -321,20 +388,36 @@ fn read_sheet(
     }
 }
 
-/// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order.
+/// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order,
+/// with the cells calamine passes over (`passed_over`, in sheet order) put in their places.
 fn gather_rows(
     mut next_cell: impl FnMut() -> Result<Option<((u32, u32), Cell)>, InputError>,
+    passed_over: Vec<((u32, u32), Cell)>,
     sheet: &str,
     source_name: &str,
     emit: &mut dyn FnMut(SheetRow) -> bool,
 ) -> Result<(), InputError> {
     let mut rows = RowGatherer::default();
-    while let Some(((row, column), cell)) = next_cell()? {
+    let mut passed_over = passed_over.into_iter().peekable();
+    let mut add = |((row, column), cell): ((u32, u32), Cell), rows: &mut RowGatherer| {
         // Checked before the row's cells are laid out up to that column: a stray cell past
         // Excel's last column would otherwise cost gigabytes, and an allocation that fails
         // aborts the process.
         within_excels_limits(row, column, sheet, source_name)?;
-        if !rows.add(row, column, cell, emit) {
+        Ok::<bool, InputError>(rows.add(row, column, cell, emit))
+    };
+    while let Some((position, cell)) = next_cell()? {
+        while let Some(before) = passed_over.next_if(|(at, _)| *at < position) {
+            if !add(before, &mut rows)? {
+                return Ok(());
+            }
+        }
+        if !add((position, cell), &mut rows)? {
+            return Ok(());
+        }
+    }
+    for rest in passed_over {
+        if !add(rest, &mut rows)? {
             return Ok(());
         }
     }
@@ -387,29 +470,41 @@ impl RowGatherer {
     }
 }
 
-/// The rows to leave out of an `.xlsx` sheet: none unless `--hidden-rows skip`; with the
-/// default `refuse`, a sheet that hides any row is an error naming them. A sheet whose hidden
-/// rows cannot be found out is read as it is, saying so.
-fn rows_not_seen(
+/// The pass over the chosen sheet's part before calamine reads it (`.xlsx`, `.xlsm`, or with
+/// `binary` `.xlsb`): the part held to its bound, the rows to leave out (none unless
+/// `--hidden-rows skip`; with the default `refuse`, a sheet that hides any row is an error
+/// naming them), and the cells calamine passes over. A sheet whose part cannot be walked is
+/// read as calamine reads it, saying so.
+type PassedOverCells = Vec<((u32, u32), PassedOver)>;
+
+fn sheet_pass(
     path: &Path,
     sheet: &str,
+    binary: bool,
     choice: HiddenRowsChoice,
     source_name: &str,
-) -> Result<std::collections::HashSet<u64>, InputError> {
-    if choice == HiddenRowsChoice::Include {
-        return Ok(std::collections::HashSet::new());
-    }
-    let hidden = match super::hidden_rows::of_sheet(path, sheet) {
-        Ok(hidden) => hidden,
-        Err(why) => {
+) -> Result<(std::collections::HashSet<u64>, PassedOverCells), InputError> {
+    let facts = match super::hidden_rows::of_sheet(path, sheet, binary) {
+        Ok(facts) => facts,
+        Err(Failure::Bound(sentence)) => {
+            return Err(InputError::Workbook {
+                source_name: source_name.to_owned(),
+                message: sentence,
+            });
+        }
+        Err(Failure::Io(why)) => {
             tracing::warn!(
                 "{source_name}: could not tell which rows of sheet {sheet:?} are hidden ({why}); reading them all"
             );
-            return Ok(std::collections::HashSet::new());
+            return Ok(Default::default());
         }
     };
+    let hidden = facts.hidden;
+    if choice == HiddenRowsChoice::Include {
+        return Ok((Default::default(), facts.passed_over));
+    }
     if hidden.rows.is_empty() {
-        return Ok(std::collections::HashSet::new());
+        return Ok((Default::default(), facts.passed_over));
     }
     if choice == HiddenRowsChoice::Refuse {
         const NAMED: usize = 10;
@@ -432,7 +527,7 @@ fn rows_not_seen(
         "{source_name}: leaving out {} hidden rows of sheet {sheet:?} (--hidden-rows skip)",
         hidden.rows.len()
     );
-    Ok(hidden.rows.into_iter().collect())
+    Ok((hidden.rows.into_iter().collect(), facts.passed_over))
 }
 
 /// Excel's own limits (1,048,576 rows, 16,384 columns, to `XFD`), which no sheet Excel saves

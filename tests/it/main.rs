@@ -5,6 +5,7 @@ mod audit_trail;
 mod bounds;
 mod browser;
 mod hostile_csv;
+mod hostile_workbooks;
 mod names;
 mod outage;
 mod pingone_shapes;

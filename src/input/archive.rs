@@ -1,0 +1,368 @@
+//! The zip inside `.xlsx`, `.xlsm`, `.xlsb` and `.ods` workbooks, bounded before calamine reads
+//! it. A zip says nothing trustworthy about what its parts decompress to, and calamine holds a
+//! workbook's strings (and an `.ods` sheet's cells) in memory as it reads them: a 2 MB file can
+//! hold a 2 GiB string or sixty million of them, and an allocation that fails aborts the
+//! process, which no error handling can catch. So every part calamine reads is first streamed
+//! through here, counted and dropped, and a workbook past a bound is refused naming the part,
+//! the sheet or the cell and the bound, before anything of it is held.
+//!
+//! The bounds come from the largest workbook this tool is meant for, Excel's largest sheet: a
+//! header and 1,048,575 users, each a distinct ID (`examples/workbooks.rs large`). Its sheet
+//! part is 189 MiB at 11:1 and its string table 52 MiB at 2.4:1. A part may decompress to at
+//! most 100 times its compressed size once past 16 MiB (nine times that sheet's ratio), and to
+//! at most 2 GiB in any case; a string table holds at most 16,777,216 strings (sixteen columns
+//! of a full sheet, every one distinct) of at most Excel's 32,767 characters each.
+
+use std::io::{BufRead, BufReader, Read, Seek};
+
+use quick_xml::events::Event;
+
+/// A part may decompress to at most this many bytes.
+pub const MOST_PART_BYTES: u64 = 2 << 30;
+/// Past `RATIO_FREE_BYTES`, a part may decompress to at most this many times its size in the zip.
+pub const MOST_RATIO: u64 = 100;
+pub const RATIO_FREE_BYTES: u64 = 16 << 20;
+/// Strings a workbook's string table may hold.
+pub const MOST_SHARED_STRINGS: u64 = 16_777_216;
+/// Excel's limit on the characters of one cell.
+pub const MOST_CELL_CHARS: u64 = 32_767;
+/// The cells an `.ods` sheet may lay out from its first value to its last (calamine reads the
+/// format whole, a cell at a time in memory): half a gibibyte at most.
+pub const MOST_LAID_OUT_CELLS: u64 = 16_777_216;
+/// Excel's last row and column, which nothing Excel saves goes past.
+pub const MOST_ROWS: u64 = 1_048_576;
+pub const MOST_COLUMNS: u64 = 16_384;
+/// An `.xlsb` record (a cell, a string) is at most a 32,767-character string and its runs;
+/// calamine allocates what a record's length says, up to 256 MiB, before reading it.
+pub const MOST_RECORD_BYTES: u64 = 1 << 20;
+
+/// What a zip-based workbook is, for which parts to check and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zipped {
+    /// `.xlsx` and `.xlsm`: XML parts.
+    OfficeXml,
+    /// `.xlsb`: binary record parts.
+    OfficeBinary,
+    /// `.ods`: every sheet in `content.xml`.
+    OpenDocument,
+}
+
+/// Why a workbook was not read: a sentence naming the part or cell and the bound.
+pub type Refusal = String;
+
+/// A part's bytes as they decompress, refused once past the part's bound.
+pub struct Bounded<R> {
+    inner: R,
+    read: u64,
+    most: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.read = self.read.saturating_add(count as u64);
+        if self.read > self.most {
+            return Err(std::io::Error::other(PastBound));
+        }
+        Ok(count)
+    }
+}
+
+/// The marker a `Bounded` reader fails with, told apart from a damaged file (through the XML
+/// reader's error, which keeps only its text).
+#[derive(Debug)]
+struct PastBound;
+
+const PAST_BOUND: &str = "the part is past its bound";
+
+impl std::fmt::Display for PastBound {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(PAST_BOUND)
+    }
+}
+
+impl std::error::Error for PastBound {}
+
+/// The bound on a part of `compressed` bytes in the zip.
+pub fn part_bound(compressed: u64) -> u64 {
+    compressed
+        .saturating_mul(MOST_RATIO)
+        .clamp(RATIO_FREE_BYTES, MOST_PART_BYTES)
+}
+
+/// Opens the part `name` to read through its bound.
+pub fn open_part<'a, R: Read + Seek>(
+    zip: &'a mut zip::ZipArchive<R>,
+    name: &str,
+) -> Result<Bounded<zip::read::ZipFile<'a, R>>, Refusal> {
+    let entry = zip
+        .by_name(name)
+        .map_err(|error| format!("{name}: {error}"))?;
+    let most = part_bound(entry.compressed_size());
+    Ok(Bounded {
+        inner: entry,
+        read: 0,
+        most,
+    })
+}
+
+impl<R> Bounded<R> {
+    /// The bytes this part may decompress to.
+    pub fn most(&self) -> u64 {
+        self.most
+    }
+}
+
+/// A failure reading part `name` (whose bound is `most`) told for what it is: a read that
+/// stopped at the bound is the bound's refusal.
+pub fn settled(failure: Failure, name: &str, most: u64) -> Failure {
+    match failure {
+        Failure::Io(text) if text.contains(PAST_BOUND) => Failure::Bound(past_bound(name, most)),
+        other => other,
+    }
+}
+
+fn past_bound(name: &str, most: u64) -> Refusal {
+    format!(
+        "its part {name} decompresses to more than {} MiB, past this tool's bound (at most {MOST_RATIO} times its size in the file once past {} MiB, never past {} MiB; Excel's largest sheet of users stays far below it), so the file was not read: save it again from Excel, or split it",
+        most >> 20,
+        RATIO_FREE_BYTES >> 20,
+        MOST_PART_BYTES >> 20
+    )
+}
+
+/// Checks every part of the workbook in `reader` that calamine reads when it opens it (all but
+/// the sheets, which are checked when one is chosen); for `.ods`, whose sheets are all in one
+/// part read at opening, every sheet too.
+pub fn check_workbook<R: Read + Seek>(reader: R, zipped: Zipped) -> Result<(), Refusal> {
+    let mut zip = zip::ZipArchive::new(reader)
+        .map_err(|error| format!("it is not a readable zip archive ({error})"))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .map(std::borrow::Cow::into_owned)
+        .collect();
+    for name in names.iter().filter(|name| read_at_opening(name, zipped)) {
+        let part = open_part(&mut zip, name)?;
+        let most = part.most();
+        let checked = match (zipped, name.rsplit('/').next().unwrap_or(name)) {
+            (Zipped::OfficeXml, "sharedStrings.xml") => shared_strings_xml(BufReader::new(part)),
+            (Zipped::OfficeBinary, "sharedStrings.bin") => {
+                let mut strings = 0_u64;
+                records(BufReader::new(part), name, &mut |kind, _| {
+                    if kind == BRT_SST_ITEM {
+                        strings = strings.saturating_add(1);
+                        within_string_count(strings)?;
+                    }
+                    Ok(())
+                })
+            }
+            (Zipped::OfficeBinary, _) if name.ends_with(".bin") => {
+                records(BufReader::new(part), name, &mut |_, _| Ok(()))
+            }
+            (Zipped::OpenDocument, "content.xml") => {
+                super::ods_bounds::check_content(BufReader::new(part))
+            }
+            _ => std::io::copy(&mut BufReader::new(part), &mut std::io::sink())
+                .map(|_| ())
+                .map_err(|error| Failure::Io(error.to_string())),
+        };
+        checked.map_err(|failure| match settled(failure, name, most) {
+            Failure::Io(text) => format!("its part {name} cannot be read ({text})"),
+            Failure::Bound(sentence) => sentence,
+        })?;
+    }
+    Ok(())
+}
+
+/// Why a part's check stopped: a read that failed (perhaps at the part's bound), or a bound
+/// of its own content.
+#[derive(Debug)]
+pub enum Failure {
+    Io(String),
+    Bound(Refusal),
+}
+
+impl From<quick_xml::Error> for Failure {
+    fn from(error: quick_xml::Error) -> Self {
+        Self::Io(error.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error.to_string())
+    }
+}
+
+/// The parts calamine reads on opening: the workbook's XML and binary parts but its sheets
+/// (checked when chosen), and for `.ods` its content, styles and properties.
+fn read_at_opening(name: &str, zipped: Zipped) -> bool {
+    match zipped {
+        Zipped::OpenDocument => matches!(name, "content.xml" | "styles.xml" | "meta.xml"),
+        Zipped::OfficeXml | Zipped::OfficeBinary => {
+            let sheet = [
+                "worksheets/",
+                "chartsheets/",
+                "macrosheets/",
+                "dialogsheets/",
+            ]
+            .iter()
+            .any(|folder| name.starts_with(&format!("xl/{folder}")));
+            let kept = name.ends_with(".xml") || name.ends_with(".rels") || name.ends_with(".bin");
+            kept && !sheet && !name.ends_with("vbaProject.bin") && !name.starts_with("xl/media/")
+        }
+    }
+}
+
+fn within_string_count(strings: u64) -> Result<(), Failure> {
+    if strings > MOST_SHARED_STRINGS {
+        return Err(Failure::Bound(format!(
+            "its string table holds more than {MOST_SHARED_STRINGS} strings (sixteen columns of Excel's largest sheet, every value distinct), so the file was not read: save it again from Excel, or split it"
+        )));
+    }
+    Ok(())
+}
+
+fn string_too_long(number: u64) -> Failure {
+    Failure::Bound(format!(
+        "string {number} of its string table is longer than Excel's {MOST_CELL_CHARS} characters a cell, so the file was not read: no workbook Excel saves holds one; save it again from Excel"
+    ))
+}
+
+/// Counts the strings of `xl/sharedStrings.xml` and measures each, without holding any.
+fn shared_strings_xml(part: impl BufRead) -> Result<(), Failure> {
+    let mut xml = quick_xml::Reader::from_reader(part);
+    let mut buffer = Vec::new();
+    let (mut strings, mut length) = (0_u64, 0_u64);
+    loop {
+        match xml.read_event_into(&mut buffer)? {
+            Event::Start(element) | Event::Empty(element)
+                if element.local_name().as_ref() == "si" =>
+            {
+                strings = strings.saturating_add(1);
+                within_string_count(strings)?;
+                length = 0;
+            }
+            // Bytes, not characters: a bound on characters is then met by any string within it.
+            Event::Text(text) => {
+                length = length.saturating_add(text.len() as u64);
+                if length > MOST_CELL_CHARS.saturating_mul(4) {
+                    return Err(string_too_long(strings));
+                }
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buffer.clear();
+    }
+}
+
+/// `.xlsb`'s string table entry.
+const BRT_SST_ITEM: u16 = 0x0013;
+
+/// What a walk over records does with each: its type and bytes.
+pub type EachRecord<'a> = dyn FnMut(u16, &[u8]) -> Result<(), Failure> + 'a;
+
+/// Walks the binary records of an `.xlsb` part (a type and a length, each written in 7-bit
+/// groups, then the record), handing each record's type and bytes to `each`; a record longer
+/// than any Excel writes is refused before it is held.
+pub fn records(
+    mut part: impl BufRead,
+    name: &str,
+    each: &mut EachRecord<'_>,
+) -> Result<(), Failure> {
+    let mut record = Vec::new();
+    loop {
+        let Some(kind) = varint(&mut part, 2)? else {
+            return Ok(());
+        };
+        let length = varint(&mut part, 4)?
+            .ok_or_else(|| Failure::Io(format!("{name} ends inside a record")))?;
+        if u64::from(length) > MOST_RECORD_BYTES {
+            return Err(Failure::Bound(format!(
+                "its part {name} has a record of {length} bytes, past this tool's bound of {} MiB (a cell of Excel's 32,767 characters takes 64 KiB), so the file was not read: save it again from Excel",
+                MOST_RECORD_BYTES >> 20
+            )));
+        }
+        record.resize(length as usize, 0);
+        part.read_exact(&mut record)?;
+        // A type is at most two groups of 7 bits, so it fits in 14 bits.
+        let kind = u16::try_from(kind).unwrap_or(u16::MAX);
+        each(kind, &record)?;
+    }
+}
+
+/// A number written in 7-bit groups, low first, a set high bit meaning another group follows;
+/// `None` at the end of the part before its first byte.
+fn varint(part: &mut impl BufRead, most_groups: u32) -> Result<Option<u32>, Failure> {
+    let mut value = 0_u32;
+    for group in 0..most_groups {
+        let mut byte = [0_u8];
+        match part.read(&mut byte)? {
+            0 if group == 0 => return Ok(None),
+            0 => {
+                return Err(Failure::Io(
+                    "the part ends inside a record's header".to_owned(),
+                ));
+            }
+            _ => {}
+        }
+        value |= u32::from(byte[0] & 0x7F) << (7 * group);
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_is_bounded_by_its_ratio_past_sixteen_mebibytes_and_by_two_gibibytes() {
+        assert_eq!(part_bound(1_000), RATIO_FREE_BYTES);
+        assert_eq!(part_bound(1 << 20), 100 << 20);
+        assert_eq!(part_bound(1 << 30), MOST_PART_BYTES);
+        assert_eq!(part_bound(u64::MAX), MOST_PART_BYTES);
+    }
+
+    #[test]
+    fn a_bounded_reader_fails_past_its_bound_and_the_failure_names_the_part() {
+        let mut bounded = Bounded {
+            inner: &[0_u8; 100][..],
+            read: 0,
+            most: 10,
+        };
+        let error = std::io::copy(&mut bounded, &mut std::io::sink()).unwrap_err();
+        let settled = settled(Failure::from(error), "xl/sharedStrings.xml", 10);
+        assert!(
+            matches!(&settled, Failure::Bound(sentence) if sentence.contains("xl/sharedStrings.xml decompresses to more than")),
+            "{settled:?}"
+        );
+    }
+
+    #[test]
+    fn an_xlsb_record_longer_than_a_mebibyte_is_refused_before_it_is_held() {
+        // Type 0x07, length 0x0FFFFFFF (four 7-bit groups of ones).
+        let part = [0x07_u8, 0xFF, 0xFF, 0xFF, 0x7F];
+        let refused = records(&part[..], "xl/worksheets/sheet1.bin", &mut |_, _| Ok(()));
+        assert!(
+            matches!(refused, Err(Failure::Bound(sentence)) if sentence.contains("268435455 bytes"))
+        );
+    }
+
+    #[test]
+    fn xlsb_records_are_walked_by_their_seven_bit_type_and_length() {
+        // A BrtSSTItem of 2 bytes, then a record of type 0x0181 (two groups) of none.
+        let part = [0x13_u8, 0x02, 0xAA, 0xBB, 0x81, 0x03, 0x00];
+        let mut seen = Vec::new();
+        let walked = records(&part[..], "p", &mut |kind, bytes| {
+            seen.push((kind, bytes.len()));
+            Ok(())
+        });
+        assert!(walked.is_ok());
+        assert_eq!(seen, vec![(0x13, 2), (0x181, 0)]);
+    }
+}

@@ -1,0 +1,187 @@
+//! An `.ods` sheet's size as calamine will lay it out, found before it does. OpenDocument
+//! writes a run of equal rows or cells once with a repeat count, so a few bytes can stand for a
+//! million rows of sixteen thousand cells; calamine expands the runs that hold values, caps
+//! rows past 1,048,576 and columns past 16,384 with a warning each, and drops them. Here the
+//! runs are added up, without expanding them, so that such a sheet is refused naming where it
+//! goes past Excel's limits, instead of costing gigabytes or losing rows with no error.
+
+use std::io::BufRead;
+
+use quick_xml::events::{BytesStart, Event};
+
+use super::archive::{Failure, MOST_CELL_CHARS, MOST_COLUMNS, MOST_LAID_OUT_CELLS, MOST_ROWS};
+
+/// The extent of one sheet's values, rows and columns from 0.
+#[derive(Debug, Default)]
+struct Extent {
+    name: String,
+    rows: Option<(u64, u64)>,
+    columns: Option<(u64, u64)>,
+}
+
+/// Checks every sheet of an `.ods` file's `content.xml`.
+pub fn check_content(part: impl BufRead) -> Result<(), Failure> {
+    let mut xml = quick_xml::Reader::from_reader(part);
+    let mut buffer = Vec::new();
+    let mut sheet = Extent::default();
+    // Where the row being read starts and how often it repeats; where its next cell is.
+    let (mut row, mut row_repeats, mut column) = (0_u64, 1_u64, 0_u64);
+    let mut row_columns: Option<(u64, u64)> = None;
+    let mut text_bytes = 0_u64;
+    loop {
+        let event = xml.read_event_into(&mut buffer)?;
+        let (element, has_content) = match &event {
+            Event::Start(element) => (Some(element), true),
+            Event::Empty(element) => (Some(element), false),
+            _ => (None, false),
+        };
+        if let Some(element) = element {
+            match element.name().as_ref() {
+                "table:table" => {
+                    sheet = Extent {
+                        name: attribute(element, "table:name").unwrap_or_default(),
+                        ..Extent::default()
+                    };
+                    row = 0;
+                }
+                "table:table-row" => {
+                    row_repeats = repeats(element, "table:number-rows-repeated");
+                    (column, row_columns) = (0, None);
+                    if !has_content {
+                        row = row.saturating_add(row_repeats);
+                    }
+                }
+                "table:table-cell" | "table:covered-table-cell" => {
+                    let count = repeats(element, "table:number-columns-repeated");
+                    let holds_value = has_content
+                        || attribute(element, "office:value-type").is_some()
+                        || attribute(element, "table:formula").is_some();
+                    if holds_value {
+                        let last = column.saturating_add(count - 1);
+                        row_columns = Some(match row_columns {
+                            None => (column, last),
+                            Some((first, _)) => (first, last),
+                        });
+                    }
+                    column = column.saturating_add(count);
+                    text_bytes = 0;
+                }
+                _ => {}
+            }
+        }
+        match event {
+            Event::Text(text) => {
+                text_bytes = text_bytes.saturating_add(text.len() as u64);
+                if text_bytes > MOST_CELL_CHARS.saturating_mul(4) {
+                    return Err(Failure::Bound(format!(
+                        "sheet {:?} has a cell at row {}, column {} longer than Excel's {MOST_CELL_CHARS} characters, so the file was not read: no workbook Excel saves holds one",
+                        sheet.name,
+                        row.saturating_add(1),
+                        column
+                    )));
+                }
+            }
+            Event::End(end) if end.name().as_ref() == "table:table-row" => {
+                if let Some((first, last)) = row_columns.take() {
+                    let last_row = row.saturating_add(row_repeats - 1);
+                    sheet.rows = Some((sheet.rows.map_or(row, |(top, _)| top), last_row));
+                    sheet.columns = Some(match sheet.columns {
+                        None => (first, last),
+                        Some((left, right)) => (left.min(first), right.max(last)),
+                    });
+                    within_bounds(&sheet)?;
+                }
+                row = row.saturating_add(row_repeats);
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buffer.clear();
+    }
+}
+
+/// The sheet's values inside Excel's last row and column, and few enough cells to lay out.
+fn within_bounds(sheet: &Extent) -> Result<(), Failure> {
+    let (Some((top, bottom)), Some((left, right))) = (sheet.rows, sheet.columns) else {
+        return Ok(());
+    };
+    if bottom >= MOST_ROWS || right >= MOST_COLUMNS {
+        return Err(Failure::Bound(format!(
+            "sheet {:?} has values down to row {} and across to column {}, past Excel's last row (1,048,576) or column (16,384, XFD), which the reader would drop with no error; so the file was not read: save it again from Excel or LibreOffice without the repeated rows or columns",
+            sheet.name,
+            bottom.saturating_add(1),
+            right.saturating_add(1)
+        )));
+    }
+    let cells = (bottom - top + 1).saturating_mul(right - left + 1);
+    if cells > MOST_LAID_OUT_CELLS {
+        return Err(Failure::Bound(format!(
+            "sheet {:?} spans {cells} cells from its first value to its last (rows {} to {}, columns {} to {}), past this tool's bound of {MOST_LAID_OUT_CELLS} for an .ods sheet, which is read whole; so the file was not read: save it as .xlsx (read as it streams), or delete the stray values far from the table",
+            sheet.name,
+            top + 1,
+            bottom + 1,
+            left + 1,
+            right + 1
+        )));
+    }
+    Ok(())
+}
+
+/// A repeat count, 1 when absent or unreadable (as calamine treats the common case), never 0.
+fn repeats(element: &BytesStart<'_>, name: &str) -> u64 {
+    attribute(element, name)
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
+    element
+        .attributes()
+        .filter_map(Result::ok)
+        .find(|attribute| attribute.key.as_ref() == name)
+        .map(|attribute| attribute.value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(rows: &str) -> String {
+        format!(
+            r#"<office:document-content><office:body><office:spreadsheet><table:table table:name="Users">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        )
+    }
+
+    #[test]
+    fn trailing_empty_runs_as_libreoffice_writes_them_pass() {
+        let xml = content(
+            r#"<table:table-row><table:table-cell office:value-type="string"><text:p>userID</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16383"/></table:table-row><table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
+        );
+        assert!(check_content(xml.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_run_of_values_past_excels_last_row_is_refused_naming_it() {
+        let xml = content(
+            r#"<table:table-row table:number-rows-repeated="2000000"><table:table-cell office:value-type="float" office:value="1"/></table:table-row>"#,
+        );
+        let refused = check_content(xml.as_bytes());
+        assert!(
+            matches!(&refused, Err(Failure::Bound(sentence)) if sentence.contains("down to row 2000000")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_stray_value_far_from_the_table_is_refused_by_the_cells_it_spans() {
+        let xml = content(
+            r#"<table:table-row><table:table-cell office:value-type="string"><text:p>a</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="999998"/><table:table-row><table:table-cell table:number-columns-repeated="16000"/><table:table-cell office:value-type="string"><text:p>b</text:p></table:table-cell></table:table-row>"#,
+        );
+        let refused = check_content(xml.as_bytes());
+        assert!(
+            matches!(&refused, Err(Failure::Bound(sentence)) if sentence.contains("rows 1 to 1000000")),
+            "{refused:?}"
+        );
+    }
+}

@@ -1,0 +1,549 @@
+//! Workbooks made to hurt, and `.xlsb` sheets as exporters write them, through the binary: a
+//! part that decompresses past its bound (one huge string, millions of tiny ones, a sheet of
+//! nothing but blank rows) is refused before it is held; an `.ods` whose repeated rows run past
+//! Excel's last row, or whose stray value spans too many cells, is refused instead of costing
+//! gigabytes or losing rows; an `.xlsb` formula whose value is an error is never filled by
+//! `--until`, a rich-text cell is read, short cell records and hidden rows are refused, and a
+//! file that makes the workbook reader panic is an error rather than a sheet read in part.
+//!
+//! The hostile files are written by each test, scaled down to what shows the bound: a bound on
+//! the ratio of a part's size to its compressed size is met by 64 MiB as by 2 GiB.
+
+use std::io::Write;
+use std::process::Output;
+
+use uuid::Uuid;
+
+use crate::support::{ENV_A, column, read_results, stderr};
+
+async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .arg("run")
+        .arg(input)
+        .args([
+            "--dry-run",
+            "--progress",
+            "never",
+            "--until",
+            "8h",
+            "--overwrite",
+        ])
+        .args(extra)
+        .env_clear()
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+/// A part's contents, written by a closure so that a large one is streamed.
+type Part = Box<dyn Fn(&mut dyn Write)>;
+
+/// A zip of `parts`.
+fn write_zip(path: &std::path::Path, parts: Vec<(&str, Part)>) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
+    for (name, write) in parts {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("a zip entry");
+        write(&mut zip);
+    }
+    zip.finish().expect("the zip is finished");
+}
+
+fn text(contents: String) -> Part {
+    Box::new(move |out| out.write_all(contents.as_bytes()).expect("written"))
+}
+
+/// `times` copies of `piece` between `before` and `after`.
+fn repeated(before: &'static str, piece: &'static str, times: usize, after: &'static str) -> Part {
+    Box::new(move |out| {
+        out.write_all(before.as_bytes()).expect("written");
+        let chunk = piece.repeat(65_536 / piece.len().max(1));
+        let per_chunk = 65_536 / piece.len().max(1);
+        let mut left = times;
+        while left >= per_chunk {
+            out.write_all(chunk.as_bytes()).expect("written");
+            left -= per_chunk;
+        }
+        out.write_all(piece.repeat(left).as_bytes())
+            .expect("written");
+        out.write_all(after.as_bytes()).expect("written");
+    })
+}
+
+/// An `.xlsx` of one sheet `Users`, its sheet data and string table as given.
+fn write_xlsx(path: &std::path::Path, sheet_data: Part, shared_strings: Option<Part>) {
+    let mut parts: Vec<(&str, Part)> = vec![
+        ("[Content_Types].xml", text(r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#.to_owned())),
+        ("_rels/.rels", text(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_owned())),
+        ("xl/workbook.xml", text(r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Users" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_owned())),
+        ("xl/_rels/workbook.xml.rels", text(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#.to_owned())),
+        ("xl/worksheets/sheet1.xml", sheet_data),
+    ];
+    if let Some(strings) = shared_strings {
+        parts.push(("xl/sharedStrings.xml", strings));
+    }
+    write_zip(path, parts);
+}
+
+const SHEET_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>userID</t></is></c></row>"#;
+const SHEET_END: &str = "</sheetData></worksheet>";
+
+fn assert_refused(output: &Output, naming: &[&str]) {
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(output));
+    for words in naming {
+        assert!(
+            stderr(output).contains(words),
+            "names {words:?}: {}",
+            stderr(output)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_huge_string_in_a_small_xlsx_is_refused_before_it_is_held() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("huge-string.xlsx");
+    write_xlsx(
+        &path,
+        text(format!("{SHEET_START}{SHEET_END}")),
+        Some(repeated(
+            r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>"#,
+            "A",
+            64 << 20,
+            "</t></si></sst>",
+        )),
+    );
+    assert!(std::fs::metadata(&path).expect("written").len() < 1 << 20);
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(
+        &output,
+        &[
+            "xl/sharedStrings.xml decompresses to more than",
+            "times its size",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_string_longer_than_excels_cell_limit_is_refused_whatever_it_compresses_to() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("long-string.xlsx");
+    // Distinct IDs do not compress: the table is within its ratio, the string is not a cell's.
+    let long: String = (0..5_000)
+        .map(|_| Uuid::new_v4().simple().to_string())
+        .collect();
+    write_xlsx(
+        &path,
+        text(format!("{SHEET_START}{SHEET_END}")),
+        Some(text(format!(
+            r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>envID</t></si><si><t>{long}</t></si></sst>"#
+        ))),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(
+        &output,
+        &["string 2 of its string table", "32767 characters"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn millions_of_tiny_strings_in_a_small_xlsx_are_refused_before_they_are_held() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("many-strings.xlsx");
+    write_xlsx(
+        &path,
+        text(format!("{SHEET_START}{SHEET_END}")),
+        Some(repeated(
+            r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>envID</t></si>"#,
+            "<si><t>x</t></si>",
+            4_000_000,
+            "</sst>",
+        )),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(&output, &["xl/sharedStrings.xml decompresses to more than"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sheet_of_nothing_but_blank_rows_is_refused_before_it_is_read() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("blank-rows.xlsx");
+    write_xlsx(
+        &path,
+        repeated(SHEET_START, "<row/>", 12_000_000, SHEET_END),
+        Some(text(r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>envID</t></si></sst>"#.to_owned())),
+    );
+
+    for hidden_rows in ["refuse", "include"] {
+        let output = dry_run(&path, &["--hidden-rows", hidden_rows]).await;
+        assert_refused(
+            &output,
+            &[
+                "sheet \"Users\"",
+                "xl/worksheets/sheet1.xml decompresses to more than",
+            ],
+        );
+    }
+}
+
+/// An `.ods` of one sheet `Users` whose `<table:table>` holds `rows`.
+fn write_ods(path: &std::path::Path, rows: &str) {
+    write_zip(
+        path,
+        vec![
+            ("mimetype", text("application/vnd.oasis.opendocument.spreadsheet".to_owned())),
+            ("META-INF/manifest.xml", text(r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#.to_owned())),
+            ("content.xml", text(format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Users">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+            ))),
+        ],
+    );
+}
+
+fn ods_row(cells: &[&str]) -> String {
+    let cells: String = cells
+        .iter()
+        .map(|text| format!(r#"<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>"#))
+        .collect();
+    format!("<table:table-row>{cells}</table:table-row>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ods_as_libreoffice_saves_it_with_its_trailing_empty_runs_is_read() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("libreoffice.ods");
+    let user = Uuid::new_v4().to_string();
+    write_ods(
+        &path,
+        &format!(
+            r#"{}{}<table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
+            ods_row(&["envID", "userID"]),
+            ods_row(&[&ENV_A.to_string(), &user]),
+        ),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = read_results(&folder.path().join("libreoffice.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [user.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ods_whose_repeated_rows_run_past_excels_last_row_is_refused_not_cut_short() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("repeated.ods");
+    write_ods(
+        &path,
+        &format!(
+            r#"{}<table:table-row table:number-rows-repeated="2000000"><table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell></table:table-row>"#,
+            ods_row(&["envID", "userID"]),
+            ENV_A,
+            Uuid::new_v4()
+        ),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(
+        &output,
+        &["sheet \"Users\"", "down to row 2000001", "1,048,576"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ods_with_a_stray_value_far_from_its_table_is_refused_by_the_cells_it_spans() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("stray.ods");
+    write_ods(
+        &path,
+        &format!(
+            r#"{}{}<table:table-row table:number-rows-repeated="1000000"/><table:table-row><table:table-cell table:number-columns-repeated="16000"/><table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>"#,
+            ods_row(&["envID", "userID"]),
+            ods_row(&[&ENV_A.to_string(), &Uuid::new_v4().to_string()]),
+        ),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(&output, &["sheet \"Users\" spans", "save it as .xlsx"]);
+}
+
+/// An `.xlsb` record: its type and length in 7-bit groups, then its bytes.
+fn record(kind: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if kind < 0x80 {
+        out.push(kind as u8);
+    } else {
+        out.extend([(kind & 0x7F) as u8 | 0x80, (kind >> 7) as u8]);
+    }
+    let mut length = bytes.len();
+    loop {
+        let group = (length & 0x7F) as u8;
+        length >>= 7;
+        out.push(if length > 0 { group | 0x80 } else { group });
+        if length == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn wide(text: &str) -> Vec<u8> {
+    let units: Vec<u16> = text.encode_utf16().collect();
+    let mut out = (units.len() as u32).to_le_bytes().to_vec();
+    out.extend(units.iter().flat_map(|unit| unit.to_le_bytes()));
+    out
+}
+
+/// The part of an `.xlsb` cell record before its value: its column and style (none).
+fn cell(column: u32) -> Vec<u8> {
+    let mut out = column.to_le_bytes().to_vec();
+    out.extend([0, 0, 0, 0]);
+    out
+}
+
+/// An `.xlsb` cell record.
+#[derive(Clone)]
+enum XlsbCell {
+    Text(&'static str),
+    Owned(String),
+    /// A shared string by its number (the table holds `envID` only, as 0).
+    Shared(u32),
+    /// A formula whose value is the error with this code (`0x2A` is `#N/A`).
+    FormulaError(u8),
+    RichText(String),
+    /// `BrtShortSt`, as SheetJS writes it: no column, the next after the one before.
+    Short(&'static str),
+}
+
+fn xlsb_cell(column: u32, value: &XlsbCell) -> Vec<u8> {
+    match value {
+        XlsbCell::Text(text) => record(0x0006, &[cell(column), wide(text)].concat()),
+        XlsbCell::Owned(text) => record(0x0006, &[cell(column), wide(text)].concat()),
+        XlsbCell::Shared(number) => record(
+            0x0007,
+            &[cell(column), number.to_le_bytes().to_vec()].concat(),
+        ),
+        XlsbCell::FormulaError(code) => {
+            // The value, the formula's flags, an empty formula and no extra data.
+            record(
+                0x000B,
+                &[cell(column), vec![*code, 0, 0], vec![0; 4], vec![0; 4]].concat(),
+            )
+        }
+        XlsbCell::RichText(text) => record(0x003E, &[cell(column), vec![0], wide(text)].concat()),
+        XlsbCell::Short(text) => record(0x0011, &[vec![0, 0, 0, 0], wide(text)].concat()),
+    }
+}
+
+/// An `.xlsb` of one sheet `Users` of `rows` (hidden ones marked), as Excel lays the parts out.
+fn write_xlsb(path: &std::path::Path, rows: &[(bool, Vec<XlsbCell>)]) {
+    let mut workbook = record(0x0083, &[]);
+    workbook.extend(record(0x008F, &[]));
+    workbook.extend(record(
+        0x009C,
+        &[
+            vec![0; 4],
+            1_u32.to_le_bytes().to_vec(),
+            wide("rId1"),
+            wide("Users"),
+        ]
+        .concat(),
+    ));
+    workbook.extend(record(0x0090, &[]));
+    workbook.extend(record(0x0084, &[]));
+    let mut strings = record(0x009F, &[1_u32.to_le_bytes(), 1_u32.to_le_bytes()].concat());
+    strings.extend(record(0x0013, &[vec![0], wide("envID")].concat()));
+    strings.extend(record(0x00A0, &[]));
+    let mut sheet = record(0x0081, &[]);
+    sheet.extend(record(
+        0x0094,
+        &[
+            0_u32.to_le_bytes(),
+            (rows.len() as u32).to_le_bytes(),
+            0_u32.to_le_bytes(),
+            2_u32.to_le_bytes(),
+        ]
+        .concat(),
+    ));
+    sheet.extend(record(0x0091, &[]));
+    for (number, (hidden, cells)) in rows.iter().enumerate() {
+        let mut header = vec![0; 17];
+        header[..4].copy_from_slice(&(number as u32).to_le_bytes());
+        header[11] = if *hidden { 0x10 } else { 0 };
+        sheet.extend(record(0x0000, &header));
+        for (column, value) in cells.iter().enumerate() {
+            sheet.extend(xlsb_cell(column as u32, value));
+        }
+    }
+    sheet.extend(record(0x0092, &[]));
+    sheet.extend(record(0x0082, &[]));
+    let binary =
+        |bytes: Vec<u8>| -> Part { Box::new(move |out| out.write_all(&bytes).expect("written")) };
+    write_zip(
+        path,
+        vec![
+            ("[Content_Types].xml", text(r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="bin" ContentType="application/vnd.ms-excel.sheet.binary.macroEnabled.main"/></Types>"#.to_owned())),
+            ("xl/_rels/workbook.bin.rels", text(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#.to_owned())),
+            ("xl/workbook.bin", binary(workbook)),
+            ("xl/sharedStrings.bin", binary(strings)),
+            ("xl/worksheets/sheet1.bin", binary(sheet)),
+        ],
+    );
+}
+
+fn header_row() -> (bool, Vec<XlsbCell>) {
+    (
+        false,
+        vec![
+            XlsbCell::Shared(0),
+            XlsbCell::Text("userID"),
+            XlsbCell::Text("until"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xlsb_formula_whose_value_is_an_error_is_invalid_never_filled_by_until() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("lookup.xlsb");
+    let (failed_lookup, rich) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    write_xlsb(
+        &path,
+        &[
+            header_row(),
+            (
+                false,
+                vec![
+                    XlsbCell::Owned(ENV_A.to_string()),
+                    XlsbCell::Owned(failed_lookup.clone()),
+                    XlsbCell::FormulaError(0x2A),
+                ],
+            ),
+            (
+                false,
+                vec![
+                    XlsbCell::Owned(ENV_A.to_string()),
+                    XlsbCell::RichText(rich.clone()),
+                ],
+            ),
+        ],
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one row is invalid: {}",
+        stderr(&output)
+    );
+    let plan = read_results(&folder.path().join("lookup.results.csv"));
+    assert_eq!(
+        column(&plan, "user_id"),
+        [failed_lookup.as_str(), rich.as_str()],
+        "the rich-text ID is read"
+    );
+    assert_eq!(column(&plan, "status"), ["invalid", "planned"]);
+    assert!(
+        column(&plan, "error_message")[0].contains("#N/A"),
+        "{:?}",
+        column(&plan, "error_message")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xlsb_of_short_cell_records_is_refused_instead_of_read_as_empty_cells() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("export.xlsb");
+    write_xlsb(
+        &path,
+        &[
+            header_row(),
+            (
+                false,
+                vec![
+                    XlsbCell::Short("00000000-0000-0000-0000-00000000000a"),
+                    XlsbCell::Text("x"),
+                ],
+            ),
+        ],
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(&output, &["short form", "from row 2", "save it as .xlsx"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_xlsb_rows_are_refused_unless_skipped() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("hidden.xlsb");
+    let (hidden, seen) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    write_xlsb(
+        &path,
+        &[
+            header_row(),
+            (
+                true,
+                vec![XlsbCell::Owned(ENV_A.to_string()), XlsbCell::Owned(hidden)],
+            ),
+            (
+                false,
+                vec![
+                    XlsbCell::Owned(ENV_A.to_string()),
+                    XlsbCell::Owned(seen.clone()),
+                ],
+            ),
+        ],
+    );
+
+    assert_refused(
+        &dry_run(&path, &[]).await,
+        &["hides rows 2", "--hidden-rows skip"],
+    );
+    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_makes_the_workbook_reader_fail_partway_is_an_error_not_the_end_of_the_sheet() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("lying.xlsb");
+    let users: Vec<(bool, Vec<XlsbCell>)> = (0..600)
+        .map(|_| {
+            (
+                false,
+                vec![
+                    XlsbCell::Owned(ENV_A.to_string()),
+                    XlsbCell::Owned(Uuid::new_v4().to_string()),
+                ],
+            )
+        })
+        .chain(std::iter::once((false, vec![XlsbCell::Shared(99)])))
+        .collect();
+    write_xlsb(&path, &[vec![header_row()], users].concat());
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the workbook reader failed on a cell after row 600")
+            && stderr(&output).contains("the rows after it were not read"),
+        "{}",
+        stderr(&output)
+    );
+    let plan = read_results(&folder.path().join("lying.results.csv"));
+    assert!(
+        column(&plan, "status")
+            .iter()
+            .all(|status| *status == "planned")
+    );
+    assert_eq!(
+        (plan.len(), column(&plan, "row").last().copied()),
+        (599, Some("600")),
+        "the rows up to the one it names (the one being read when it failed is not used)"
+    );
+}
