@@ -8,22 +8,54 @@ use clap::Parser;
 use pingone_bypass::cli::Cli;
 use pingone_bypass::outcome::exit;
 use pingone_bypass::record::log_format::{LogFormat, LogWriter};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Counts the workbook reader's warnings into `input::READER_WARNINGS`.
+struct ReaderWarnings;
+
+impl<S: tracing::Subscriber> Layer<S> for ReaderWarnings {
+    fn on_event(
+        &self,
+        _event: &tracing::Event<'_>,
+        _context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        pingone_bypass::input::READER_WARNINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // calamine warns once per odd thing in a file, which a hostile file makes millions of:
+    // its warnings are counted (the reader says how many) and printed only when RUST_LOG
+    // asks for them.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => tracing_subscriber::EnvFilter::try_new(&directives)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        Err(_) => tracing_subscriber::EnvFilter::new("info,calamine=off"),
+    };
+    let counted = tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.target().starts_with("calamine") && *metadata.level() <= tracing::Level::WARN
+    });
+    let registry = tracing_subscriber::registry().with(ReaderWarnings.with_filter(counted));
     match format {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_writer(LogWriter)
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_env_filter(filter)
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(LogWriter)
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_filter(filter),
+            )
             .init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_writer(LogWriter)
-            .with_env_filter(filter)
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(LogWriter)
+                    .with_filter(filter),
+            )
             .init(),
     }
     let code = match tokio::runtime::Runtime::new() {

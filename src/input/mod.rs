@@ -16,6 +16,11 @@ mod xlsb_sheet;
 
 pub use sheet::sheet_names;
 
+/// The workbook reader's (calamine's) warnings, counted by the binary's logging instead of
+/// printed: a file made to hurt makes it warn millions of times. A sheet's reading says how
+/// many it saw.
+pub static READER_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -180,6 +180,12 @@ impl SheetRows {
                         ),
                     })
                 });
+                let warned = super::READER_WARNINGS.swap(0, std::sync::atomic::Ordering::Relaxed);
+                if warned > 0 {
+                    tracing::warn!(
+                        "{name}: the workbook reader noted {warned} oddities in the file (such as formulas or properties it could not read); set RUST_LOG=calamine=warn to see them"
+                    );
+                }
                 // The rows gathered before a failure were read right and are handed on; the
                 // failure then names the last of them.
                 let _ = sender.send(Batch::Rows(batch)).and_then(|()| {

@@ -192,6 +192,11 @@ async fn a_sheet_of_nothing_but_blank_rows_is_refused_before_it_is_read() {
 
 /// An `.ods` of one sheet `Users` whose `<table:table>` holds `rows`.
 fn write_ods(path: &std::path::Path, rows: &str) {
+    write_ods_with(path, rows, Vec::new());
+}
+
+/// The same, with `more` parts.
+fn write_ods_with(path: &std::path::Path, rows: &str, more: Vec<(&str, Part)>) {
     write_zip(
         path,
         vec![
@@ -200,7 +205,7 @@ fn write_ods(path: &std::path::Path, rows: &str) {
             ("content.xml", text(format!(
                 r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Users">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
             ))),
-        ],
+        ].into_iter().chain(more).collect(),
     );
 }
 
@@ -268,6 +273,42 @@ async fn an_ods_with_a_stray_value_far_from_its_table_is_refused_by_the_cells_it
 
     let output = dry_run(&path, &[]).await;
     assert_refused(&output, &["sheet \"Users\" spans", "save it as .xlsx"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workbook_readers_warnings_are_counted_not_printed() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("properties.ods");
+    let user = Uuid::new_v4().to_string();
+    // Properties past the size calamine reads them to: it warns, and reads the sheet.
+    write_ods_with(
+        &path,
+        &format!(
+            "{}{}",
+            ods_row(&["envID", "userID"]),
+            ods_row(&[&ENV_A.to_string(), &user])
+        ),
+        vec![(
+            "meta.xml",
+            repeated(
+                "<office:document-meta>",
+                " ",
+                2 << 20,
+                "</office:document-meta>",
+            ),
+        )],
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the workbook reader noted 1 oddities")
+            && !stderr(&output).contains("ignoring document properties"),
+        "{}",
+        stderr(&output)
+    );
+    let plan = read_results(&folder.path().join("properties.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
 /// An `.xlsb` record: its type and length in 7-bit groups, then its bytes.
