@@ -17,6 +17,8 @@ use std::io::{BufRead, BufReader, Read, Seek};
 
 use quick_xml::events::Event;
 
+use super::hidden_rows::HiddenRows;
+
 /// A part may decompress to at most this many bytes.
 pub const MOST_PART_BYTES: u64 = 2 << 30;
 /// Past `RATIO_FREE_BYTES`, a part may decompress to at most this many times its size in the zip.
@@ -26,9 +28,11 @@ pub const RATIO_FREE_BYTES: u64 = 16 << 20;
 pub const MOST_SHARED_STRINGS: u64 = 16_777_216;
 /// Excel's limit on the characters of one cell.
 pub const MOST_CELL_CHARS: u64 = 32_767;
-/// The cells an `.ods` sheet may lay out from its first value to its last (calamine reads the
-/// format whole, a cell at a time in memory): half a gibibyte at most.
-pub const MOST_LAID_OUT_CELLS: u64 = 16_777_216;
+/// The cells an `.ods` or `.xls` sheet may span from its first value to its last: calamine reads
+/// both formats whole, laying out every cell of that span (and as many formula cells) at 32
+/// bytes each, so this is a quarter of a gibibyte at most. Excel 97-2003's largest sheet of 64
+/// columns (65,536 rows) fits; so do 1,048,575 users of four columns.
+pub const MOST_LAID_OUT_CELLS: u64 = 4_194_304;
 /// Excel's last row and column, which nothing Excel saves goes past.
 pub const MOST_ROWS: u64 = 1_048_576;
 pub const MOST_COLUMNS: u64 = 16_384;
@@ -133,8 +137,12 @@ fn past_bound(name: &str, most: u64) -> Refusal {
 
 /// Checks every part of the workbook in `reader` that calamine reads when it opens it (all but
 /// the sheets, which are checked when one is chosen); for `.ods`, whose sheets are all in one
-/// part read at opening, every sheet too.
-pub fn check_workbook<R: Read + Seek>(reader: R, zipped: Zipped) -> Result<(), Refusal> {
+/// part read at opening, every sheet too, giving the rows each hides in order.
+pub fn check_workbook<R: Read + Seek>(
+    reader: R,
+    zipped: Zipped,
+) -> Result<Vec<HiddenRows>, Refusal> {
+    let mut hidden = Vec::new();
     let mut zip = zip::ZipArchive::new(reader)
         .map_err(|error| format!("it is not a readable zip archive ({error})"))?;
     let names: Vec<String> = zip
@@ -161,7 +169,7 @@ pub fn check_workbook<R: Read + Seek>(reader: R, zipped: Zipped) -> Result<(), R
                 records(BufReader::new(part), name, &mut |_, _| Ok(()))
             }
             (Zipped::OpenDocument, "content.xml") => {
-                super::ods_bounds::check_content(BufReader::new(part))
+                super::ods_bounds::check_content(BufReader::new(part)).map(|found| hidden = found)
             }
             _ => std::io::copy(&mut BufReader::new(part), &mut std::io::sink())
                 .map(|_| ())
@@ -172,7 +180,7 @@ pub fn check_workbook<R: Read + Seek>(reader: R, zipped: Zipped) -> Result<(), R
             Failure::Bound(sentence) => sentence,
         })?;
     }
-    Ok(())
+    Ok(hidden)
 }
 
 /// Why a part's check stopped: a read that failed (perhaps at the part's bound), or a bound

@@ -12,6 +12,7 @@ mod kind;
 mod ods_bounds;
 mod sheet;
 mod text;
+mod xls_bounds;
 mod xlsb_sheet;
 
 pub use sheet::sheet_names;

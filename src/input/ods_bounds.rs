@@ -10,6 +10,7 @@ use std::io::BufRead;
 use quick_xml::events::{BytesStart, Event};
 
 use super::archive::{Failure, MOST_CELL_CHARS, MOST_COLUMNS, MOST_LAID_OUT_CELLS, MOST_ROWS};
+use super::hidden_rows::HiddenRows;
 
 /// The extent of one sheet's values, rows and columns from 0.
 #[derive(Debug, Default)]
@@ -19,8 +20,10 @@ struct Extent {
     columns: Option<(u64, u64)>,
 }
 
-/// Checks every sheet of an `.ods` file's `content.xml`.
-pub fn check_content(part: impl BufRead) -> Result<(), Failure> {
+/// Checks every sheet of an `.ods` file's `content.xml`, and finds the rows each hides (by
+/// hand or by a filter: `table:visibility` on the row), sheet by sheet in order.
+pub fn check_content(part: impl BufRead) -> Result<Vec<HiddenRows>, Failure> {
+    let mut hidden: Vec<HiddenRows> = Vec::new();
     let mut xml = quick_xml::Reader::from_reader(part);
     let mut buffer = Vec::new();
     let mut sheet = Extent::default();
@@ -38,6 +41,7 @@ pub fn check_content(part: impl BufRead) -> Result<(), Failure> {
         if let Some(element) = element {
             match element.name().as_ref() {
                 "table:table" => {
+                    hidden.push(HiddenRows::default());
                     sheet = Extent {
                         name: attribute(element, "table:name").unwrap_or_default(),
                         ..Extent::default()
@@ -47,6 +51,17 @@ pub fn check_content(part: impl BufRead) -> Result<(), Failure> {
                 "table:table-row" => {
                     row_repeats = repeats(element, "table:number-rows-repeated");
                     (column, row_columns) = (0, None);
+                    let visibility = attribute(element, "table:visibility");
+                    if let (Some("collapse" | "filter"), Some(sheet)) =
+                        (visibility.as_deref(), hidden.last_mut())
+                    {
+                        // A run of hidden rows past Excel's last row is refused by the
+                        // extent's check when it holds values; only the rows it can name.
+                        let last = row.saturating_add(row_repeats).min(MOST_ROWS);
+                        sheet
+                            .rows
+                            .extend((row.saturating_add(1)..=last).take(MOST_ROWS as usize));
+                    }
                     if !has_content {
                         row = row.saturating_add(row_repeats);
                     }
@@ -93,7 +108,7 @@ pub fn check_content(part: impl BufRead) -> Result<(), Failure> {
                 }
                 row = row.saturating_add(row_repeats);
             }
-            Event::Eof => return Ok(()),
+            Event::Eof => return Ok(hidden),
             _ => {}
         }
         buffer.clear();
@@ -158,7 +173,25 @@ mod tests {
         let xml = content(
             r#"<table:table-row><table:table-cell office:value-type="string"><text:p>userID</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16383"/></table:table-row><table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
         );
-        assert!(check_content(xml.as_bytes()).is_ok());
+        assert_eq!(
+            check_content(xml.as_bytes()).ok(),
+            Some(vec![HiddenRows::default()])
+        );
+    }
+
+    #[test]
+    fn rows_hidden_by_hand_or_by_a_filter_are_found() {
+        let xml = content(
+            r#"<table:table-row><table:table-cell/></table:table-row><table:table-row table:visibility="collapse" table:number-rows-repeated="2"/><table:table-row table:visibility="filter"><table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row><table:table-row table:visibility="visible"/>"#,
+        );
+        let hidden = check_content(xml.as_bytes()).ok();
+        assert_eq!(
+            hidden,
+            Some(vec![HiddenRows {
+                rows: vec![2, 3, 4],
+                filtered: false
+            }])
+        );
     }
 
     #[test]

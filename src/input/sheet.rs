@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use calamine::{Data, DataRef, Reader};
 
 use super::archive::{Failure, Zipped};
-use super::hidden_rows::PassedOver;
+use super::hidden_rows::{HiddenRows, PassedOver};
 use super::{Header, HiddenRowsChoice, InputError, InputRecord, UserColumn};
 
 /// Rows handed from the reading thread at once, and how many such batches may wait.
@@ -44,6 +44,10 @@ impl Cell {
     fn of(value: Data) -> Self {
         match value {
             Data::Empty => Self::Empty,
+            // Some exporters write `.xls` strings that calamine reads with a NUL between
+            // every letter (`T\0i\0t\0e\0l`); no cell means a NUL, so they are dropped
+            // (calamine does the same for sheet names).
+            Data::String(text) if text.contains('\0') => Self::Text(text.replace('\0', "")),
             Data::String(text) | Data::DurationIso(text) => Self::Text(text),
             Data::Int(number) => Self::Number(number as f64),
             Data::Float(number) => Self::Number(number),
@@ -286,12 +290,25 @@ fn read_sheet(
         "ods" => Some(Zipped::OpenDocument),
         _ => None,
     };
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|error| InputError::Read {
+                source_name: source_name.to_owned(),
+                error,
+            })
+    };
+    // The rows each sheet hides, in order, for the formats read whole.
+    let mut hidden_by_sheet = Vec::new();
     if let Some(zipped) = zipped {
-        let file = std::fs::File::open(path).map_err(|error| InputError::Read {
-            source_name: source_name.to_owned(),
-            error,
-        })?;
-        super::archive::check_workbook(std::io::BufReader::new(file), zipped).map_err(failed)?;
+        hidden_by_sheet = super::archive::check_workbook(open()?, zipped).map_err(failed)?;
+    } else if extension == "xls" {
+        match super::xls_bounds::check(open()?) {
+            Ok(facts) => hidden_by_sheet = facts.hidden,
+            Err(Failure::Bound(sentence)) => return Err(failed(sentence)),
+            // calamine says what it makes of a file the walk could not read.
+            Err(Failure::Io(_)) => {}
+        }
     }
     match extension {
         // Both formats have a cell reader of their own type; the loop over it is the same.
@@ -369,6 +386,14 @@ fn read_sheet(
             let mut workbook =
                 calamine::open_workbook_auto(path).map_err(|error| failed(error.to_string()))?;
             let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+            let position = workbook
+                .sheets_metadata()
+                .iter()
+                .position(|listed| listed.name == name);
+            let hidden = position
+                .and_then(|position| hidden_by_sheet.get(position).cloned())
+                .unwrap_or_default();
+            let left_out = rows_left_out(hidden, hidden_rows, &name, source_name)?;
             let range = workbook
                 .worksheet_range(&name)
                 .map_err(|error| failed(error.to_string()))?;
@@ -385,7 +410,10 @@ fn read_sheet(
                     row: u64::from(first_row) + offset as u64 + 1,
                     cells: row_cells,
                 };
-                if !row.cells.iter().all(Cell::is_blank) && !emit(row) {
+                if !row.cells.iter().all(Cell::is_blank)
+                    && !left_out.contains(&row.row)
+                    && !emit(row)
+                {
                     return Ok(());
                 }
             }
@@ -477,10 +505,8 @@ impl RowGatherer {
 }
 
 /// The pass over the chosen sheet's part before calamine reads it (`.xlsx`, `.xlsm`, or with
-/// `binary` `.xlsb`): the part held to its bound, the rows to leave out (none unless
-/// `--hidden-rows skip`; with the default `refuse`, a sheet that hides any row is an error
-/// naming them), and the cells calamine passes over. A sheet whose part cannot be walked is
-/// read as calamine reads it, saying so.
+/// `binary` `.xlsb`): the part held to its bound, the rows to leave out, and the cells calamine
+/// passes over. A sheet whose part cannot be walked is read as calamine reads it, saying so.
 type PassedOverCells = Vec<((u32, u32), PassedOver)>;
 
 fn sheet_pass(
@@ -505,12 +531,22 @@ fn sheet_pass(
             return Ok(Default::default());
         }
     };
-    let hidden = facts.hidden;
-    if choice == HiddenRowsChoice::Include {
-        return Ok((Default::default(), facts.passed_over));
-    }
-    if hidden.rows.is_empty() {
-        return Ok((Default::default(), facts.passed_over));
+    Ok((
+        rows_left_out(facts.hidden, choice, sheet, source_name)?,
+        facts.passed_over,
+    ))
+}
+
+/// The rows of `sheet` to leave out, given those it hides: none unless `--hidden-rows skip`;
+/// with the default `refuse`, a sheet that hides any row is an error naming them.
+fn rows_left_out(
+    hidden: HiddenRows,
+    choice: HiddenRowsChoice,
+    sheet: &str,
+    source_name: &str,
+) -> Result<std::collections::HashSet<u64>, InputError> {
+    if choice == HiddenRowsChoice::Include || hidden.rows.is_empty() {
+        return Ok(Default::default());
     }
     if choice == HiddenRowsChoice::Refuse {
         const NAMED: usize = 10;
@@ -533,7 +569,7 @@ fn sheet_pass(
         "{source_name}: leaving out {} hidden rows of sheet {sheet:?} (--hidden-rows skip)",
         hidden.rows.len()
     );
-    Ok((hidden.rows.into_iter().collect(), facts.passed_over))
+    Ok(hidden.rows.into_iter().collect())
 }
 
 /// Excel's own limits (1,048,576 rows, 16,384 columns, to `XFD`), which no sheet Excel saves

@@ -588,3 +588,192 @@ async fn a_file_that_makes_the_workbook_reader_fail_partway_is_an_error_not_the_
         "the rows up to the one it names (the one being read when it failed is not used)"
     );
 }
+
+/// An Excel 97-2003 cell as BIFF8 writes it.
+enum XlsCell {
+    Text(String),
+    Number(f64),
+}
+
+/// A BIFF8 record.
+fn biff(kind: u16, data: &[u8]) -> Vec<u8> {
+    [
+        &kind.to_le_bytes()[..],
+        &(data.len() as u16).to_le_bytes(),
+        data,
+    ]
+    .concat()
+}
+
+/// An `.xls` of one sheet `Users`: its cells by (row, column) from 0, the rows it hides, and
+/// whether the workbook carries a password (Excel's XOR scheme).
+fn write_xls(
+    path: &std::path::Path,
+    cells: &[((u16, u16), XlsCell)],
+    hidden: &[u16],
+    password: bool,
+) {
+    let bof = |kind: u16| {
+        biff(
+            0x0809,
+            &[&0x0600_u16.to_le_bytes()[..], &kind.to_le_bytes(), &[0; 12]].concat(),
+        )
+    };
+    let name = b"Users";
+    let boundsheet = |position: u32| {
+        biff(
+            0x0085,
+            &[
+                &position.to_le_bytes()[..],
+                &[0, 0, name.len() as u8, 0],
+                name,
+            ]
+            .concat(),
+        )
+    };
+    let mut globals = bof(0x0005);
+    if password {
+        globals.extend(biff(0x002F, &[0, 0, 0x34, 0x12, 0x78, 0x56]));
+    }
+    globals.extend(biff(0x0042, &1252_u16.to_le_bytes()));
+    let sheet_at = (globals.len() + boundsheet(0).len() + biff(0x000A, &[]).len()) as u32;
+    globals.extend(boundsheet(sheet_at));
+    globals.extend(biff(0x000A, &[]));
+    let mut sheet = bof(0x0010);
+    for &row in hidden {
+        let mut record = vec![0_u8; 16];
+        record[..2].copy_from_slice(&row.to_le_bytes());
+        record[12] = 0x20;
+        sheet.extend(biff(0x0208, &record));
+    }
+    for ((row, column), value) in cells {
+        let place = [&row.to_le_bytes()[..], &column.to_le_bytes(), &[0, 0]].concat();
+        sheet.extend(match value {
+            XlsCell::Text(text) => biff(
+                0x0204,
+                &[
+                    place,
+                    (text.len() as u16).to_le_bytes().to_vec(),
+                    vec![0],
+                    text.as_bytes().to_vec(),
+                ]
+                .concat(),
+            ),
+            XlsCell::Number(number) => {
+                biff(0x0203, &[place, number.to_le_bytes().to_vec()].concat())
+            }
+        });
+    }
+    sheet.extend(biff(0x000A, &[]));
+    let mut file = cfb::create(path).expect("a compound file");
+    let mut stream = file.create_stream("/Workbook").expect("a stream");
+    stream
+        .write_all(&[globals, sheet].concat())
+        .expect("written");
+    drop(stream);
+    file.flush().expect("flushed");
+}
+
+fn xls_users(users: &[&str]) -> Vec<((u16, u16), XlsCell)> {
+    let mut cells = vec![
+        ((0, 0), XlsCell::Text("envID".to_owned())),
+        ((0, 1), XlsCell::Text("userID".to_owned())),
+    ];
+    for (row, user) in users.iter().enumerate() {
+        cells.push(((row as u16 + 1, 0), XlsCell::Text(ENV_A.to_string())));
+        cells.push(((row as u16 + 1, 1), XlsCell::Text((*user).to_owned())));
+    }
+    cells
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_value_at_iv65536_of_a_small_xls_is_refused_before_it_is_laid_out() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("stray.xls");
+    let user = Uuid::new_v4().to_string();
+    let mut cells = xls_users(&[&user]);
+    cells.push(((65_535, 255), XlsCell::Number(1.0)));
+    write_xls(&path, &cells, &[], false);
+    assert!(std::fs::metadata(&path).expect("written").len() < 64 << 10);
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(
+        &output,
+        &[
+            "sheet \"Users\" spans",
+            "row 65536, column 256",
+            "delete the stray values",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xls_behind_excels_weakest_password_is_said_to_be_password_protected() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("protected.xls");
+    write_xls(&path, &xls_users(&[&Uuid::new_v4().to_string()]), &[], true);
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(&output, &["password protected", "remove the password"]);
+    assert!(!stderr(&output).contains("odepage"), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_xls_rows_are_refused_unless_skipped() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("hidden.xls");
+    let (hidden, seen) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    write_xls(&path, &xls_users(&[&hidden, &seen]), &[1], false);
+
+    assert_refused(
+        &dry_run(&path, &[]).await,
+        &["hides rows 2", "--hidden-rows skip"],
+    );
+    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xls_text_read_with_a_nul_between_its_letters_is_read_without_them() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("exported.xls");
+    let user = Uuid::new_v4().to_string();
+    let mut cells = xls_users(&[&user]);
+    cells[1].1 = XlsCell::Text("u\0s\0e\0r\0I\0D\0".to_owned());
+    write_xls(&path, &cells, &[], false);
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = read_results(&folder.path().join("exported.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [user.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_ods_rows_are_refused_unless_skipped() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("hidden.ods");
+    let (hidden, seen) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let hidden_row = ods_row(&[&ENV_A.to_string(), &hidden]).replace(
+        "<table:table-row>",
+        r#"<table:table-row table:visibility="filter">"#,
+    );
+    write_ods(
+        &path,
+        &format!(
+            "{}{hidden_row}{}",
+            ods_row(&["envID", "userID"]),
+            ods_row(&[&ENV_A.to_string(), &seen])
+        ),
+    );
+
+    assert_refused(
+        &dry_run(&path, &[]).await,
+        &["hides rows 2", "--hidden-rows skip"],
+    );
+    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
+}

@@ -1,0 +1,316 @@
+//! An Excel 97-2003 (`.xls`) workbook walked before calamine reads it. calamine parses every
+//! sheet when it opens such a file and lays each out whole, reserving what a sheet's
+//! DIMENSIONS record claims before a cell is read: a 6 KB file with one stray value at `IV65536`
+//! cost a gibibyte. It also reads a workbook protected by Excel's weakest password scheme (XOR)
+//! as if it were not, and fails on the scrambled bytes with a message about code pages. And it
+//! does not say which rows a sheet hides. Here the workbook stream's records are walked once,
+//! holding nothing but counts, so that such a file is refused naming what to do, and hidden rows
+//! are known, before calamine opens it.
+
+use std::io::{BufRead, BufReader, Read, Seek};
+
+use super::archive::{Failure, MOST_LAID_OUT_CELLS};
+use super::hidden_rows::HiddenRows;
+
+const BOF: u16 = 0x0809;
+const EOF: u16 = 0x000A;
+const FILEPASS: u16 = 0x002F;
+const BOUNDSHEET: u16 = 0x0085;
+const DIMENSIONS: u16 = 0x0200;
+const ROW: u16 = 0x0208;
+const AUTOFILTERINFO: u16 = 0x009D;
+/// Records calamine lays out as a cell (not blanks, which it passes over): each starts with
+/// its row and column.
+const CELLS: [u16; 8] = [
+    0x0203, 0x0204, 0x00D6, 0x0205, 0x027E, 0x00FD, 0x0006, 0x00BD,
+];
+const MULRK: u16 = 0x00BD;
+
+/// What the walk found, sheet by sheet in the workbook's order (calamine's too).
+#[derive(Debug, Default)]
+pub struct XlsFacts {
+    pub hidden: Vec<HiddenRows>,
+}
+
+/// A sheet's extent of values, rows and columns from 0.
+#[derive(Default)]
+struct Extent {
+    rows: Option<(u32, u32)>,
+    columns: Option<(u32, u32)>,
+}
+
+impl Extent {
+    fn add(&mut self, row: u32, first_column: u32, last_column: u32) {
+        self.rows = Some(
+            self.rows
+                .map_or((row, row), |(top, bottom)| (top.min(row), bottom.max(row))),
+        );
+        self.columns = Some(
+            self.columns
+                .map_or((first_column, last_column), |(left, right)| {
+                    (left.min(first_column), right.max(last_column))
+                }),
+        );
+    }
+
+    fn cells(&self) -> u64 {
+        match (self.rows, self.columns) {
+            (Some((top, bottom)), Some((left, right))) => {
+                u64::from(bottom - top + 1).saturating_mul(u64::from(right - left + 1))
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// Walks the `.xls` in `reader`; `Failure::Bound` says why it must not be read.
+pub fn check<R: Read + Seek>(reader: R) -> Result<XlsFacts, Failure> {
+    let mut file = cfb::CompoundFile::open(reader)
+        .map_err(|error| Failure::Io(format!("not a readable Excel 97-2003 file ({error})")))?;
+    if file.exists("EncryptionInfo") || file.exists("EncryptedPackage") {
+        return Err(password_protected());
+    }
+    let stream = ["Workbook", "Book"]
+        .into_iter()
+        .find(|name| file.is_stream(name))
+        .ok_or_else(|| Failure::Io("it has no workbook stream".to_owned()))?;
+    let stream = file
+        .open_stream(stream)
+        .map_err(|error| Failure::Io(error.to_string()))?;
+    walk(BufReader::new(stream))
+}
+
+fn password_protected() -> Failure {
+    Failure::Bound(
+        "it is password protected, and a protected workbook cannot be read: open it in Excel, remove the password (File > Info > Protect Workbook > Encrypt with Password, cleared), and save it again".to_owned(),
+    )
+}
+
+fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
+    let mut facts = XlsFacts::default();
+    let mut names: Vec<String> = Vec::new();
+    // 0 before the globals' BOF; then the substream's nesting: 1 in the globals or a sheet.
+    let (mut depth, mut in_globals, mut sheet) = (0_u32, true, None::<usize>);
+    let mut extent = Extent::default();
+    let mut data = Vec::new();
+    loop {
+        let mut header = [0_u8; 4];
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(facts),
+            Err(error) => return Err(error.into()),
+        }
+        let kind = u16::from_le_bytes([header[0], header[1]]);
+        let length = u16::from_le_bytes([header[2], header[3]]);
+        data.resize(usize::from(length), 0);
+        stream.read_exact(&mut data)?;
+        match kind {
+            BOF => {
+                depth = depth.saturating_add(1);
+                if depth == 1 && !in_globals {
+                    let index = sheet.map_or(0, |index| index + 1);
+                    sheet = Some(index);
+                    facts.hidden.push(HiddenRows::default());
+                    extent = Extent::default();
+                }
+            }
+            EOF => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_globals = false;
+                }
+            }
+            _ if depth != 1 => {}
+            FILEPASS if in_globals => return Err(password_protected()),
+            BOUNDSHEET if in_globals => names.push(sheet_name(&data)),
+            _ if in_globals => {}
+            DIMENSIONS => {
+                // BIFF8: first row, last row + 1 (32 bits each), first column, last column + 1.
+                if let (Some(rows), Some(columns)) = (data.get(..8), data.get(8..12)) {
+                    let first_row = u32::from_le_bytes([rows[0], rows[1], rows[2], rows[3]]);
+                    let end_row = u32::from_le_bytes([rows[4], rows[5], rows[6], rows[7]]);
+                    let first_column = u32::from(u16::from_le_bytes([columns[0], columns[1]]));
+                    let end_column = u32::from(u16::from_le_bytes([columns[2], columns[3]]));
+                    let claimed = u64::from(end_row.saturating_sub(first_row))
+                        .saturating_mul(u64::from(end_column.saturating_sub(first_column)));
+                    if claimed > MOST_LAID_OUT_CELLS {
+                        return Err(too_many_cells(&names, sheet, claimed, end_row, end_column));
+                    }
+                }
+            }
+            ROW => {
+                // fDyZero, bit 5 of the options at byte 12: the row's height is zero.
+                if let (Some(row), Some(options), Some(hidden)) = (
+                    data.get(..2),
+                    data.get(12),
+                    sheet.and_then(|index| facts.hidden.get_mut(index)),
+                ) && options & 0x20 != 0
+                {
+                    hidden
+                        .rows
+                        .push(u64::from(u16::from_le_bytes([row[0], row[1]])) + 1);
+                }
+            }
+            AUTOFILTERINFO => {
+                if let Some(hidden) = sheet.and_then(|index| facts.hidden.get_mut(index)) {
+                    hidden.filtered = true;
+                }
+            }
+            kind if CELLS.contains(&kind) => {
+                let Some(position) = data.get(..4) else {
+                    continue;
+                };
+                let row = u32::from(u16::from_le_bytes([position[0], position[1]]));
+                let column = u32::from(u16::from_le_bytes([position[2], position[3]]));
+                let last_column = match (
+                    kind,
+                    data.len().checked_sub(2).and_then(|at| data.get(at..)),
+                ) {
+                    (MULRK, Some(last)) => u32::from(u16::from_le_bytes([last[0], last[1]])),
+                    _ => column,
+                };
+                extent.add(row, column, last_column.max(column));
+                let cells = extent.cells();
+                if cells > MOST_LAID_OUT_CELLS {
+                    return Err(too_many_cells(
+                        &names,
+                        sheet,
+                        cells,
+                        row + 1,
+                        last_column + 1,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn too_many_cells(
+    names: &[String],
+    sheet: Option<usize>,
+    cells: u64,
+    row: u32,
+    column: u32,
+) -> Failure {
+    let name = sheet
+        .and_then(|index| names.get(index))
+        .map_or_else(|| "a sheet".to_owned(), |name| format!("sheet {name:?}"));
+    Failure::Bound(format!(
+        "{name} spans {cells} cells, out to row {row}, column {column}, past this tool's bound of {MOST_LAID_OUT_CELLS} for an Excel 97-2003 sheet, which is read whole; so the file was not read: delete the stray values far from the table, or save the workbook as .xlsx (read as it streams)"
+    ))
+}
+
+/// A BOUNDSHEET record's sheet name (BIFF8: a count, a flag for two-byte characters, the
+/// characters), for messages only.
+fn sheet_name(data: &[u8]) -> String {
+    let (Some(&count), Some(&flags)) = (data.get(6), data.get(7)) else {
+        return String::new();
+    };
+    let characters = data.get(8..).unwrap_or_default();
+    if flags & 1 == 1 {
+        let units: Vec<u16> = characters
+            .chunks_exact(2)
+            .take(usize::from(count))
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        characters
+            .iter()
+            .take(usize::from(count))
+            .map(|&byte| char::from(byte))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: u16, data: &[u8]) -> Vec<u8> {
+        [
+            &kind.to_le_bytes()[..],
+            &(data.len() as u16).to_le_bytes(),
+            data,
+        ]
+        .concat()
+    }
+
+    fn number(row: u16, column: u16) -> Vec<u8> {
+        record(
+            0x0203,
+            &[&row.to_le_bytes()[..], &column.to_le_bytes(), &[0; 10]].concat(),
+        )
+    }
+
+    fn workbook(sheet: &[Vec<u8>]) -> Vec<u8> {
+        let mut stream = record(BOF, &[0; 16]);
+        stream.extend(record(
+            BOUNDSHEET,
+            &[&[0_u8; 6][..], &[5, 0], b"Users"].concat(),
+        ));
+        stream.extend(record(EOF, &[]));
+        stream.extend(record(BOF, &[0; 16]));
+        stream.extend(sheet.concat());
+        stream.extend(record(EOF, &[]));
+        stream
+    }
+
+    #[test]
+    fn a_stray_value_at_iv65536_is_refused_naming_the_sheet_and_where() {
+        let stream = workbook(&[number(0, 0), number(65_535, 255)]);
+        let refused = walk(&stream[..]);
+        assert!(
+            matches!(&refused, Err(Failure::Bound(sentence)) if sentence.contains("sheet \"Users\" spans 16777216 cells, out to row 65536, column 256")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_dimensions_record_claiming_the_whole_sheet_is_refused_before_calamine_reserves_it() {
+        let dimensions = record(
+            DIMENSIONS,
+            &[
+                &0_u32.to_le_bytes()[..],
+                &65_536_u32.to_le_bytes(),
+                &0_u16.to_le_bytes(),
+                &256_u16.to_le_bytes(),
+                &[0, 0],
+            ]
+            .concat(),
+        );
+        assert!(matches!(
+            walk(&workbook(&[dimensions])[..]),
+            Err(Failure::Bound(_))
+        ));
+    }
+
+    #[test]
+    fn hidden_rows_a_filter_and_a_password_are_found() {
+        let mut row = vec![0_u8; 16];
+        row[..2].copy_from_slice(&4_u16.to_le_bytes());
+        row[12] = 0x20;
+        let facts = walk(
+            &workbook(&[
+                number(0, 0),
+                record(ROW, &row),
+                record(AUTOFILTERINFO, &[1, 0]),
+            ])[..],
+        );
+        let hidden = facts.ok().map(|facts| facts.hidden).unwrap_or_default();
+        assert_eq!(
+            hidden,
+            vec![HiddenRows {
+                rows: vec![5],
+                filtered: true
+            }]
+        );
+
+        let mut protected = record(BOF, &[0; 16]);
+        protected.extend(record(FILEPASS, &[0, 0, 0x34, 0x12, 0x78, 0x56]));
+        assert!(
+            matches!(walk(&protected[..]), Err(Failure::Bound(sentence)) if sentence.contains("password protected"))
+        );
+    }
+}
