@@ -137,11 +137,11 @@ fn past_bound(name: &str, most: u64) -> Refusal {
 
 /// Checks every part of the workbook in `reader` that calamine reads when it opens it (all but
 /// the sheets, which are checked when one is chosen); for `.ods`, whose sheets are all in one
-/// part read at opening, every sheet too, giving the rows each hides in order.
+/// part read at opening, every sheet too, giving each one's name and the rows it hides in order.
 pub fn check_workbook<R: Read + Seek>(
     reader: R,
     zipped: Zipped,
-) -> Result<Vec<HiddenRows>, Refusal> {
+) -> Result<Vec<(String, HiddenRows)>, Refusal> {
     let mut hidden = Vec::new();
     let mut zip = zip::ZipArchive::new(reader)
         .map_err(|error| format!("it is not a readable zip archive ({error})"))?;

@@ -97,31 +97,39 @@ fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
         .map(|attribute| attribute.value.to_string())
 }
 
-/// The relationship ID of the sheet named `sheet` in `xl/workbook.xml`.
-fn sheet_relationship<R: Read + std::io::Seek>(
+/// The sheets `xl/workbook.xml` lists, in order: each name and relationship ID.
+pub fn sheets_listed<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
-    sheet: &str,
-) -> Result<String, String> {
+) -> Result<Vec<(String, Option<String>)>, String> {
     let mut xml = part_reader(zip, "xl/workbook.xml")?;
     let mut buffer = Vec::new();
+    let mut sheets = Vec::new();
     loop {
         match xml.read_event_into(&mut buffer) {
             Ok(Event::Start(element) | Event::Empty(element))
                 if element.local_name().as_ref() == "sheet" =>
             {
-                let name = attribute(&element, "name").map(|name| unescaped(&name));
-                if name.as_deref() == Some(sheet)
-                    && let Some(id) = attribute(&element, "id")
-                {
-                    return Ok(id);
+                if let Some(name) = attribute(&element, "name") {
+                    sheets.push((unescaped(&name), attribute(&element, "id")));
                 }
             }
-            Ok(Event::Eof) => return Err(format!("no sheet {sheet:?} in xl/workbook.xml")),
+            Ok(Event::Eof) => return Ok(sheets),
             Err(error) => return Err(error.to_string()),
             _ => {}
         }
         buffer.clear();
     }
+}
+
+/// The relationship ID of the sheet named `sheet` in `xl/workbook.xml`.
+fn sheet_relationship<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    sheet: &str,
+) -> Result<String, String> {
+    sheets_listed(zip)?
+        .into_iter()
+        .find_map(|(name, id)| if name == sheet { id } else { None })
+        .ok_or_else(|| format!("no sheet {sheet:?} in xl/workbook.xml"))
 }
 
 /// The targets of the workbook's relationships part, by relationship ID.

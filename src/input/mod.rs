@@ -11,11 +11,12 @@ mod hidden_rows;
 mod kind;
 mod ods_bounds;
 mod sheet;
+mod sheet_list;
 mod text;
 mod xls_bounds;
 mod xlsb_sheet;
 
-pub use sheet::sheet_names;
+pub use sheet_list::sheet_names;
 
 /// The workbook reader's (calamine's) warnings, counted by the binary's logging instead of
 /// printed: a file made to hurt makes it warn millions of times. A sheet's reading says how

@@ -20,10 +20,10 @@ struct Extent {
     columns: Option<(u64, u64)>,
 }
 
-/// Checks every sheet of an `.ods` file's `content.xml`, and finds the rows each hides (by
-/// hand or by a filter: `table:visibility` on the row), sheet by sheet in order.
-pub fn check_content(part: impl BufRead) -> Result<Vec<HiddenRows>, Failure> {
-    let mut hidden: Vec<HiddenRows> = Vec::new();
+/// Checks every sheet of an `.ods` file's `content.xml`, and finds each one's name and the rows
+/// it hides (by hand or by a filter: `table:visibility` on the row), in order.
+pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Failure> {
+    let mut sheets: Vec<(String, HiddenRows)> = Vec::new();
     let mut xml = quick_xml::Reader::from_reader(part);
     let mut buffer = Vec::new();
     let mut sheet = Extent::default();
@@ -41,19 +41,19 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<HiddenRows>, Failure> {
         if let Some(element) = element {
             match element.name().as_ref() {
                 "table:table" => {
-                    hidden.push(HiddenRows::default());
                     sheet = Extent {
                         name: attribute(element, "table:name").unwrap_or_default(),
                         ..Extent::default()
                     };
+                    sheets.push((sheet.name.clone(), HiddenRows::default()));
                     row = 0;
                 }
                 "table:table-row" => {
                     row_repeats = repeats(element, "table:number-rows-repeated");
                     (column, row_columns) = (0, None);
                     let visibility = attribute(element, "table:visibility");
-                    if let (Some("collapse" | "filter"), Some(sheet)) =
-                        (visibility.as_deref(), hidden.last_mut())
+                    if let (Some("collapse" | "filter"), Some((_, sheet))) =
+                        (visibility.as_deref(), sheets.last_mut())
                     {
                         // A run of hidden rows past Excel's last row is refused by the
                         // extent's check when it holds values; only the rows it can name.
@@ -108,7 +108,7 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<HiddenRows>, Failure> {
                 }
                 row = row.saturating_add(row_repeats);
             }
-            Event::Eof => return Ok(hidden),
+            Event::Eof => return Ok(sheets),
             _ => {}
         }
         buffer.clear();
@@ -175,7 +175,7 @@ mod tests {
         );
         assert_eq!(
             check_content(xml.as_bytes()).ok(),
-            Some(vec![HiddenRows::default()])
+            Some(vec![("Users".to_owned(), HiddenRows::default())])
         );
     }
 
@@ -187,10 +187,13 @@ mod tests {
         let hidden = check_content(xml.as_bytes()).ok();
         assert_eq!(
             hidden,
-            Some(vec![HiddenRows {
-                rows: vec![2, 3, 4],
-                filtered: false
-            }])
+            Some(vec![(
+                "Users".to_owned(),
+                HiddenRows {
+                    rows: vec![2, 3, 4],
+                    filtered: false
+                }
+            )])
         );
     }
 

@@ -262,16 +262,6 @@ impl SheetRows {
     }
 }
 
-/// The names of a workbook's sheets, in order, from its bytes (the format found by trying
-/// each), for a page that offers them to choose from before the workbook is read.
-pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {
-    calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
-        .map(|workbook| workbook.sheet_names())
-        .map_err(|error| {
-            format!("not a workbook this tool reads (.xlsx, .xlsm, .xlsb, .xls, .ods): {error}")
-        })
-}
-
 /// Reads the chosen sheet, handing every row that is not blank to `emit` until it says stop.
 fn read_sheet(
     path: &Path,
@@ -301,7 +291,11 @@ fn read_sheet(
     // The rows each sheet hides, in order, for the formats read whole.
     let mut hidden_by_sheet = Vec::new();
     if let Some(zipped) = zipped {
-        hidden_by_sheet = super::archive::check_workbook(open()?, zipped).map_err(failed)?;
+        hidden_by_sheet = super::archive::check_workbook(open()?, zipped)
+            .map_err(failed)?
+            .into_iter()
+            .map(|(_, hidden)| hidden)
+            .collect();
     } else if extension == "xls" {
         match super::xls_bounds::check(open()?) {
             Ok(facts) => hidden_by_sheet = facts.hidden,

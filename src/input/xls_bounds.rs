@@ -29,6 +29,9 @@ const MULRK: u16 = 0x00BD;
 /// What the walk found, sheet by sheet in the workbook's order (calamine's too).
 #[derive(Debug, Default)]
 pub struct XlsFacts {
+    /// The sheets' names (for messages and the page's sheet list; a name in an Excel 5.0 file
+    /// is read as Windows-1252).
+    pub names: Vec<String>,
     pub hidden: Vec<HiddenRows>,
 }
 
@@ -88,11 +91,11 @@ fn password_protected() -> Failure {
 
 fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
     let mut facts = XlsFacts::default();
-    let mut names: Vec<String> = Vec::new();
     // 0 before the globals' BOF; then the substream's nesting: 1 in the globals or a sheet.
     let (mut depth, mut in_globals, mut sheet) = (0_u32, true, None::<usize>);
     let mut extent = Extent::default();
     let mut data = Vec::new();
+    let mut biff8 = true;
     loop {
         let mut header = [0_u8; 4];
         match stream.read_exact(&mut header) {
@@ -106,6 +109,9 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
         stream.read_exact(&mut data)?;
         match kind {
             BOF => {
+                if depth == 0 && in_globals {
+                    biff8 = data.get(..2) == Some(&0x0600_u16.to_le_bytes()[..]);
+                }
                 depth = depth.saturating_add(1);
                 if depth == 1 && !in_globals {
                     let index = sheet.map_or(0, |index| index + 1);
@@ -122,7 +128,7 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
             }
             _ if depth != 1 => {}
             FILEPASS if in_globals => return Err(password_protected()),
-            BOUNDSHEET if in_globals => names.push(sheet_name(&data)),
+            BOUNDSHEET if in_globals => facts.names.push(sheet_name(&data, biff8)),
             _ if in_globals => {}
             DIMENSIONS => {
                 // BIFF8: first row, last row + 1 (32 bits each), first column, last column + 1.
@@ -134,7 +140,13 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
                     let claimed = u64::from(end_row.saturating_sub(first_row))
                         .saturating_mul(u64::from(end_column.saturating_sub(first_column)));
                     if claimed > MOST_LAID_OUT_CELLS {
-                        return Err(too_many_cells(&names, sheet, claimed, end_row, end_column));
+                        return Err(too_many_cells(
+                            &facts.names,
+                            sheet,
+                            claimed,
+                            end_row,
+                            end_column,
+                        ));
                     }
                 }
             }
@@ -173,7 +185,7 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
                 let cells = extent.cells();
                 if cells > MOST_LAID_OUT_CELLS {
                     return Err(too_many_cells(
-                        &names,
+                        &facts.names,
                         sheet,
                         cells,
                         row + 1,
@@ -201,13 +213,18 @@ fn too_many_cells(
     ))
 }
 
-/// A BOUNDSHEET record's sheet name (BIFF8: a count, a flag for two-byte characters, the
-/// characters), for messages only.
-fn sheet_name(data: &[u8]) -> String {
-    let (Some(&count), Some(&flags)) = (data.get(6), data.get(7)) else {
+/// A BOUNDSHEET record's sheet name: a count, in BIFF8 a flag for two-byte characters, the
+/// characters.
+fn sheet_name(data: &[u8], biff8: bool) -> String {
+    let Some(&count) = data.get(6) else {
         return String::new();
     };
-    let characters = data.get(8..).unwrap_or_default();
+    let flags = if biff8 {
+        data.get(7).copied().unwrap_or(0)
+    } else {
+        0
+    };
+    let characters = data.get(if biff8 { 8 } else { 7 }..).unwrap_or_default();
     if flags & 1 == 1 {
         let units: Vec<u16> = characters
             .chunks_exact(2)
@@ -245,7 +262,8 @@ mod tests {
     }
 
     fn workbook(sheet: &[Vec<u8>]) -> Vec<u8> {
-        let mut stream = record(BOF, &[0; 16]);
+        let biff8 = [&0x0600_u16.to_le_bytes()[..], &[0; 14]].concat();
+        let mut stream = record(BOF, &biff8);
         stream.extend(record(
             BOUNDSHEET,
             &[&[0_u8; 6][..], &[5, 0], b"Users"].concat(),

@@ -21,31 +21,41 @@ const BRT_CELL_RSTRING: u16 = 0x003E;
 const BRT_BEGIN_AFILTER: u16 = 0x00A1;
 const BRT_BUNDLE_SH: u16 = 0x009C;
 
+/// The sheets the workbook part lists, in order: each name and relationship ID.
+pub fn sheets_listed<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    workbook: &str,
+) -> Result<Vec<(String, Option<String>)>, Failure> {
+    let part = open_part(zip, workbook).map_err(Failure::Io)?;
+    let mut sheets = Vec::new();
+    records(
+        std::io::BufReader::new(part),
+        workbook,
+        &mut |kind, record| {
+            if kind == BRT_BUNDLE_SH {
+                // hsState and iTabID, then the relationship ID and the name.
+                let mut at = 8;
+                let relationship = wide_string(record, &mut at);
+                if let Some(name) = wide_string(record, &mut at) {
+                    sheets.push((name, relationship));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(sheets)
+}
+
 /// The relationship ID of the sheet named `sheet` in the workbook part's sheet list.
 pub fn sheet_relationship<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     workbook: &str,
     sheet: &str,
 ) -> Result<String, Failure> {
-    let part = open_part(zip, workbook).map_err(Failure::Io)?;
-    let mut found = None;
-    records(
-        std::io::BufReader::new(part),
-        workbook,
-        &mut |kind, record| {
-            if kind == BRT_BUNDLE_SH && found.is_none() {
-                // hsState and iTabID, then the relationship ID and the name.
-                let mut at = 8;
-                let relationship = wide_string(record, &mut at);
-                let name = wide_string(record, &mut at);
-                if name.as_deref() == Some(sheet) {
-                    found = relationship;
-                }
-            }
-            Ok(())
-        },
-    )?;
-    found.ok_or_else(|| Failure::Io(format!("no sheet {sheet:?} in {workbook}")))
+    sheets_listed(zip, workbook)?
+        .into_iter()
+        .find_map(|(name, relationship)| if name == sheet { relationship } else { None })
+        .ok_or_else(|| Failure::Io(format!("no sheet {sheet:?} in {workbook}")))
 }
 
 /// Walks the sheet part's records for what calamine passes over.
