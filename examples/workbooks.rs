@@ -6,6 +6,9 @@
 //! - `cargo run --release --example workbooks -- large ROWS PATH` writes one sheet of ROWS
 //!   users (a new UUID each, the expiry a date cell), with shared strings as Excel writes them,
 //!   for the workbook benchmark.
+//! - `cargo run --example workbooks -- stray-xls PATH` writes an Excel 97-2003 workbook of one
+//!   user and one stray value at `IV65536`, the last cell of such a sheet, for the hostile-file
+//!   figures (`benches/hostile_files.py`); no crate writes `.xls`, so its records are written here.
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 
@@ -21,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         ["sample"] => sample("samples/workbook.xlsx"),
         ["large", rows, path] => large(rows.parse()?, path),
-        _ => Err("usage: workbooks sample | workbooks large ROWS PATH".into()),
+        ["stray-xls", path] => stray_xls(path),
+        _ => Err(
+            "usage: workbooks sample | workbooks large ROWS PATH | workbooks stray-xls PATH".into(),
+        ),
     }
 }
 
@@ -101,5 +107,62 @@ fn large(rows: u32, path: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
     workbook.save(path)?;
     println!("wrote {path}: {rows} rows");
+    Ok(())
+}
+
+/// A BIFF8 record: its type, its length, its data.
+fn biff(kind: u16, data: &[u8]) -> Vec<u8> {
+    [
+        &kind.to_le_bytes()[..],
+        &(data.len() as u16).to_le_bytes(),
+        data,
+    ]
+    .concat()
+}
+
+fn stray_xls(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let bof = |kind: u16| {
+        biff(
+            0x0809,
+            &[&0x0600_u16.to_le_bytes()[..], &kind.to_le_bytes(), &[0; 12]].concat(),
+        )
+    };
+    let boundsheet = |position: u32| {
+        biff(
+            0x0085,
+            &[&position.to_le_bytes()[..], &[0, 0, 5, 0], b"Users"].concat(),
+        )
+    };
+    let mut globals = bof(0x0005);
+    let sheet_at = (globals.len() + boundsheet(0).len() + biff(0x000A, &[]).len()) as u32;
+    globals.extend(boundsheet(sheet_at));
+    globals.extend(biff(0x000A, &[]));
+    let mut sheet = bof(0x0010);
+    let label = |row: u16, column: u16, text: &str| {
+        let place = [&row.to_le_bytes()[..], &column.to_le_bytes(), &[0, 0]].concat();
+        biff(
+            0x0204,
+            &[
+                place,
+                (text.len() as u16).to_le_bytes().to_vec(),
+                vec![0],
+                text.as_bytes().to_vec(),
+            ]
+            .concat(),
+        )
+    };
+    sheet.extend(label(0, 0, "envID"));
+    sheet.extend(label(0, 1, "userID"));
+    sheet.extend(label(1, 0, WORKFORCE));
+    sheet.extend(label(1, 1, &uuid::Uuid::new_v4().to_string()));
+    sheet.extend(label(65_535, 255, "x"));
+    sheet.extend(biff(0x000A, &[]));
+    let mut file = cfb::create(path)?;
+    let mut stream = file.create_stream("/Workbook")?;
+    stream.write_all(&[globals, sheet].concat())?;
+    drop(stream);
+    file.flush()?;
+    println!("wrote {path}");
     Ok(())
 }

@@ -13,6 +13,8 @@ pub mod commands;
 pub mod config;
 pub mod defaults;
 pub mod expiry;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod input;
 pub mod outcome;

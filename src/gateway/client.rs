@@ -418,7 +418,7 @@ fn is_retryable(status: StatusCode) -> bool {
 
 /// What an error answer says, as the results record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct DescribedError {
+pub(crate) struct DescribedError {
     code: String,
     message: String,
     retry_after: Option<Duration>,
@@ -427,7 +427,11 @@ struct DescribedError {
 /// PingOne's `code`, and its message followed by each detail's (target first), then what a 403
 /// may mean and PingOne's error ID, with anything that looks like a token taken out. A body that
 /// is not PingOne's JSON (a proxy's page) is described by its status and its first bytes.
-fn describe_error_body(status: StatusCode, body: &[u8], api_url: &str) -> DescribedError {
+pub(crate) fn describe_error_body(
+    status: StatusCode,
+    body: &[u8],
+    api_url: &str,
+) -> DescribedError {
     let status_line = format!(
         "HTTP {} {}",
         status.as_u16(),

@@ -54,12 +54,20 @@ pub enum Zipped {
 /// Why a workbook was not read: a sentence naming the part or cell and the bound.
 pub type Refusal = String;
 
-/// A part's bytes as they decompress, refused once past the part's bound.
+/// A part's bytes as they decompress, refused once past the part's bound; in an XML part, also
+/// once a run of text without markup is longer than any cell's, since the XML reader holds a
+/// whole run in memory before it hands it on.
 pub struct Bounded<R> {
     inner: R,
     read: u64,
     most: u64,
+    /// In an XML part, the bytes since the last `<`.
+    text_run: Option<u64>,
 }
+
+/// The longest run of text an XML part may hold between two tags: Excel's longest cell, at
+/// four bytes a character.
+const MOST_TEXT_RUN: u64 = MOST_CELL_CHARS * 4;
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
@@ -68,9 +76,31 @@ impl<R: Read> Read for Bounded<R> {
         if self.read > self.most {
             return Err(std::io::Error::other(PastBound));
         }
+        if let Some(run) = &mut self.text_run {
+            for &byte in &buffer[..count] {
+                *run = if byte == b'<' { 0 } else { *run + 1 };
+                if *run > MOST_TEXT_RUN {
+                    return Err(std::io::Error::other(LongText));
+                }
+            }
+        }
         Ok(count)
     }
 }
+
+/// The marker of a run of text longer than any cell's.
+#[derive(Debug)]
+struct LongText;
+
+const LONG_TEXT: &str = "a text longer than any cell's";
+
+impl std::fmt::Display for LongText {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(LONG_TEXT)
+    }
+}
+
+impl std::error::Error for LongText {}
 
 /// The marker a `Bounded` reader fails with, told apart from a damaged file (through the XML
 /// reader's error, which keeps only its text).
@@ -103,10 +133,12 @@ pub fn open_part<'a, R: Read + Seek>(
         .by_name(name)
         .map_err(|error| format!("{name}: {error}"))?;
     let most = part_bound(entry.compressed_size());
+    let xml = name.ends_with(".xml") || name.ends_with(".rels");
     Ok(Bounded {
         inner: entry,
         read: 0,
         most,
+        text_run: xml.then_some(0),
     })
 }
 
@@ -122,6 +154,9 @@ impl<R> Bounded<R> {
 pub fn settled(failure: Failure, name: &str, most: u64) -> Failure {
     match failure {
         Failure::Io(text) if text.contains(PAST_BOUND) => Failure::Bound(past_bound(name, most)),
+        Failure::Io(text) if text.contains(LONG_TEXT) => Failure::Bound(format!(
+            "its part {name} holds a text longer than Excel's {MOST_CELL_CHARS} characters a cell, so the file was not read: no workbook Excel saves holds one; save it again from Excel"
+        )),
         other => other,
     }
 }
@@ -342,6 +377,7 @@ mod tests {
             inner: &[0_u8; 100][..],
             read: 0,
             most: 10,
+            text_run: None,
         };
         let error = std::io::copy(&mut bounded, &mut std::io::sink()).unwrap_err();
         let settled = settled(Failure::from(error), "xl/sharedStrings.xml", 10);
@@ -349,6 +385,28 @@ mod tests {
             matches!(&settled, Failure::Bound(sentence) if sentence.contains("xl/sharedStrings.xml decompresses to more than")),
             "{settled:?}"
         );
+    }
+
+    #[test]
+    fn a_run_of_text_longer_than_a_cell_is_refused_across_reads_but_markup_resets_it() {
+        let run = |bytes: Vec<u8>| {
+            let mut bounded = Bounded {
+                inner: std::io::BufReader::with_capacity(4096, &bytes[..]),
+                read: 0,
+                most: u64::MAX,
+                text_run: Some(0),
+            };
+            std::io::copy(&mut bounded, &mut std::io::sink()).map_err(|error| error.to_string())
+        };
+        let long = [
+            b"<t>".to_vec(),
+            vec![b'A'; MOST_TEXT_RUN as usize + 1],
+            b"</t>".to_vec(),
+        ]
+        .concat();
+        assert!(run(long).is_err_and(|error| error.contains(LONG_TEXT)));
+        let many = b"<si><t>a long enough string</t></si>".repeat(100_000);
+        assert!(run(many).is_ok());
     }
 
     #[test]

@@ -522,7 +522,7 @@ fn workbook_extension(path: &Path) -> Option<String> {
 
 /// The roles of a header's columns. A header holding every one of a results file's own columns
 /// is read as one: its `environment_id`, `user_id` and `requested_until` are used.
-fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
+pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
     if names.len() > text::MOST_COLUMNS {
         return Err(InputError::TooManyColumns {
             source_name: source_name.to_owned(),

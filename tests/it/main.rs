@@ -4,6 +4,7 @@
 mod audit_trail;
 mod bounds;
 mod browser;
+mod fuzz_corpus;
 mod hostile_csv;
 mod hostile_workbooks;
 mod names;

@@ -1,0 +1,4 @@
+//! Fuzzes `pingone_bypass::fuzzing::csv` (docs/fuzzing.md).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pingone_bypass::fuzzing::csv(data));
