@@ -12,6 +12,22 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// calamine panics on some files that lie (an index the file gives, used unchecked); the reading
+/// thread catches the panic and the run stops with an error naming the file and what to do, so
+/// the panic's own message and backtrace (the library's source paths) are not printed. Any other
+/// panic is printed as Rust prints it.
+fn quiet_reader_panics() {
+    let printed = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        let in_reader = panic
+            .location()
+            .is_some_and(|location| location.file().contains("/calamine-"));
+        if !in_reader {
+            printed(panic);
+        }
+    }));
+}
+
 /// Counts the workbook reader's warnings into `input::READER_WARNINGS`.
 struct ReaderWarnings;
 
@@ -26,6 +42,7 @@ impl<S: tracing::Subscriber> Layer<S> for ReaderWarnings {
 }
 
 fn main() -> ExitCode {
+    quiet_reader_panics();
     let cli = Cli::parse();
     let format = cli.log_format;
     // calamine warns once per odd thing in a file, which a hostile file makes millions of:

@@ -56,7 +56,7 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
     let targets = relationship_targets(&mut zip, rels).map_err(Failure::Io)?;
     let target = targets
         .get(&relationship)
-        .ok_or_else(|| Failure::Io(format!("no part for sheet {sheet:?}")))?;
+        .ok_or_else(|| Failure::Io(format!("no part for sheet {}", super::shown(sheet))))?;
     let part = match target.strip_prefix('/') {
         Some(absolute) => absolute.to_owned(),
         None => format!("xl/{target}"),
@@ -74,7 +74,9 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
             .map_err(Failure::Io)
     };
     read.map_err(|failure| match settled(failure, &part, most) {
-        Failure::Bound(sentence) => Failure::Bound(format!("sheet {sheet:?}: {sentence}")),
+        Failure::Bound(sentence) => {
+            Failure::Bound(format!("sheet {}: {sentence}", super::shown(sheet)))
+        }
         other => other,
     })
 }
@@ -129,7 +131,7 @@ fn sheet_relationship<R: Read + std::io::Seek>(
     sheets_listed(zip)?
         .into_iter()
         .find_map(|(name, id)| if name == sheet { id } else { None })
-        .ok_or_else(|| format!("no sheet {sheet:?} in xl/workbook.xml"))
+        .ok_or_else(|| format!("no sheet {} in xl/workbook.xml", super::shown(sheet)))
 }
 
 /// The targets of the workbook's relationships part, by relationship ID.

@@ -18,6 +18,16 @@ mod xlsb_sheet;
 
 pub use sheet_list::sheet_names;
 
+/// A name a file gives (a sheet's), as a message shows it: quoted, control characters escaped,
+/// and cut to 100 characters, since a file made to hurt can give a name of megabytes.
+pub(crate) fn shown(name: &str) -> String {
+    const MOST_SHOWN: usize = 100;
+    match name.char_indices().nth(MOST_SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &name[..cut]),
+        None => format!("{name:?}"),
+    }
+}
+
 /// The workbook reader's (calamine's) warnings, counted by the binary's logging instead of
 /// printed: a file made to hurt makes it warn millions of times. A sheet's reading says how
 /// many it saw.
@@ -138,7 +148,7 @@ pub enum InputError {
     )]
     TooManyColumns { source_name: String },
     #[error(
-        "workbook {source_name}: sheet {sheet:?} hides rows {rows}{by_filter}; they are not what you see in Excel, so nothing was read: pass --hidden-rows skip to leave them out, or --hidden-rows include to read them too"
+        "workbook {source_name}: sheet {sheet} hides rows {rows}{by_filter}; they are not what you see in Excel, so nothing was read: pass --hidden-rows skip to leave them out, or --hidden-rows include to read them too"
     )]
     HiddenRows {
         source_name: String,
@@ -600,6 +610,14 @@ pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<He
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_from_a_file_is_quoted_escaped_and_cut_to_a_hundred_characters() {
+        assert_eq!(shown("Users"), "\"Users\"");
+        assert_eq!(shown("a\u{0}b"), "\"a\\0b\"");
+        let long = shown(&"é".repeat(1_000_000));
+        assert_eq!(long.chars().count(), 100 + 3);
+    }
 
     fn reader(text: &str) -> Result<InputReader, InputError> {
         InputReader::from_reader(

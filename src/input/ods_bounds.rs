@@ -89,8 +89,8 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                 text_bytes = text_bytes.saturating_add(text.len() as u64);
                 if text_bytes > MOST_CELL_CHARS.saturating_mul(4) {
                     return Err(Failure::Bound(format!(
-                        "sheet {:?} has a cell at row {}, column {} longer than Excel's {MOST_CELL_CHARS} characters, so the file was not read: no workbook Excel saves holds one",
-                        sheet.name,
+                        "sheet {} has a cell at row {}, column {} longer than Excel's {MOST_CELL_CHARS} characters, so the file was not read: no workbook Excel saves holds one",
+                        super::shown(&sheet.name),
                         row.saturating_add(1),
                         column
                     )));
@@ -122,8 +122,8 @@ fn within_bounds(sheet: &Extent) -> Result<(), Failure> {
     };
     if bottom >= MOST_ROWS || right >= MOST_COLUMNS {
         return Err(Failure::Bound(format!(
-            "sheet {:?} has values down to row {} and across to column {}, past Excel's last row (1,048,576) or column (16,384, XFD), which the reader would drop with no error; so the file was not read: save it again from Excel or LibreOffice without the repeated rows or columns",
-            sheet.name,
+            "sheet {} has values down to row {} and across to column {}, past Excel's last row (1,048,576) or column (16,384, XFD), which the reader would drop with no error; so the file was not read: save it again from Excel or LibreOffice without the repeated rows or columns",
+            super::shown(&sheet.name),
             bottom.saturating_add(1),
             right.saturating_add(1)
         )));
@@ -131,8 +131,8 @@ fn within_bounds(sheet: &Extent) -> Result<(), Failure> {
     let cells = (bottom - top + 1).saturating_mul(right - left + 1);
     if cells > MOST_LAID_OUT_CELLS {
         return Err(Failure::Bound(format!(
-            "sheet {:?} spans {cells} cells from its first value to its last (rows {} to {}, columns {} to {}), past this tool's bound of {MOST_LAID_OUT_CELLS} for an .ods sheet, which is read whole; so the file was not read: save it as .xlsx (read as it streams), or delete the stray values far from the table",
-            sheet.name,
+            "sheet {} spans {cells} cells from its first value to its last (rows {} to {}, columns {} to {}), past this tool's bound of {MOST_LAID_OUT_CELLS} for an .ods sheet, which is read whole; so the file was not read: save it as .xlsx (read as it streams), or delete the stray values far from the table",
+            super::shown(&sheet.name),
             top + 1,
             bottom + 1,
             left + 1,

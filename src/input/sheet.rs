@@ -176,11 +176,14 @@ impl SheetRows {
                     )
                 }))
                 .unwrap_or_else(|_| {
+                    let at = match last_row.get() {
+                        0 => "before the first row of the sheet".to_owned(),
+                        row => format!("on a cell after row {row} of the sheet"),
+                    };
                     Err(InputError::Workbook {
                         source_name: name.clone(),
                         message: format!(
-                            "the workbook reader failed on a cell after row {} of the sheet (the file is damaged, or not as its format says): open it in Excel and save it again",
-                            last_row.get()
+                            "the workbook reader failed {at} (the file is damaged, or not as its format says): open it in Excel and save it again"
                         ),
                     })
                 });
@@ -520,7 +523,8 @@ fn sheet_pass(
         }
         Err(Failure::Io(why)) => {
             tracing::warn!(
-                "{source_name}: could not tell which rows of sheet {sheet:?} are hidden ({why}); reading them all"
+                "{source_name}: could not tell which rows of sheet {} are hidden ({why}); reading them all",
+                super::shown(sheet)
             );
             return Ok(Default::default());
         }
@@ -550,7 +554,7 @@ fn rows_left_out(
         }
         return Err(InputError::HiddenRows {
             source_name: source_name.to_owned(),
-            sheet: sheet.to_owned(),
+            sheet: super::shown(sheet),
             rows: rows.join(", "),
             by_filter: if hidden.filtered {
                 " (it has a filter)"
@@ -560,11 +564,15 @@ fn rows_left_out(
         });
     }
     tracing::warn!(
-        "{source_name}: leaving out {} hidden rows of sheet {sheet:?} (--hidden-rows skip)",
-        hidden.rows.len()
+        "{source_name}: leaving out {} hidden rows of sheet {} (--hidden-rows skip)",
+        hidden.rows.len(),
+        super::shown(sheet)
     );
     Ok(hidden.rows.into_iter().collect())
 }
+
+/// The sheets a message lists, at most.
+const LISTED_SHEETS: usize = 20;
 
 /// Excel's own limits (1,048,576 rows, 16,384 columns, to `XFD`), which no sheet Excel saves
 /// goes past: a cell beyond them is a file made by something else, or made to hurt.
@@ -584,7 +592,8 @@ fn within_excels_limits(
     Err(InputError::Workbook {
         source_name: source_name.to_owned(),
         message: format!(
-            "sheet {sheet:?} has a cell at row {}, column {}, past Excel's last row (1,048,576) or column (16,384, XFD); no sheet Excel saves goes there, so the file was not read: save the sheet again from Excel",
+            "sheet {} has a cell at row {}, column {}, past Excel's last row (1,048,576) or column (16,384, XFD); no sheet Excel saves goes there, so the file was not read: save the sheet again from Excel",
+            super::shown(sheet),
             u64::from(row) + 1,
             u64::from(column) + 1
         ),
@@ -604,7 +613,19 @@ fn chosen_sheet(
         sheets
             .iter()
             .enumerate()
-            .map(|(index, sheet)| format!("{} {:?}{}", index + 1, sheet.name, sheet_kind(sheet)))
+            .take(LISTED_SHEETS)
+            .map(|(index, sheet)| {
+                format!(
+                    "{} {}{}",
+                    index + 1,
+                    super::shown(&sheet.name),
+                    sheet_kind(sheet)
+                )
+            })
+            .chain(
+                (sheets.len() > LISTED_SHEETS)
+                    .then(|| format!("and {} more", sheets.len() - LISTED_SHEETS)),
+            )
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -625,12 +646,14 @@ fn chosen_sheet(
         };
         let passed_over: Vec<String> = sheets[..first]
             .iter()
-            .map(|sheet| format!("{:?}{}", sheet.name, sheet_kind(sheet)))
+            .take(LISTED_SHEETS)
+            .map(|sheet| format!("{}{}", super::shown(&sheet.name), sheet_kind(sheet)))
             .collect();
         let name = sheets[first].name.clone();
         if !passed_over.is_empty() {
             tracing::warn!(
-                "{source_name}: reading sheet {name:?}, the first visible worksheet; passed over {} (name one with --sheet to read it)",
+                "{source_name}: reading sheet {}, the first visible worksheet; passed over {} (name one with --sheet to read it)",
+                super::shown(&name),
                 passed_over.join(", ")
             );
         }
@@ -657,8 +680,8 @@ fn chosen_sheet(
         return Err(InputError::Workbook {
             source_name: source_name.to_owned(),
             message: format!(
-                "sheet {:?} is {}, which holds no rows to read; its sheets are {}",
-                found.name,
+                "sheet {} is {}, which holds no rows to read; its sheets are {}",
+                super::shown(&found.name),
                 match found.typ {
                     calamine::SheetType::ChartSheet => "a chart sheet",
                     calamine::SheetType::MacroSheet => "a macro sheet",

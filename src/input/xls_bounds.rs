@@ -205,9 +205,10 @@ fn too_many_cells(
     row: u32,
     column: u32,
 ) -> Failure {
-    let name = sheet
-        .and_then(|index| names.get(index))
-        .map_or_else(|| "a sheet".to_owned(), |name| format!("sheet {name:?}"));
+    let name = sheet.and_then(|index| names.get(index)).map_or_else(
+        || "a sheet".to_owned(),
+        |name| format!("sheet {}", super::shown(name)),
+    );
     Failure::Bound(format!(
         "{name} spans {cells} cells, out to row {row}, column {column}, past this tool's bound of {MOST_LAID_OUT_CELLS} for an Excel 97-2003 sheet, which is read whole; so the file was not read: delete the stray values far from the table, or save the workbook as .xlsx (read as it streams)"
     ))

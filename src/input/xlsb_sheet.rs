@@ -55,7 +55,7 @@ pub fn sheet_relationship<R: Read + Seek>(
     sheets_listed(zip, workbook)?
         .into_iter()
         .find_map(|(name, relationship)| if name == sheet { relationship } else { None })
-        .ok_or_else(|| Failure::Io(format!("no sheet {sheet:?} in {workbook}")))
+        .ok_or_else(|| Failure::Io(format!("no sheet {} in {workbook}", super::shown(sheet))))
 }
 
 /// Walks the sheet part's records for what calamine passes over.
@@ -95,7 +95,8 @@ pub fn facts_of(part: impl BufRead, name: &str, sheet: &str) -> Result<SheetFact
             }
             kind if BRT_SHORT_CELLS.contains(&kind) => {
                 return Err(Failure::Bound(format!(
-                    "sheet {sheet:?} stores its cells from row {} in the short form some exporters write (SheetJS, a web app's \"Export to Excel\"), which this tool's .xlsb reader would read as empty cells; so the file was not read: open it in Excel and save it as .xlsx",
+                    "sheet {} stores its cells from row {} in the short form some exporters write (SheetJS, a web app's \"Export to Excel\"), which this tool's .xlsb reader would read as empty cells; so the file was not read: open it in Excel and save it as .xlsx",
+                    super::shown(sheet),
                     u64::from(row) + 1
                 )));
             }
