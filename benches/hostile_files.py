@@ -2,6 +2,7 @@
 """The files made to hurt of issue 19, full size, each run through the binaries given (a dry run,
 as an admin would check a file first): exit code, wall time and peak memory per file.
 Usage: benches/hostile_files.py BINARY [BINARY...]   (needs GNU time, /usr/bin/time)
+HOSTILE_ONLY=part-of-a-name runs only the files whose names hold it (all are still written).
 Each run is capped at 8 GiB of address space and 300 s, so that a file that would take the
 machine down is reported instead."""
 
@@ -63,14 +64,24 @@ def files(folder):
     path = os.path.join(folder, "blank-rows-2GiB.xlsx")
     xlsx(path, sheet=(SHEET_HEAD, "<row/>", (2 << 30) // 6, SHEET_TAIL))
     made.append(path)
-    path = os.path.join(folder, "rows-repeated.ods")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
-        row = '<table:table-row table:number-rows-repeated="4"><table:table-cell office:value-type="float" office:value="1" table:number-columns-repeated="20000"/></table:table-row>'
-        streamed(archive, "content.xml",
-                 '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Users"><table:table-row><table:table-cell office:value-type="string"><text:p>envID</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>userID</text:p></table:table-cell></table:table-row>',
-                 row, 400_000, "</table:table></office:spreadsheet></office:body></office:document-content>")
-    made.append(path)
+    manifest = '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    head = ('<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Users">'
+            f'<table:table-row><table:table-cell office:value-type="string"><text:p>envID</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>userID</text:p></table:table-cell></table:table-row>'
+            f'<table:table-row><table:table-cell office:value-type="string"><text:p>{ENV}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{USER}</text:p></table:table-cell></table:table-row>')
+    tail = "</table:table></office:spreadsheet></office:body></office:document-content>"
+    for name, row, times in [
+        # Rows of values past Excel's last row: calamine caps them and drops the rest.
+        ("rows-past-the-last.ods", f'<table:table-row table:number-rows-repeated="3"><table:table-cell office:value-type="string"><text:p>{ENV}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{USER}</text:p></table:table-cell></table:table-row>', 400_000),
+        # Rows of one value repeated past Excel's last column: calamine warns for each row and
+        # lays out 16,384 cells of each.
+        ("columns-past-the-last.ods", '<table:table-row><table:table-cell office:value-type="float" office:value="1" table:number-columns-repeated="20000"/></table:table-row>', 4_000),
+    ]:
+        path = os.path.join(folder, name)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+            archive.writestr("META-INF/manifest.xml", manifest)
+            streamed(archive, "content.xml", head, row, times, tail)
+        made.append(path)
     path = os.path.join(folder, "stray-IV65536.xls")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     subprocess.run(["cargo", "run", "--quiet", "--example", "workbooks", "--", "stray-xls", path], cwd=root, check=True)
@@ -112,8 +123,11 @@ def run(binary, path, folder):
 
 def main():
     binaries = sys.argv[1:]
+    only = os.environ.get("HOSTILE_ONLY", "")
     with tempfile.TemporaryDirectory() as folder:
         for path in files(folder):
+            if only not in os.path.basename(path):
+                continue
             size = os.path.getsize(path)
             for binary in binaries:
                 code, seconds, rss, said = run(binary, path, folder)

@@ -303,8 +303,13 @@ fn read_sheet(
         match super::xls_bounds::check(open()?) {
             Ok(facts) => hidden_by_sheet = facts.hidden,
             Err(Failure::Bound(sentence)) => return Err(failed(sentence)),
-            // calamine says what it makes of a file the walk could not read.
-            Err(Failure::Io(_)) => {}
+            // Not handed to calamine: its own reader of the container follows a chain of
+            // sectors that loops until memory runs out (found by fuzzing).
+            Err(Failure::Io(why)) => {
+                return Err(failed(format!(
+                    "it cannot be read as an Excel 97-2003 workbook ({why}): open it in Excel and save it again"
+                )));
+            }
         }
     }
     match extension {

@@ -68,8 +68,8 @@ impl Extent {
 
 /// Walks the `.xls` in `reader`; `Failure::Bound` says why it must not be read.
 pub fn check<R: Read + Seek>(reader: R) -> Result<XlsFacts, Failure> {
-    let mut file = cfb::CompoundFile::open(reader)
-        .map_err(|error| Failure::Io(format!("not a readable Excel 97-2003 file ({error})")))?;
+    let mut file =
+        cfb::CompoundFile::open(reader).map_err(|error| Failure::Io(error.to_string()))?;
     if file.exists("EncryptionInfo") || file.exists("EncryptedPackage") {
         return Err(password_protected());
     }
