@@ -73,11 +73,15 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
             })
             .map_err(Failure::Io)
     };
-    read.map_err(|failure| match settled(failure, &part, most) {
-        Failure::Bound(sentence) => {
-            Failure::Bound(format!("sheet {}: {sentence}", super::shown(sheet)))
-        }
-        other => other,
+    // A bound the part's reading reached does not name the sheet; the walk's own do.
+    read.map_err(|failure| match failure {
+        Failure::Io(text) => match settled(Failure::Io(text), &part, most) {
+            Failure::Bound(sentence) => {
+                Failure::Bound(format!("sheet {}: {sentence}", super::shown(sheet)))
+            }
+            other => other,
+        },
+        bound => bound,
     })
 }
 

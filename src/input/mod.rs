@@ -14,6 +14,7 @@ mod sheet;
 mod sheet_list;
 mod text;
 mod xls_bounds;
+mod xls_container;
 mod xlsb_sheet;
 
 pub use sheet_list::sheet_names;

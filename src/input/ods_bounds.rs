@@ -31,6 +31,7 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
     let (mut row, mut row_repeats, mut column) = (0_u64, 1_u64, 0_u64);
     let mut row_columns: Option<(u64, u64)> = None;
     let mut text_bytes = 0_u64;
+    let (mut in_row, mut in_cell) = (false, false);
     loop {
         let event = xml.read_event_into(&mut buffer)?;
         let (element, has_content) = match &event {
@@ -49,6 +50,7 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                     row = 0;
                 }
                 "table:table-row" => {
+                    in_row = has_content;
                     row_repeats = repeats(element, "table:number-rows-repeated");
                     (column, row_columns) = (0, None);
                     let visibility = attribute(element, "table:visibility");
@@ -80,11 +82,21 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                     }
                     column = column.saturating_add(count);
                     text_bytes = 0;
+                    in_cell = has_content;
                 }
                 _ => {}
             }
         }
         match event {
+            // calamine's reader takes nothing but cells inside a row, so a row laid out with line
+            // breaks between its cells (SheetJS's .ods export) fails there with an XML message.
+            Event::Text(_) if in_row && !in_cell => {
+                return Err(Failure::Bound(format!(
+                    "sheet {} is laid out with line breaks between the cells of row {} (as SheetJS's .ods export writes it), which this tool's .ods reader cannot read; so the file was not read: open it in LibreOffice or Excel and save it again, or export it as .xlsx",
+                    super::shown(&sheet.name),
+                    row.saturating_add(1)
+                )));
+            }
             Event::Text(text) => {
                 text_bytes = text_bytes.saturating_add(text.len() as u64);
                 if text_bytes > MOST_CELL_CHARS.saturating_mul(4) {
@@ -96,7 +108,16 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                     )));
                 }
             }
+            Event::End(end)
+                if matches!(
+                    end.name().as_ref(),
+                    "table:table-cell" | "table:covered-table-cell"
+                ) =>
+            {
+                in_cell = false;
+            }
             Event::End(end) if end.name().as_ref() == "table:table-row" => {
+                in_row = false;
                 if let Some((first, last)) = row_columns.take() {
                     let last_row = row.saturating_add(row_repeats - 1);
                     sheet.rows = Some((sheet.rows.map_or(row, |(top, _)| top), last_row));
@@ -194,6 +215,18 @@ mod tests {
                     filtered: false
                 }
             )])
+        );
+    }
+
+    #[test]
+    fn line_breaks_between_a_rows_cells_are_refused_naming_the_exporter() {
+        let xml = content(
+            "<table:table-row>\n  <table:table-cell office:value-type=\"string\"><text:p>a b</text:p></table:table-cell>\n</table:table-row>",
+        );
+        let refused = check_content(xml.as_bytes());
+        assert!(
+            matches!(&refused, Err(Failure::Bound(sentence)) if sentence.contains("SheetJS") && sentence.contains("row 1")),
+            "{refused:?}"
         );
     }
 

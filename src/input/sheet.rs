@@ -304,7 +304,8 @@ fn read_sheet(
             Ok(facts) => hidden_by_sheet = facts.hidden,
             Err(Failure::Bound(sentence)) => return Err(failed(sentence)),
             // Not handed to calamine: its own reader of the container follows a chain of
-            // sectors that loops until memory runs out (found by fuzzing).
+            // sectors that loops until memory runs out (found by fuzzing); the walk reads the
+            // container as calamine does, so a file it cannot read calamine could not either.
             Err(Failure::Io(why)) => {
                 return Err(failed(format!(
                     "it cannot be read as an Excel 97-2003 workbook ({why}): open it in Excel and save it again"

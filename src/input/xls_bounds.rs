@@ -7,7 +7,7 @@
 //! holding nothing but counts, so that such a file is refused naming what to do, and hidden rows
 //! are known, before calamine opens it.
 
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, Read};
 
 use super::archive::{Failure, MOST_LAID_OUT_CELLS};
 use super::hidden_rows::HiddenRows;
@@ -67,20 +67,14 @@ impl Extent {
 }
 
 /// Walks the `.xls` in `reader`; `Failure::Bound` says why it must not be read.
-pub fn check<R: Read + Seek>(reader: R) -> Result<XlsFacts, Failure> {
-    let mut file =
-        cfb::CompoundFile::open(reader).map_err(|error| Failure::Io(error.to_string()))?;
-    if file.exists("EncryptionInfo") || file.exists("EncryptedPackage") {
+pub fn check<R: Read>(mut reader: R) -> Result<XlsFacts, Failure> {
+    let mut file = Vec::new();
+    reader.read_to_end(&mut file)?;
+    let container = super::xls_container::read(&file).map_err(Failure::Io)?;
+    if container.encrypted_package {
         return Err(password_protected());
     }
-    let stream = ["Workbook", "Book"]
-        .into_iter()
-        .find(|name| file.is_stream(name))
-        .ok_or_else(|| Failure::Io("it has no workbook stream".to_owned()))?;
-    let stream = file
-        .open_stream(stream)
-        .map_err(|error| Failure::Io(error.to_string()))?;
-    walk(BufReader::new(stream))
+    walk(&container.workbook[..])
 }
 
 fn password_protected() -> Failure {

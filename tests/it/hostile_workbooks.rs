@@ -243,6 +243,31 @@ async fn an_ods_as_libreoffice_saves_it_with_its_trailing_empty_runs_is_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ods_laid_out_with_line_breaks_between_cells_as_sheetjs_writes_it_is_named_so() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("export.ods");
+    let pretty = |row: String| row.replace("<table:table-cell", "\n          <table:table-cell");
+    write_ods(
+        &path,
+        &format!(
+            "\n{}\n{}\n",
+            pretty(ods_row(&["envID", "userID"])),
+            pretty(ods_row(&[&ENV_A.to_string(), &Uuid::new_v4().to_string()]))
+        ),
+    );
+
+    let output = dry_run(&path, &[]).await;
+    assert_refused(
+        &output,
+        &[
+            "line breaks between the cells of row 1",
+            "SheetJS",
+            "save it again",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ods_whose_repeated_rows_run_past_excels_last_row_is_refused_not_cut_short() {
     let folder = tempfile::tempdir().expect("a folder");
     let path = folder.path().join("repeated.ods");
@@ -520,6 +545,11 @@ async fn an_xlsb_of_short_cell_records_is_refused_instead_of_read_as_empty_cells
 
     let output = dry_run(&path, &[]).await;
     assert_refused(&output, &["short form", "from row 2", "save it as .xlsx"]);
+    assert!(
+        !stderr(&output).contains("sheet \"Users\": sheet \"Users\""),
+        "names the sheet once: {}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -722,6 +752,32 @@ async fn an_xls_behind_excels_weakest_password_is_said_to_be_password_protected(
     let output = dry_run(&path, &[]).await;
     assert_refused(&output, &["password protected", "remove the password"]);
     assert!(!stderr(&output).contains("odepage"), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xls_whose_allocation_table_marks_its_unused_sectors_as_sheetjs_does_is_read() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("sheetjs.xls");
+    let user = Uuid::new_v4().to_string();
+    write_xls(&path, &xls_users(&[user.as_str()]), &[], false);
+    // SheetJS ends every unused entry of the table with "end of chain" instead of "free", so
+    // the table claims sectors the file does not have; calamine reads such files right.
+    let mut bytes = std::fs::read(&path).expect("written");
+    let shift = u16::from_le_bytes([bytes[0x1E], bytes[0x1F]]);
+    let size = 1_usize << shift;
+    let table = u32::from_le_bytes(bytes[0x4C..0x50].try_into().expect("four bytes")) as usize;
+    let start = (table + 1) * size;
+    for entry in bytes[start..start + size].chunks_exact_mut(4) {
+        if entry == [0xFF; 4] {
+            entry.copy_from_slice(&0xFFFF_FFFE_u32.to_le_bytes());
+        }
+    }
+    std::fs::write(&path, bytes).expect("written");
+
+    let output = dry_run(&path, &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = read_results(&folder.path().join("sheetjs.results.csv"));
+    assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
