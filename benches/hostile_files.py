@@ -103,13 +103,14 @@ def files(folder):
 
 def run(binary, path, folder):
     timed = os.path.join(folder, "time")
-    command = ["/usr/bin/time", "-f", "%M %e", "-o", timed, binary, "run", path, "--dry-run",
+    # timeout kills the binary itself (killing time would leave it running).
+    command = ["/usr/bin/time", "-f", "%M %e", "-o", timed, "timeout", "-s", "KILL", "300", binary, "run", path, "--dry-run",
                "--until", "8h", "--progress", "never", "--overwrite",
                "-o", os.path.join(folder, "results.csv")]
     limit = "ulimit -v 8388608; exec " + " ".join(f"'{part}'" for part in command)
     try:
-        finished = subprocess.run(["bash", "-c", limit], capture_output=True, timeout=300)
-        code = finished.returncode
+        finished = subprocess.run(["bash", "-c", limit], capture_output=True, timeout=330)
+        code = "killed at 300 s" if finished.returncode == 137 else finished.returncode
         lines = finished.stderr.decode(errors="replace").strip().splitlines()
         said = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
     except subprocess.TimeoutExpired:

@@ -11,11 +11,10 @@
 //! part is 189 MiB at 11:1 and its string table 52 MiB at 2.4:1. A part may decompress to at
 //! most 100 times its compressed size once past 16 MiB (nine times that sheet's ratio), and to
 //! at most 2 GiB in any case; a string table holds at most 16,777,216 strings (sixteen columns
-//! of a full sheet, every one distinct) of at most Excel's 32,767 characters each.
+//! of a full sheet, every one distinct), and a run of text between two tags of an XML part is at
+//! most Excel's 32,767 characters at four bytes each.
 
 use std::io::{BufRead, BufReader, Read, Seek};
-
-use quick_xml::events::Event;
 
 use super::hidden_rows::HiddenRows;
 
@@ -77,11 +76,29 @@ impl<R: Read> Read for Bounded<R> {
             return Err(std::io::Error::other(PastBound));
         }
         if let Some(run) = &mut self.text_run {
-            for &byte in &buffer[..count] {
-                *run = if byte == b'<' { 0 } else { *run + 1 };
-                if *run > MOST_TEXT_RUN {
+            // The run carried in from the last read continues up to this read's first `<`.
+            let read = &buffer[..count];
+            let mut segment_start = 0;
+            for at in memchr::memchr_iter(b'<', read) {
+                let before = (at - segment_start) as u64;
+                let length = if segment_start == 0 {
+                    run.saturating_add(before)
+                } else {
+                    before
+                };
+                if length > MOST_TEXT_RUN {
                     return Err(std::io::Error::other(LongText));
                 }
+                segment_start = at + 1;
+            }
+            let tail = (count - segment_start) as u64;
+            *run = if segment_start == 0 {
+                run.saturating_add(tail)
+            } else {
+                tail
+            };
+            if *run > MOST_TEXT_RUN {
+                return Err(std::io::Error::other(LongText));
             }
         }
         Ok(count)
@@ -189,7 +206,7 @@ pub fn check_workbook<R: Read + Seek>(
         let part = open_part(&mut zip, name)?;
         let most = part.most();
         let checked = match (zipped, name.rsplit('/').next().unwrap_or(name)) {
-            (Zipped::OfficeXml, "sharedStrings.xml") => shared_strings_xml(BufReader::new(part)),
+            (Zipped::OfficeXml, "sharedStrings.xml") => shared_strings_xml(part).map(|_| ()),
             (Zipped::OfficeBinary, "sharedStrings.bin") => {
                 let mut strings = 0_u64;
                 records(BufReader::new(part), name, &mut |kind, _| {
@@ -267,37 +284,39 @@ fn within_string_count(strings: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-fn string_too_long(number: u64) -> Failure {
-    Failure::Bound(format!(
-        "string {number} of its string table is longer than Excel's {MOST_CELL_CHARS} characters a cell, so the file was not read: no workbook Excel saves holds one; save it again from Excel"
-    ))
-}
-
-/// Counts the strings of `xl/sharedStrings.xml` and measures each, without holding any.
-fn shared_strings_xml(part: impl BufRead) -> Result<(), Failure> {
-    let mut xml = quick_xml::Reader::from_reader(part);
-    let mut buffer = Vec::new();
-    let (mut strings, mut length) = (0_u64, 0_u64);
+/// Counts the strings of `xl/sharedStrings.xml` (its `<si>` tags, with any namespace prefix)
+/// without parsing the rest, which the part's bound and its runs of text already hold: a byte
+/// scan, since the XML reader would cost seconds on Excel's largest sheet's table.
+fn shared_strings_xml(mut part: impl Read) -> Result<u64, Failure> {
+    // A tag is judged once this many bytes after its `<` are read, or at the end.
+    const LOOK_AHEAD: usize = 64;
+    let mut buffer = vec![0_u8; 1 << 16];
+    let (mut kept, mut strings) = (0_usize, 0_u64);
     loop {
-        match xml.read_event_into(&mut buffer)? {
-            Event::Start(element) | Event::Empty(element)
-                if element.local_name().as_ref() == "si" =>
-            {
+        let read = part.read(&mut buffer[kept..])?;
+        let filled = kept + read;
+        let judged = if read == 0 {
+            filled
+        } else {
+            filled.saturating_sub(LOOK_AHEAD)
+        };
+        for at in memchr::memchr_iter(b'<', &buffer[..judged]) {
+            let after = &buffer[at + 1..filled];
+            let name_end = after
+                .iter()
+                .position(|byte| matches!(byte, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n'))
+                .unwrap_or(after.len());
+            let name = &after[..name_end];
+            if name == b"si" || name.ends_with(b":si") {
                 strings = strings.saturating_add(1);
                 within_string_count(strings)?;
-                length = 0;
             }
-            // Bytes, not characters: a bound on characters is then met by any string within it.
-            Event::Text(text) => {
-                length = length.saturating_add(text.len() as u64);
-                if length > MOST_CELL_CHARS.saturating_mul(4) {
-                    return Err(string_too_long(strings));
-                }
-            }
-            Event::Eof => return Ok(()),
-            _ => {}
         }
-        buffer.clear();
+        if read == 0 {
+            return Ok(strings);
+        }
+        buffer.copy_within(judged..filled, 0);
+        kept = filled - judged;
     }
 }
 
@@ -407,6 +426,26 @@ mod tests {
         assert!(run(long).is_err_and(|error| error.contains(LONG_TEXT)));
         let many = b"<si><t>a long enough string</t></si>".repeat(100_000);
         assert!(run(many).is_ok());
+    }
+
+    #[test]
+    fn shared_strings_are_counted_with_any_prefix_across_reads() {
+        let mut table = b"<x:sst count=\"3\"><x:si><x:t>a</x:t></x:si>".to_vec();
+        table.extend(b"<si><t>b</t></si><si/>".repeat(30_000));
+        // Read a few bytes at a time, so that tags fall across reads.
+        let reader = std::io::BufReader::with_capacity(7, &table[..]);
+        struct Trickle<R>(R);
+        impl<R: BufRead> Read for Trickle<R> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let available = self.0.fill_buf()?;
+                let count = available.len().min(out.len()).min(5);
+                out[..count].copy_from_slice(&available[..count]);
+                self.0.consume(count);
+                Ok(count)
+            }
+        }
+        let counted = shared_strings_xml(Trickle(reader)).ok();
+        assert_eq!(counted, Some(60_001));
     }
 
     #[test]
