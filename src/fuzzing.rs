@@ -88,10 +88,7 @@ pub fn workbook(data: &[u8]) {
     HOOK.call_once(|| {
         let fuzzer_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |panic| {
-            let in_calamine = panic
-                .location()
-                .is_some_and(|location| location.file().contains("/calamine-"));
-            if !in_calamine {
+            if !crate::input::panicked_in_reader(panic) {
                 fuzzer_hook(panic);
             }
         }));

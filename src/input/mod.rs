@@ -29,6 +29,15 @@ pub(crate) fn shown(name: &str) -> String {
     }
 }
 
+/// Whether a panic was raised inside the workbook reader (calamine), which panics on some files
+/// that lie and whose panics the reading thread catches: such a panic is not printed by the
+/// binary, and is not a crash to the fuzzer.
+pub fn panicked_in_reader(panic: &std::panic::PanicHookInfo<'_>) -> bool {
+    panic
+        .location()
+        .is_some_and(|location| location.file().contains("/calamine-"))
+}
+
 /// The workbook reader's (calamine's) warnings, counted by the binary's logging instead of
 /// printed: a file made to hurt makes it warn millions of times. A sheet's reading says how
 /// many it saw.
