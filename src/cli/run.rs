@@ -78,8 +78,8 @@ pub struct RowsArgs {
     #[arg(long, value_name = "NAME|N")]
     pub sheet: Option<String>,
 
-    /// Rows an .xlsx sheet hides (by hand or by a filter): refuse the sheet naming them, skip
-    /// them as Excel shows the sheet, or include them.
+    /// Rows a workbook's sheet hides (by hand or by a filter): refuse the sheet naming them,
+    /// skip them as Excel shows the sheet, or include them.
     #[arg(long, value_enum, default_value_t = HiddenRowsChoice::Refuse)]
     pub hidden_rows: HiddenRowsChoice,
 

@@ -73,7 +73,7 @@ impl<R: Read> Read for Bounded<R> {
         let count = self.inner.read(buffer)?;
         self.read = self.read.saturating_add(count as u64);
         if self.read > self.most {
-            return Err(std::io::Error::other(PastBound));
+            return Err(std::io::Error::other(Stop::PastBound));
         }
         if let Some(run) = &mut self.text_run {
             // The run carried in from the last read continues up to this read's first `<`.
@@ -87,7 +87,7 @@ impl<R: Read> Read for Bounded<R> {
                     before
                 };
                 if length > MOST_TEXT_RUN {
-                    return Err(std::io::Error::other(LongText));
+                    return Err(std::io::Error::other(Stop::LongText));
                 }
                 segment_start = at + 1;
             }
@@ -98,41 +98,34 @@ impl<R: Read> Read for Bounded<R> {
                 tail
             };
             if *run > MOST_TEXT_RUN {
-                return Err(std::io::Error::other(LongText));
+                return Err(std::io::Error::other(Stop::LongText));
             }
         }
         Ok(count)
     }
 }
 
-/// The marker of a run of text longer than any cell's.
-#[derive(Debug)]
-struct LongText;
-
-const LONG_TEXT: &str = "a text longer than any cell's";
-
-impl std::fmt::Display for LongText {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(LONG_TEXT)
-    }
+/// Why a `Bounded` reader stopped, told apart from a damaged file by its text (the XML
+/// reader's error keeps only that).
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    PastBound,
+    LongText,
 }
-
-impl std::error::Error for LongText {}
-
-/// The marker a `Bounded` reader fails with, told apart from a damaged file (through the XML
-/// reader's error, which keeps only its text).
-#[derive(Debug)]
-struct PastBound;
 
 const PAST_BOUND: &str = "the part is past its bound";
+const LONG_TEXT: &str = "a text longer than any cell's";
 
-impl std::fmt::Display for PastBound {
+impl std::fmt::Display for Stop {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(PAST_BOUND)
+        formatter.write_str(match self {
+            Self::PastBound => PAST_BOUND,
+            Self::LongText => LONG_TEXT,
+        })
     }
 }
 
-impl std::error::Error for PastBound {}
+impl std::error::Error for Stop {}
 
 /// The bound on a part of `compressed` bytes in the zip.
 pub fn part_bound(compressed: u64) -> u64 {

@@ -2,7 +2,8 @@
 //! AutoFilter are marked `hidden="1"` on their `<row>` in the sheet's XML, which calamine does
 //! not expose. Read here in one streaming pass over that part (the workbook's own zip, through
 //! the crates calamine uses), so that a row nobody saw is never granted silently. The same pass
-//! holds the part to its bound (`archive`) before calamine reads it.
+//! holds the part to its bound (`archive`) before calamine reads it; for an `.xlsb` sheet it
+//! hands the part to `xlsb_sheet`'s walk, which finds hidden rows and passed-over cells there.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -94,13 +95,20 @@ fn part_reader<'a, R: Read + std::io::Seek>(
     )?)))
 }
 
-/// The attribute whose local name is `name` (`r:id` is `id`).
-fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
+/// The value of the attribute whose local name is `name` (`r:id` is `id`), XML's escapes
+/// undone (`R&amp;D` is `R&D`); a value whose escapes do not parse is taken as written.
+pub fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
     element
         .attributes()
         .filter_map(Result::ok)
         .find(|attribute| attribute.key.local_name().as_ref() == name)
-        .map(|attribute| attribute.value.to_string())
+        .map(|attribute| {
+            let raw = attribute.value.to_string();
+            match quick_xml::escape::unescape(&raw) {
+                Ok(value) => value.into_owned(),
+                Err(_) => raw,
+            }
+        })
 }
 
 /// The sheets `xl/workbook.xml` lists, in order: each name and relationship ID.
@@ -116,7 +124,7 @@ pub fn sheets_listed<R: Read + std::io::Seek>(
                 if element.local_name().as_ref() == "sheet" =>
             {
                 if let Some(name) = attribute(&element, "name") {
-                    sheets.push((unescaped(&name), attribute(&element, "id")));
+                    sheets.push((name, attribute(&element, "id")));
                 }
             }
             Ok(Event::Eof) => return Ok(sheets),
@@ -196,15 +204,6 @@ fn hidden_in(part: impl std::io::BufRead) -> Result<HiddenRows, String> {
         }
         buffer.clear();
     }
-}
-
-/// XML's five escapes, as a sheet name in `workbook.xml` may hold them (`R&amp;D`).
-fn unescaped(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]

@@ -38,6 +38,29 @@ pub fn panicked_in_reader(panic: &std::panic::PanicHookInfo<'_>) -> bool {
         .is_some_and(|location| location.file().contains("/calamine-"))
 }
 
+/// The little-endian number at byte `at` of a binary record (`.xls`, `.xlsb`), if the record
+/// is long enough to hold it.
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// Text stored as UTF-16, low byte first, as both binary formats store it.
+fn utf16_le(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
 /// The workbook reader's (calamine's) warnings, counted by the binary's logging instead of
 /// printed: a file made to hurt makes it warn millions of times. A sheet's reading says how
 /// many it saw.
@@ -365,17 +388,18 @@ impl InputReader {
             }
             InputSource::File(path) => path,
         };
-        let read_as = workbook_extension(path).unwrap_or_else(|| "csv".to_owned());
+        let extension = workbook_extension(path);
+        let read_as = extension.as_deref().unwrap_or("csv");
         let found = kind::of_file(path);
         // UTF-16 without a byte-order mark is what `--encoding utf-16le` is for.
         let decodable = found == kind::Kind::Utf16WithoutBom && options.encoding.is_some();
-        if let Some(what) = kind::mismatch(found, &read_as).filter(|_| !decodable) {
+        if let Some(what) = kind::mismatch(found, read_as).filter(|_| !decodable) {
             return Err(InputError::NotWhatItsNameSays {
                 source_name,
                 what: what.to_owned(),
             });
         }
-        if let Some(extension) = workbook_extension(path) {
+        if let Some(extension) = extension {
             let (rows, names, first_row) = sheet::SheetRows::open(
                 path,
                 &extension,

@@ -10,7 +10,7 @@ use std::io::BufRead;
 use quick_xml::events::{BytesStart, Event};
 
 use super::archive::{Failure, MOST_CELL_CHARS, MOST_COLUMNS, MOST_LAID_OUT_CELLS, MOST_ROWS};
-use super::hidden_rows::HiddenRows;
+use super::hidden_rows::{HiddenRows, attribute};
 
 /// The extent of one sheet's values, rows and columns from 0.
 #[derive(Debug, Default)]
@@ -43,7 +43,7 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
             match element.name().as_ref() {
                 "table:table" => {
                     sheet = Extent {
-                        name: attribute(element, "table:name").unwrap_or_default(),
+                        name: attribute(element, "name").unwrap_or_default(),
                         ..Extent::default()
                     };
                     sheets.push((sheet.name.clone(), HiddenRows::default()));
@@ -51,9 +51,9 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                 }
                 "table:table-row" => {
                     in_row = has_content;
-                    row_repeats = repeats(element, "table:number-rows-repeated");
+                    row_repeats = repeats(element, "number-rows-repeated");
                     (column, row_columns) = (0, None);
-                    let visibility = attribute(element, "table:visibility");
+                    let visibility = attribute(element, "visibility");
                     if let (Some("collapse" | "filter"), Some((_, sheet))) =
                         (visibility.as_deref(), sheets.last_mut())
                     {
@@ -69,10 +69,10 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                     }
                 }
                 "table:table-cell" | "table:covered-table-cell" => {
-                    let count = repeats(element, "table:number-columns-repeated");
+                    let count = repeats(element, "number-columns-repeated");
                     let holds_value = has_content
-                        || attribute(element, "office:value-type").is_some()
-                        || attribute(element, "table:formula").is_some();
+                        || attribute(element, "value-type").is_some()
+                        || attribute(element, "formula").is_some();
                     if holds_value {
                         let last = column.saturating_add(count - 1);
                         row_columns = Some(match row_columns {
@@ -163,20 +163,12 @@ fn within_bounds(sheet: &Extent) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A repeat count, 1 when absent or unreadable (as calamine treats the common case), never 0.
+/// A repeat count (by the attribute's local name), 1 when absent or unreadable (as calamine treats the common case), never 0.
 fn repeats(element: &BytesStart<'_>, name: &str) -> u64 {
     attribute(element, name)
         .and_then(|value| value.trim().parse::<u64>().ok())
         .unwrap_or(1)
         .max(1)
-}
-
-fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
-    element
-        .attributes()
-        .filter_map(Result::ok)
-        .find(|attribute| attribute.key.as_ref() == name)
-        .map(|attribute| attribute.value.to_string())
 }
 
 #[cfg(test)]

@@ -68,7 +68,6 @@ impl Cell {
         match self {
             Self::Empty => true,
             Self::Text(text) => text.trim().is_empty(),
-            Self::UnsavedFormula => false,
             _ => false,
         }
     }
@@ -394,7 +393,7 @@ fn read_sheet(
                 .iter()
                 .position(|listed| listed.name == name);
             let hidden = position
-                .and_then(|position| hidden_by_sheet.get(position).cloned())
+                .and_then(|position| hidden_by_sheet.into_iter().nth(position))
                 .unwrap_or_default();
             let left_out = rows_left_out(hidden, hidden_rows, &name, source_name)?;
             let range = workbook

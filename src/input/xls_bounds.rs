@@ -11,6 +11,7 @@ use std::io::{BufRead, Read};
 
 use super::archive::{Failure, MOST_LAID_OUT_CELLS};
 use super::hidden_rows::HiddenRows;
+use super::{u16_at, u32_at, utf16_le};
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
@@ -126,11 +127,12 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
             _ if in_globals => {}
             DIMENSIONS => {
                 // BIFF8: first row, last row + 1 (32 bits each), first column, last column + 1.
-                if let (Some(rows), Some(columns)) = (data.get(..8), data.get(8..12)) {
-                    let first_row = u32::from_le_bytes([rows[0], rows[1], rows[2], rows[3]]);
-                    let end_row = u32::from_le_bytes([rows[4], rows[5], rows[6], rows[7]]);
-                    let first_column = u32::from(u16::from_le_bytes([columns[0], columns[1]]));
-                    let end_column = u32::from(u16::from_le_bytes([columns[2], columns[3]]));
+                if let (Some(first_row), Some(end_row), Some(first_column), Some(end_column)) = (
+                    u32_at(&data, 0),
+                    u32_at(&data, 4),
+                    u16_at(&data, 8).map(u32::from),
+                    u16_at(&data, 10).map(u32::from),
+                ) {
                     let claimed = u64::from(end_row.saturating_sub(first_row))
                         .saturating_mul(u64::from(end_column.saturating_sub(first_column)));
                     if claimed > MOST_LAID_OUT_CELLS {
@@ -147,14 +149,12 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
             ROW => {
                 // fDyZero, bit 5 of the options at byte 12: the row's height is zero.
                 if let (Some(row), Some(options), Some(hidden)) = (
-                    data.get(..2),
+                    u16_at(&data, 0),
                     data.get(12),
                     sheet.and_then(|index| facts.hidden.get_mut(index)),
                 ) && options & 0x20 != 0
                 {
-                    hidden
-                        .rows
-                        .push(u64::from(u16::from_le_bytes([row[0], row[1]])) + 1);
+                    hidden.rows.push(u64::from(row) + 1);
                 }
             }
             AUTOFILTERINFO => {
@@ -163,16 +163,16 @@ fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
                 }
             }
             kind if CELLS.contains(&kind) => {
-                let Some(position) = data.get(..4) else {
+                let (Some(row), Some(column)) = (u16_at(&data, 0), u16_at(&data, 2)) else {
                     continue;
                 };
-                let row = u32::from(u16::from_le_bytes([position[0], position[1]]));
-                let column = u32::from(u16::from_le_bytes([position[2], position[3]]));
-                let last_column = match (
-                    kind,
-                    data.len().checked_sub(2).and_then(|at| data.get(at..)),
-                ) {
-                    (MULRK, Some(last)) => u32::from(u16::from_le_bytes([last[0], last[1]])),
+                let (row, column) = (u32::from(row), u32::from(column));
+                let last_column = match kind {
+                    MULRK => data
+                        .len()
+                        .checked_sub(2)
+                        .and_then(|at| u16_at(&data, at))
+                        .map_or(column, u32::from),
                     _ => column,
                 };
                 extent.add(row, column, last_column.max(column));
@@ -221,12 +221,7 @@ fn sheet_name(data: &[u8], biff8: bool) -> String {
     };
     let characters = data.get(if biff8 { 8 } else { 7 }..).unwrap_or_default();
     if flags & 1 == 1 {
-        let units: Vec<u16> = characters
-            .chunks_exact(2)
-            .take(usize::from(count))
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        String::from_utf16_lossy(&units)
+        utf16_le(&characters[..characters.len().min(usize::from(count) * 2)])
     } else {
         characters
             .iter()

@@ -6,6 +6,8 @@
 //! as calamine reads it, and refused only where calamine would loop or read past the file: every
 //! chain of the allocation tables is checked to end, and no stream is longer than the file.
 
+use super::{u16_at, u32_at, utf16_le};
+
 /// Why the container cannot be read.
 pub type Unreadable = String;
 
@@ -22,14 +24,6 @@ pub struct Container {
     pub workbook: Vec<u8>,
     /// Whether it carries an encrypted Office 2007+ package (a password-protected `.xlsx`).
     pub encrypted_package: bool,
-}
-
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// Reads the container in `file`, the whole file's bytes.
@@ -102,12 +96,8 @@ pub fn read(file: &[u8]) -> Result<Container, Unreadable> {
     let entries: Vec<&[u8]> = directory.chunks_exact(DIRECTORY_ENTRY).collect();
     let name_of = |entry: &[u8]| -> String {
         let length = usize::from(u16_at(entry, 64).unwrap_or(0)).min(64);
-        let units: Vec<u16> = entry[..length]
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .take_while(|unit| *unit != 0)
-            .collect();
-        String::from_utf16_lossy(&units)
+        let name = utf16_le(&entry[..length]);
+        name.split('\0').next().unwrap_or_default().to_owned()
     };
     let size_of = |entry: &[u8]| -> usize {
         let low = u32_at(entry, 120).unwrap_or(0) as usize;

@@ -12,6 +12,7 @@ use std::io::{BufRead, Read, Seek};
 
 use super::archive::{Failure, open_part, records};
 use super::hidden_rows::{PassedOver, SheetFacts};
+use super::{u32_at, utf16_le};
 
 const BRT_ROW_HDR: u16 = 0x0000;
 const BRT_FMLA_ERROR: u16 = 0x000B;
@@ -63,15 +64,11 @@ pub fn facts_of(part: impl BufRead, name: &str, sheet: &str) -> Result<SheetFact
     let mut facts = SheetFacts::default();
     let mut row = 0_u32;
     records(part, name, &mut |kind, record| {
-        let column = || {
-            record
-                .get(..4)
-                .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-        };
+        let column = || u32_at(record, 0);
         match kind {
             BRT_ROW_HDR => {
-                if let Some(bytes) = record.get(..4) {
-                    row = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                if let Some(number) = u32_at(record, 0) {
+                    row = number;
                 }
                 // fDyZero: the row's height is zero, which is how Excel hides it.
                 if record.get(11).is_some_and(|flags| flags & 0x10 != 0) {
@@ -113,17 +110,12 @@ pub fn facts_of(part: impl BufRead, name: &str, sheet: &str) -> Result<SheetFact
 /// An `XLWideString` at `at` (a length in characters, then UTF-16), moving `at` past it;
 /// `None` when the record is too short for it or it is the null string.
 fn wide_string(record: &[u8], at: &mut usize) -> Option<String> {
-    let length = record.get(*at..at.checked_add(4)?)?;
-    let characters = u32::from_le_bytes([length[0], length[1], length[2], length[3]]);
+    let characters = u32_at(record, *at)?;
     let start = at.checked_add(4)?;
     let end = start.checked_add(usize::try_from(characters).ok()?.checked_mul(2)?)?;
-    let bytes = record.get(start..end)?;
+    let text = utf16_le(record.get(start..end)?);
     *at = end;
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
-    Some(String::from_utf16_lossy(&units))
+    Some(text)
 }
 
 /// How Excel shows an error code of MS-XLSB's `BErr`.

@@ -16,27 +16,7 @@ use std::process::Output;
 
 use uuid::Uuid;
 
-use crate::support::{ENV_A, column, read_results, stderr};
-
-async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
-        .arg("run")
-        .arg(input)
-        .args([
-            "--dry-run",
-            "--progress",
-            "never",
-            "--until",
-            "8h",
-            "--overwrite",
-        ])
-        .args(extra)
-        .env_clear()
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the binary runs")
-}
+use crate::support::{ENV_A, column, dry_run_until_8h, read_results, stderr};
 
 /// A part's contents, written by a closure so that a large one is streamed.
 type Part = Box<dyn Fn(&mut dyn Write)>;
@@ -118,7 +98,7 @@ async fn one_huge_string_in_a_small_xlsx_is_refused_before_it_is_held() {
     );
     assert!(std::fs::metadata(&path).expect("written").len() < 1 << 20);
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(
         &output,
         &[
@@ -144,7 +124,7 @@ async fn a_string_longer_than_excels_cell_limit_is_refused_whatever_it_compresse
         ))),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(
         &output,
         &[
@@ -169,7 +149,7 @@ async fn millions_of_tiny_strings_in_a_small_xlsx_are_refused_before_they_are_he
         )),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(&output, &["xl/sharedStrings.xml decompresses to more than"]);
 }
 
@@ -184,7 +164,7 @@ async fn a_sheet_of_nothing_but_blank_rows_is_refused_before_it_is_read() {
     );
 
     for hidden_rows in ["refuse", "include"] {
-        let output = dry_run(&path, &["--hidden-rows", hidden_rows]).await;
+        let output = dry_run_until_8h(&path, &["--hidden-rows", hidden_rows]).await;
         assert_refused(
             &output,
             &[
@@ -236,7 +216,7 @@ async fn an_ods_as_libreoffice_saves_it_with_its_trailing_empty_runs_is_read() {
         ),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan = read_results(&folder.path().join("libreoffice.results.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
@@ -256,7 +236,7 @@ async fn an_ods_laid_out_with_line_breaks_between_cells_as_sheetjs_writes_it_is_
         ),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(
         &output,
         &[
@@ -281,7 +261,7 @@ async fn an_ods_whose_repeated_rows_run_past_excels_last_row_is_refused_not_cut_
         ),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(
         &output,
         &["sheet \"Users\"", "down to row 2000001", "1,048,576"],
@@ -301,7 +281,7 @@ async fn an_ods_with_a_stray_value_far_from_its_table_is_refused_by_the_cells_it
         ),
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(&output, &["sheet \"Users\" spans", "save it as .xlsx"]);
 }
 
@@ -329,7 +309,7 @@ async fn the_workbook_readers_warnings_are_counted_not_printed() {
         )],
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("the workbook reader noted 1 oddities")
@@ -504,7 +484,7 @@ async fn an_xlsb_formula_whose_value_is_an_error_is_invalid_never_filled_by_unti
         ],
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -543,7 +523,7 @@ async fn an_xlsb_of_short_cell_records_is_refused_instead_of_read_as_empty_cells
         ],
     );
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(&output, &["short form", "from row 2", "save it as .xlsx"]);
     assert!(
         !stderr(&output).contains("sheet \"Users\": sheet \"Users\""),
@@ -576,10 +556,10 @@ async fn hidden_xlsb_rows_are_refused_unless_skipped() {
     );
 
     assert_refused(
-        &dry_run(&path, &[]).await,
+        &dry_run_until_8h(&path, &[]).await,
         &["hides rows 2", "--hidden-rows skip"],
     );
-    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     let plan = read_results(&folder.path().join("hidden.results.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
@@ -603,7 +583,7 @@ async fn a_file_that_makes_the_workbook_reader_fail_partway_is_an_error_not_the_
         .collect();
     write_xlsb(&path, &[vec![header_row()], users].concat());
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("the workbook reader failed on a cell after row 600")
@@ -732,7 +712,7 @@ async fn a_stray_value_at_iv65536_of_a_small_xls_is_refused_before_it_is_laid_ou
     write_xls(&path, &cells, &[], false);
     assert!(std::fs::metadata(&path).expect("written").len() < 64 << 10);
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(
         &output,
         &[
@@ -749,7 +729,7 @@ async fn an_xls_behind_excels_weakest_password_is_said_to_be_password_protected(
     let path = folder.path().join("protected.xls");
     write_xls(&path, &xls_users(&[&Uuid::new_v4().to_string()]), &[], true);
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_refused(&output, &["password protected", "remove the password"]);
     assert!(!stderr(&output).contains("odepage"), "{}", stderr(&output));
 }
@@ -774,7 +754,7 @@ async fn an_xls_whose_allocation_table_marks_its_unused_sectors_as_sheetjs_does_
     }
     std::fs::write(&path, bytes).expect("written");
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan = read_results(&folder.path().join("sheetjs.results.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
@@ -788,10 +768,10 @@ async fn hidden_xls_rows_are_refused_unless_skipped() {
     write_xls(&path, &xls_users(&[&hidden, &seen]), &[1], false);
 
     assert_refused(
-        &dry_run(&path, &[]).await,
+        &dry_run_until_8h(&path, &[]).await,
         &["hides rows 2", "--hidden-rows skip"],
     );
-    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     let plan = read_results(&folder.path().join("hidden.results.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
@@ -806,7 +786,7 @@ async fn xls_text_read_with_a_nul_between_its_letters_is_read_without_them() {
     cells[1].1 = XlsCell::Text("u\0s\0e\0r\0I\0D\0".to_owned());
     write_xls(&path, &cells, &[], false);
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan = read_results(&folder.path().join("exported.results.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
@@ -831,10 +811,10 @@ async fn hidden_ods_rows_are_refused_unless_skipped() {
     );
 
     assert_refused(
-        &dry_run(&path, &[]).await,
+        &dry_run_until_8h(&path, &[]).await,
         &["hides rows 2", "--hidden-rows skip"],
     );
-    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     let plan = read_results(&folder.path().join("hidden.results.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);

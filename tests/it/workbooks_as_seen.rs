@@ -5,32 +5,11 @@
 //! pasted with a no-break space is matched.
 
 use std::io::Write;
-use std::process::Output;
 
 use rust_xlsxwriter::Workbook;
 use uuid::Uuid;
 
-use crate::support::{ENV_A, column, read_results, stderr};
-
-async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
-        .arg("run")
-        .arg(input)
-        .args([
-            "--dry-run",
-            "--progress",
-            "never",
-            "--until",
-            "8h",
-            "--overwrite",
-        ])
-        .args(extra)
-        .env_clear()
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the binary runs")
-}
+use crate::support::{ENV_A, column, dry_run_until_8h, read_results, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
@@ -57,7 +36,7 @@ async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
     users.set_active(true);
     workbook.save(&path).expect("saved");
 
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan = read_results(&folder.path().join("outage.results.csv"));
     assert_eq!(
@@ -71,7 +50,7 @@ async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
         stderr(&output)
     );
 
-    let named = dry_run(&path, &["--sheet", "Old"]).await;
+    let named = dry_run_until_8h(&path, &["--sheet", "Old"]).await;
     assert_eq!(named.status.code(), Some(0), "{}", stderr(&named));
     let plan = read_results(&folder.path().join("outage.results.csv"));
     assert_eq!(column(&plan, "user_id"), [hidden_user.to_string()]);
@@ -140,7 +119,7 @@ async fn a_cell_past_excels_last_column_is_refused_before_it_is_laid_out_in_memo
         ],
     );
     assert!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < 4096);
-    let output = dry_run(&path, &[]).await;
+    let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("past Excel's last row (1,048,576) or column (16,384, XFD)"),
@@ -158,7 +137,7 @@ async fn a_cell_past_excels_last_column_is_refused_before_it_is_laid_out_in_memo
         &past_last_row,
         &[("A1", "envID"), ("B1", "userID"), ("A1048577", &env)],
     );
-    let output = dry_run(&past_last_row, &[]).await;
+    let output = dry_run_until_8h(&past_last_row, &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("row 1048577"),
@@ -186,13 +165,13 @@ async fn a_file_that_is_not_what_its_name_says_is_named_for_what_it_is() {
     ] {
         let path = folder.path().join(name);
         std::fs::write(&path, bytes).expect("written");
-        let output = dry_run(&path, &[]).await;
+        let output = dry_run_until_8h(&path, &[]).await;
         assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
         assert!(stderr(&output).contains(says), "{name}: {}", stderr(&output));
         assert!(!stderr(&output).contains('\0'), "{name}: no NUL in a message");
     }
     let unicode = folder.path().join("unicode.csv");
-    let decoded = dry_run(&unicode, &["--encoding", "utf-16le"]).await;
+    let decoded = dry_run_until_8h(&unicode, &["--encoding", "utf-16le"]).await;
     assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
 }
 
@@ -258,7 +237,7 @@ async fn a_formula_saved_without_its_value_is_never_filled_by_until_or_env() {
         text("B4", &third.to_string()),
     );
     write_xlsx_sheet_data(&path, &data);
-    let output = dry_run(&path, &["--env", &ENV_A.to_string()]).await;
+    let output = dry_run_until_8h(&path, &["--env", &ENV_A.to_string()]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let rows = read_results(&folder.path().join("scripted.results.csv"));
     assert_eq!(column(&rows, "status"), ["invalid", "invalid", "planned"]);
@@ -291,7 +270,7 @@ async fn rows_hidden_by_a_filter_are_refused_unless_skipped_or_included_by_name(
     sheet.set_row_hidden(2).expect("hidden");
     workbook.save(&path).expect("saved");
 
-    let refused = dry_run(&path, &[]).await;
+    let refused = dry_run_until_8h(&path, &[]).await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("sheet \"Users\" hides rows 3 (it has a filter)")
@@ -304,12 +283,12 @@ async fn rows_hidden_by_a_filter_are_refused_unless_skipped_or_included_by_name(
         "nothing planned"
     );
 
-    let skipped = dry_run(&path, &["--hidden-rows", "skip"]).await;
+    let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     let plan = read_results(&folder.path().join("filtered.results.csv"));
     assert_eq!(column(&plan, "row"), ["2", "4"], "as Excel shows the sheet");
 
-    let included = dry_run(&path, &["--hidden-rows", "include"]).await;
+    let included = dry_run_until_8h(&path, &["--hidden-rows", "include"]).await;
     assert_eq!(included.status.code(), Some(0), "{}", stderr(&included));
     let plan = read_results(&folder.path().join("filtered.results.csv"));
     assert_eq!(column(&plan, "row"), ["2", "3", "4"]);

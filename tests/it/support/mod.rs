@@ -92,6 +92,28 @@ pub fn detail_codes(body: &ErrorBody) -> Vec<&str> {
         .collect()
 }
 
+/// A dry run of `input` with `--until 8h` (overwriting its results) and `extra`, as the
+/// workbook specifications check a file.
+pub async fn dry_run_until_8h(input: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .arg("run")
+        .arg(input)
+        .args([
+            "--dry-run",
+            "--progress",
+            "never",
+            "--until",
+            "8h",
+            "--overwrite",
+        ])
+        .args(extra)
+        .env_clear()
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
 /// What a finished command wrote on standard error, as text.
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
