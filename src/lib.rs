@@ -24,6 +24,7 @@ pub mod record;
 pub mod resolve;
 pub mod row;
 pub mod run;
+pub mod secrets;
 pub mod seen_pairs;
 pub mod selection;
 pub mod send;

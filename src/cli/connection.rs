@@ -131,7 +131,9 @@ impl ConnectionArgs {
             if token.is_empty() {
                 return Err(ConnectionError::EmptyTokenFile(path.clone()));
             }
-            return Ok(Credentials::Token(SecretString::from(token.to_owned())));
+            let token = SecretString::from(token.to_owned());
+            crate::secrets::hold_given(&token);
+            return Ok(Credentials::Token(token));
         }
         if let Some(token) = &settings.access_token {
             return Ok(Credentials::Token(token.clone()));
@@ -233,7 +235,7 @@ impl CredentialSettings {
                 .ok()
                 .filter(|value| !value.trim().is_empty())
         };
-        Self {
+        let settings = Self {
             // A token pasted, or read with $(cat file), often ends in a line break; no token
             // has white space at either end.
             access_token: read(ACCESS_TOKEN_VARIABLE)
@@ -241,7 +243,11 @@ impl CredentialSettings {
             client_id: read(CLIENT_ID_VARIABLE),
             client_secret: read(CLIENT_SECRET_VARIABLE).map(SecretString::from),
             environment_id: read(ENVIRONMENT_ID_VARIABLE),
+        };
+        for secret in settings.access_token.iter().chain(&settings.client_secret) {
+            crate::secrets::hold_given(secret);
         }
+        settings
     }
 }
 

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::client::{
-    describe_transport_error, is_loopback_url, redact_secret, redact_token_like, redirect_target,
+    describe_transport_error, is_loopback_url, redact_token_like, redirect_target,
 };
 use crate::pingone::{OAuthErrorBody, TokenResponse};
 
@@ -118,6 +118,10 @@ impl TokenSource {
             && is_loopback_url(&client.token_url)
         {
             builder = builder.no_proxy();
+        }
+        match &credentials {
+            Credentials::Token(token) => crate::secrets::hold_given(token),
+            Credentials::Client(client) => crate::secrets::hold_given(&client.client_secret),
         }
         let current = match &credentials {
             Credentials::Token(token) => Some(Current {
@@ -231,6 +235,7 @@ impl TokenSource {
                         token: SecretString::from(token.access_token),
                         generation,
                     };
+                    crate::secrets::hold_obtained(&bearer.token);
                     *current = Some(Current {
                         bearer: bearer.clone(),
                         renew_at: Some(requested_at + lifetime),
@@ -360,10 +365,9 @@ impl TokenSource {
             .as_ref()
             .map(|body| {
                 let detail = body.error_description.as_deref().unwrap_or("");
-                redact_secret(
-                    &redact_token_like(format!("{} {detail}", body.error).trim()),
-                    client.client_secret.expose_secret(),
-                )
+                crate::secrets::scrub(&redact_token_like(
+                    format!("{} {detail}", body.error).trim(),
+                ))
             })
             .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
         match (

@@ -220,7 +220,7 @@ impl PingOneClient {
             .json(&body)
             .send()
             .await;
-        self.answer_of(sent, token, |body| Ok(BypassState::read(body)))
+        self.answer_of(sent, |body| Ok(BypassState::read(body)))
             .await
     }
 
@@ -308,19 +308,21 @@ impl PingOneClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await;
-        self.answer_of(sent, token, decode).await
+        self.answer_of(sent, decode).await
     }
 
     async fn answer_of<T>(
         &self,
         sent: Result<reqwest::Response, reqwest::Error>,
-        token: &SecretString,
         decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
         match sent {
-            Ok(response) => self.read_answer(response, token, decode).await,
+            Ok(response) => self.read_answer(response, decode).await,
             Err(error) => Attempt::NoAnswer {
-                error_message: describe_transport_error(&error, self.timeout),
+                error_message: crate::secrets::scrub(&describe_transport_error(
+                    &error,
+                    self.timeout,
+                )),
             },
         }
     }
@@ -328,7 +330,6 @@ impl PingOneClient {
     async fn read_answer<T>(
         &self,
         response: reqwest::Response,
-        token: &SecretString,
         decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
         let status = response.status();
@@ -366,12 +367,9 @@ impl PingOneClient {
                 Err(expected) => Attempt::Refused {
                     http_status: status.as_u16(),
                     error_code: UNREADABLE_RESPONSE.to_owned(),
-                    error_message: redact_secret(
-                        &redact_token_like(&format!(
-                            "PingOne answered {status} with a body that is not {expected}"
-                        )),
-                        token.expose_secret(),
-                    ),
+                    error_message: crate::secrets::scrub(&redact_token_like(&format!(
+                        "PingOne answered {status} with a body that is not {expected}"
+                    ))),
                     retry: Retry::Never,
                 },
             };
@@ -382,7 +380,7 @@ impl PingOneClient {
         Attempt::Refused {
             http_status: status.as_u16(),
             error_code: error.code,
-            error_message: redact_secret(&error.message, token.expose_secret()),
+            error_message: crate::secrets::scrub(&error.message),
             retry: if is_retryable(status) {
                 Retry::Allowed { after: retry_after }
             } else {
@@ -548,14 +546,6 @@ pub fn redact_token_like(text: &str) -> String {
     redacted
 }
 
-/// Replaces `secret` wherever it appears, so that a server quoting back a token or a secret of
-/// any length cannot carry it into the results or a log.
-pub fn redact_secret(text: &str, secret: &str) -> String {
-    if secret.is_empty() || !text.contains(secret) {
-        return text.to_owned();
-    }
-    text.replace(secret, "[redacted]")
-}
 
 /// Where a 3xx answer points: the host of its `Location`, or that it had none.
 pub fn redirect_target(headers: &HeaderMap) -> String {

@@ -119,8 +119,11 @@ impl std::io::Write for LogLine {
 
 impl Drop for LogLine {
     fn drop(&mut self) {
+        // Every log line, the tool's own and its libraries', is cleared of every secret the
+        // process holds on its way out.
+        let line = crate::secrets::scrub(&String::from_utf8_lossy(&self.0));
         let write = || {
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &self.0);
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         };
         let bar = active_bar().clone();
         match bar {

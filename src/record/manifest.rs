@@ -147,7 +147,8 @@ impl Manifest {
         temporary.push(format!(".{}.tmp", std::process::id()));
         let temporary = PathBuf::from(temporary);
         let write = || -> std::io::Result<()> {
-            let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+            let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+            let mut text = crate::secrets::scrub(&text);
             text.push('\n');
             std::fs::write(&temporary, text)?;
             std::fs::rename(&temporary, &path)

@@ -135,7 +135,8 @@ impl Summary {
     pub fn write_json(&self, path: &Path, report: Report) -> Result<(), SummaryError> {
         let write = || -> std::io::Result<()> {
             let mut file = BufWriter::new(File::create(path)?);
-            serde_json::to_writer_pretty(&mut file, &self.json(report))?;
+            let text = serde_json::to_string_pretty(&self.json(report))?;
+            file.write_all(crate::secrets::scrub(&text).as_bytes())?;
             file.write_all(b"\n")?;
             file.flush()
         };

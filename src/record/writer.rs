@@ -144,9 +144,15 @@ impl RowEncoder {
                 }
                 Column::Attempts => csv.write_field(number.format(row.attempts))?,
                 Column::Remaining => csv.write_field(row.remaining())?,
-                Column::ErrorCode => csv.write_field(escape_formula(&row.error_code).as_bytes())?,
+                // What PingOne or a proxy said, cleared once more of every secret the process
+                // holds at the last step before the file.
+                Column::ErrorCode => csv.write_field(
+                    escape_formula(&crate::secrets::scrub(&row.error_code)).as_bytes(),
+                )?,
                 Column::ErrorMessage => {
-                    csv.write_field(escape_formula(&row.error_message).as_bytes())?;
+                    csv.write_field(
+                        escape_formula(&crate::secrets::scrub(&row.error_message)).as_bytes(),
+                    )?;
                 }
                 Column::CompletedAt | Column::CheckedAt => {
                     csv.write_field(format_bypass_until(row.completed_at))?;

@@ -471,7 +471,7 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
             phase: Phase::Planned,
         },
     );
-    Html(html).into_response()
+    Html(crate::secrets::scrub(&html)).into_response()
 }
 
 /// Runs `pingone-bypass run <arguments> <serve's run flags>` in this process, on `live` when
@@ -555,7 +555,7 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
             },
         },
     );
-    Html(html).into_response()
+    Html(crate::secrets::scrub(&html)).into_response()
 }
 
 async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
@@ -697,7 +697,9 @@ fn progress_events(
         };
         event.map(|(name, data, sent, ended)| {
             (
-                Ok(Event::default().event(name).data(data.to_string())),
+                Ok(Event::default()
+                    .event(name)
+                    .data(crate::secrets::scrub(&data.to_string()))),
                 (server, id, ended, shown + sent),
             )
         })
@@ -734,7 +736,7 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {
-    (status, Html(pages::error(message))).into_response()
+    (status, Html(pages::error(&crate::secrets::scrub(message)))).into_response()
 }
 
 #[cfg(test)]

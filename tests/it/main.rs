@@ -14,6 +14,7 @@ mod run;
 mod run_command;
 mod run_signals;
 mod runbooks;
+mod secrets;
 mod serve;
 mod simulate_command;
 mod simulator;

@@ -15,10 +15,12 @@ use crate::support::{ENV_A, start};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
 
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    url: String,
-    _workdir: tempfile::TempDir,
+    pub(crate) url: String,
+    workdir: tempfile::TempDir,
+    /// Where the server's standard error goes.
+    log: tempfile::NamedTempFile,
 }
 
 impl Drop for Served {
@@ -29,8 +31,17 @@ impl Drop for Served {
 }
 
 impl Served {
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         self.url.split("/?key=").next().unwrap_or_default()
+    }
+
+    pub(crate) fn workdir(&self) -> &std::path::Path {
+        self.workdir.path()
+    }
+
+    /// What the server has written to standard error so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 }
 
@@ -40,11 +51,12 @@ async fn serve(simulator: &Simulator, extra: &[&str]) -> Served {
 }
 
 /// `serve <extra>` with only `settings` in its environment, and the URL it printed.
-async fn serve_with(
+pub(crate) async fn serve_with(
     settings: impl IntoIterator<Item = (&'static str, String)>,
     extra: &[&str],
 ) -> Served {
     let workdir = tempfile::tempdir().expect("a work folder");
+    let log = tempfile::NamedTempFile::new().expect("a log file");
     let mut child = Command::new(BINARY)
         .arg("serve")
         .arg("--workdir")
@@ -53,7 +65,7 @@ async fn serve_with(
         .env_clear()
         .envs(settings)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().expect("the log file opens"))
         .spawn()
         .expect("serve starts");
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -76,11 +88,12 @@ async fn serve_with(
     Served {
         child,
         url,
-        _workdir: workdir,
+        workdir,
+        log,
     }
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -89,7 +102,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The page a multipart `form` posted to `path` answers with.
-async fn post_page(
+pub(crate) async fn post_page(
     served: &Served,
     cookie: &str,
     path: &str,
@@ -108,7 +121,7 @@ async fn post_page(
 }
 
 /// Presses run `run`'s confirm button and follows its events until it is done.
-async fn confirm_and_follow(served: &Served, cookie: &str, run: u64) -> String {
+pub(crate) async fn confirm_and_follow(served: &Served, cookie: &str, run: u64) -> String {
     let started = browser()
         .post(format!("{}/runs/{run}/start", served.base()))
         .header("cookie", cookie)
@@ -120,7 +133,7 @@ async fn confirm_and_follow(served: &Served, cookie: &str, run: u64) -> String {
 }
 
 /// Run `run`'s server-sent events, read until its `done` event.
-async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
+pub(crate) async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
     let mut events = browser()
         .get(format!("{}/runs/{run}/events", served.base()))
         .header("cookie", cookie)
@@ -140,7 +153,7 @@ async fn events_until_done(served: &Served, cookie: &str, run: u64) -> String {
 }
 
 /// Opens the printed URL and returns the session cookie it sets.
-async fn sign_in(served: &Served) -> String {
+pub(crate) async fn sign_in(served: &Served) -> String {
     let response = browser().get(&served.url).send().await.expect("answers");
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
