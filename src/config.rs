@@ -105,6 +105,9 @@ pub struct RunConfig {
     /// `--dry-run --resolve`: get a token and look names up, but send no PUT; the results are
     /// the plan, with resolved IDs.
     pub reads_only: bool,
+    /// The API is a simulator a front end started (`serve --simulate` hands its URL to each
+    /// run): recorded as a rehearsal (`simulated: true`), and resumed only by rehearsals.
+    pub rehearsal: bool,
     /// Cancelled on the first Ctrl-C or SIGTERM: no row is started after it, requests in
     /// flight finish, and every remaining row is recorded as `not_attempted`.
     pub interrupt: CancellationToken,
@@ -140,6 +143,7 @@ impl RunConfig {
             resume_margin: defaults::RESUME_MARGIN,
             resume_any_api: false,
             reads_only: false,
+            rehearsal: false,
             read: ReadOptions::default(),
             report: Report::Grants,
             extra_roots: Vec::new(),

@@ -93,7 +93,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         }
         _ => None,
     };
-    let mut manifest = place.record(&config, simulator.is_some(), dry_run)?;
+    let mut manifest = place.record(&config, simulator.is_some() || config.rehearsal, dry_run)?;
     // Hashed beside the run, on the blocking pool, for the record.
     let input_sha256 = {
         let input = match &config.input {
@@ -352,7 +352,12 @@ impl ResultsPlace {
             });
         }
         let earlier = EarlierResults::load(output)?;
-        earlier.check_api(output, &config.target.api_identity(), config.resume_any_api)?;
+        let identity = if config.rehearsal {
+            crate::record::resume::ApiIdentity::Simulator
+        } else {
+            config.target.api_identity()
+        };
+        earlier.check_api(output, &identity, config.resume_any_api)?;
         if earlier.sources.is_empty() {
             tracing::warn!(results = %output.display(), "no earlier results to resume; every row will be processed");
         } else {

@@ -31,7 +31,8 @@ static HELD: RwLock<Held> = RwLock::new(Held {
 
 fn held() -> std::sync::RwLockReadGuard<'static, Held> {
     // Holds plain values that no panic can leave half-written.
-    HELD.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    HELD.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn held_mut() -> std::sync::RwLockWriteGuard<'static, Held> {

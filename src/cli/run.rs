@@ -101,6 +101,11 @@ pub struct RowsArgs {
     #[arg(long)]
     pub simulate: bool,
 
+    /// The API is a simulator another process of this tool started (`serve --simulate` runs
+    /// each of its runs so): the run is recorded as a rehearsal. Not for people.
+    #[arg(long, hide = true)]
+    pub rehearsal: bool,
+
     /// Also write the summary as JSON here (not the input or the results; an existing file
     /// only with --overwrite).
     #[arg(long, value_name = "PATH")]
@@ -216,6 +221,10 @@ pub enum RunConfigError {
     SelectionDryRun(&'static str),
     #[error("the results file {0} would overwrite the input; choose another with -o/--output")]
     OutputIsInput(PathBuf),
+    #[error(
+        "--progress events writes its events on standard output, where -o - would write the results; write the results to a file with -o PATH"
+    )]
+    EventsOnStdout,
     #[error("--summary-json {path} is the {what}; choose another path")]
     SummaryIsRunFile { path: PathBuf, what: &'static str },
     #[error(
@@ -356,6 +365,7 @@ impl Flags<'_> {
             resume_margin: self.grant.resume_margin,
             resume_any_api: self.grant.resume_any_api,
             reads_only: self.grant.dry_run && self.grant.resolve,
+            rehearsal: self.rows.rehearsal,
             read: self.read_options()?,
             report: self.report,
             extra_roots: self.rows.connection.extra_roots()?,
@@ -429,6 +439,9 @@ impl Flags<'_> {
                 OutputTarget::File(path.with_file_name(format!("{stem}.{}", self.results_suffix())))
             }
         };
+        if target == OutputTarget::Stdout && self.rows.progress == ProgressMode::Events {
+            return Err(RunConfigError::EventsOnStdout);
+        }
         if let (OutputTarget::File(output), Rows::Input(InputSource::File(input))) =
             (&target, input)
             && same_file(output, input)

@@ -56,6 +56,7 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
         grant_flags,
         credentials,
         target,
+        rehearsal: simulator.is_some(),
     };
     let (url, serving) = match start(config).await {
         Ok(started) => started,

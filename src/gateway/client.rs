@@ -546,7 +546,6 @@ pub fn redact_token_like(text: &str) -> String {
     redacted
 }
 
-
 /// Where a 3xx answer points: the host of its `Location`, or that it had none.
 pub fn redirect_target(headers: &HeaderMap) -> String {
     let Some(location) = headers

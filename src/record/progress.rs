@@ -19,7 +19,15 @@ pub enum ProgressMode {
     Auto,
     Always,
     Never,
+    /// No bar; one JSON object a line on standard output instead: `{"event":"progress",...}`
+    /// with the counters twice a second and at the end, and `{"event":"attention",...}` for
+    /// each row needing attention as it finishes (the first 1,000), for a program following the
+    /// run. The upload page runs each of its runs as a child process and follows it so.
+    Events,
 }
+
+/// How often `--progress events` writes the counters.
+const EVENT_EVERY: Duration = Duration::from_millis(500);
 
 const STATUS_LINE_EVERY: Duration = Duration::from_secs(10);
 
@@ -44,11 +52,11 @@ pub struct LiveCounters {
 pub const MOST_ATTENTION_ROWS: usize = 1000;
 
 /// A row that failed, is invalid or was not attempted, as the upload page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttentionRow {
     pub row: Option<u64>,
     pub user_id: String,
-    pub status: &'static str,
+    pub status: String,
     pub error_code: String,
     pub error_message: String,
 }
@@ -86,23 +94,99 @@ impl LiveCounters {
     pub fn add(counter: &AtomicU64, amount: u64) {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
+
+    /// Keeps a row needing attention that another process reported (`--progress events`).
+    pub fn keep(&self, row: AttentionRow) {
+        self.kept_attention(|kept| {
+            if kept.len() < MOST_ATTENTION_ROWS {
+                kept.push(row);
+            }
+        });
+    }
+
+    /// The counters as `--progress events` writes them (and the page sends them on).
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            rows_done: Self::get(&self.rows_done),
+            total: Self::get(&self.total),
+            succeeded: Self::get(&self.succeeded),
+            need_attention: Self::get(&self.unfinished),
+            requests: Self::get(&self.sent.requests),
+        }
+    }
+
+    /// Takes on the counters another process reported.
+    pub fn set(&self, snapshot: &ProgressSnapshot) {
+        self.rows_done.store(snapshot.rows_done, Ordering::Relaxed);
+        self.total.store(snapshot.total, Ordering::Relaxed);
+        self.succeeded.store(snapshot.succeeded, Ordering::Relaxed);
+        self.unfinished
+            .store(snapshot.need_attention, Ordering::Relaxed);
+        self.sent
+            .requests
+            .store(snapshot.requests, Ordering::Relaxed);
+    }
+}
+
+/// A run's counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProgressSnapshot {
+    pub rows_done: u64,
+    pub total: u64,
+    pub succeeded: u64,
+    pub need_attention: u64,
+    pub requests: u64,
+}
+
+/// One line of `--progress events`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ProgressEvent {
+    Progress(ProgressSnapshot),
+    Attention(AttentionRow),
+}
+
+impl ProgressEvent {
+    /// Writes the event as one line on standard output, cleared of every secret held.
+    fn write(&self) {
+        use std::io::Write;
+        let Ok(line) = serde_json::to_string(self) else {
+            return;
+        };
+        let line = crate::secrets::scrub(&line);
+        // Whoever follows the run reads standard output; if it is gone, so is the follower.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    }
 }
 
 pub struct Progress {
     bar: Option<ProgressBar>,
     counters: Arc<LiveCounters>,
     status_lines: Option<tokio::task::JoinHandle<()>>,
+    /// `--progress events`: the task writing the counters.
+    events: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
     pub fn start(mode: ProgressMode, format: LogFormat, counters: Arc<LiveCounters>) -> Self {
+        let events = (mode == ProgressMode::Events).then(|| {
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(EVENT_EVERY);
+                loop {
+                    ticks.tick().await;
+                    ProgressEvent::Progress(counters.snapshot()).write();
+                }
+            })
+        });
         // A collector reading JSON lines has no use for a bar drawn over them.
         let mode = match format {
             LogFormat::Json => ProgressMode::Never,
             LogFormat::Text => mode,
         };
         let target = match mode {
-            ProgressMode::Never => None,
+            ProgressMode::Never | ProgressMode::Events => None,
             ProgressMode::Auto => Some(ProgressDrawTarget::stderr_with_hz(10)),
             ProgressMode::Always => Some(ProgressDrawTarget::term_like_with_hz(
                 Box::new(console::Term::stderr()),
@@ -143,6 +227,7 @@ impl Progress {
             bar,
             counters,
             status_lines,
+            events,
         }
     }
 
@@ -166,15 +251,17 @@ impl Progress {
                 // kept list has room, without taking its lock.
                 let earlier = self.counters.unfinished.fetch_add(1, Ordering::Relaxed);
                 if earlier < MOST_ATTENTION_ROWS as u64 {
-                    self.counters.kept_attention(|kept| {
-                        kept.push(AttentionRow {
-                            row: row.row,
-                            user_id: row.user_id.clone(),
-                            status: row.status.as_str(),
-                            error_code: row.error_code.clone(),
-                            error_message: row.error_message.clone(),
-                        });
-                    });
+                    let attention = AttentionRow {
+                        row: row.row,
+                        user_id: row.user_id.clone(),
+                        status: row.status.as_str().to_owned(),
+                        error_code: row.error_code.clone(),
+                        error_message: row.error_message.clone(),
+                    };
+                    if self.events.is_some() {
+                        ProgressEvent::Attention(attention.clone()).write();
+                    }
+                    self.counters.kept_attention(|kept| kept.push(attention));
                 }
             }
             RowStatus::Skipped | RowStatus::Planned => {}
@@ -196,6 +283,10 @@ impl Progress {
         }
         if let Some(task) = &self.status_lines {
             task.abort();
+        }
+        if let Some(task) = &self.events {
+            task.abort();
+            ProgressEvent::Progress(self.counters.snapshot()).write();
         }
     }
 }

@@ -6,6 +6,7 @@
 //! only, a one-time launch key exchanged for a `SameSite=Strict`, `HttpOnly` cookie, `Host` and
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
+mod child;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -25,12 +26,13 @@ use axum::routing::{get, post};
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::Cli;
 use crate::cli::connection::CredentialSettings;
-use crate::cli::{Cli, Command};
 use crate::input::sheet_names;
 use crate::record::progress::AttentionRow;
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
+use child::{ChildRun, Ended};
 
 /// Uploads larger than this are refused with a message (a spreadsheet of a million users is
 /// about 80 MiB as CSV; this page is for the helpdesk's lists).
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub credentials: CredentialSettings,
     /// Says where runs go and with which kind of credential, never a value.
     pub target: String,
+    /// `serve --simulate`: every run is a rehearsal against the server's own simulator.
+    pub rehearsal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,12 @@ enum Phase {
         summary: Summary,
         exit_code: u8,
         /// The rows that needed attention, as the run kept them.
+        attention: Vec<AttentionRow>,
+    },
+    /// The run's process ended without finishing (or could not start): why, and the rows
+    /// that needed attention before it did. Its journal holds every row it finished.
+    Died {
+        why: String,
         attention: Vec<AttentionRow>,
     },
 }
@@ -166,6 +176,7 @@ pub async fn start(
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/start", post(start_run))
         .route("/runs/{id}/stop", post(stop_run))
+        .route("/runs/{id}/resume", post(resume_run))
         .route("/runs/{id}/events", get(events))
         .route("/runs/{id}/{file}", get(download))
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
@@ -305,13 +316,26 @@ async fn home(State(server): Shared) -> Html<String> {
     let listed: Vec<(u64, String, String)> = runs
         .iter()
         .rev()
-        .map(|(id, entry)| (*id, entry.name.clone(), phase_label(&entry.phase)))
+        .map(|(id, entry)| {
+            (
+                *id,
+                entry.name.clone(),
+                phase_label(&entry.phase, &entry.folder),
+            )
+        })
         .collect();
     Html(pages::home(&server.config.target, &listed))
 }
 
-fn phase_label(phase: &Phase) -> String {
+fn phase_label(phase: &Phase, folder: &Path) -> String {
     match phase {
+        Phase::Died { why, .. } => {
+            let held = journal_holds(folder);
+            format!(
+                "died: {why}. Its journal holds {} finished rows ({} granted); Resume finishes it without sending any of those again",
+                held.rows, held.succeeded
+            )
+        }
         Phase::Planned => "planned, not started".to_owned(),
         Phase::Running { live, .. } => format!(
             "running: {} rows done",
@@ -456,9 +480,25 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     let mut planning = upload.arguments(&input, &["--env", "--until", "--timezone", "--sheet"]);
     planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
     planning.push(plan_file.display().to_string());
-    let outcome = match run_with(&server, &planning, None).await {
-        Ok((summary, _)) => summary,
-        Err(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    let planned = in_child(
+        &server,
+        "run",
+        planning,
+        &folder.join("plan.summary.json"),
+        None,
+    )
+    .await;
+    let outcome = match planned {
+        Ended::Finished { summary, .. } => summary,
+        Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+        Ended::Died(why) => {
+            return page_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "the file could not be planned: the process reading it ended ({why}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again."
+                ),
+            );
+        }
     };
     let rows = pages::read_rows(&plan_file);
     let html = pages::plan(id, &upload.name, &server.config.target, &outcome, &rows);
@@ -474,53 +514,44 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     Html(crate::secrets::scrub(&html)).into_response()
 }
 
-/// Runs `pingone-bypass run <arguments> <serve's run flags>` in this process, on `live` when
-/// given; the summary and exit code, or the message a run that could not start gives.
-async fn run_with(
+/// `pingone-bypass <command> <arguments> <serve's run flags>` (`run` or `status`) in a child
+/// process (`child`), its counters followed on `control`'s and stopped by its token.
+async fn in_child(
     server: &Server,
-    arguments: &[String],
+    command: &'static str,
+    mut arguments: Vec<String>,
+    summary: &Path,
     control: Option<(Arc<LiveCounters>, CancellationToken)>,
-) -> Result<(Summary, u8), String> {
-    command_with(server, "run", arguments, control).await
-}
-
-/// `pingone-bypass <command> <arguments> <serve's run flags>` (`run` or `status`), in this
-/// process.
-async fn command_with(
-    server: &Server,
-    command: &str,
-    arguments: &[String],
-    control: Option<(Arc<LiveCounters>, CancellationToken)>,
-) -> Result<(Summary, u8), String> {
+) -> Ended {
+    arguments.extend(server.config.connection_flags.iter().cloned());
+    if command == "run" {
+        arguments.extend(server.config.grant_flags.iter().cloned());
+    }
+    if server.config.rehearsal {
+        arguments.push("--rehearsal".to_owned());
+    }
+    // The flags are checked here, where clap's whole message can be shown.
     let argv = ["pingone-bypass", command]
         .into_iter()
         .map(str::to_owned)
-        .chain(arguments.iter().cloned())
-        .chain(["--progress", "never"].map(str::to_owned))
-        .chain(server.config.connection_flags.iter().cloned())
-        .chain(
-            (command == "run")
-                .then_some(&server.config.grant_flags)
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
-    let cli = Cli::try_parse_from(argv).map_err(|error| error.to_string())?;
-    let (start, credentials) = (chrono::Utc::now(), &server.config.credentials);
-    let mut config = match cli.command {
-        Command::Run(args) => args.to_config(start, credentials),
-        Command::Status(args) => args.to_config(start, credentials),
-        _ => return Err("not a run".to_owned()),
+        .chain(arguments.iter().cloned());
+    if let Err(error) = Cli::try_parse_from(argv) {
+        return Ended::Refused(error.to_string());
     }
-    .map_err(|error| error.to_string())?;
-    if let Some((live, interrupt)) = control {
-        config.live = live;
-        config.interrupt = interrupt;
+    let (follow, stop) = match control {
+        Some((live, stop)) => (Some(live), stop),
+        None => (None, CancellationToken::new()),
+    };
+    ChildRun {
+        command,
+        arguments,
+        summary,
+        credentials: &server.config.credentials,
+        follow,
+        stop,
     }
-    match crate::run::run(config).await {
-        Ok(outcome) => Ok((outcome.summary.clone(), outcome.exit_code())),
-        Err(error) => Err(error.to_string()),
-    }
+    .run()
+    .await
 }
 
 async fn status_form(State(server): Shared) -> Html<String> {
@@ -536,9 +567,25 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
     let report = folder.join("status.csv");
     let mut arguments = upload.arguments(&input, &["--env", "--sheet"]);
     arguments.extend(["-o".to_owned(), report.display().to_string()]);
-    let (summary, exit_code) = match command_with(&server, "status", &arguments, None).await {
-        Ok(done) => done,
-        Err(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    let read = in_child(
+        &server,
+        "status",
+        arguments,
+        &folder.join("status.summary.json"),
+        None,
+    )
+    .await;
+    let (summary, exit_code) = match read {
+        Ended::Finished { summary, exit_code } => (summary, exit_code),
+        Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+        Ended::Died(why) => {
+            return page_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "the bypasses could not be read: the process reading the file ended ({why}); the server and every other run go on"
+                ),
+            );
+        }
     };
     let rows = pages::read_rows(&report);
     let html = pages::status(id, &upload.name, &summary, &rows);
@@ -559,59 +606,100 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
 }
 
 async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
-    {
-        let mut runs = server.runs();
-        let Some(entry) = runs.get_mut(&id) else {
-            return page_error(StatusCode::NOT_FOUND, "no such run");
-        };
-        if !matches!(entry.phase, Phase::Planned) {
-            return Redirect::to(&format!("/runs/{id}")).into_response();
-        }
-        let live = Arc::new(LiveCounters::keeping_attention());
-        live.total.store(entry.plan.planned, Ordering::Relaxed);
-        let interrupt = CancellationToken::new();
-        entry.phase = Phase::Running {
-            live: live.clone(),
-            interrupt: interrupt.clone(),
-        };
-        let server = server.clone();
-        // The plan is the input: its rows carry the user IDs that names resolved to and the
-        // exact expiries the page showed, so what is granted is what was confirmed, however
-        // long after the check the button is pressed.
-        let arguments: Vec<String> = [
-            entry.folder.join("plan.csv").display().to_string(),
-            "--only".to_owned(),
-            "planned".to_owned(),
-            "-o".to_owned(),
-            entry.folder.join("results.csv").display().to_string(),
-            "--summary-json".to_owned(),
-            entry.folder.join("summary.json").display().to_string(),
-        ]
-        .into();
-        tokio::spawn(async move {
-            let finished = run_with(&server, &arguments, Some((live.clone(), interrupt))).await;
-            let attention = live.take_attention();
-            let phase = match finished {
-                Ok((summary, exit_code)) => Phase::Done {
-                    summary,
-                    exit_code,
-                    attention,
-                },
-                Err(message) => {
-                    tracing::warn!(run = id, %message, "a run from the page could not finish");
-                    Phase::Done {
-                        summary: Summary::default(),
-                        exit_code: crate::outcome::exit::USAGE,
-                        attention,
-                    }
-                }
-            };
-            if let Some(entry) = server.runs().get_mut(&id) {
-                entry.phase = phase;
-            }
-        });
+    launch(&server, id, |phase| matches!(phase, Phase::Planned), false)
+}
+
+/// Finishes a run that died or was stopped: `run --resume` on its results, so that nothing
+/// granted is sent again.
+async fn resume_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    launch(&server, id, resumable, true)
+}
+
+/// A run that died, or was stopped, can be resumed.
+fn resumable(phase: &Phase) -> bool {
+    match phase {
+        Phase::Died { .. } => true,
+        Phase::Done { exit_code, .. } => *exit_code == crate::outcome::exit::INTERRUPTED,
+        Phase::Planned | Phase::Running { .. } => false,
     }
+}
+
+/// Starts run `id`'s grant in a child process when its phase allows (`may_start`), and shows
+/// its page.
+fn launch(
+    server: &Arc<Server>,
+    id: u64,
+    may_start: impl Fn(&Phase) -> bool,
+    resume: bool,
+) -> Response {
+    let mut runs = server.runs();
+    let Some(entry) = runs.get_mut(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "no such run");
+    };
+    if !may_start(&entry.phase) {
+        return Redirect::to(&format!("/runs/{id}")).into_response();
+    }
+    let live = Arc::new(LiveCounters::keeping_attention());
+    live.total.store(entry.plan.planned, Ordering::Relaxed);
+    let interrupt = CancellationToken::new();
+    entry.phase = Phase::Running {
+        live: live.clone(),
+        interrupt: interrupt.clone(),
+    };
+    // The plan is the input: its rows carry the user IDs that names resolved to and the
+    // exact expiries the page showed, so what is granted is what was confirmed, however
+    // long after the check the button is pressed.
+    let mut arguments: Vec<String> = [
+        entry.folder.join("plan.csv").display().to_string(),
+        "--only".to_owned(),
+        "planned".to_owned(),
+        "-o".to_owned(),
+        entry.folder.join("results.csv").display().to_string(),
+    ]
+    .into();
+    let summary = entry.folder.join("summary.json");
+    if resume {
+        arguments.push("--resume".to_owned());
+        // The stopped attempt's summary is kept beside the new one.
+        if summary.exists() {
+            let _ = std::fs::rename(&summary, unused_name(&entry.folder, "summary", "json"));
+        }
+    }
+    let server = server.clone();
+    tokio::spawn(async move {
+        let ended = in_child(
+            &server,
+            "run",
+            arguments,
+            &summary,
+            Some((live.clone(), interrupt)),
+        )
+        .await;
+        let attention = live.take_attention();
+        let phase = match ended {
+            Ended::Finished { summary, exit_code } => Phase::Done {
+                summary,
+                exit_code,
+                attention,
+            },
+            Ended::Refused(why) | Ended::Died(why) => {
+                tracing::warn!(run = id, %why, "a run from the page did not finish");
+                Phase::Died { why, attention }
+            }
+        };
+        if let Some(entry) = server.runs().get_mut(&id) {
+            entry.phase = phase;
+        }
+    });
     Redirect::to(&format!("/runs/{id}")).into_response()
+}
+
+/// `<stem>.<n>.<extension>` in `folder` for the first `n` from 1 not taken.
+fn unused_name(folder: &Path, stem: &str, extension: &str) -> PathBuf {
+    (1_u32..)
+        .map(|n| folder.join(format!("{stem}.{n}.{extension}")))
+        .find(|path| !path.exists())
+        .unwrap_or_else(|| folder.join(format!("{stem}.earlier.{extension}")))
 }
 
 async fn stop_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
@@ -625,9 +713,13 @@ async fn stop_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response 
 async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
     let runs = server.runs();
     match runs.get(&id) {
-        Some(entry) => {
-            Html(pages::run(id, &entry.name, &phase_label(&entry.phase))).into_response()
-        }
+        Some(entry) => Html(pages::run(
+            id,
+            &entry.name,
+            &phase_label(&entry.phase, &entry.folder),
+            resumable(&entry.phase),
+        ))
+        .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),
     }
 }
@@ -691,6 +783,30 @@ fn progress_events(
                         true,
                     ))
                 }
+                Some(Phase::Died { why, attention }) => {
+                    let attention = attention.get(shown..).unwrap_or_default().to_vec();
+                    let entry = runs.get(&id);
+                    let held = entry
+                        .map(|entry| journal_holds(&entry.folder))
+                        .unwrap_or_default();
+                    Some((
+                        "done",
+                        serde_json::json!({
+                            "summary": Summary {
+                                total: entry.map_or(0, |entry| entry.plan.planned),
+                                succeeded: held.succeeded,
+                                ..Summary::default()
+                            },
+                            "exit_code": null,
+                            "died": why,
+                            "journal_rows": held.rows,
+                            "attention": attention,
+                            "attention_from": shown,
+                        }),
+                        attention.len(),
+                        true,
+                    ))
+                }
                 Some(Phase::Planned) => Some(("waiting", serde_json::json!({}), 0, false)),
                 None => None,
             }
@@ -733,6 +849,32 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
             .into_response(),
         Err(_) => page_error(StatusCode::NOT_FOUND, "that file is not there yet"),
     }
+}
+
+/// What a run's journal holds: rows finished, and of them granted.
+#[derive(Debug, Default, Clone, Copy)]
+struct JournalHolds {
+    rows: u64,
+    succeeded: u64,
+}
+
+fn journal_holds(folder: &Path) -> JournalHolds {
+    let journal = crate::record::journal::Journal::path_for(&folder.join("results.csv"));
+    let mut held = JournalHolds::default();
+    let Ok(mut reader) = csv::Reader::from_path(journal) else {
+        return held;
+    };
+    let status_at = reader
+        .headers()
+        .ok()
+        .and_then(|header| header.iter().position(|name| name == "status"));
+    for record in reader.records().map_while(Result::ok) {
+        held.rows += 1;
+        if status_at.and_then(|at| record.get(at)) == Some("succeeded") {
+            held.succeeded += 1;
+        }
+    }
+    held
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {

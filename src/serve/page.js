@@ -100,12 +100,23 @@ if (numbers && numbers.dataset.events) {
     const s = done.summary;
     bar.max = Math.max(s.total, 1);
     bar.value = s.total;
-    phase.textContent = "Finished (exit " + done.exit_code + ")";
-    numbers.textContent = s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
-      " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+    if (done.died) {
+      phase.textContent = "Died: " + done.died;
+      numbers.textContent = "Its journal holds " + done.journal_rows + " of " + s.total +
+        " rows (" + s.succeeded + " granted); Resume finishes it without sending those again.";
+    } else {
+      phase.textContent = (done.exit_code === 130 ? "Stopped" : "Finished") +
+        " (exit " + done.exit_code + ")";
+      numbers.textContent = s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
+        " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+    }
     const stop = document.getElementById("stop");
     if (stop) {
       stop.form.hidden = true;
+    }
+    const resume = document.getElementById("resume");
+    if (resume && (done.died || done.exit_code === 130)) {
+      resume.hidden = false;
     }
     document.body.dataset.finished = "true";
     events.close();

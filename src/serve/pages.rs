@@ -154,7 +154,9 @@ pub fn plan(
     )
 }
 
-pub fn run(id: u64, name: &str, phase: &str) -> String {
+/// A run's page; `resumable` shows its Resume button from the start (a run that died or was
+/// stopped before the page was opened), which the script otherwise shows when that happens.
+pub fn run(id: u64, name: &str, phase: &str, resumable: bool) -> String {
     layout(
         "Run",
         &format!(
@@ -163,10 +165,12 @@ pub fn run(id: u64, name: &str, phase: &str) -> String {
              <table id=\"attention\" hidden><caption>Rows that need attention, as they finish (the first {most}; the results have every row)</caption>\
              <thead><tr><th>Row</th><th>Status</th><th>User ID</th><th>Error</th></tr></thead><tbody></tbody></table>\
              <form method=\"post\" action=\"/runs/{id}/stop\"><button type=\"submit\" id=\"stop\">Stop (rows in flight finish; the rest are not attempted)</button></form>\
+             <form method=\"post\" action=\"/runs/{id}/resume\" id=\"resume\"{hidden}><button type=\"submit\">Resume (rows already granted are not sent again)</button></form>\
              <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
             escape(name),
             escape(phase),
             most = crate::record::progress::MOST_ATTENTION_ROWS,
+            hidden = if resumable { "" } else { " hidden" },
         ),
     )
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::support::{ENV_A, column, dry_run_until_8h, read_results, stderr};
 
 /// A part's contents, written by a closure so that a large one is streamed.
-type Part = Box<dyn Fn(&mut dyn Write)>;
+pub(crate) type Part = Box<dyn Fn(&mut dyn Write)>;
 
 /// A zip of `parts`.
 fn write_zip(path: &std::path::Path, parts: Vec<(&str, Part)>) {
@@ -32,7 +32,7 @@ fn write_zip(path: &std::path::Path, parts: Vec<(&str, Part)>) {
     zip.finish().expect("the zip is finished");
 }
 
-fn text(contents: String) -> Part {
+pub(crate) fn text(contents: String) -> Part {
     Box::new(move |out| out.write_all(contents.as_bytes()).expect("written"))
 }
 
@@ -54,7 +54,7 @@ fn repeated(before: &'static str, piece: &'static str, times: usize, after: &'st
 }
 
 /// An `.xlsx` of one sheet `Users`, its sheet data and string table as given.
-fn write_xlsx(path: &std::path::Path, sheet_data: Part, shared_strings: Option<Part>) {
+pub(crate) fn write_xlsx(path: &std::path::Path, sheet_data: Part, shared_strings: Option<Part>) {
     let mut parts: Vec<(&str, Part)> = vec![
         ("[Content_Types].xml", text(r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#.to_owned())),
         ("_rels/.rels", text(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_owned())),

@@ -16,6 +16,7 @@ mod run_signals;
 mod runbooks;
 mod secrets;
 mod serve;
+mod serve_isolation;
 mod simulate_command;
 mod simulator;
 mod spreadsheets;

@@ -107,7 +107,14 @@ async fn a_secret_quoted_back_by_pingone_is_in_no_file_and_no_log_line_of_a_run(
         let output = tokio::process::Command::new(BINARY)
             .arg("run")
             .arg(&input)
-            .args(["--progress", "never", "--retries", "0", "--log-format", format])
+            .args([
+                "--progress",
+                "never",
+                "--retries",
+                "0",
+                "--log-format",
+                format,
+            ])
             .arg("--summary-json")
             .arg(folder.path().join("summary.json"))
             .env_clear()
@@ -135,10 +142,7 @@ async fn a_secret_quoted_back_by_pingone_is_in_no_file_and_no_log_line_of_a_run(
             assert_no_secret(path, text);
         }
         assert_no_secret("standard error", &stderr(&output));
-        assert_no_secret(
-            "standard output",
-            &String::from_utf8_lossy(&output.stdout),
-        );
+        assert_no_secret("standard output", &String::from_utf8_lossy(&output.stdout));
     }
 }
 

@@ -1,0 +1,158 @@
+//! The upload page outlives anything one run does: each run's work happens in a child process,
+//! so a hostile workbook uploaded during a grant is refused while the grant goes on, and a
+//! grant whose process is killed outright (as an abort or the out-of-memory killer would) is
+//! shown as died with what its journal holds, while the server and other runs go on; "Resume"
+//! then finishes it without sending any journaled grant again.
+
+use std::time::Duration;
+
+use pingone_bypass::simulator::SimulatorConfig;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::hostile_workbooks::{text, write_xlsx};
+use crate::serve::{
+    Served, browser, confirm_and_follow, events_until_done, post_page, serve_with, sign_in,
+};
+use crate::support::{ENV_A, eventually, start, worker_app_settings};
+
+fn upload(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        )
+        .text("until", "8h")
+}
+
+fn users(count: usize) -> Vec<u8> {
+    let mut csv = String::from("envID,userID\n");
+    for _ in 0..count {
+        csv.push_str(&format!("{ENV_A},{}\n", Uuid::new_v4()));
+    }
+    csv.into_bytes()
+}
+
+/// A 1.7 KB `.xlsx` whose one cell is at column `FXSHRXW`, far past Excel's last: it once made
+/// the reader allocate 64 GiB and abort the whole server.
+fn cell_past_the_last_column() -> Vec<u8> {
+    let folder = tempfile::tempdir().expect("a folder");
+    let path = folder.path().join("export.xlsx");
+    write_xlsx(
+        &path,
+        text(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>envID</t></is></c><c r="B1" t="inlineStr"><is><t>userID</t></is></c></row><row r="3"><c r="FXSHRXW3" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>"#.to_owned()),
+        None,
+    );
+    std::fs::read(&path).expect("the workbook is written")
+}
+
+/// The process granting run `run` of `served` (its command line names the run's plan).
+fn grant_process(served: &Served, run: u64) -> Option<u32> {
+    let plan = served
+        .workdir()
+        .join(format!("run-{run}"))
+        .join("plan.csv")
+        .display()
+        .to_string();
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let entry = entry.ok()?;
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let command = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let arguments: Vec<&[u8]> = command.split(|byte| *byte == 0).collect();
+        (arguments.contains(&plan.as_bytes()) && arguments.contains(&b"--only".as_slice()))
+            .then_some(pid)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_upload_and_a_killed_grant_reach_neither_the_server_nor_another_run() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_millis(5),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let served = serve_with(worker_app_settings(&simulator), &["--rate", "40"]).await;
+    let cookie = sign_in(&served).await;
+    let client = browser();
+
+    let plan = post_page(&served, &cookie, "/plan", upload(users(240), "big.csv")).await;
+    assert!(plan.contains("240 to grant"), "{plan}");
+    let started = client
+        .post(format!("{}/runs/1/start", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    eventually("the first grant is under way", || {
+        simulator.stats().total_puts() >= 20
+    })
+    .await;
+
+    let refused = client
+        .post(format!("{}/plan", served.base()))
+        .header("cookie", &cookie)
+        .multipart(upload(cell_past_the_last_column(), "export.xlsx"))
+        .send()
+        .await
+        .expect("the server answers a hostile upload");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refusal = refused.text().await.expect("the page");
+    assert!(refusal.contains("past Excel"), "{refusal}");
+
+    post_page(&served, &cookie, "/plan", upload(users(3), "small.csv")).await;
+    let other = confirm_and_follow(&served, &cookie, 3).await;
+    assert!(other.contains("\"succeeded\":3"), "{other}");
+
+    let grant = grant_process(&served, 1).expect("the first grant runs in a process of its own");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &grant.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let died = events_until_done(&served, &cookie, 1).await;
+    assert!(
+        died.contains("\"died\":\"it was ended by signal 9"),
+        "{died}"
+    );
+    let done: serde_json::Value = died
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("data: "))
+        .and_then(|data| serde_json::from_str(data).ok())
+        .expect("the done event's data");
+    let journaled = done["summary"]["succeeded"].as_u64().expect("a count");
+    assert!(journaled > 0 && journaled < 240, "{done}");
+    let page = client
+        .get(format!("{}/runs/1", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("the server still answers")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        page.contains("Its journal holds") && page.contains("id=\"resume\">"),
+        "the died run offers Resume: {page}"
+    );
+
+    let puts_before = simulator.stats().total_puts();
+    let resumed = client
+        .post(format!("{}/runs/1/resume", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resumed.status(), StatusCode::SEE_OTHER);
+    let finished = events_until_done(&served, &cookie, 1).await;
+    assert!(finished.contains("\"exit_code\":0"), "{finished}");
+    assert_eq!(
+        simulator.stats().total_puts() - puts_before,
+        240 - journaled,
+        "no journaled grant is sent again"
+    );
+    let results = std::fs::read_to_string(served.workdir().join("run-1").join("results.csv"))
+        .expect("the results");
+    assert_eq!(results.matches(",succeeded,").count(), 240, "{results}");
+}
