@@ -7,6 +7,7 @@
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
 mod child;
+mod history;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -141,10 +142,26 @@ pub async fn start(
     if !config.listen.ip().is_loopback() {
         return Err(ServeError::NotLoopback(config.listen));
     }
-    std::fs::create_dir_all(&config.workdir).map_err(|source| ServeError::Workdir {
-        path: config.workdir.clone(),
-        source,
-    })?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.workdir)
+            .map_err(|source| ServeError::Workdir {
+                path: config.workdir.clone(),
+                source,
+            })?;
+    }
+    let earlier = history::earlier(&config.workdir);
+    let next_run = earlier
+        .keys()
+        .max()
+        .map_or(1, |last| last.saturating_add(1));
+    let runs = earlier
+        .into_iter()
+        .filter_map(|(id, found)| entry_of(found).map(|entry| (id, entry)))
+        .collect();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -163,8 +180,8 @@ pub async fn start(
         launch_key,
         key_used: AtomicBool::new(false),
         session: random_token(),
-        runs: Mutex::new(BTreeMap::new()),
-        next_run: AtomicU64::new(1),
+        runs: Mutex::new(runs),
+        next_run: AtomicU64::new(next_run),
     });
     let app = Router::new()
         .route("/", get(home))
@@ -183,6 +200,35 @@ pub async fn start(
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server);
     Ok((url, async move { axum::serve(listener, app).await }))
+}
+
+/// An earlier run found in the work folder, as the page lists it; `None` for an upload that
+/// was never planned.
+fn entry_of(found: history::Earlier) -> Option<RunEntry> {
+    let phase = match found.state {
+        history::State::NotPlanned => return None,
+        history::State::Planned => Phase::Planned,
+        history::State::Finished {
+            summary,
+            exit_code,
+            attention,
+        } => Phase::Done {
+            summary,
+            exit_code,
+            attention,
+        },
+        history::State::Died { why, attention } => Phase::Died { why, attention },
+    };
+    let name = match found.kind {
+        history::Kind::Run => found.name,
+        history::Kind::Status => format!("who has a bypass: {}", found.name),
+    };
+    Some(RunEntry {
+        name,
+        folder: found.folder,
+        plan: found.plan.unwrap_or_default(),
+        phase,
+    })
 }
 
 fn random_token() -> String {
@@ -444,8 +490,29 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
     let id = server.next_run.fetch_add(1, Ordering::Relaxed);
     let folder = server.config.workdir.join(format!("{kind}-{id}"));
     let input = folder.join(kept_name(&upload.name));
-    std::fs::create_dir_all(&folder)
-        .and_then(|()| std::fs::write(&input, &upload.bytes))
+    // A new folder, readable by this user alone; one already there (another server on the same
+    // work folder) is never written into.
+    let kept = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new().mode(0o700).create(&folder)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&input)?
+            .write_all(&upload.bytes)
+    };
+    kept()
+        .map(|()| {
+            history::keep(
+                &folder,
+                history::UPLOAD_RECORD,
+                &history::UploadRecord {
+                    name: upload.name.clone(),
+                },
+            );
+        })
         .map_err(|error| {
             page_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -488,6 +555,10 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
         None,
     )
     .await;
+    if !matches!(planned, Ended::Finished { .. }) {
+        // Nothing was planned: the upload is not kept.
+        let _ = std::fs::remove_dir_all(&folder);
+    }
     let outcome = match planned {
         Ended::Finished { summary, .. } => summary,
         Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
@@ -575,6 +646,9 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
         None,
     )
     .await;
+    if !matches!(read, Ended::Finished { .. }) {
+        let _ = std::fs::remove_dir_all(&folder);
+    }
     let (summary, exit_code) = match read {
         Ended::Finished { summary, exit_code } => (summary, exit_code),
         Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
@@ -615,12 +689,27 @@ async fn resume_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Respons
     launch(&server, id, resumable, true)
 }
 
-/// A run that died, or was stopped, can be resumed.
+/// A run that died or was stopped can be resumed, and one with rows not granted (failed, not
+/// attempted) retried the same way: `--resume` sends exactly the rows without a grant.
 fn resumable(phase: &Phase) -> bool {
     match phase {
         Phase::Died { .. } => true,
-        Phase::Done { exit_code, .. } => *exit_code == crate::outcome::exit::INTERRUPTED,
+        Phase::Done { exit_code, .. } => {
+            *exit_code == crate::outcome::exit::INTERRUPTED
+                || *exit_code == crate::outcome::exit::UNFINISHED
+        }
         Phase::Planned | Phase::Running { .. } => false,
+    }
+}
+
+/// The words of the button that resumes a run, when it can be.
+fn resume_label(phase: &Phase) -> Option<&'static str> {
+    match phase {
+        Phase::Done { exit_code, .. } if *exit_code == crate::outcome::exit::UNFINISHED => {
+            Some(pages::RETRY)
+        }
+        phase if resumable(phase) => Some(pages::RESUME),
+        _ => None,
     }
 }
 
@@ -658,6 +747,7 @@ fn launch(
     ]
     .into();
     let summary = entry.folder.join("summary.json");
+    let folder = entry.folder.clone();
     if resume {
         arguments.push("--resume".to_owned());
         // The stopped attempt's summary is kept beside the new one.
@@ -676,6 +766,17 @@ fn launch(
         )
         .await;
         let attention = live.take_attention();
+        let end = match &ended {
+            Ended::Finished { exit_code, .. } => history::EndRecord {
+                exit_code: Some(*exit_code),
+                died: None,
+            },
+            Ended::Refused(why) | Ended::Died(why) => history::EndRecord {
+                exit_code: None,
+                died: Some(why.clone()),
+            },
+        };
+        history::keep(&folder, history::END_RECORD, &end);
         let phase = match ended {
             Ended::Finished { summary, exit_code } => Phase::Done {
                 summary,
@@ -717,7 +818,7 @@ async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response 
             id,
             &entry.name,
             &phase_label(&entry.phase, &entry.folder),
-            resumable(&entry.phase),
+            resume_label(&entry.phase),
         ))
         .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),

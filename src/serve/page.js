@@ -115,7 +115,10 @@ if (numbers && numbers.dataset.events) {
       stop.form.hidden = true;
     }
     const resume = document.getElementById("resume");
-    if (resume && (done.died || done.exit_code === 130)) {
+    if (resume && (done.died || done.exit_code === 130 || done.exit_code === 1)) {
+      resume.querySelector("button").textContent = done.exit_code === 1
+        ? "Retry the rows not granted (failed or not attempted)"
+        : "Resume (rows already granted are not sent again)";
       resume.hidden = false;
     }
     document.body.dataset.finished = "true";

@@ -154,9 +154,14 @@ pub fn plan(
     )
 }
 
-/// A run's page; `resumable` shows its Resume button from the start (a run that died or was
-/// stopped before the page was opened), which the script otherwise shows when that happens.
-pub fn run(id: u64, name: &str, phase: &str, resumable: bool) -> String {
+/// The resume button's words for a run that died or was stopped, and for one with rows not
+/// granted (the page's script uses the same).
+pub const RESUME: &str = "Resume (rows already granted are not sent again)";
+pub const RETRY: &str = "Retry the rows not granted (failed or not attempted)";
+
+/// A run's page; `resume` shows its resume button from the start with those words (a run that
+/// ended so before the page was opened), which the script otherwise shows when that happens.
+pub fn run(id: u64, name: &str, phase: &str, resume: Option<&str>) -> String {
     layout(
         "Run",
         &format!(
@@ -165,12 +170,13 @@ pub fn run(id: u64, name: &str, phase: &str, resumable: bool) -> String {
              <table id=\"attention\" hidden><caption>Rows that need attention, as they finish (the first {most}; the results have every row)</caption>\
              <thead><tr><th>Row</th><th>Status</th><th>User ID</th><th>Error</th></tr></thead><tbody></tbody></table>\
              <form method=\"post\" action=\"/runs/{id}/stop\"><button type=\"submit\" id=\"stop\">Stop (rows in flight finish; the rest are not attempted)</button></form>\
-             <form method=\"post\" action=\"/runs/{id}/resume\" id=\"resume\"{hidden}><button type=\"submit\">Resume (rows already granted are not sent again)</button></form>\
+             <form method=\"post\" action=\"/runs/{id}/resume\" id=\"resume\"{hidden}><button type=\"submit\">{label}</button></form>\
              <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
             escape(name),
             escape(phase),
             most = crate::record::progress::MOST_ATTENTION_ROWS,
-            hidden = if resumable { "" } else { " hidden" },
+            hidden = if resume.is_some() { "" } else { " hidden" },
+            label = escape(resume.unwrap_or(RESUME)),
         ),
     )
 }

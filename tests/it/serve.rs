@@ -18,7 +18,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
 pub(crate) struct Served {
     child: Child,
     pub(crate) url: String,
-    workdir: tempfile::TempDir,
+    /// Held until `stop` hands it on.
+    workdir: Option<tempfile::TempDir>,
     /// Where the server's standard error goes.
     log: tempfile::NamedTempFile,
 }
@@ -36,7 +37,16 @@ impl Served {
     }
 
     pub(crate) fn workdir(&self) -> &std::path::Path {
-        self.workdir.path()
+        self.workdir
+            .as_ref()
+            .map_or(std::path::Path::new(""), tempfile::TempDir::path)
+    }
+
+    /// Stops the server as a kill would, and hands back its work folder.
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
+        self.workdir
+            .take()
+            .expect("the work folder is held until now")
     }
 
     /// What the server has written to standard error so far.
@@ -55,7 +65,15 @@ pub(crate) async fn serve_with(
     settings: impl IntoIterator<Item = (&'static str, String)>,
     extra: &[&str],
 ) -> Served {
-    let workdir = tempfile::tempdir().expect("a work folder");
+    serve_in(tempfile::tempdir().expect("a work folder"), settings, extra).await
+}
+
+/// `serve <extra>` on the work folder `workdir` (one an earlier server used, say).
+pub(crate) async fn serve_in(
+    workdir: tempfile::TempDir,
+    settings: impl IntoIterator<Item = (&'static str, String)>,
+    extra: &[&str],
+) -> Served {
     let log = tempfile::NamedTempFile::new().expect("a log file");
     let mut child = Command::new(BINARY)
         .arg("serve")
@@ -88,7 +106,7 @@ pub(crate) async fn serve_with(
     Served {
         child,
         url,
-        workdir,
+        workdir: Some(workdir),
         log,
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::hostile_workbooks::{text, write_xlsx};
 use crate::serve::{
-    Served, browser, confirm_and_follow, events_until_done, post_page, serve_with, sign_in,
+    Served, browser, confirm_and_follow, events_until_done, post_page, serve_in, serve_with,
+    sign_in,
 };
 use crate::support::{ENV_A, eventually, start, worker_app_settings};
 
@@ -155,4 +156,83 @@ async fn a_hostile_upload_and_a_killed_grant_reach_neither_the_server_nor_anothe
     let results = std::fs::read_to_string(served.workdir().join("run-1").join("results.csv"))
         .expect("the results");
     assert_eq!(results.matches(",succeeded,").count(), 240, "{results}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_on_its_work_folder_serve_lists_every_earlier_run_and_overwrites_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let simulator = start(SimulatorConfig::default()).await;
+    let served = serve_with(worker_app_settings(&simulator), &["--rate", "1000"]).await;
+    let cookie = sign_in(&served).await;
+    post_page(&served, &cookie, "/plan", upload(users(2), "granted.csv")).await;
+    let granted = confirm_and_follow(&served, &cookie, 1).await;
+    assert!(granted.contains("\"exit_code\":0"), "{granted}");
+    post_page(&served, &cookie, "/plan", upload(users(1), "waiting.csv")).await;
+    let first_input = std::fs::read(served.workdir().join("run-1").join("input.csv"))
+        .expect("run 1's upload is kept");
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("it is there")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&served.workdir().join("run-1")), 0o700);
+    assert_eq!(
+        mode(&served.workdir().join("run-1").join("input.csv")),
+        0o600
+    );
+
+    let workdir = served.stop();
+    let served = serve_in(
+        workdir,
+        worker_app_settings(&simulator),
+        &["--rate", "1000"],
+    )
+    .await;
+    let cookie = sign_in(&served).await;
+    let home = browser()
+        .get(format!("{}/", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        home.contains("granted.csv") && home.contains("finished (exit 0): 2 succeeded"),
+        "the finished run is listed with its counts: {home}"
+    );
+    assert!(
+        home.contains("waiting.csv") && home.contains("planned, not started"),
+        "{home}"
+    );
+    let results = browser()
+        .get(format!("{}/runs/1/results.csv", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        results.status(),
+        StatusCode::OK,
+        "an earlier run's results download"
+    );
+
+    post_page(&served, &cookie, "/plan", upload(users(1), "new.csv")).await;
+    assert!(
+        served.workdir().join("run-3").join("input.csv").exists(),
+        "the next upload is numbered after the earlier runs"
+    );
+    assert_eq!(
+        std::fs::read(served.workdir().join("run-1").join("input.csv")).expect("still there"),
+        first_input,
+        "nothing of an earlier run is overwritten"
+    );
+    let waiting = confirm_and_follow(&served, &cookie, 2).await;
+    assert!(
+        waiting.contains("\"succeeded\":1"),
+        "a run planned before the restart is granted after it: {waiting}"
+    );
 }

@@ -1,0 +1,208 @@
+//! The page's memory is its work folder: each upload's folder (`run-<n>`, `status-<n>`) keeps
+//! what the upload was (`upload.json`), the plan and its summary, the results, the journal and
+//! how the run's process ended (`ended.json`). A `serve` restarted on the same folder reads them
+//! back, lists every earlier run with its state, and numbers new runs after them, so nothing
+//! of an earlier run is overwritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
+use crate::record::summary::Summary;
+
+/// What an upload was, kept in its folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadRecord {
+    /// The file's name as the browser sent it (shown, never used as a path).
+    pub name: String,
+}
+
+/// How a run's process ended, kept in its folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndRecord {
+    /// `None` when it died.
+    pub exit_code: Option<u8>,
+    pub died: Option<String>,
+}
+
+/// An earlier upload's folder, as found.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    pub kind: Kind,
+    pub name: String,
+    pub folder: PathBuf,
+    /// The plan's (or the status check's) summary, when it was made.
+    pub plan: Option<Summary>,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Run,
+    Status,
+}
+
+/// Where an earlier run had got to.
+#[derive(Debug, Clone)]
+pub enum State {
+    /// The file was refused, or the server stopped while planning it.
+    NotPlanned,
+    Planned,
+    Finished {
+        summary: Summary,
+        exit_code: u8,
+        attention: Vec<AttentionRow>,
+    },
+    /// Its process died, or the server stopped while it ran (a journal and no end).
+    Died {
+        why: String,
+        attention: Vec<AttentionRow>,
+    },
+}
+
+pub const UPLOAD_RECORD: &str = "upload.json";
+pub const END_RECORD: &str = "ended.json";
+
+/// Writes `value` as JSON to `name` in `folder`; a failure is logged, since the run itself
+/// goes on and its results are what count.
+pub fn keep(folder: &Path, name: &str, value: &impl Serialize) {
+    let written = serde_json::to_vec_pretty(value)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(folder.join(name), bytes));
+    if let Err(error) = written {
+        tracing::warn!(folder = %folder.display(), %error, "cannot keep {name}");
+    }
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Every earlier upload's folder in `workdir`, by its number.
+pub fn earlier(workdir: &Path) -> BTreeMap<u64, Earlier> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(workdir) else {
+        return found;
+    };
+    for entry in entries.map_while(Result::ok) {
+        let folder = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let (kind, number) = match name.split_once('-') {
+            Some(("run", number)) => (Kind::Run, number),
+            Some(("status", number)) => (Kind::Status, number),
+            _ => continue,
+        };
+        let Ok(id) = number.parse::<u64>() else {
+            continue;
+        };
+        if !folder.is_dir() {
+            continue;
+        }
+        found.insert(id, read_folder(kind, folder));
+    }
+    found
+}
+
+fn read_folder(kind: Kind, folder: PathBuf) -> Earlier {
+    let name = read::<UploadRecord>(&folder.join(UPLOAD_RECORD))
+        .map(|upload| upload.name)
+        .unwrap_or_else(|| "an earlier upload".to_owned());
+    let (plan_summary, results) = match kind {
+        Kind::Run => ("plan.summary.json", "results.csv"),
+        Kind::Status => ("status.summary.json", "status.csv"),
+    };
+    let plan = read::<Summary>(&folder.join(plan_summary));
+    let ended = read::<EndRecord>(&folder.join(END_RECORD));
+    let journal = crate::record::journal::Journal::path_for(&folder.join(results));
+    let state = match (kind, &plan, ended) {
+        (_, None, _) => State::NotPlanned,
+        (Kind::Status, Some(summary), _) => State::Finished {
+            summary: summary.clone(),
+            exit_code: 0,
+            attention: Vec::new(),
+        },
+        (
+            Kind::Run,
+            Some(_),
+            Some(EndRecord {
+                exit_code: Some(exit_code),
+                ..
+            }),
+        ) => match read::<Summary>(&folder.join("summary.json")) {
+            Some(summary) => State::Finished {
+                summary,
+                exit_code,
+                attention: attention_rows(&folder.join(results)),
+            },
+            None => State::Died {
+                why: format!("it ended with exit {exit_code} and no summary"),
+                attention: Vec::new(),
+            },
+        },
+        (Kind::Run, Some(_), Some(EndRecord { died, .. })) => State::Died {
+            why: died.unwrap_or_else(|| "its process ended without finishing".to_owned()),
+            attention: Vec::new(),
+        },
+        (Kind::Run, Some(_), None) if journal.exists() || folder.join(results).exists() => {
+            State::Died {
+                why: "the server stopped while it ran".to_owned(),
+                attention: Vec::new(),
+            }
+        }
+        (Kind::Run, Some(_), None) => State::Planned,
+    };
+    Earlier {
+        kind,
+        name,
+        folder,
+        plan,
+        state,
+    }
+}
+
+/// The rows of a results file that need attention, the first `MOST_ATTENTION_ROWS`.
+fn attention_rows(results: &Path) -> Vec<AttentionRow> {
+    let Ok(mut reader) = csv::Reader::from_path(results) else {
+        return Vec::new();
+    };
+    let Ok(header) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    let at = |name: &str| header.iter().position(|column| column == name);
+    let (row_at, user_at, status_at, code_at, message_at) = (
+        at("row"),
+        at("user_id"),
+        at("status"),
+        at("error_code"),
+        at("error_message"),
+    );
+    let cell = |record: &csv::StringRecord, at: Option<usize>| {
+        at.and_then(|at| record.get(at))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    reader
+        .records()
+        .map_while(Result::ok)
+        .filter(|record| {
+            matches!(
+                cell(record, status_at).as_str(),
+                "failed" | "invalid" | "not_attempted"
+            )
+        })
+        .take(MOST_ATTENTION_ROWS)
+        .map(|record| AttentionRow {
+            row: cell(&record, row_at).parse().ok(),
+            user_id: cell(&record, user_at),
+            status: cell(&record, status_at),
+            error_code: cell(&record, code_at),
+            error_message: cell(&record, message_at),
+        })
+        .collect()
+}
