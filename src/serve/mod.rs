@@ -7,6 +7,8 @@
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
 mod child;
+mod connections;
+pub use connections::MOST_CONNECTIONS;
 mod history;
 mod pages;
 
@@ -34,6 +36,17 @@ use crate::record::progress::AttentionRow;
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
 use child::{ChildRun, Ended};
+
+/// Uploads read at once: each is held in memory while it is read, so this bounds the memory
+/// uploads take (at most 200 MiB).
+pub const MOST_UPLOADS_AT_ONCE: usize = 4;
+
+/// Runs' processes at once (plans, grants, status checks): each reads a file and may hold a
+/// large sheet.
+pub const MOST_RUNS_AT_ONCE: usize = 4;
+
+/// The longest an upload may take to arrive: on loopback, 50 MiB takes well under a second.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Uploads larger than this are refused with a message (a spreadsheet of a million users is
 /// about 80 MiB as CSV; this page is for the helpdesk's lists).
@@ -115,11 +128,37 @@ struct Server {
     session: String,
     runs: Mutex<BTreeMap<u64, RunEntry>>,
     next_run: AtomicU64,
+    uploads: Arc<tokio::sync::Semaphore>,
+    children: Arc<tokio::sync::Semaphore>,
 }
 
 type Shared = State<Arc<Server>>;
 
 impl Server {
+    /// A place for one more upload, or the page saying to come back.
+    fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        self.uploads.clone().try_acquire_owned().map_err(|_| {
+            page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "The page is busy: {MOST_UPLOADS_AT_ONCE} uploads are being read. Try again in a few seconds."
+                ),
+            )
+        })
+    }
+
+    /// A place for one more run's process, or the page saying to come back.
+    fn run_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        self.children.clone().try_acquire_owned().map_err(|_| {
+            page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "The page is busy: {MOST_RUNS_AT_ONCE} runs are under way. Try again when one of them has finished."
+                ),
+            )
+        })
+    }
+
     /// The server's runs. The map holds plain data: a panic elsewhere cannot leave it
     /// half-updated, so a poisoned lock is taken as it is.
     fn runs(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, RunEntry>> {
@@ -182,6 +221,8 @@ pub async fn start(
         session: random_token(),
         runs: Mutex::new(runs),
         next_run: AtomicU64::new(next_run),
+        uploads: Arc::new(tokio::sync::Semaphore::new(MOST_UPLOADS_AT_ONCE)),
+        children: Arc::new(tokio::sync::Semaphore::new(MOST_RUNS_AT_ONCE)),
     });
     let app = Router::new()
         .route("/", get(home))
@@ -199,7 +240,7 @@ pub async fn start(
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server);
-    Ok((url, async move { axum::serve(listener, app).await }))
+    Ok((url, connections::serve(listener, app)))
 }
 
 /// An earlier run found in the work folder, as the page lists it; `None` for an upload that
@@ -400,7 +441,7 @@ fn phase_label(phase: &Phase, folder: &Path) -> String {
 #[derive(Default)]
 struct Upload {
     name: String,
-    bytes: Vec<u8>,
+    bytes: axum::body::Bytes,
     environment: String,
     until: String,
     timezone: String,
@@ -426,7 +467,19 @@ impl Upload {
     }
 }
 
-async fn read_upload(mut form: Multipart) -> Result<Upload, String> {
+/// The upload's fields, within `UPLOAD_TIMEOUT`.
+async fn read_upload(form: Multipart) -> Result<Upload, String> {
+    tokio::time::timeout(UPLOAD_TIMEOUT, read_fields(form))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the upload did not arrive within {} seconds; try again",
+                UPLOAD_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+async fn read_fields(mut form: Multipart) -> Result<Upload, String> {
     let mut upload = Upload::default();
     while let Some(field) = form.next_field().await.map_err(|error| {
         format!("the upload could not be read ({error}); files are limited to 50 MiB")
@@ -434,13 +487,9 @@ async fn read_upload(mut form: Multipart) -> Result<Upload, String> {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             upload.name = field.file_name().unwrap_or("upload.csv").to_owned();
-            upload.bytes = field
-                .bytes()
-                .await
-                .map_err(|error| {
-                    format!("the file could not be read ({error}); files are limited to 50 MiB")
-                })?
-                .to_vec();
+            upload.bytes = field.bytes().await.map_err(|error| {
+                format!("the file could not be read ({error}); files are limited to 50 MiB")
+            })?;
         } else {
             let text = field.text().await.map_err(|error| error.to_string())?;
             let text = text.trim().to_owned();
@@ -484,6 +533,7 @@ struct Kept {
 
 /// Reads the upload form and keeps its file; the error page when either fails.
 async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload, Kept), Response> {
+    let _reading = server.upload_slot()?;
     let upload = read_upload(form)
         .await
         .map_err(|message| page_error(StatusCode::BAD_REQUEST, &message))?;
@@ -524,7 +574,11 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
 
 /// The sheets of an uploaded workbook, for the form to offer (`{"sheets": [...]}`, or
 /// `{"error": "..."}` with 422 when the file is not a workbook).
-async fn sheets(form: Multipart) -> Response {
+async fn sheets(State(server): Shared, form: Multipart) -> Response {
+    let _reading = match server.upload_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     let listed = read_upload(form)
         .await
         .and_then(|upload| tokio::task::block_in_place(|| sheet_names(&upload.bytes)));
@@ -539,6 +593,10 @@ async fn sheets(form: Multipart) -> Response {
 }
 
 async fn plan(State(server): Shared, form: Multipart) -> Response {
+    let _running = match server.run_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     let (upload, Kept { id, folder, input }) = match receive(&server, "run", form).await {
         Ok(received) => received,
         Err(refused) => return refused,
@@ -631,6 +689,10 @@ async fn status_form(State(server): Shared) -> Html<String> {
 
 /// Who has a bypass now: `status` over the uploaded file, shown and kept for download.
 async fn status(State(server): Shared, form: Multipart) -> Response {
+    let _running = match server.run_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     let (upload, Kept { id, folder, input }) = match receive(&server, "status", form).await {
         Ok(received) => received,
         Err(refused) => return refused,
@@ -728,6 +790,10 @@ fn launch(
     if !may_start(&entry.phase) {
         return Redirect::to(&format!("/runs/{id}")).into_response();
     }
+    let running = match server.run_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     let live = Arc::new(LiveCounters::keeping_attention());
     live.total.store(entry.plan.planned, Ordering::Relaxed);
     let interrupt = CancellationToken::new();
@@ -791,6 +857,7 @@ fn launch(
         if let Some(entry) = server.runs().get_mut(&id) {
             entry.phase = phase;
         }
+        drop(running);
     });
     Redirect::to(&format!("/runs/{id}")).into_response()
 }

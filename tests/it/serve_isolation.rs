@@ -236,3 +236,130 @@ async fn restarted_on_its_work_folder_serve_lists_every_earlier_run_and_overwrit
         "a run planned before the restart is granted after it: {waiting}"
     );
 }
+
+/// A connection that sends half a request header and then nothing.
+async fn half_a_header(served: &Served) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = served.base().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("the server accepts");
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {address}\r\nX-Slow: ").as_bytes())
+        .await
+        .expect("half a header is sent");
+    stream
+}
+
+/// Everything the server sends on `stream` until it closes it.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection within 30 s")
+        .expect("the connection reads");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_bound_are_told_busy_and_half_sent_headers_are_dropped() {
+    let served = serve_with(Vec::new(), &["--simulate"]).await;
+    let cookie = sign_in(&served).await;
+    let mut held = Vec::new();
+    for _ in 0..pingone_bypass::serve::MOST_CONNECTIONS {
+        held.push(half_a_header(&served).await);
+    }
+    let mut past = half_a_header(&served).await;
+    let busy = until_closed(&mut past).await;
+    assert!(
+        busy.starts_with("HTTP/1.1 503") && busy.contains("busy"),
+        "a connection past the bound is answered at once: {busy:?}"
+    );
+    let dropped = until_closed(&mut held[0]).await;
+    assert!(
+        !dropped.contains("200 OK"),
+        "a header that never ends gets no page: {dropped:?}"
+    );
+    drop(held);
+    let home = browser()
+        .get(format!("{}/", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(home.status(), StatusCode::OK, "the page is served again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_past_the_bound_are_told_busy_and_a_refused_upload_is_not_kept() {
+    use tokio::io::AsyncWriteExt;
+    let served = serve_with(Vec::new(), &["--simulate"]).await;
+    let cookie = sign_in(&served).await;
+    let address = served.base().trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..pingone_bypass::serve::MOST_UPLOADS_AT_ONCE {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("the server accepts");
+        let head = format!(
+            "POST /plan HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.csv\"\r\n\r\nenvID,userID\r\n"
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("the start of an upload is sent");
+        slow.push(stream);
+    }
+    let probe = || async {
+        browser()
+            .post(format!("{}/sheets", served.base()))
+            .header("cookie", &cookie)
+            .multipart(upload(b"envID,userID\n".to_vec(), "list.xlsx"))
+            .send()
+            .await
+            .expect("answers")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let busy = loop {
+        let answer = probe().await;
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break answer.text().await.expect("the page");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an upload past the bound is refused while the others are read"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert!(
+        busy.contains("busy") && busy.contains("Try again"),
+        "{busy}"
+    );
+    drop(slow);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while probe().await.status() == StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "abandoned uploads give their places back"
+        );
+        tokio::task::yield_now().await;
+    }
+    let refused = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        upload(b"no,header\n".to_vec(), "bad.csv"),
+    )
+    .await;
+    assert!(refused.contains("That did not work"), "{refused}");
+    let kept: Vec<_> = std::fs::read_dir(served.workdir())
+        .expect("the work folder")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name())
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "no folder is kept for uploads that were refused: {kept:?}"
+    );
+}
