@@ -134,29 +134,43 @@ struct Server {
 
 type Shared = State<Arc<Server>>;
 
+/// Which bound a request met.
+#[derive(Debug, Clone, Copy)]
+enum Busy {
+    Uploads,
+    Runs,
+}
+
+impl Busy {
+    /// The page saying to come back.
+    fn page(self) -> Response {
+        let message = match self {
+            Self::Uploads => format!(
+                "The page is busy: {MOST_UPLOADS_AT_ONCE} uploads are being read. Try again in a few seconds."
+            ),
+            Self::Runs => format!(
+                "The page is busy: {MOST_RUNS_AT_ONCE} runs are under way. Try again when one of them has finished."
+            ),
+        };
+        page_error(StatusCode::SERVICE_UNAVAILABLE, &message)
+    }
+}
+
 impl Server {
-    /// A place for one more upload, or the page saying to come back.
-    fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-        self.uploads.clone().try_acquire_owned().map_err(|_| {
-            page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!(
-                    "The page is busy: {MOST_UPLOADS_AT_ONCE} uploads are being read. Try again in a few seconds."
-                ),
-            )
-        })
+    /// A place for one more upload.
+    fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        self.uploads
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy::Uploads)
     }
 
-    /// A place for one more run's process, or the page saying to come back.
-    fn run_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-        self.children.clone().try_acquire_owned().map_err(|_| {
-            page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!(
-                    "The page is busy: {MOST_RUNS_AT_ONCE} runs are under way. Try again when one of them has finished."
-                ),
-            )
-        })
+    /// A place for one more run's process.
+    fn run_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        self.children
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy::Runs)
     }
 
     /// The server's runs. The map holds plain data: a panic elsewhere cannot leave it
@@ -533,7 +547,7 @@ struct Kept {
 
 /// Reads the upload form and keeps its file; the error page when either fails.
 async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload, Kept), Response> {
-    let _reading = server.upload_slot()?;
+    let _reading = server.upload_slot().map_err(Busy::page)?;
     let upload = read_upload(form)
         .await
         .map_err(|message| page_error(StatusCode::BAD_REQUEST, &message))?;
@@ -577,7 +591,7 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
 async fn sheets(State(server): Shared, form: Multipart) -> Response {
     let _reading = match server.upload_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy,
+        Err(busy) => return busy.page(),
     };
     let listed = read_upload(form)
         .await
@@ -595,7 +609,7 @@ async fn sheets(State(server): Shared, form: Multipart) -> Response {
 async fn plan(State(server): Shared, form: Multipart) -> Response {
     let _running = match server.run_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy,
+        Err(busy) => return busy.page(),
     };
     let (upload, Kept { id, folder, input }) = match receive(&server, "run", form).await {
         Ok(received) => received,
@@ -691,7 +705,7 @@ async fn status_form(State(server): Shared) -> Html<String> {
 async fn status(State(server): Shared, form: Multipart) -> Response {
     let _running = match server.run_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy,
+        Err(busy) => return busy.page(),
     };
     let (upload, Kept { id, folder, input }) = match receive(&server, "status", form).await {
         Ok(received) => received,
@@ -792,7 +806,7 @@ fn launch(
     }
     let running = match server.run_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy,
+        Err(busy) => return busy.page(),
     };
     let live = Arc::new(LiveCounters::keeping_attention());
     live.total.store(entry.plan.planned, Ordering::Relaxed);
