@@ -9,6 +9,7 @@
 mod child;
 mod connections;
 pub use connections::MOST_CONNECTIONS;
+pub use pages::REHEARSAL_BANNER;
 mod history;
 mod pages;
 
@@ -225,6 +226,9 @@ pub async fn start(
         address: config.listen,
         source,
     })?;
+    if config.rehearsal {
+        pages::mark_rehearsal();
+    }
     let launch_key = random_token();
     let url = format!("http://{address}/?key={launch_key}");
     let server = Arc::new(Server {
@@ -1023,7 +1027,16 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
                 (header::CONTENT_TYPE, kind.to_owned()),
                 (
                     header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"run-{id}-{name}\""),
+                    // A rehearsal's files are named apart, so that none is taken for a real
+                    // run's audit trail.
+                    format!(
+                        "attachment; filename=\"{}-{id}-{name}\"",
+                        if server.config.rehearsal {
+                            "rehearsal"
+                        } else {
+                            "run"
+                        }
+                    ),
                 ),
             ],
             bytes,

@@ -26,9 +26,30 @@ pub fn escape(text: &str) -> String {
 const SHEET_CHOICE: &str =
     "<select name=\"sheet\" class=\"sheets\"><option value=\"\">The first sheet</option></select>";
 
+/// Whether this process's page is a rehearsal (`serve --simulate`). One server runs in a
+/// process, and every page it renders, errors included, must say so: set once as it starts.
+static REHEARSAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Marks every page from now on as a rehearsal's.
+pub fn mark_rehearsal() {
+    let _ = REHEARSAL.set(true);
+}
+
+/// The words every page of a rehearsal opens with.
+pub const REHEARSAL_BANNER: &str = "Rehearsal: every request goes to the built-in simulator started with this server; nothing reaches PingOne.";
+
 fn layout(title: &str, body: &str) -> String {
+    let rehearsal = REHEARSAL.get().copied().unwrap_or(false);
+    let (title_prefix, banner) = if rehearsal {
+        (
+            "Rehearsal · ",
+            format!("<p class=\"rehearsal\" id=\"rehearsal\">{REHEARSAL_BANNER}</p>"),
+        )
+    } else {
+        ("", String::new())
+    };
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · pingone-bypass</title><link rel=\"stylesheet\" href=\"/page.css\"><script src=\"/page.js\" defer></script></head><body><header><a href=\"/\">pingone-bypass</a></header><main>{body}</main></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title_prefix}{} · pingone-bypass</title><link rel=\"stylesheet\" href=\"/page.css\"><script src=\"/page.js\" defer></script></head><body><header><a href=\"/\">pingone-bypass</a></header><main>{banner}{body}</main></body></html>",
         escape(title)
     )
 }

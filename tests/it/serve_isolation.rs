@@ -363,3 +363,49 @@ async fn uploads_past_the_bound_are_told_busy_and_a_refused_upload_is_not_kept()
         "no folder is kept for uploads that were refused: {kept:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_on_the_page_says_so_on_every_page_and_is_recorded_as_one() {
+    let served = serve_with(Vec::new(), &["--simulate"]).await;
+    let cookie = sign_in(&served).await;
+    let get = |path: String| {
+        let cookie = cookie.clone();
+        async move {
+            browser()
+                .get(path)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("answers")
+        }
+    };
+    let plan = post_page(&served, &cookie, "/plan", upload(users(2), "drill.csv")).await;
+    let stream = confirm_and_follow(&served, &cookie, 1).await;
+    assert!(stream.contains("\"succeeded\":2"), "{stream}");
+    let mut pages = vec![("the plan", plan)];
+    for path in ["/", "/status", "/runs/1", "/runs/9"] {
+        let page = get(format!("{}{path}", served.base()))
+            .await
+            .text()
+            .await
+            .expect("the page");
+        pages.push((path, page));
+    }
+    for (which, page) in &pages {
+        assert!(
+            page.contains(pingone_bypass::serve::REHEARSAL_BANNER),
+            "{which} says it is a rehearsal: {page}"
+        );
+    }
+    let results = get(format!("{}/runs/1/results.csv", served.base())).await;
+    assert_eq!(
+        results.headers()["content-disposition"],
+        "attachment; filename=\"rehearsal-1-results.csv\""
+    );
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(served.workdir().join("run-1").join("results.manifest.json"))
+            .expect("the run record"),
+    )
+    .expect("JSON");
+    assert_eq!(record["simulated"], true, "{record}");
+}
