@@ -87,6 +87,9 @@ pub enum RunError {
     Output(OutputError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A run that only reads could get no token: a plan without one would promise grants.
+    #[error("{0}")]
+    Credentials(crate::gateway::auth::AuthError),
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(#[from] SimulatorError),
     #[error(transparent)]
@@ -121,6 +124,8 @@ impl RunError {
         if let Self::Selection(error) = self
             && error.is_no_token()
         {
+            exit::NO_TOKEN
+        } else if matches!(self, Self::Credentials(_)) {
             exit::NO_TOKEN
         } else if self.nothing_sent() {
             exit::USAGE

@@ -66,6 +66,11 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
     // Kept alive until the run ends: dropping it stops the simulator.
     let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;
+    if config.reads_only
+        && let Some(sender) = &sender
+    {
+        sender.check_token().await.map_err(RunError::Credentials)?;
+    }
     let (reader, listed) = match (file, &config.input, &sender) {
         (Some(reader), _, _) => (reader, None),
         (None, Rows::Selection(selection), Some(sender)) => {

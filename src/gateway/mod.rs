@@ -105,6 +105,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A token, or why none can be had. A run that only reads (a plan) asks first, so that no
+    /// plan shows rows to grant that its credentials could never grant.
+    pub(crate) async fn check_token(&self) -> Result<(), auth::AuthError> {
+        self.tokens.bearer().await.map(|_| ())
+    }
+
     /// Makes one request in `environment` under the run's rules, as often as they allow.
     pub(crate) async fn send<R: Request>(
         &self,

@@ -464,6 +464,8 @@ struct Upload {
     until: String,
     timezone: String,
     sheet: String,
+    encoding: String,
+    hidden_rows: String,
 }
 
 impl Upload {
@@ -474,14 +476,23 @@ impl Upload {
             ("--until", &self.until),
             ("--timezone", &self.timezone),
             ("--sheet", &self.sheet),
+            ("--encoding", &self.encoding),
+            ("--hidden-rows", &self.hidden_rows),
         ];
         let mut arguments = vec![input.display().to_string()];
         for (flag, value) in filled {
             if wanted.contains(&flag) && !value.is_empty() {
-                arguments.extend([flag.to_owned(), value.clone()]);
+                // One argument, `--flag=value`: a value that starts with a dash (a sheet named
+                // "-Q4 old", an expiry of "-1") is then the flag's value, never a flag.
+                arguments.push(format!("{flag}={value}"));
             }
         }
         arguments
+    }
+
+    /// `message` in the form's words, this upload named as the admin named it.
+    fn worded(&self, message: &str, kept_as: &Path) -> String {
+        pages::in_form_words(message, &self.name, &kept_as.display().to_string())
     }
 }
 
@@ -516,6 +527,8 @@ async fn read_fields(mut form: Multipart) -> Result<Upload, String> {
                 "until" => upload.until = text,
                 "timezone" => upload.timezone = text,
                 "sheet" => upload.sheet = text,
+                "encoding" => upload.encoding = text,
+                "hidden_rows" => upload.hidden_rows = text,
                 _ => {}
             }
         }
@@ -620,7 +633,17 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
         Err(refused) => return refused,
     };
     let plan_file = folder.join("plan.csv");
-    let mut planning = upload.arguments(&input, &["--env", "--until", "--timezone", "--sheet"]);
+    let mut planning = upload.arguments(
+        &input,
+        &[
+            "--env",
+            "--until",
+            "--timezone",
+            "--sheet",
+            "--encoding",
+            "--hidden-rows",
+        ],
+    );
     planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
     planning.push(plan_file.display().to_string());
     let planned = in_child(
@@ -637,17 +660,28 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     }
     let outcome = match planned {
         Ended::Finished { summary, .. } => summary,
-        Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+        Ended::Refused(message) => {
+            return page_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &upload.worded(&message, &input),
+            );
+        }
         Ended::Died(why) => {
             return page_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &format!(
-                    "the file could not be planned: the process reading it ended ({why}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again."
+                    "the file could not be planned: the process reading it ended ({}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again.",
+                    upload.worded(&why, &input)
                 ),
             );
         }
     };
-    let rows = pages::read_rows(&plan_file);
+    let mut rows = pages::read_rows(&plan_file);
+    for row in &mut rows {
+        if let Some(message) = row.get_mut("error_message") {
+            *message = upload.worded(message, &input);
+        }
+    }
     let html = pages::plan(id, &upload.name, &server.config.target, &outcome, &rows);
     server.runs().insert(
         id,
@@ -716,7 +750,8 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
         Err(refused) => return refused,
     };
     let report = folder.join("status.csv");
-    let mut arguments = upload.arguments(&input, &["--env", "--sheet"]);
+    let mut arguments =
+        upload.arguments(&input, &["--env", "--sheet", "--encoding", "--hidden-rows"]);
     arguments.extend(["-o".to_owned(), report.display().to_string()]);
     let read = in_child(
         &server,
@@ -731,7 +766,12 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
     }
     let (summary, exit_code) = match read {
         Ended::Finished { summary, exit_code } => (summary, exit_code),
-        Ended::Refused(message) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+        Ended::Refused(message) => {
+            return page_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &upload.worded(&message, &input),
+            );
+        }
         Ended::Died(why) => {
             return page_error(
                 StatusCode::UNPROCESSABLE_ENTITY,

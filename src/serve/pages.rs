@@ -38,6 +38,73 @@ pub fn mark_rehearsal() {
 /// The words every page of a rehearsal opens with.
 pub const REHEARSAL_BANNER: &str = "Rehearsal: every request goes to the built-in simulator started with this server; nothing reaches PingOne.";
 
+/// The encodings a CSV from Excel or an older system is saved in, as `--encoding` names them.
+const ENCODING_CHOICE: &str = "<select name=\"encoding\"><option value=\"\">UTF-8 (Excel's \"CSV UTF-8\")</option><option value=\"windows-1252\">Windows-1252 (Excel's plain \"CSV\", Western Europe)</option><option value=\"iso-8859-1\">ISO-8859-1 (Latin-1)</option><option value=\"utf-16le\">UTF-16LE (\"Unicode text\")</option><option value=\"utf-16be\">UTF-16BE</option><option value=\"shift_jis\">Shift JIS</option><option value=\"windows-1251\">Windows-1251 (Cyrillic)</option></select>";
+
+/// What to do with rows hidden in a sheet (`--hidden-rows`).
+const HIDDEN_ROWS_CHOICE: &str = "<select name=\"hidden_rows\"><option value=\"\">Stop and tell me</option><option value=\"skip\">Leave hidden rows out</option><option value=\"include\">Read hidden rows too</option></select>";
+
+/// A message of the command line's, in the form's words: each flag named as the field that
+/// sets it, and the server's own folder as the upload's name. The command line's messages
+/// are the one source of every rule; this only renames what they tell the admin to change.
+pub fn in_form_words(message: &str, upload: &str, kept_as: &str) -> String {
+    const RENAMED: &[(&str, &str)] = &[
+        (
+            "fill it in or pass --env <UUID>",
+            "fill it in, or fill in Environment on the form",
+        ),
+        (
+            "fill it in or pass --until <WHEN>",
+            "fill it in, or fill in Expiry on the form",
+        ),
+        ("no --env was given", "no Environment was filled in"),
+        ("no --until was given", "no Expiry was filled in"),
+        (
+            "pass --encoding utf-16le (or utf-16be)",
+            "choose UTF-16LE (or UTF-16BE) as the file's encoding on the form",
+        ),
+        (
+            "or name its encoding with --encoding (for instance --encoding windows-1252)",
+            "or choose the file's encoding on the form (for instance Windows-1252)",
+        ),
+        (
+            "pass --hidden-rows skip to leave them out, or --hidden-rows include to read them too",
+            "choose \"Leave hidden rows out\" or \"Read hidden rows too\" under Rows hidden in the sheet",
+        ),
+        ("(--hidden-rows skip)", "(as the form asked)"),
+        (
+            "name the sheet to read with --sheet",
+            "choose the sheet to read on the form",
+        ),
+        (
+            "name one with --sheet to read it",
+            "choose one on the form to read it",
+        ),
+        (
+            "(in --timezone, UTC by default)",
+            "(in the form's time zone, UTC by default)",
+        ),
+        (
+            "no later than --max-window after the run start",
+            "no later than the longest bypass this server allows after now",
+        ),
+        (
+            "later than --max-window",
+            "later than this server's longest bypass,",
+        ),
+        ("--env ", "Environment "),
+        ("--until ", "Expiry "),
+        ("--timezone ", "Time zone "),
+        ("--encoding ", "Encoding "),
+        ("--sheet ", "Sheet "),
+    ];
+    let mut worded = message.replace(kept_as, &format!("the upload {upload:?}"));
+    for (flag, field) in RENAMED {
+        worded = worded.replace(flag, field);
+    }
+    worded
+}
+
 fn layout(title: &str, body: &str) -> String {
     let rehearsal = REHEARSAL.get().copied().unwrap_or(false);
     let (title_prefix, banner) = if rehearsal {
@@ -77,6 +144,8 @@ pub fn home(target: &str, runs: &[(u64, String, String)]) -> String {
              <label>Environment for rows without one<input name=\"env\" placeholder=\"UUID\"></label>\
              <label>Expiry for rows without one<input name=\"until\" placeholder=\"8h, 2025-11-30 17:00\"></label>\
              <label>Time zone of dates without one<input name=\"timezone\" id=\"timezone\" value=\"UTC\"></label>\
+             <label>The file's encoding (a CSV not saved as UTF-8){ENCODING_CHOICE}</label>\
+             <label>Rows hidden in the sheet{HIDDEN_ROWS_CHOICE}</label>\
              <button type=\"submit\">Check the file</button></form>\
              <p>Checking sends nothing that grants: it reads the file and looks the named users up.</p>\
              <p><a href=\"/status\">Who has a bypass now?</a> Upload a file to read its users' bypasses back.</p>\

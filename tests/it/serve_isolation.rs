@@ -409,3 +409,152 @@ async fn a_rehearsal_on_the_page_says_so_on_every_page_and_is_recorded_as_one() 
     .expect("JSON");
     assert_eq!(record["simulated"], true, "{record}");
 }
+
+/// The form's fields, as a browser posts them with `file` named `name`.
+fn form_of(bytes: Vec<u8>, name: &str, fields: &[(&str, &str)]) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    );
+    for (field, value) in fields {
+        form = form.text(field.to_string(), value.to_string());
+    }
+    form
+}
+
+/// What the page shows, without its markup's own double dashes (there are none) or the CSS.
+fn assert_no_flag(page: &str) {
+    for flag in [
+        "--until",
+        "--env",
+        "--encoding",
+        "--hidden-rows",
+        "--sheet",
+        "unexpected argument",
+    ] {
+        assert!(
+            !page.contains(flag),
+            "the page speaks in flags ({flag}): {page}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_words_every_problem_for_its_form_and_takes_any_sheet_name() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let served = serve_with(worker_app_settings(&simulator), &[]).await;
+    let cookie = sign_in(&served).await;
+    let user = Uuid::new_v4();
+
+    let no_expiry = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        form_of(
+            format!("envID,userID\n{ENV_A},{user}\n").into_bytes(),
+            "list.csv",
+            &[],
+        ),
+    )
+    .await;
+    assert!(
+        no_expiry.contains("fill in Expiry on the form"),
+        "{no_expiry}"
+    );
+    assert_no_flag(&no_expiry);
+
+    let dashed = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        form_of(
+            format!("envID,userID\n{ENV_A},{user}\n").into_bytes(),
+            "list.csv",
+            &[("until", "-1")],
+        ),
+    )
+    .await;
+    assert!(dashed.contains("Expiry &quot;-1&quot;"), "{dashed}");
+    assert_no_flag(&dashed);
+
+    let latin1 = format!("envID,userID,name\n{ENV_A},{user},Ren\u{e9}e\n");
+    let latin1: Vec<u8> = latin1.chars().map(|c| c as u8).collect();
+    let unread = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        form_of(latin1.clone(), "export.csv", &[("until", "8h")]),
+    )
+    .await;
+    assert!(
+        unread.contains("choose the file&#39;s encoding on the form")
+            && unread.contains("the upload &quot;export.csv&quot;"),
+        "{unread}"
+    );
+    assert_no_flag(&unread);
+    assert!(
+        !unread.contains(&served.workdir().display().to_string()),
+        "the server's folders are not shown: {unread}"
+    );
+    let read = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        form_of(
+            latin1,
+            "export.csv",
+            &[("until", "8h"), ("encoding", "windows-1252")],
+        ),
+    )
+    .await;
+    assert!(read.contains("1 to grant"), "{read}");
+
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    workbook.add_worksheet().set_name("Notes").expect("a name");
+    let sheet = workbook
+        .add_worksheet()
+        .set_name("-Q4 old")
+        .expect("a name");
+    for (column, text) in ["envID", "userID"].iter().enumerate() {
+        sheet
+            .write_string(0, column as u16, *text)
+            .expect("written");
+    }
+    sheet
+        .write_string(1, 0, ENV_A.to_string())
+        .expect("written");
+    sheet.write_string(1, 1, user.to_string()).expect("written");
+    let bytes = workbook.save_to_buffer().expect("the workbook");
+    let picked = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        form_of(
+            bytes,
+            "export.xlsx",
+            &[("until", "8h"), ("sheet", "-Q4 old")],
+        ),
+    )
+    .await;
+    assert!(
+        picked.contains("1 to grant"),
+        "a sheet named with a leading dash is read: {picked}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_credentials_are_refused_says_so_and_offers_no_grant() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let mut settings = worker_app_settings(&simulator);
+    for (name, value) in &mut settings {
+        if *name == "PINGONE_CLIENT_SECRET" {
+            *value = "not-the-secret".to_owned();
+        }
+    }
+    let served = serve_with(settings, &[]).await;
+    let cookie = sign_in(&served).await;
+    let plan = post_page(&served, &cookie, "/plan", upload(users(1), "list.csv")).await;
+    assert!(plan.contains("refused the worker application"), "{plan}");
+    assert!(!plan.contains("Grant "), "no grant is offered: {plan}");
+    assert_eq!(simulator.stats().total_puts(), 0);
+}
