@@ -24,6 +24,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub simulate: bool,
 
+    /// Ask the serve already running on --workdir for a fresh one-time key, print its page's
+    /// address, and exit; the first use of the new key ends the earlier browser session.
+    #[arg(long)]
+    pub new_key: bool,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
 

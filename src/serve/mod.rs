@@ -16,7 +16,7 @@ mod pages;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,9 +124,8 @@ enum Phase {
 struct Server {
     config: ServeConfig,
     address: SocketAddr,
-    launch_key: String,
-    key_used: AtomicBool,
-    session: String,
+    /// The one-time launch key and the session it hands out, replaced together by `new_key`.
+    keys: Mutex<Keys>,
     runs: Mutex<BTreeMap<u64, RunEntry>>,
     next_run: AtomicU64,
     uploads: Arc<tokio::sync::Semaphore>,
@@ -134,6 +133,38 @@ struct Server {
 }
 
 type Shared = State<Arc<Server>>;
+
+/// A launch key, whether it has been used, and the session cookie its use hands out.
+struct Keys {
+    launch: String,
+    used: bool,
+    session: String,
+}
+
+impl Keys {
+    fn new() -> Self {
+        Self {
+            launch: random_token(),
+            used: false,
+            session: random_token(),
+        }
+    }
+}
+
+/// A way back in for a running server: a fresh one-time key, whose first use starts a new
+/// session and ends the old one (a browser session that was lost cannot then be found and used).
+#[derive(Clone)]
+pub struct KeyRenewal(Arc<Server>);
+
+impl KeyRenewal {
+    /// The page's address with a new launch key.
+    pub fn new_key(&self) -> String {
+        let keys = Keys::new();
+        let url = format!("http://{}/?key={}", self.0.address, keys.launch);
+        *self.0.keys() = keys;
+        url
+    }
+}
 
 /// Which bound a request met.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +189,13 @@ impl Busy {
 }
 
 impl Server {
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
+        // Plain values that no panic can leave half-written.
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A place for one more upload.
     fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
         self.uploads
@@ -183,12 +221,14 @@ impl Server {
     }
 }
 
-/// Binds the listen address and returns the URL with its launch key, and the server.
+/// Binds the listen address and returns the URL with its launch key, the way to a new key,
+/// and the server.
 pub async fn start(
     config: ServeConfig,
 ) -> Result<
     (
         String,
+        KeyRenewal,
         impl std::future::Future<Output = std::io::Result<()>>,
     ),
     ServeError,
@@ -229,14 +269,12 @@ pub async fn start(
     if config.rehearsal {
         pages::mark_rehearsal();
     }
-    let launch_key = random_token();
-    let url = format!("http://{address}/?key={launch_key}");
+    let keys = Keys::new();
+    let url = format!("http://{address}/?key={}", keys.launch);
     let server = Arc::new(Server {
         config,
         address,
-        launch_key,
-        key_used: AtomicBool::new(false),
-        session: random_token(),
+        keys: Mutex::new(keys),
         runs: Mutex::new(runs),
         next_run: AtomicU64::new(next_run),
         uploads: Arc::new(tokio::sync::Semaphore::new(MOST_UPLOADS_AT_ONCE)),
@@ -257,8 +295,8 @@ pub async fn start(
         .route("/runs/{id}/{file}", get(download))
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
-        .with_state(server);
-    Ok((url, connections::serve(listener, app)))
+        .with_state(server.clone());
+    Ok((url, KeyRenewal(server), connections::serve(listener, app)))
 }
 
 /// An earlier run found in the work folder, as the page lists it; `None` for an upload that
@@ -335,12 +373,17 @@ async fn guard(State(server): Shared, request: Request, next: Next) -> Response 
         );
     }
     if let Some(key) = launch_key(request.uri().query()) {
-        if key == server.launch_key && !server.key_used.swap(true, Ordering::SeqCst) {
+        let session = {
+            let mut keys = server.keys();
+            let fits = key == keys.launch && !keys.used;
+            keys.used |= fits;
+            fits.then(|| keys.session.clone())
+        };
+        if let Some(session) = session {
             let mut response = Redirect::to(request.uri().path()).into_response();
             let cookie = format!(
-                "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                "{}={session}; HttpOnly; SameSite=Strict; Path=/",
                 session_cookie(server.address.port()),
-                server.session
             );
             if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -349,10 +392,11 @@ async fn guard(State(server): Shared, request: Request, next: Next) -> Response 
         }
         return refuse(
             StatusCode::FORBIDDEN,
-            "this launch key has been used or is wrong; open the page from the browser that used it, or restart serve",
+            "this launch key has been used or is wrong; open the page from the browser that used it, or ask for a new key (pingone-bypass serve --workdir <its folder> --new-key)",
         );
     }
-    if session_of(headers, server.address.port()).as_deref() != Some(server.session.as_str()) {
+    let session = server.keys().session.clone();
+    if session_of(headers, server.address.port()).as_deref() != Some(session.as_str()) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "open the address serve printed (with its key) first",

@@ -558,3 +558,67 @@ async fn a_plan_whose_credentials_are_refused_says_so_and_offers_no_grant() {
     assert!(!plan.contains("Grant "), "no grant is offered: {plan}");
     assert_eq!(simulator.stats().total_puts(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_is_replaced_by_a_new_key_without_a_restart() {
+    let served = serve_with(Vec::new(), &["--simulate"]).await;
+    let lost = sign_in(&served).await;
+    let asked = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .args(["serve", "--new-key", "--workdir"])
+        .arg(served.workdir())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(
+        asked.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stderr(&asked)
+    );
+    let url = String::from_utf8_lossy(&asked.stdout)
+        .trim()
+        .strip_prefix("url: ")
+        .expect("the line is `url: ...`")
+        .to_owned();
+    assert!(url.starts_with(served.base()) && url != served.url, "{url}");
+    let answer = browser().get(&url).send().await.expect("answers");
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let cookie = answer.headers()["set-cookie"]
+        .to_str()
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let home = |cookie: String| {
+        let base = served.base().to_owned();
+        async move {
+            browser()
+                .get(format!("{base}/"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("answers")
+                .status()
+        }
+    };
+    assert_eq!(home(cookie).await, StatusCode::OK);
+    assert_eq!(
+        home(lost).await,
+        StatusCode::UNAUTHORIZED,
+        "the lost session ends when the new key is used"
+    );
+    let nobody = tempfile::tempdir().expect("a folder");
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+        .args(["serve", "--new-key", "--workdir"])
+        .arg(nobody.path())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        crate::support::stderr(&refused).contains("no serve is running"),
+        "{}",
+        crate::support::stderr(&refused)
+    );
+}
