@@ -79,7 +79,7 @@ fn every_file(folder: &Path) -> Vec<(String, String)> {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
                 folders.push(path);
-            } else {
+            } else if path.is_file() {
                 let bytes = std::fs::read(&path).expect("the file is readable");
                 found.push((
                     path.display().to_string(),
