@@ -173,6 +173,19 @@ enum Busy {
     Runs,
 }
 
+/// The busy page for an upload, once its body has arrived: a browser still sending a file
+/// when the connection closes shows a reset connection, not the page. The body is read and
+/// dropped (within `UPLOAD_TIMEOUT` and the upload limit), never held.
+async fn turned_away(busy: Busy, mut form: Multipart) -> Response {
+    let _ = tokio::time::timeout(UPLOAD_TIMEOUT, async {
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    })
+    .await;
+    busy.page()
+}
+
 impl Busy {
     /// The page saying to come back.
     fn page(self) -> Response {
@@ -608,7 +621,10 @@ struct Kept {
 
 /// Reads the upload form and keeps its file; the error page when either fails.
 async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload, Kept), Response> {
-    let _reading = server.upload_slot().map_err(Busy::page)?;
+    let _reading = match server.upload_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return Err(turned_away(busy, form).await),
+    };
     let upload = read_upload(form)
         .await
         .map_err(|message| page_error(StatusCode::BAD_REQUEST, &message))?;
@@ -652,7 +668,7 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
 async fn sheets(State(server): Shared, form: Multipart) -> Response {
     let _reading = match server.upload_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy.page(),
+        Err(busy) => return turned_away(busy, form).await,
     };
     let listed = read_upload(form)
         .await
@@ -670,7 +686,7 @@ async fn sheets(State(server): Shared, form: Multipart) -> Response {
 async fn plan(State(server): Shared, form: Multipart) -> Response {
     let _running = match server.run_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy.page(),
+        Err(busy) => return turned_away(busy, form).await,
     };
     let (upload, Kept { id, folder, input }) = match receive(&server, "run", form).await {
         Ok(received) => received,
@@ -787,7 +803,7 @@ async fn status_form(State(server): Shared) -> Html<String> {
 async fn status(State(server): Shared, form: Multipart) -> Response {
     let _running = match server.run_slot() {
         Ok(slot) => slot,
-        Err(busy) => return busy.page(),
+        Err(busy) => return turned_away(busy, form).await,
     };
     let (upload, Kept { id, folder, input }) = match receive(&server, "status", form).await {
         Ok(received) => received,
