@@ -42,6 +42,63 @@ pub enum Resolution {
     Stopped(NotSent),
 }
 
+/// The name a plan looks up to learn whether PingOne lets it into an environment: no user has
+/// it, so the answer is an empty page or a refusal.
+const ACCESS_CHECK_NAME: &str = "pingone-bypass access check";
+
+/// Why PingOne will not let the run into an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccessRefused {
+    pub http_status: u16,
+    pub error_code: String,
+    pub error_message: String,
+}
+
+/// Whether PingOne lets the run into each environment, asked once per environment by a plan
+/// (`--dry-run --resolve`): a plan of rows given by ID would otherwise promise grants in an
+/// environment the credentials cannot reach (another region, no role there).
+pub(crate) struct EnvironmentAccess {
+    sender: Arc<Gateway>,
+    known: HashMap<Uuid, Option<AccessRefused>>,
+}
+
+impl EnvironmentAccess {
+    pub(crate) fn new(sender: Arc<Gateway>) -> Self {
+        Self {
+            sender,
+            known: HashMap::new(),
+        }
+    }
+
+    /// PingOne's refusal of `environment`, if it refuses it. An answer that does not decide
+    /// (an outage, no answer) refuses nothing: the grant meets it with its own retries.
+    pub(crate) async fn refusal(&mut self, environment: Uuid) -> Option<AccessRefused> {
+        if let Some(known) = self.known.get(&environment) {
+            return known.clone();
+        }
+        let url = self.sender.client.listing_url(
+            environment,
+            "users",
+            &filter_term("username", ACCESS_CHECK_NAME),
+        );
+        let refused =
+            match list_all::<ListedUser>(&self.sender, environment, url, 0, "access").await {
+                Err(ListingFailure::Failed {
+                    http_status: Some(http_status @ (401 | 403 | 404)),
+                    error_code,
+                    error_message,
+                }) => Some(AccessRefused {
+                    http_status,
+                    error_code,
+                    error_message,
+                }),
+                _ => None,
+            };
+        self.known.insert(environment, refused.clone());
+        refused
+    }
+}
+
 /// Looks names up for a run; shared by the lookups in flight.
 pub(crate) struct Lookups {
     sender: Arc<Gateway>,

@@ -259,6 +259,25 @@ impl ResultRow {
         Self::for_job(origin, RowStatus::Planned, job)
     }
 
+    /// A plan's row in an environment PingOne refused the run (`failed`, with its answer): it
+    /// will not be granted.
+    pub fn environment_refused(
+        origin: RowOrigin,
+        job: &Job,
+        http_status: u16,
+        error_code: String,
+        error_message: String,
+    ) -> Self {
+        Self {
+            http_status: Some(http_status),
+            error_code,
+            error_message: format!(
+                "PingOne refused this run access to the environment, so the row would not be granted: {error_message}"
+            ),
+            ..Self::for_job(origin, RowStatus::Failed, job)
+        }
+    }
+
     /// A row validation refused (`invalid`) or found already covered (`skipped`).
     pub fn refused(
         origin: RowOrigin,

@@ -32,7 +32,7 @@ use crate::record::resume::{
     Decision, EarlierResults, ResumeError, ResumeRules, leftovers, new_partial_path,
 };
 use crate::record::writer::{OutputTarget, ResultsWriter};
-use crate::resolve::{Lookups, Resolution, Resolver, Waiting};
+use crate::resolve::{EnvironmentAccess, Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, Report, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
 use crate::selection::{SelectionError, list_members};
 use crate::send::{SendJob, send_rows};
@@ -157,6 +157,10 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         resolver: sender
             .as_ref()
             .map(|sender| Resolver::new(Arc::new(Lookups::new(sender.clone())))),
+        access: sender
+            .as_ref()
+            .filter(|_| puts.is_none() && config.report == Report::Grants)
+            .map(|sender| EnvironmentAccess::new(sender.clone())),
         stop: &stop,
         window: &window,
         jobs,
@@ -500,6 +504,9 @@ struct Feed<'a> {
     sending: bool,
     /// Looks names up; `None` for a dry run, which sends nothing at all.
     resolver: Option<Resolver<NamedRow>>,
+    /// A plan that reads (`--dry-run --resolve`): whether PingOne lets the run into each
+    /// environment of its rows.
+    access: Option<EnvironmentAccess>,
     stop: &'a Stop,
     window: &'a Semaphore,
     jobs: mpsc::Sender<SendJob>,
@@ -882,9 +889,20 @@ impl Feed<'_> {
             }
         }
         if !self.sending {
-            return self
-                .record(position, ResultRow::planned(origin, &job))
-                .await;
+            let row = match self.access.as_mut() {
+                Some(access) => match access.refusal(job.environment_id).await {
+                    Some(refused) => ResultRow::environment_refused(
+                        origin,
+                        &job,
+                        refused.http_status,
+                        refused.error_code,
+                        refused.error_message,
+                    ),
+                    None => ResultRow::planned(origin, &job),
+                },
+                None => ResultRow::planned(origin, &job),
+            };
+            return self.record(position, row).await;
         }
         if let Some(reason) = self.stop.reason_not_to_send(job.environment_id) {
             let row = ResultRow::not_sent(origin, &job, reason, None);

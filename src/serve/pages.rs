@@ -226,6 +226,23 @@ pub fn plan(
     } else {
         "<p>No row can be granted: fix the file and upload it again.</p>".to_owned()
     };
+    let refused = rows
+        .iter()
+        .filter(|row| {
+            row.get("status").map(String::as_str) == Some("failed")
+                && matches!(
+                    row.get("http_status").map(String::as_str),
+                    Some("401" | "403" | "404")
+                )
+        })
+        .count();
+    let confirm = if refused > 0 {
+        format!(
+            "<p class=\"error\" id=\"refused\">PingOne refused this server access to the environment of {refused} rows: they will not be granted. Each says what PingOne answered; check their environment IDs, and the region this server sends to.</p>{confirm}"
+        )
+    } else {
+        confirm
+    };
     layout(
         "Plan",
         &format!(

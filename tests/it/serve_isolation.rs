@@ -623,3 +623,55 @@ async fn a_lost_session_is_replaced_by_a_new_key_without_a_restart() {
         crate::support::stderr(&refused)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_in_an_environment_pingone_refuses_says_so_and_grants_only_the_others() {
+    let simulator = start(SimulatorConfig {
+        forbidden_environments: [crate::support::ENV_B].into_iter().collect(),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let served = serve_with(worker_app_settings(&simulator), &["--rate", "1000"]).await;
+    let cookie = sign_in(&served).await;
+    let csv = format!(
+        "envID,userID\n{ENV_A},{}\n{},{}\n",
+        Uuid::new_v4(),
+        crate::support::ENV_B,
+        Uuid::new_v4()
+    );
+    let plan = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        upload(csv.into_bytes(), "two.csv"),
+    )
+    .await;
+    assert!(
+        plan.contains("id=\"refused\"") && plan.contains("access to the environment of 1 rows"),
+        "{plan}"
+    );
+    assert!(plan.contains("Grant 1 bypasses"), "{plan}");
+    let only_refused = format!(
+        "envID,userID\n{},{}\n",
+        crate::support::ENV_B,
+        Uuid::new_v4()
+    );
+    let plan = post_page(
+        &served,
+        &cookie,
+        "/plan",
+        upload(only_refused.into_bytes(), "b.csv"),
+    )
+    .await;
+    assert!(
+        plan.contains("id=\"refused\"") && !plan.contains("Grant "),
+        "{plan}"
+    );
+    let granted = confirm_and_follow(&served, &cookie, 1).await;
+    assert!(granted.contains("\"succeeded\":1"), "{granted}");
+    assert_eq!(
+        simulator.stats().total_puts(),
+        1,
+        "nothing is sent to the refused environment"
+    );
+}
