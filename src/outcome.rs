@@ -78,6 +78,32 @@ impl RunOutcome {
     }
 }
 
+/// The setting an error that stops a run before it starts is about, so that a front end can
+/// point at its own field for it (the upload page's form) instead of the flag the message
+/// names. A JSON error line carries it as `setting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    Environment,
+    Expiry,
+    TimeZone,
+    Encoding,
+    Sheet,
+    HiddenRows,
+}
+
+impl Setting {
+    /// The setting an input error is about, if one setting can fix it.
+    pub fn of_input(error: &InputError) -> Option<Self> {
+        match error {
+            InputError::NotUtf8 { .. } => Some(Self::Encoding),
+            InputError::HiddenRows { .. } => Some(Self::HiddenRows),
+            InputError::NoSuchSheet { .. } => Some(Self::Sheet),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Before any row was read or sent.
@@ -112,6 +138,14 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The setting that would fix this error, if one would.
+    pub fn setting(&self) -> Option<Setting> {
+        match self {
+            Self::Input(error) => Setting::of_input(error),
+            _ => None,
+        }
+    }
+
     /// Whether the run stopped before anything was sent.
     pub fn nothing_sent(&self) -> bool {
         !matches!(

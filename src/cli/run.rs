@@ -233,6 +233,20 @@ pub enum RunConfigError {
     SummaryExists(PathBuf),
 }
 
+impl RunConfigError {
+    /// The setting that would fix this error, if one would.
+    pub fn setting(&self) -> Option<crate::outcome::Setting> {
+        use crate::outcome::Setting;
+        match self {
+            Self::Environment(_) => Some(Setting::Environment),
+            Self::UntilForm(..) | Self::UntilWindow(_) => Some(Setting::Expiry),
+            Self::Timezone(_) => Some(Setting::TimeZone),
+            Self::Encoding(_) => Some(Setting::Encoding),
+            _ => None,
+        }
+    }
+}
+
 impl RunArgs {
     /// The run these flags describe, with relative expiries resolved against `run_start` and
     /// credentials from `settings`.

@@ -25,7 +25,7 @@ pub async fn run(
     let mut config = match configure(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
-            format.error(&error.to_string());
+            format.error_about(&error.to_string(), error.setting());
             return Ok(exit::USAGE);
         }
     };
@@ -77,7 +77,7 @@ pub async fn run(
             Ok(outcome.exit_code())
         }
         Err(error) => {
-            format.error(&error.to_string());
+            format.error_about(&error.to_string(), error.setting());
             if let RunError::Record(record) = &error {
                 say_unrecorded(format, &record.unrecorded);
             }

@@ -54,6 +54,15 @@ impl LogFormat {
     pub fn error(self, message: &str) {
         self.say(Level::Error, &format!("error: {message}"), Map::new());
     }
+
+    /// An error that ends a command, with the setting that would fix it (`setting` in JSON).
+    pub fn error_about(self, message: &str, setting: Option<impl serde::Serialize>) {
+        let mut fields = Map::new();
+        if let Some(setting) = setting.and_then(|setting| serde_json::to_value(setting).ok()) {
+            fields.insert("setting".to_owned(), setting);
+        }
+        self.say(Level::Error, &format!("error: {message}"), fields);
+    }
 }
 
 /// The ID of the one run a command-line process makes, which every line it writes itself

@@ -19,7 +19,7 @@ use crate::cli::connection::{
     ACCESS_TOKEN_VARIABLE, CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE, CredentialSettings,
     ENVIRONMENT_ID_VARIABLE,
 };
-use crate::outcome::exit;
+use crate::outcome::{Setting, exit};
 use crate::record::progress::{LiveCounters, ProgressEvent};
 use crate::record::summary::Summary;
 
@@ -28,8 +28,8 @@ use crate::record::summary::Summary;
 pub enum Ended {
     /// It ran to its end (or was stopped, exit 130): its summary and exit code.
     Finished { summary: Summary, exit_code: u8 },
-    /// It refused to start (exit 2 or 3), saying why.
-    Refused(String),
+    /// It refused to start (exit 2 or 3), saying why, and the setting that would fix it.
+    Refused(String, Option<Setting>),
     /// It ended without finishing: killed, aborted or crashed, with what it said last.
     Died(String),
 }
@@ -59,9 +59,10 @@ impl ChildRun<'_> {
         let program = match std::env::current_exe() {
             Ok(program) => program,
             Err(error) => {
-                return Ended::Refused(format!(
-                    "cannot find this program to start the run ({error})"
-                ));
+                return Ended::Refused(
+                    format!("cannot find this program to start the run ({error})"),
+                    None,
+                );
             }
         };
         let mut command = tokio::process::Command::new(program);
@@ -115,7 +116,7 @@ impl ChildRun<'_> {
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
-                return Ended::Refused(format!("cannot start the run's process ({error})"));
+                return Ended::Refused(format!("cannot start the run's process ({error})"), None);
             }
         };
         let events = child.stdout.take().map(|stdout| {
@@ -150,6 +151,7 @@ impl ChildRun<'_> {
                     said.error
                         .or(said.other)
                         .unwrap_or_else(|| format!("the run refused to start (exit {code})")),
+                    said.setting,
                 )
             }
             Some(code) => {
@@ -214,6 +216,8 @@ async fn follow_events(stdout: tokio::process::ChildStdout, follow: Option<Arc<L
 #[derive(Debug, Default)]
 struct LastWords {
     error: Option<String>,
+    /// The setting the last error is about.
+    setting: Option<Setting>,
     other: Option<String>,
 }
 
@@ -228,6 +232,7 @@ async fn last_words(stderr: tokio::process::ChildStderr) -> LastWords {
                     && let Some(message) = logged["fields"]["message"].as_str()
                 {
                     said.error = Some(kept(message.strip_prefix("error: ").unwrap_or(message)));
+                    said.setting = serde_json::from_value(logged["fields"]["setting"].clone()).ok();
                 }
             }
             Err(_) if !line.trim().is_empty() => said.other = Some(kept(&line)),

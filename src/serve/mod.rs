@@ -720,11 +720,8 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     }
     let outcome = match planned {
         Ended::Finished { summary, .. } => summary,
-        Ended::Refused(message) => {
-            return page_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &upload.worded(&message, &input),
-            );
+        Ended::Refused(message, setting) => {
+            return refusal_page(&upload.worded(&message, &input), setting);
         }
         Ended::Died(why) => {
             return page_error(
@@ -777,7 +774,7 @@ async fn in_child(
         .map(str::to_owned)
         .chain(arguments.iter().cloned());
     if let Err(error) = Cli::try_parse_from(argv) {
-        return Ended::Refused(error.to_string());
+        return Ended::Refused(error.to_string(), None);
     }
     let (follow, stop) = match control {
         Some((live, stop)) => (Some(live), stop),
@@ -826,11 +823,8 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
     }
     let (summary, exit_code) = match read {
         Ended::Finished { summary, exit_code } => (summary, exit_code),
-        Ended::Refused(message) => {
-            return page_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &upload.worded(&message, &input),
-            );
+        Ended::Refused(message, setting) => {
+            return refusal_page(&upload.worded(&message, &input), setting);
         }
         Ended::Died(why) => {
             return page_error(
@@ -955,7 +949,7 @@ fn launch(
                 exit_code: Some(*exit_code),
                 died: None,
             },
-            Ended::Refused(why) | Ended::Died(why) => history::EndRecord {
+            Ended::Refused(why, _) | Ended::Died(why) => history::EndRecord {
                 exit_code: None,
                 died: Some(why.clone()),
             },
@@ -967,7 +961,7 @@ fn launch(
                 exit_code,
                 attention,
             },
-            Ended::Refused(why) | Ended::Died(why) => {
+            Ended::Refused(why, _) | Ended::Died(why) => {
                 tracing::warn!(run = id, %why, "a run from the page did not finish");
                 Phase::Died { why, attention }
             }
@@ -1170,6 +1164,17 @@ fn journal_holds(folder: &Path) -> JournalHolds {
         }
     }
     held
+}
+
+/// A plan or status check that refused to start: what it said, and, when one setting would fix
+/// it, which field of the form that is.
+fn refusal_page(message: &str, setting: Option<crate::outcome::Setting>) -> Response {
+    let message = crate::secrets::scrub(message);
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Html(pages::refusal(&message, setting.map(pages::field_of))),
+    )
+        .into_response()
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {

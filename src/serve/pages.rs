@@ -332,6 +332,36 @@ pub fn status(id: u64, name: &str, summary: &Summary, rows: &[BTreeMap<String, S
     )
 }
 
+/// The form's field for a setting, as its label reads.
+pub fn field_of(setting: crate::outcome::Setting) -> &'static str {
+    use crate::outcome::Setting;
+    match setting {
+        Setting::Environment => "Environment for rows without one",
+        Setting::Expiry => "Expiry for rows without one",
+        Setting::TimeZone => "Time zone of dates without one",
+        Setting::Encoding => "The file's encoding",
+        Setting::Sheet => "Sheet of a workbook",
+        Setting::HiddenRows => "Rows hidden in the sheet",
+    }
+}
+
+/// A check that refused to start, with the field that fixes it when one does.
+pub fn refusal(message: &str, field: Option<&str>) -> String {
+    let fix = field.map_or(String::new(), |field| {
+        format!(
+            "<p id=\"fix\">Change <strong>{}</strong> on the form, then check the file again.</p>",
+            escape(field)
+        )
+    });
+    layout(
+        "Not checked",
+        &format!(
+            "<h1>That did not work</h1><p class=\"error\">{}</p>{fix}<p><a href=\"/\">Back to the form</a></p>",
+            escape(message)
+        ),
+    )
+}
+
 pub fn error(message: &str) -> String {
     layout(
         "Error",

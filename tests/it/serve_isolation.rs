@@ -476,6 +476,10 @@ async fn the_page_words_every_problem_for_its_form_and_takes_any_sheet_name() {
     )
     .await;
     assert!(dashed.contains("Expiry &quot;-1&quot;"), "{dashed}");
+    assert!(
+        dashed.contains("Change <strong>Expiry for rows without one</strong> on the form"),
+        "the page names the field to change: {dashed}"
+    );
     assert_no_flag(&dashed);
 
     let latin1 = format!("envID,userID,name\n{ENV_A},{user},Ren\u{e9}e\n");
@@ -493,6 +497,10 @@ async fn the_page_words_every_problem_for_its_form_and_takes_any_sheet_name() {
         "{unread}"
     );
     assert_no_flag(&unread);
+    assert!(
+        unread.contains("Change <strong>The file&#39;s encoding</strong> on the form"),
+        "{unread}"
+    );
     assert!(
         !unread.contains(&served.workdir().display().to_string()),
         "the server's folders are not shown: {unread}"
