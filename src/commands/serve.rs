@@ -21,6 +21,9 @@ use crate::simulator::Simulator;
 /// another process.
 const CONTROL_SOCKET: &str = "serve.sock";
 
+/// How long a stopping server waits for its grants to record their rows.
+const STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What `--new-key` sends, and how long it waits for the answer.
 const NEW_KEY_REQUEST: &[u8] = b"new-key\n";
 const NEW_KEY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -82,7 +85,7 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     writeln!(stdout, "url: {url}")?;
     stdout.flush()?;
     drop(stdout);
-    let control = match listen_for_new_keys(&workdir, keys) {
+    let control = match listen_for_new_keys(&workdir, keys.clone()) {
         Ok(control) => Some(control),
         Err(error) => {
             format.say(
@@ -99,7 +102,17 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     let mut stop = Signals::listen()?;
     tokio::select! {
         served = serving => served.map_err(CommandError::Serving)?,
-        () = stop.next() => {}
+        () = stop.next() => {
+            format.say(
+                crate::record::log_format::Level::Warn,
+                "stopping: every grant under way is interrupted and recorded before the server ends (interrupt again to end at once)",
+                serde_json::Map::new(),
+            );
+            tokio::select! {
+                () = keys.stop_runs(STOP_PATIENCE) => {}
+                () = stop.next() => {}
+            }
+        }
     }
     if let Some((task, socket)) = control {
         task.abort();

@@ -157,6 +157,29 @@ impl Keys {
 pub struct KeyRenewal(Arc<Server>);
 
 impl KeyRenewal {
+    /// Interrupts every grant under way, as Ctrl-C would (rows in flight finish, the rest are
+    /// recorded as not attempted), and waits up to `patience` for them to end: a server that
+    /// stops leaves no grant half-recorded. One still going after that is ended with the server,
+    /// and its journal holds what it finished.
+    pub async fn stop_runs(&self, patience: Duration) {
+        let running = || {
+            self.0
+                .runs()
+                .values()
+                .filter(|entry| matches!(entry.phase, Phase::Running { .. }))
+                .count()
+        };
+        for entry in self.0.runs().values() {
+            if let Phase::Running { interrupt, .. } = &entry.phase {
+                interrupt.cancel();
+            }
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        while running() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The page's address with a new launch key.
     pub fn new_key(&self) -> String {
         let keys = Keys::new();

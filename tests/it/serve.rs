@@ -42,6 +42,16 @@ impl Served {
             .map_or(std::path::Path::new(""), tempfile::TempDir::path)
     }
 
+    /// Asks the server to stop (SIGTERM) and waits for it: its exit code.
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        self.child.wait().expect("the server ends").code()
+    }
+
     /// Stops the server as a kill would, and hands back its work folder.
     pub(crate) fn stop(mut self) -> tempfile::TempDir {
         self.workdir

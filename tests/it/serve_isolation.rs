@@ -683,3 +683,63 @@ async fn a_plan_in_an_environment_pingone_refuses_says_so_and_grants_only_the_ot
         "nothing is sent to the refused environment"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_told_to_stop_records_its_grants_before_it_ends_and_offers_to_resume_them() {
+    let simulator = start(SimulatorConfig {
+        latency: Duration::from_millis(5),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let mut served = serve_with(worker_app_settings(&simulator), &["--rate", "40"]).await;
+    let cookie = sign_in(&served).await;
+    post_page(&served, &cookie, "/plan", upload(users(240), "big.csv")).await;
+    let started = browser()
+        .post(format!("{}/runs/1/start", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    eventually("the grant is under way", || {
+        simulator.stats().total_puts() >= 20
+    })
+    .await;
+    let code = tokio::task::block_in_place(|| served.terminate());
+    assert_eq!(code, Some(0));
+    assert!(
+        grant_process(&served, 1).is_none(),
+        "no grant outlives the server"
+    );
+    let results = std::fs::read_to_string(served.workdir().join("run-1").join("results.csv"))
+        .expect("the grant wrote its results before the server ended");
+    let granted = results.matches(",succeeded,").count();
+    assert_eq!(
+        granted + results.matches(",not_attempted,").count(),
+        240,
+        "every row is recorded: {results}"
+    );
+    assert_eq!(granted as u64, simulator.stats().total_puts());
+
+    let workdir = served.stop();
+    let served = serve_in(
+        workdir,
+        worker_app_settings(&simulator),
+        &["--rate", "1000"],
+    )
+    .await;
+    let cookie = sign_in(&served).await;
+    let page = browser()
+        .get(format!("{}/runs/1", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        page.contains("finished (exit 130)") && page.contains("id=\"resume\">"),
+        "{page}"
+    );
+}
