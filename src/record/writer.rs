@@ -324,6 +324,24 @@ mod tests {
     }
 
     #[test]
+    fn a_held_secret_in_an_error_field_is_written_to_neither_results_nor_journal() {
+        let secret = "jrnl-s3cret";
+        crate::secrets::hold_given(&secrecy::SecretString::from(secret));
+        let origin = crate::row::RowOrigin::new(crate::input::InputRecord::default(), None);
+        let mut row = ResultRow::refused(
+            origin,
+            crate::row::RowStatus::Failed,
+            String::new(),
+            format!("PingOne quoted {secret} back"),
+        );
+        row.error_code = format!("CODE_{secret}");
+        // The journal is written by the same encoder as the results.
+        let line = String::from_utf8(RowEncoder::new(Report::Grants).encode(&row)).expect("UTF-8");
+        assert!(!line.contains(secret), "{line}");
+        assert!(line.contains("PingOne quoted [redacted] back"), "{line}");
+    }
+
+    #[test]
     fn a_name_repeated_thousands_of_times_is_numbered_once_each() {
         let header = results_header(Report::Grants, std::iter::repeat_n("x", 16_000));
         let extras = &header[crate::row::RESULT_COLUMNS.len()..];
