@@ -1,8 +1,9 @@
 //! `pingone-bypass serve`: a page on loopback for the people who hold the spreadsheet during an
 //! outage. Upload a file, see the plan (who, until when, where), confirm, watch the progress,
 //! download the results. Every step is `run` itself: the plan is `run --dry-run --resolve`,
-//! the grant is `run`, both built from the same command line with the uploaded file as INPUT,
-//! so the page adds no second implementation of anything. The page is safe by default: loopback
+//! the grant is `run`, both built from the same command line with the uploaded file as INPUT
+//! and run as a child process (`child`), so the page adds no second implementation of anything
+//! and nothing a run does can stop the server. The page is safe by default: loopback
 //! only, a one-time launch key exchanged for a `SameSite=Strict`, `HttpOnly` cookie, `Host` and
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
