@@ -70,6 +70,11 @@ impl EnvironmentAccess {
         }
     }
 
+    /// Notes that PingOne answered a lookup in `environment`: the run may enter it.
+    pub(crate) fn entered(&mut self, environment: Uuid) {
+        self.known.entry(environment).or_insert(None);
+    }
+
     /// PingOne's refusal of `environment`, if it refuses it. An answer that does not decide
     /// (an outage, no answer) refuses nothing: the grant meets it with its own retries.
     pub(crate) async fn refusal(&mut self, environment: Uuid) -> Option<AccessRefused> {

@@ -889,7 +889,14 @@ impl Feed<'_> {
             }
         }
         if !self.sending {
+            // A row whose name was looked up got there through PingOne's answer, which proves
+            // the run may enter its environment.
+            let looked_up = matches!(resume_by, ResumeBy::ResolvedId);
             let row = match self.access.as_mut() {
+                Some(access) if looked_up => {
+                    access.entered(job.environment_id);
+                    ResultRow::planned(origin, &job)
+                }
                 Some(access) => match access.refusal(job.environment_id).await {
                     Some(refused) => ResultRow::environment_refused(
                         origin,
