@@ -88,10 +88,6 @@ pub fn in_form_words(message: &str, upload: &str, kept_as: &str) -> String {
             "no later than --max-window after the run start",
             "no later than the longest bypass this server allows after now",
         ),
-        (
-            "later than --max-window",
-            "later than this server's longest bypass,",
-        ),
         ("--env ", "Environment "),
         ("--until ", "Expiry "),
         ("--timezone ", "Time zone "),
@@ -99,6 +95,19 @@ pub fn in_form_words(message: &str, upload: &str, kept_as: &str) -> String {
         ("--sheet ", "Sheet "),
     ];
     let mut worded = message.replace(kept_as, &format!("the upload {upload:?}"));
+    // "later than --max-window 7days allows" names the server's own setting.
+    const WINDOW: &str = "later than --max-window ";
+    while let Some(start) = worded.find(WINDOW) {
+        let after = start + WINDOW.len();
+        let Some(length) = worded[after..].find(" allows") else {
+            break;
+        };
+        let window = worded[after..after + length].to_owned();
+        worded.replace_range(
+            start..after + length + " allows".len(),
+            &format!("later than this server allows ({window} from now at most)"),
+        );
+    }
     for (flag, field) in RENAMED {
         worded = worded.replace(flag, field);
     }
@@ -381,6 +390,19 @@ mod tests {
         assert_eq!(
             escape(r#"<script>alert("x") & 'y'</script>"#),
             "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn command_line_words_become_the_forms_and_the_servers_folder_the_uploads_name() {
+        let worded = in_form_words(
+            "input /srv/run-3/input.csv: until \"30d\" means 2026-12-31, later than --max-window 7days allows (latest 2026-12-08); fill it in or pass --until <WHEN>",
+            "outage.csv",
+            "/srv/run-3/input.csv",
+        );
+        assert_eq!(
+            worded,
+            "input the upload \"outage.csv\": until \"30d\" means 2026-12-31, later than this server allows (7days from now at most) (latest 2026-12-08); fill it in, or fill in Expiry on the form"
         );
     }
 }

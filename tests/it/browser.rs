@@ -175,7 +175,10 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
     );
     let page = browser.source().await.expect("the plan page");
     assert!(page.contains("is not a UUID"), "the invalid rows are shown");
-    assert!(page.contains("--max-window"), "with their messages");
+    assert!(
+        page.contains("later than this server allows (7days from now at most)"),
+        "with their messages, in the page's words"
+    );
     screenshot("2-plan", &browser.screenshot().await.expect("a screenshot"));
     let confirm = browser
         .find(Locator::Id("confirm"))
