@@ -17,7 +17,7 @@ use crate::support::{
     succeeded_users, users_csv, wait_for_puts, with_worker_app,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 async fn finish(mut command: tokio::process::Command) -> Output {
     command.output().await.expect("the binary runs to its end")

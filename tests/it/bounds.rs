@@ -5,7 +5,7 @@
 use crate::support::{ENV_A, column, read_results, run_files, stderr};
 
 fn pingone_bypass(args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = std::process::Command::new(crate::support::BINARY);
     command
         .args(args)
         .env_clear()

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, start};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 /// A process killed when the test ends.
 struct Process(Child);

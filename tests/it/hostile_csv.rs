@@ -7,7 +7,7 @@ use std::process::Output;
 use crate::support::{ENV_A, read_results, run_files, stderr};
 
 fn dry_run(input: &std::path::Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+    std::process::Command::new(crate::support::BINARY)
         .arg("run")
         .arg(input)
         .args(["--dry-run", "--until", "8h", "--overwrite"])

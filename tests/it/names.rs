@@ -49,7 +49,7 @@ async fn run_selection(
     results: &std::path::Path,
     extra: &[&str],
 ) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = tokio::process::Command::new(crate::support::BINARY);
     command
         .arg("run")
         .args(["--progress", "never", flag, named, "--max-users", most])
@@ -64,7 +64,7 @@ async fn run_selection(
 
 /// `pingone-bypass run INPUT` against a mock PingOne, with a ready token.
 async fn run_with_token(server: &MockServer, input: &std::path::Path) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+    tokio::process::Command::new(crate::support::BINARY)
         .arg("run")
         .arg(input)
         .args(["--progress", "never"])

@@ -20,7 +20,7 @@ use crate::support::{
     stderr, users_csv, wait_for_puts, with_worker_app,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 /// The binary with an environment holding only `PATH` and `environment`.
 fn binary(args: &[&str], environment: &[(&str, &str)]) -> tokio::process::Command {

@@ -138,7 +138,7 @@ fn against_mock(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = tokio::process::Command::new(crate::support::BINARY);
     command
         .arg(subcommand)
         .arg(input)
@@ -555,7 +555,7 @@ async fn a_token_endpoints_retry_after_is_waited_for() {
         .mount(&server)
         .await;
     let files = run_files(&users_csv(1, ENV_A, "8h"));
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = tokio::process::Command::new(crate::support::BINARY);
     command
         .arg("run")
         .arg(&files.input)

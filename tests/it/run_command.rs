@@ -8,7 +8,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use crate::support::{ENV_A, read_results, run_files};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 /// Runs the binary in a clean environment (no PingOne settings inherited), off the runtime's
 /// threads.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, run_files};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 async fn pingone_bypass(args: &[&str]) -> Output {
     tokio::process::Command::new(BINARY)

@@ -11,7 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 use crate::serve::{browser, confirm_and_follow, post_page, serve_with, sign_in};
 use crate::support::{ENV_A, stderr};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 /// Eight characters: far below the 32 a token-shaped pattern needs.
 const SECRET: &str = "s3cr3t-Q";
 const TOKEN: &str = "tok-Qz9";

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, start};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 pub(crate) struct Served {
     child: Child,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, EXPIRY, client};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 struct RunningSimulator {
     child: Child,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, column, read_results, run_command, run_files, start, stderr};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+use crate::support::BINARY;
 
 /// `pingone-bypass run <args>` with nothing of PingOne set: dry runs only.
 async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {

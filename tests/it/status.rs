@@ -17,7 +17,7 @@ fn status_command(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = tokio::process::Command::new(crate::support::BINARY);
     command
         .arg("status")
         .arg(input)
@@ -177,7 +177,7 @@ async fn status_exits_0_when_every_row_was_checked_and_offers_no_granting_flags(
             "{flag}"
         );
     }
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+    let help = std::process::Command::new(crate::support::BINARY)
         .args(["status", "--help"])
         .output()
         .expect("runs");
@@ -228,7 +228,7 @@ async fn status_reads_a_whole_population_back_without_an_expiry() {
     simulator.store_bypass(ENV_A, contractors[1].id, Utc::now() + Duration::hours(3));
     let folder = tempfile::tempdir().expect("a folder");
     let report = folder.path().join("contractors.status.csv");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"));
+    let mut command = tokio::process::Command::new(crate::support::BINARY);
     command
         .args([
             "status",

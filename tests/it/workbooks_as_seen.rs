@@ -198,7 +198,7 @@ async fn a_time_without_a_date_is_refused_and_a_header_with_a_no_break_space_is_
         .expect("written");
     workbook.save(&path).expect("saved");
 
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+    let output = tokio::process::Command::new(crate::support::BINARY)
         .arg("run")
         .arg(&path)
         .args(["--dry-run", "--progress", "never"])

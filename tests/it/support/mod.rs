@@ -95,7 +95,7 @@ pub fn detail_codes(body: &ErrorBody) -> Vec<&str> {
 /// A dry run of `input` with `--until 8h` (overwriting its results) and `extra`, as the
 /// workbook specifications check a file.
 pub async fn dry_run_until_8h(input: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_pingone-bypass"))
+    tokio::process::Command::new(BINARY)
         .arg("run")
         .arg(input)
         .args([
@@ -241,7 +241,8 @@ pub async fn run_to_end(config: RunConfig) -> RunOutcome {
         .expect("the run finishes")
 }
 
-const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+/// The binary under test: every specification runs it through this one name.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
 
 /// `pingone-bypass run INPUT` against `simulator` as its worker application, in an environment
 /// holding nothing but `PATH` and the PingOne settings, without progress output, with `extra`
