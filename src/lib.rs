@@ -5,8 +5,11 @@
 //! as rows), `plan` checks it, `resolve` turns a username or email into a user ID, `send` sends
 //! it, `record` writes what came of it; `row` is the result row every stage hands on, and `run`
 //! wires the stages together. Every request to PingOne, of whichever stage, goes through the
-//! `gateway` the stages are handed; `pingone` is the wire format they all read. `cli` parses the command line into configuration and
-//! `commands` carries each command out; the binary only starts them.
+//! `gateway` the stages are handed; `pingone` is the wire format they all read; `secrets`
+//! holds every secret the process has seen so that no text leaves it carrying one. `cli`
+//! parses the command line into configuration and `commands` carries each command out; the
+//! binary only starts them. `serve` is a front end whose every plan, grant and status check is
+//! this same binary's `run` or `status`, started as a child process.
 
 pub mod cli;
 pub mod commands;

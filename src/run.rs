@@ -1,4 +1,6 @@
-//! `run`: wiring only. A blocking reader feeds rows through a bounded channel; each row is
+//! `run`: the wiring of the stages, and (until they move to stages of their own) the planning
+//! loop (`Feed`) and the results file's lifecycle (`ResultsPlace`). A blocking reader feeds
+//! rows through a bounded channel; each row is
 //! planned in input order (and, on `--resume`, checked against what earlier runs granted);
 //! rows to send go to long-lived senders that share one throttle (`send`); every finished row
 //! goes to the recorder, which journals it at once and writes the results in input order
