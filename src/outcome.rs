@@ -4,9 +4,7 @@ use crate::cli::simulate::SimulateConfigError;
 use crate::gateway::client::ClientError;
 use crate::input::InputError;
 use crate::record::in_order::RecordError;
-use crate::record::lock::LockError;
 use crate::record::manifest::ManifestError;
-use crate::record::resume::ResumeError;
 use crate::record::summary::{Summary, SummaryError};
 use crate::record::writer::OutputError;
 use crate::selection::SelectionError;
@@ -118,12 +116,9 @@ pub enum RunError {
     Credentials(crate::gateway::auth::AuthError),
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(#[from] SimulatorError),
+    /// The results' place could not be claimed, or its run record written.
     #[error(transparent)]
-    Resume(#[from] ResumeError),
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    Place(#[from] crate::record::place::PlaceError),
     /// `--population` / `--group` could not be listed, or holds more than `--max-users`.
     #[error(transparent)]
     Selection(#[from] SelectionError),

@@ -1,5 +1,5 @@
-//! `run`: the wiring of the stages, and (until they move to stages of their own) the planning
-//! loop (`Feed`) and the results file's lifecycle (`ResultsPlace`). A blocking reader feeds
+//! `run`: the wiring of the stages, and (until it moves to a stage of its own) the planning
+//! loop (`Feed`); the results file's lifecycle is `record::place`. A blocking reader feeds
 //! rows through a bounded channel; each row is
 //! planned in input order (and, on `--resume`, checked against what earlier runs granted);
 //! rows to send go to long-lived senders that share one throttle (`send`); every finished row
@@ -7,7 +7,6 @@
 //! (`record`). A bounded reorder window lets rows behind a slow one keep going until the
 //! window fills, and bounds the memory they hold.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -27,12 +26,10 @@ use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Job, Planner, Refusal, Refused, Unresolved, Verdict};
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
-use crate::record::lock::ResultsLock;
-use crate::record::manifest::{Manifest, RunRecord, Settings, operator, sha256_of};
+use crate::record::manifest::{RunRecord, Settings, operator, sha256_of};
+use crate::record::place::ResultsPlace;
 use crate::record::progress::{LiveCounters, Progress};
-use crate::record::resume::{
-    Decision, EarlierResults, ResumeError, ResumeRules, leftovers, new_partial_path,
-};
+use crate::record::resume::{ApiIdentity, Decision, EarlierResults, ResumeRules};
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{EnvironmentAccess, Lookups, Resolution, Resolver, Waiting};
 use crate::row::{AMBIGUOUS_USER, Report, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
@@ -62,7 +59,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         Rows::Input(source) => Some(InputReader::open(source, &config.read)?),
         Rows::Selection(_) => None,
     };
-    let mut place = ResultsPlace::claim(&config)?;
+    let mut place = claim(&config)?;
     let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
     let counters = config.live.clone();
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
@@ -100,7 +97,10 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         }
         _ => None,
     };
-    let mut manifest = place.record(&config, simulator.is_some() || config.rehearsal, dry_run)?;
+    let mut manifest = place.save_record(
+        &config.output,
+        run_record(&config, simulator.is_some() || config.rehearsal, dry_run),
+    )?;
     // Hashed beside the run, on the blocking pool, for the record.
     let input_sha256 = {
         let input = match &config.input {
@@ -214,7 +214,9 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     }
     summary.add_requests(&counters, started.elapsed());
     summary.run_id = config.run_id.to_string();
-    place.complete(&config.output, earlier_sources.unwrap_or_default())?;
+    place
+        .complete(&config.output, earlier_sources.unwrap_or_default())
+        .map_err(RunError::Record)?;
     if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
         manifest.run.finished_at = Some(chrono::Utc::now());
         manifest.run.summary = Some(summary.clone());
@@ -327,172 +329,62 @@ async fn connect(
     Ok((simulator, Some(Arc::new(sender))))
 }
 
-/// The results file this run owns: locked for the whole run, with what earlier runs left
-/// there, and where this run writes until it is complete.
-struct ResultsPlace {
-    _lock: Option<ResultsLock>,
-    earlier: Option<EarlierResults>,
-    written_to: OutputTarget,
-}
-
-impl ResultsPlace {
-    fn claim(config: &RunConfig) -> Result<Self, RunError> {
-        let OutputTarget::File(output) = &config.output else {
-            if config.resume {
-                return Err(ResumeError::Stdout.into());
-            }
-            return Ok(Self {
-                _lock: None,
-                earlier: None,
-                written_to: OutputTarget::Stdout,
-            });
-        };
-        let lock = ResultsLock::acquire(output)?;
-        if !config.resume {
-            if let Some(left) = leftovers(output)?.into_iter().next() {
-                return Err(ResumeError::Unfinished {
-                    results: output.clone(),
-                    left,
-                }
-                .into());
-            }
-            return Ok(Self {
-                _lock: Some(lock),
-                earlier: None,
-                written_to: config.output.clone(),
-            });
-        }
-        let earlier = EarlierResults::load(output)?;
-        let identity = if config.rehearsal {
-            crate::record::resume::ApiIdentity::Simulator
-        } else {
-            config.target.api_identity()
-        };
-        earlier.check_api(output, &identity, config.resume_any_api)?;
-        if earlier.sources.is_empty() {
-            tracing::warn!(results = %output.display(), "no earlier results to resume; every row will be processed");
-        } else {
-            tracing::info!(
-                succeeded = earlier.succeeded_rows(),
-                "resuming: rows whose earlier bypass still holds will not be sent again"
-            );
-        }
-        Ok(Self {
-            _lock: Some(lock),
-            earlier: Some(earlier),
-            written_to: OutputTarget::File(new_partial_path(output)),
-        })
-    }
-
-    /// Writes the run record beside the results before anything is sent, keeping the
-    /// records of the runs this one resumes.
-    fn record(
-        &self,
-        config: &RunConfig,
-        simulated: bool,
-        dry_run: bool,
-    ) -> Result<Option<Manifest>, RunError> {
-        let OutputTarget::File(output) = &config.output else {
-            return Ok(None);
-        };
-        let run = RunRecord {
-            run_id: Some(config.run_id.to_string()),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            api_url: match &config.target {
-                Target::PingOne { api_url, .. } => Some(api_url.clone()),
-                Target::Simulator(_) => Some("the built-in simulator".to_owned()),
-                Target::DryRun { .. } => None,
-            },
-            simulated,
-            dry_run,
-            operator: operator(),
-            input: config.input.describe(),
-            input_sha256: None,
-            until: config
-                .rules
-                .default_until
-                .as_ref()
-                .map(|(text, _)| text.clone()),
-            settings: Settings {
-                rate: config.rate,
-                concurrency: config.concurrency,
-                retries: config.retry.retries,
-                max_window: config.rules.max_window_text.clone(),
-                timezone: config.rules.zone.name(),
-                selection: match &config.input {
-                    Rows::Selection(selection) => Some(format!(
-                        "{}, --max-users {}",
-                        selection.describe(),
-                        selection.max_users
-                    )),
-                    Rows::Input(_) => None,
-                },
-                sheet: config.read.sheet.clone(),
-                only: config.read.only.clone(),
-                resolve: config.reads_only,
-            },
-            environments: Vec::new(),
-            started_at: config.rules.run_start,
-            finished_at: None,
-            results_sha256: None,
-            summary: None,
-        };
-        let resumed = self
-            .earlier
+/// The run's record, as written beside its results before anything is sent.
+fn run_record(config: &RunConfig, simulated: bool, dry_run: bool) -> RunRecord {
+    RunRecord {
+        run_id: Some(config.run_id.to_string()),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        api_url: match &config.target {
+            Target::PingOne { api_url, .. } => Some(api_url.clone()),
+            Target::Simulator(_) => Some("the built-in simulator".to_owned()),
+            Target::DryRun { .. } => None,
+        },
+        simulated,
+        dry_run,
+        operator: operator(),
+        input: config.input.describe(),
+        input_sha256: None,
+        until: config
+            .rules
+            .default_until
             .as_ref()
-            .and_then(|earlier| earlier.manifest().cloned());
-        let manifest = Manifest::new(run, resumed);
-        manifest.save(output)?;
-        Ok(Some(manifest))
-    }
-
-    /// The results are complete and on the disk: a resumed run's take the earlier ones'
-    /// place, and the journals and partial files they make redundant are removed.
-    fn complete(
-        &self,
-        output: &OutputTarget,
-        earlier_sources: Vec<PathBuf>,
-    ) -> Result<(), RunError> {
-        let (OutputTarget::File(written), OutputTarget::File(output)) = (&self.written_to, output)
-        else {
-            return Ok(());
-        };
-        let redundant: Vec<PathBuf> = earlier_sources
-            .into_iter()
-            .chain([Journal::path_for(written)])
-            .filter(|source| source != output)
-            .collect();
-        if written != output {
-            std::fs::rename(written, output).map_err(|source| {
-                RunError::Record(Box::new(RecordError::finishing(
-                    written.display().to_string(),
-                    source,
-                )))
-            })?;
-            sync_folder(output);
-        }
-        for file in redundant {
-            match std::fs::remove_file(&file) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    tracing::warn!(file = %file.display(), %error, "could not remove a file the complete results make redundant");
-                }
-            }
-        }
-        Ok(())
+            .map(|(text, _)| text.clone()),
+        settings: Settings {
+            rate: config.rate,
+            concurrency: config.concurrency,
+            retries: config.retry.retries,
+            max_window: config.rules.max_window_text.clone(),
+            timezone: config.rules.zone.name(),
+            selection: match &config.input {
+                Rows::Selection(selection) => Some(format!(
+                    "{}, --max-users {}",
+                    selection.describe(),
+                    selection.max_users
+                )),
+                Rows::Input(_) => None,
+            },
+            sheet: config.read.sheet.clone(),
+            only: config.read.only.clone(),
+            resolve: config.reads_only,
+        },
+        environments: Vec::new(),
+        started_at: config.rules.run_start,
+        finished_at: None,
+        results_sha256: None,
+        summary: None,
     }
 }
 
-/// Makes a rename in `file`'s folder durable before the files it replaces are removed.
-fn sync_folder(file: &Path) {
-    let folder = match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
+/// The place a run's results go, claimed: the lock, and on `--resume` the earlier results
+/// checked to have been made against the same API.
+fn claim(config: &RunConfig) -> Result<ResultsPlace, RunError> {
+    let identity = if config.rehearsal {
+        ApiIdentity::Simulator
+    } else {
+        config.target.api_identity()
     };
-    if let Ok(folder) = std::fs::File::open(folder) {
-        let _ = folder.sync_all();
-    }
+    let resume = config.resume.then_some((&identity, config.resume_any_api));
+    Ok(ResultsPlace::claim(&config.output, resume)?)
 }
 
 /// The planning stage: turns each record into a result row or a row to send, in input order.

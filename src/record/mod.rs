@@ -8,6 +8,7 @@ pub mod journal;
 pub mod lock;
 pub mod log_format;
 pub mod manifest;
+pub mod place;
 pub mod progress;
 pub mod resume;
 pub mod summary;
