@@ -23,6 +23,7 @@ pub mod input;
 pub mod outcome;
 pub mod pingone;
 pub mod plan;
+pub(crate) mod planning;
 pub mod record;
 pub mod resolve;
 pub mod row;
