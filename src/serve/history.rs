@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::{Phase, RunEntry};
+use crate::record::journal::Journal;
 use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
 use crate::record::summary::Summary;
 
@@ -29,39 +31,11 @@ pub struct EndRecord {
     pub died: Option<String>,
 }
 
-/// An earlier upload's folder, as found.
-#[derive(Debug, Clone)]
-pub struct Earlier {
-    pub kind: Kind,
-    pub name: String,
-    pub folder: PathBuf,
-    /// The plan's (or the status check's) summary, when it was made.
-    pub plan: Option<Summary>,
-    pub state: State,
-}
-
+/// Which kind of upload a folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     Run,
     Status,
-}
-
-/// Where an earlier run had got to.
-#[derive(Debug, Clone)]
-pub enum State {
-    /// The file was refused, or the server stopped while planning it.
-    NotPlanned,
-    Planned,
-    Finished {
-        summary: Summary,
-        exit_code: u8,
-        attention: Vec<AttentionRow>,
-    },
-    /// Its process died, or the server stopped while it ran (a journal and no end).
-    Died {
-        why: String,
-        attention: Vec<AttentionRow>,
-    },
 }
 
 pub const UPLOAD_RECORD: &str = "upload.json";
@@ -82,11 +56,14 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Every earlier upload's folder in `workdir`, by its number.
-pub fn earlier(workdir: &Path) -> BTreeMap<u64, Earlier> {
+/// Every earlier upload in `workdir` that was planned, as the page lists it, by its number,
+/// and the highest number any folder there has (planned or not), after which new runs are
+/// numbered.
+pub(super) fn earlier(workdir: &Path) -> (BTreeMap<u64, RunEntry>, u64) {
     let mut found = BTreeMap::new();
+    let mut highest = 0;
     let Ok(entries) = std::fs::read_dir(workdir) else {
-        return found;
+        return (found, highest);
     };
     for entry in entries.map_while(Result::ok) {
         let folder = entry.path();
@@ -104,12 +81,16 @@ pub fn earlier(workdir: &Path) -> BTreeMap<u64, Earlier> {
         if !folder.is_dir() {
             continue;
         }
-        found.insert(id, read_folder(kind, folder));
+        highest = highest.max(id);
+        if let Some(entry) = read_folder(kind, folder) {
+            found.insert(id, entry);
+        }
     }
-    found
+    (found, highest)
 }
 
-fn read_folder(kind: Kind, folder: PathBuf) -> Earlier {
+/// The page's entry for an earlier upload's folder; `None` for one never planned.
+fn read_folder(kind: Kind, folder: PathBuf) -> Option<RunEntry> {
     let name = read::<UploadRecord>(&folder.join(UPLOAD_RECORD))
         .map(|upload| upload.name)
         .unwrap_or_else(|| "an earlier upload".to_owned());
@@ -117,53 +98,79 @@ fn read_folder(kind: Kind, folder: PathBuf) -> Earlier {
         Kind::Run => ("plan.summary.json", "results.csv"),
         Kind::Status => ("status.summary.json", "status.csv"),
     };
-    let plan = read::<Summary>(&folder.join(plan_summary));
+    let plan = read::<Summary>(&folder.join(plan_summary))?;
     let ended = read::<EndRecord>(&folder.join(END_RECORD));
-    let journal = crate::record::journal::Journal::path_for(&folder.join(results));
-    let state = match (kind, &plan, ended) {
-        (_, None, _) => State::NotPlanned,
-        (Kind::Status, Some(summary), _) => State::Finished {
-            summary: summary.clone(),
+    let journal = Journal::path_for(&folder.join(results));
+    let phase = match (kind, ended) {
+        (Kind::Status, _) => Phase::Done {
+            summary: plan.clone(),
             exit_code: 0,
             attention: Vec::new(),
         },
         (
             Kind::Run,
-            Some(_),
             Some(EndRecord {
                 exit_code: Some(exit_code),
                 ..
             }),
         ) => match read::<Summary>(&folder.join("summary.json")) {
-            Some(summary) => State::Finished {
+            Some(summary) => Phase::Done {
                 summary,
                 exit_code,
                 attention: attention_rows(&folder.join(results)),
             },
-            None => State::Died {
+            None => Phase::Died {
                 why: format!("it ended with exit {exit_code} and no summary"),
                 attention: Vec::new(),
             },
         },
-        (Kind::Run, Some(_), Some(EndRecord { died, .. })) => State::Died {
+        (Kind::Run, Some(EndRecord { died, .. })) => Phase::Died {
             why: died.unwrap_or_else(|| "its process ended without finishing".to_owned()),
             attention: Vec::new(),
         },
-        (Kind::Run, Some(_), None) if journal.exists() || folder.join(results).exists() => {
-            State::Died {
-                why: "the server stopped while it ran".to_owned(),
-                attention: Vec::new(),
-            }
-        }
-        (Kind::Run, Some(_), None) => State::Planned,
+        (Kind::Run, None) if journal.exists() || folder.join(results).exists() => Phase::Died {
+            why: "the server stopped while it ran".to_owned(),
+            attention: Vec::new(),
+        },
+        (Kind::Run, None) => Phase::Planned,
     };
-    Earlier {
-        kind,
+    let name = match kind {
+        Kind::Run => name,
+        Kind::Status => format!("who has a bypass: {name}"),
+    };
+    Some(RunEntry {
         name,
         folder,
         plan,
-        state,
+        phase,
+    })
+}
+
+/// What a run's journal holds: rows finished, and of them granted.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct JournalHolds {
+    pub(super) rows: u64,
+    pub(super) succeeded: u64,
+}
+
+/// What the journal of the run in `folder` holds.
+pub(super) fn journal_holds(folder: &Path) -> JournalHolds {
+    let journal = Journal::path_for(&folder.join("results.csv"));
+    let mut held = JournalHolds::default();
+    let Ok(mut reader) = csv::Reader::from_path(journal) else {
+        return held;
+    };
+    let status_at = reader
+        .headers()
+        .ok()
+        .and_then(|header| header.iter().position(|name| name == "status"));
+    for record in reader.records().map_while(Result::ok) {
+        held.rows += 1;
+        if status_at.and_then(|at| record.get(at)) == Some("succeeded") {
+            held.succeeded += 1;
+        }
     }
+    held
 }
 
 /// The rows of a results file that need attention, the first `MOST_ATTENTION_ROWS`.

@@ -284,15 +284,8 @@ pub async fn start(
                 source,
             })?;
     }
-    let earlier = history::earlier(&config.workdir);
-    let next_run = earlier
-        .keys()
-        .max()
-        .map_or(1, |last| last.saturating_add(1));
-    let runs = earlier
-        .into_iter()
-        .filter_map(|(id, found)| entry_of(found).map(|entry| (id, entry)))
-        .collect();
+    let (runs, highest) = history::earlier(&config.workdir);
+    let next_run = highest.saturating_add(1);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -334,35 +327,6 @@ pub async fn start(
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server.clone());
     Ok((url, KeyRenewal(server), connections::serve(listener, app)))
-}
-
-/// An earlier run found in the work folder, as the page lists it; `None` for an upload that
-/// was never planned.
-fn entry_of(found: history::Earlier) -> Option<RunEntry> {
-    let phase = match found.state {
-        history::State::NotPlanned => return None,
-        history::State::Planned => Phase::Planned,
-        history::State::Finished {
-            summary,
-            exit_code,
-            attention,
-        } => Phase::Done {
-            summary,
-            exit_code,
-            attention,
-        },
-        history::State::Died { why, attention } => Phase::Died { why, attention },
-    };
-    let name = match found.kind {
-        history::Kind::Run => found.name,
-        history::Kind::Status => format!("who has a bypass: {}", found.name),
-    };
-    Some(RunEntry {
-        name,
-        folder: found.folder,
-        plan: found.plan.unwrap_or_default(),
-        phase,
-    })
 }
 
 fn random_token() -> String {
@@ -516,7 +480,7 @@ async fn home(State(server): Shared) -> Html<String> {
 fn phase_label(phase: &Phase, folder: &Path) -> String {
     match phase {
         Phase::Died { why, .. } => {
-            let held = journal_holds(folder);
+            let held = history::journal_holds(folder);
             format!(
                 "died: {why}. Its journal holds {} finished rows ({} granted); Resume finishes it without sending any of those again",
                 held.rows, held.succeeded
@@ -730,32 +694,23 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
     );
     planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
     planning.push(plan_file.display().to_string());
-    let planned = in_child(
+    let checked = check_in_child(
         &server,
         "run",
         planning,
         &folder.join("plan.summary.json"),
-        None,
+        (&upload, &input),
+        |why| {
+            format!(
+                "the file could not be planned: the process reading it ended ({}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again.",
+                upload.worded(why, &input)
+            )
+        },
     )
     .await;
-    if !matches!(planned, Ended::Finished { .. }) {
-        // Nothing was planned: the upload is not kept.
-        let _ = std::fs::remove_dir_all(&folder);
-    }
-    let outcome = match planned {
-        Ended::Finished { summary, .. } => summary,
-        Ended::Refused(message, setting) => {
-            return refusal_page(&upload.worded(&message, &input), setting);
-        }
-        Ended::Died(why) => {
-            return page_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!(
-                    "the file could not be planned: the process reading it ended ({}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again.",
-                    upload.worded(&why, &input)
-                ),
-            );
-        }
+    let outcome = match checked {
+        Ok((summary, _)) => summary,
+        Err(page) => return page,
     };
     let mut rows = pages::read_rows(&plan_file);
     for row in &mut rows {
@@ -774,6 +729,32 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
         },
     );
     Html(crate::secrets::scrub(&html)).into_response()
+}
+
+/// A check of an upload (its plan, or who has a bypass) in a child process: its summary and
+/// exit code, or the page that says why there is none, `died` wording a process that ended
+/// without finishing. An upload nothing came of is not kept.
+async fn check_in_child(
+    server: &Server,
+    command: &'static str,
+    arguments: Vec<String>,
+    summary: &Path,
+    (upload, input): (&Upload, &Path),
+    died: impl FnOnce(&str) -> String,
+) -> Result<(Summary, u8), Response> {
+    let ended = in_child(server, command, arguments, summary, None).await;
+    if !matches!(ended, Ended::Finished { .. })
+        && let Some(folder) = input.parent()
+    {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    match ended {
+        Ended::Finished { summary, exit_code } => Ok((summary, exit_code)),
+        Ended::Refused(message, setting) => {
+            Err(refusal_page(&upload.worded(&message, input), setting))
+        }
+        Ended::Died(why) => Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, &died(&why))),
+    }
 }
 
 /// `pingone-bypass <command> <arguments> <serve's run flags>` (`run` or `status`) in a child
@@ -834,30 +815,22 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
     let mut arguments =
         upload.arguments(&input, &["--env", "--sheet", "--encoding", "--hidden-rows"]);
     arguments.extend(["-o".to_owned(), report.display().to_string()]);
-    let read = in_child(
+    let checked = check_in_child(
         &server,
         "status",
         arguments,
         &folder.join("status.summary.json"),
-        None,
+        (&upload, &input),
+        |why| {
+            format!(
+                "the bypasses could not be read: the process reading the file ended ({why}); the server and every other run go on"
+            )
+        },
     )
     .await;
-    if !matches!(read, Ended::Finished { .. }) {
-        let _ = std::fs::remove_dir_all(&folder);
-    }
-    let (summary, exit_code) = match read {
-        Ended::Finished { summary, exit_code } => (summary, exit_code),
-        Ended::Refused(message, setting) => {
-            return refusal_page(&upload.worded(&message, &input), setting);
-        }
-        Ended::Died(why) => {
-            return page_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!(
-                    "the bypasses could not be read: the process reading the file ended ({why}); the server and every other run go on"
-                ),
-            );
-        }
+    let (summary, exit_code) = match checked {
+        Ok(done) => done,
+        Err(page) => return page,
     };
     let rows = pages::read_rows(&report);
     let html = pages::status(id, &upload.name, &summary, &rows);
@@ -1054,20 +1027,11 @@ fn progress_events(
             match runs.get(&id).map(|entry| &entry.phase) {
                 Some(Phase::Running { live, .. }) => {
                     let attention = live.attention_from(shown);
-                    Some((
-                        "progress",
-                        serde_json::json!({
-                            "rows_done": live.rows_done.load(Ordering::Relaxed),
-                            "total": live.total.load(Ordering::Relaxed),
-                            "succeeded": live.succeeded.load(Ordering::Relaxed),
-                            "need_attention": live.unfinished.load(Ordering::Relaxed),
-                            "requests": live.sent.requests.load(Ordering::Relaxed),
-                            "attention": attention,
-                            "attention_from": shown,
-                        }),
-                        attention.len(),
-                        false,
-                    ))
+                    // The counters as `--progress events` names them, and the rows since.
+                    let mut data = serde_json::to_value(live.snapshot()).unwrap_or_default();
+                    data["attention"] = serde_json::json!(attention);
+                    data["attention_from"] = serde_json::json!(shown);
+                    Some(("progress", data, attention.len(), false))
                 }
                 Some(Phase::Done {
                     summary,
@@ -1091,7 +1055,7 @@ fn progress_events(
                     let attention = attention.get(shown..).unwrap_or_default().to_vec();
                     let entry = runs.get(&id);
                     let held = entry
-                        .map(|entry| journal_holds(&entry.folder))
+                        .map(|entry| history::journal_holds(&entry.folder))
                         .unwrap_or_default();
                     Some((
                         "done",
@@ -1162,32 +1126,6 @@ async fn download(State(server): Shared, UrlPath((id, file)): UrlPath<(u64, Stri
             .into_response(),
         Err(_) => page_error(StatusCode::NOT_FOUND, "that file is not there yet"),
     }
-}
-
-/// What a run's journal holds: rows finished, and of them granted.
-#[derive(Debug, Default, Clone, Copy)]
-struct JournalHolds {
-    rows: u64,
-    succeeded: u64,
-}
-
-fn journal_holds(folder: &Path) -> JournalHolds {
-    let journal = crate::record::journal::Journal::path_for(&folder.join("results.csv"));
-    let mut held = JournalHolds::default();
-    let Ok(mut reader) = csv::Reader::from_path(journal) else {
-        return held;
-    };
-    let status_at = reader
-        .headers()
-        .ok()
-        .and_then(|header| header.iter().position(|name| name == "status"));
-    for record in reader.records().map_while(Result::ok) {
-        held.rows += 1;
-        if status_at.and_then(|at| record.get(at)) == Some("succeeded") {
-            held.succeeded += 1;
-        }
-    }
-    held
 }
 
 /// A plan or status check that refused to start: what it said, and, when one setting would fix

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
-use crate::serve::{browser, confirm_and_follow, post_page, serve_with, sign_in};
+use crate::serve::{confirm_and_follow, get_page, post_page, serve_with, sign_in};
 use crate::support::{ENV_A, stderr};
 
 use crate::support::BINARY;
@@ -162,15 +162,7 @@ async fn a_secret_quoted_back_by_pingone_is_in_no_page_event_or_file_of_serve() 
     let stream = confirm_and_follow(&served, &cookie, 1).await;
     assert!(stream.contains("INVALID_DATA"), "{stream}");
     assert_no_secret("the run's events", &stream);
-    let page = browser()
-        .get(format!("{}/runs/1", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the page");
+    let page = get_page(&served, &cookie, "/runs/1").await;
     assert_no_secret("the run's page", &page);
     for (path, text) in every_file(served.workdir()) {
         assert_no_secret(&path, &text);

@@ -148,6 +148,19 @@ pub(crate) async fn post_page(
         .expect("the page")
 }
 
+/// The page at `path`, as the signed-in browser gets it.
+pub(crate) async fn get_page(served: &Served, cookie: &str, path: &str) -> String {
+    browser()
+        .get(format!("{}{path}", served.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("the page")
+}
+
 /// Presses run `run`'s confirm button and follows its events until it is done.
 pub(crate) async fn confirm_and_follow(served: &Served, cookie: &str, run: u64) -> String {
     let started = browser()

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::hostile_workbooks::{text, write_xlsx};
 use crate::serve::{
-    Served, browser, confirm_and_follow, events_until_done, post_page, serve_in, serve_with,
-    sign_in,
+    Served, browser, confirm_and_follow, events_until_done, get_page, post_page, serve_in,
+    serve_with, sign_in,
 };
 use crate::support::{ENV_A, eventually, start, worker_app_settings};
 
@@ -124,15 +124,7 @@ async fn a_hostile_upload_and_a_killed_grant_reach_neither_the_server_nor_anothe
         .expect("the done event's data");
     let journaled = done["summary"]["succeeded"].as_u64().expect("a count");
     assert!(journaled > 0 && journaled < 240, "{done}");
-    let page = client
-        .get(format!("{}/runs/1", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("the server still answers")
-        .text()
-        .await
-        .expect("the page");
+    let page = get_page(&served, &cookie, "/runs/1").await;
     assert!(
         page.contains("Its journal holds") && page.contains("id=\"resume\">"),
         "the died run offers Resume: {page}"
@@ -191,15 +183,7 @@ async fn restarted_on_its_work_folder_serve_lists_every_earlier_run_and_overwrit
     )
     .await;
     let cookie = sign_in(&served).await;
-    let home = browser()
-        .get(format!("{}/", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the page");
+    let home = get_page(&served, &cookie, "/").await;
     assert!(
         home.contains("granted.csv") && home.contains("finished (exit 0): 2 succeeded"),
         "the finished run is listed with its counts: {home}"
@@ -369,28 +353,12 @@ async fn uploads_past_the_bound_are_told_busy_and_a_refused_upload_is_not_kept()
 async fn a_rehearsal_on_the_page_says_so_on_every_page_and_is_recorded_as_one() {
     let served = serve_with(Vec::new(), &["--simulate"]).await;
     let cookie = sign_in(&served).await;
-    let get = |path: String| {
-        let cookie = cookie.clone();
-        async move {
-            browser()
-                .get(path)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("answers")
-        }
-    };
     let plan = post_page(&served, &cookie, "/plan", upload(users(2), "drill.csv")).await;
     let stream = confirm_and_follow(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":2"), "{stream}");
     let mut pages = vec![("the plan", plan)];
     for path in ["/", "/status", "/runs/1", "/runs/9"] {
-        let page = get(format!("{}{path}", served.base()))
-            .await
-            .text()
-            .await
-            .expect("the page");
-        pages.push((path, page));
+        pages.push((path, get_page(&served, &cookie, path).await));
     }
     for (which, page) in &pages {
         assert!(
@@ -398,7 +366,12 @@ async fn a_rehearsal_on_the_page_says_so_on_every_page_and_is_recorded_as_one() 
             "{which} says it is a rehearsal: {page}"
         );
     }
-    let results = get(format!("{}/runs/1/results.csv", served.base())).await;
+    let results = browser()
+        .get(format!("{}/runs/1/results.csv", served.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(
         results.headers()["content-disposition"],
         "attachment; filename=\"rehearsal-1-results.csv\""
@@ -729,15 +702,7 @@ async fn a_server_told_to_stop_records_its_grants_before_it_ends_and_offers_to_r
     )
     .await;
     let cookie = sign_in(&served).await;
-    let page = browser()
-        .get(format!("{}/runs/1", served.base()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("the page");
+    let page = get_page(&served, &cookie, "/runs/1").await;
     assert!(
         page.contains("finished (exit 130)") && page.contains("id=\"resume\">"),
         "{page}"
