@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use pingone_bypass::simulator::SimulatorConfig;
+use pingone_bypass::simulator::{Simulator, SimulatorConfig};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
@@ -45,6 +45,14 @@ fn cell_past_the_last_column() -> Vec<u8> {
         None,
     );
     std::fs::read(&path).expect("the workbook is written")
+}
+
+/// `served` stopped as a kill would, and a new server on its work folder, signed in.
+async fn restarted(served: Served, simulator: &Simulator) -> (Served, String) {
+    let workdir = served.stop();
+    let served = serve_in(workdir, worker_app_settings(simulator), &["--rate", "1000"]).await;
+    let cookie = sign_in(&served).await;
+    (served, cookie)
 }
 
 /// The process granting run `run` of `served` (its command line names the run's plan).
@@ -175,14 +183,7 @@ async fn restarted_on_its_work_folder_serve_lists_every_earlier_run_and_overwrit
         0o600
     );
 
-    let workdir = served.stop();
-    let served = serve_in(
-        workdir,
-        worker_app_settings(&simulator),
-        &["--rate", "1000"],
-    )
-    .await;
-    let cookie = sign_in(&served).await;
+    let (served, cookie) = restarted(served, &simulator).await;
     let home = get_page(&served, &cookie, "/").await;
     assert!(
         home.contains("granted.csv") && home.contains("finished (exit 0): 2 succeeded"),
@@ -694,14 +695,7 @@ async fn a_server_told_to_stop_records_its_grants_before_it_ends_and_offers_to_r
     );
     assert_eq!(granted as u64, simulator.stats().total_puts());
 
-    let workdir = served.stop();
-    let served = serve_in(
-        workdir,
-        worker_app_settings(&simulator),
-        &["--rate", "1000"],
-    )
-    .await;
-    let cookie = sign_in(&served).await;
+    let (served, cookie) = restarted(served, &simulator).await;
     let page = get_page(&served, &cookie, "/runs/1").await;
     assert!(
         page.contains("finished (exit 130)") && page.contains("id=\"resume\">"),
