@@ -16,7 +16,6 @@ use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
 use crate::row::Report;
 use crate::selection::Selection;
-use crate::simulator::SimulatorConfig;
 
 /// Where a run's rows come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,25 +41,56 @@ impl Rows {
     }
 }
 
+/// What the run does to each row: the one place a run's mode is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `run`: a PUT for each valid row.
+    Grant,
+    /// `status`: a GET for each valid row.
+    Check,
+    /// `run --dry-run`: validate and write the plan, never a PUT. With `lookups`
+    /// (`--resolve`), also get a token, look names up and ask each environment once.
+    Plan { lookups: bool },
+}
+
+impl Mode {
+    /// The results' columns and statuses this mode writes.
+    pub fn report(self) -> Report {
+        match self {
+            Self::Grant | Self::Plan { .. } => Report::Grants,
+            Self::Check => Report::Status,
+        }
+    }
+
+    pub fn is_plan(self) -> bool {
+        matches!(self, Self::Plan { .. })
+    }
+
+    /// Whether the run needs a connection to PingOne.
+    pub fn connects(self) -> bool {
+        !matches!(self, Self::Plan { lookups: false })
+    }
+}
+
 /// Where requests go.
 pub enum Target {
-    /// `--dry-run`: validate and plan; send nothing. Says where a real run would send, and
-    /// with which credentials (by name).
-    DryRun { would_send: String },
+    /// A plan without lookups sends nothing. Says where a real run would send, and with which
+    /// credentials (by name).
+    Offline { would_send: String },
+    /// PingOne, or a simulator a front end started and handed over as a URL.
     PingOne {
         api_url: String,
         credentials: Credentials,
     },
-    /// `--simulate`: a simulator started inside this process.
-    Simulator(Box<SimulatorConfig>),
 }
 
 impl Target {
-    pub fn api_identity(&self) -> ApiIdentity {
+    pub fn api_identity(&self, rehearsal: bool) -> ApiIdentity {
         match self {
-            Self::DryRun { .. } => ApiIdentity::DryRun,
+            Self::Offline { .. } => ApiIdentity::DryRun,
+            Self::PingOne { .. } if rehearsal => ApiIdentity::Simulator,
             Self::PingOne { api_url, .. } => ApiIdentity::PingOne(api_url.clone()),
-            Self::Simulator(_) => ApiIdentity::Simulator,
         }
     }
 }
@@ -98,15 +128,13 @@ pub struct RunConfig {
     pub live: std::sync::Arc<crate::record::progress::LiveCounters>,
     /// `--ca-file`: certificates trusted beside the system's (corporate TLS inspection).
     pub extra_roots: Vec<reqwest::Certificate>,
-    /// Grant bypasses (`run`), or read them back (`status`).
-    pub report: Report,
+    /// Grant, check or plan.
+    pub mode: Mode,
     /// How to read the input: `--sheet`, `--encoding`, `--allow-empty`, `--only`.
     pub read: ReadOptions,
-    /// `--dry-run --resolve`: get a token and look names up, but send no PUT; the results are
-    /// the plan, with resolved IDs.
-    pub reads_only: bool,
-    /// The API is a simulator a front end started (`serve --simulate` hands its URL to each
-    /// run): recorded as a rehearsal (`simulated: true`), and resumed only by rehearsals.
+    /// The API is a simulator a front end started (`--simulate`, or `serve --simulate` handing
+    /// its URL to each run): recorded as a rehearsal (`simulated: true`), and resumed only by
+    /// rehearsals.
     pub rehearsal: bool,
     /// Cancelled on the first Ctrl-C or SIGTERM: no row is started after it, requests in
     /// flight finish, and every remaining row is recorded as `not_attempted`.
@@ -114,8 +142,13 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// A run with the defaults, starting now, without progress output.
+    /// A run with the defaults, starting now, without progress output: a grant, or a plan
+    /// when `target` is offline.
     pub fn new(input: impl Into<Rows>, output: OutputTarget, target: Target) -> Self {
+        let mode = match target {
+            Target::Offline { .. } => Mode::Plan { lookups: false },
+            Target::PingOne { .. } => Mode::Grant,
+        };
         Self {
             run_id: uuid::Uuid::new_v4(),
             input: input.into(),
@@ -142,10 +175,9 @@ impl RunConfig {
             resume: false,
             resume_margin: defaults::RESUME_MARGIN,
             resume_any_api: false,
-            reads_only: false,
             rehearsal: false,
             read: ReadOptions::default(),
-            report: Report::Grants,
+            mode,
             extra_roots: Vec::new(),
             live: std::sync::Arc::default(),
             interrupt: CancellationToken::new(),

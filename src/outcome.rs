@@ -1,6 +1,5 @@
 //! How a run ended, and the exit code that says so to a script (the table in docs/cli.md).
 
-use crate::cli::simulate::SimulateConfigError;
 use crate::gateway::client::ClientError;
 use crate::input::InputError;
 use crate::record::in_order::RecordError;
@@ -8,7 +7,6 @@ use crate::record::manifest::ManifestError;
 use crate::record::summary::{Summary, SummaryError};
 use crate::record::writer::OutputError;
 use crate::selection::SelectionError;
-use crate::simulator::SimulatorError;
 
 /// The documented exit codes.
 pub mod exit {
@@ -114,8 +112,11 @@ pub enum RunError {
     /// A run that only reads could get no token: a plan without one would promise grants.
     #[error("{0}")]
     Credentials(crate::gateway::auth::AuthError),
-    #[error("cannot start the built-in simulator: {0}")]
-    Simulator(#[from] SimulatorError),
+    /// A grant or check was given no PingOne to send to.
+    #[error(
+        "nothing to send to: a grant or check needs PingOne's address and credentials (it was given those of a plan, {0})"
+    )]
+    Offline(String),
     /// The results' place could not be claimed, or its run record written.
     #[error(transparent)]
     Place(#[from] crate::record::place::PlaceError),
@@ -161,36 +162,5 @@ impl RunError {
         } else {
             exit::UNFINISHED
         }
-    }
-}
-
-/// A command that cannot go on for a reason of the machine's, not of a row: a signal that
-/// cannot be listened for, standard output gone, a simulator or page that cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("cannot listen for {signal}: {source}")]
-    Signal {
-        signal: &'static str,
-        source: std::io::Error,
-    },
-    #[error("cannot write to standard output: {0}")]
-    Stdout(#[from] std::io::Error),
-    #[error(transparent)]
-    SimulatorFlags(#[from] SimulateConfigError),
-    #[error("cannot start the built-in simulator: {0}")]
-    Simulator(#[from] SimulatorError),
-    #[error("cannot write the CA file {path}: {source}")]
-    CaFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the page's server stopped: {0}")]
-    Serving(std::io::Error),
-}
-
-impl CommandError {
-    /// None of these got as far as sending.
-    pub fn exit_code(&self) -> u8 {
-        exit::USAGE
     }
 }

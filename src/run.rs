@@ -14,9 +14,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::config::{Rows, RunConfig, Target};
+use crate::config::{Mode, Rows, RunConfig, Target};
 use crate::gateway::Gateway;
-use crate::gateway::auth::{ClientCredentials, Credentials, TokenSource};
+use crate::gateway::auth::TokenSource;
 use crate::gateway::circuit::Circuit;
 use crate::gateway::client::{ClientError, PingOneClient};
 use crate::gateway::stop::Stop;
@@ -30,13 +30,12 @@ use crate::record::journal::Journal;
 use crate::record::manifest::{RunRecord, Settings, operator, sha256_of};
 use crate::record::place::ResultsPlace;
 use crate::record::progress::{LiveCounters, Progress};
-use crate::record::resume::{ApiIdentity, ResumeRules};
+use crate::record::resume::ResumeRules;
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{EnvironmentAccess, Lookups, Resolver};
 use crate::row::{Report, ResultRow};
 use crate::selection::{SelectionError, list_members};
 use crate::send::{SendJob, send_rows};
-use crate::simulator::Simulator;
 
 /// Rows read ahead of planning.
 const READ_AHEAD: usize = 1024;
@@ -61,14 +60,12 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         Rows::Selection(_) => None,
     };
     let mut place = claim(&config)?;
-    let dry_run = matches!(config.target, Target::DryRun { .. }) || config.reads_only;
+    let dry_run = config.mode.is_plan();
+    let report = config.mode.report();
     let counters = config.live.clone();
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
-    // Kept alive until the run ends: dropping it stops the simulator.
-    let (simulator, sender) = connect(&config, counters.clone(), stop.clone()).await?;
-    if config.reads_only
-        && let Some(sender) = &sender
-    {
+    let sender = connect(&config, counters.clone(), stop.clone())?;
+    if dry_run && let Some(sender) = &sender {
         sender.check_token().await.map_err(RunError::Credentials)?;
     }
     let (reader, listed) = match (file, &config.input, &sender) {
@@ -86,22 +83,19 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     let results = ResultsWriter::create(
         &place.written_to,
         config.overwrite,
-        config.report,
+        report,
         header.extra_names(),
     )
     .map_err(RunError::Output)?;
     // The journal is there so that no granted bypass goes unrecorded; reads grant nothing.
-    let grants = config.report == Report::Grants && !config.reads_only;
+    let grants = config.mode == Mode::Grant;
     let journal = match (&place.written_to, &sender) {
         (OutputTarget::File(path), Some(_)) if grants => {
             Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
         }
         _ => None,
     };
-    let mut manifest = place.save_record(
-        &config.output,
-        run_record(&config, simulator.is_some() || config.rehearsal, dry_run),
-    )?;
+    let mut manifest = place.save_record(&config.output, run_record(&config))?;
     // Hashed beside the run, on the blocking pool, for the record.
     let input_sha256 = {
         let input = match &config.input {
@@ -133,14 +127,14 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
             progress: progress.clone(),
             flush_when_caught_up,
             halt: stop.halt.clone(),
-            report: config.report,
+            report,
         }
         .record(results_received)
         .in_current_span(),
     );
 
-    let puts = sender.as_ref().filter(|_| !config.reads_only);
-    let (jobs, senders) = start_senders(puts, config.report, config.concurrency, &results_sender);
+    let puts = sender.as_ref().filter(|_| !dry_run);
+    let (jobs, senders) = start_senders(puts, report, config.concurrency, &results_sender);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -153,7 +147,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
         planner: Planner::new(config.rules, ColumnNames::of(&header))
-            .checking_only(config.report == Report::Status),
+            .checking_only(config.mode == Mode::Check),
         earlier: place.earlier.take(),
         resume_rules,
         sending: puts.is_some(),
@@ -162,7 +156,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
             .map(|sender| Resolver::new(Arc::new(Lookups::new(sender.clone())))),
         access: sender
             .as_ref()
-            .filter(|_| puts.is_none() && config.report == Report::Grants)
+            .filter(|_| dry_run)
             .map(|sender| EnvironmentAccess::new(sender.clone())),
         stop: &stop,
         window: &window,
@@ -196,7 +190,6 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     if let Ok(progress) = Arc::try_unwrap(progress) {
         progress.finish();
     }
-    drop(simulator);
     let mut summary = match recorded {
         Ok(Ok(summary)) => summary,
         Ok(Err(error)) => return Err(RunError::Record(Box::new(error))),
@@ -231,12 +224,12 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         manifest.save(output).map_err(RunError::FinalRecord)?;
     }
     if let Some(path) = &config.summary_json {
-        summary.write_json(path, config.report)?;
+        summary.write_json(path, report)?;
     }
     Ok(RunOutcome {
         summary,
         dry_run,
-        report: config.report,
+        report,
         results: config.output.describe(),
         input_error,
         aborted: stop.aborted(),
@@ -280,37 +273,31 @@ fn lost_rows(output: &OutputTarget, message: String) -> RunError {
     )))
 }
 
-/// The simulator, when the run starts one, and the senders' shared state, when it sends.
-async fn connect(
+/// The senders' shared state, when the run connects to PingOne.
+fn connect(
     config: &RunConfig,
     counters: Arc<LiveCounters>,
     stop: Arc<Stop>,
-) -> Result<(Option<Simulator>, Option<Arc<Gateway>>), RunError> {
-    let (simulator, api_url, credentials) = match &config.target {
-        Target::DryRun { would_send } => {
+) -> Result<Option<Arc<Gateway>>, RunError> {
+    let (api_url, credentials) = match (&config.target, config.mode.connects()) {
+        (Target::Offline { would_send }, false) => {
             tracing::info!("dry run: nothing is sent; a real run would send {would_send}");
-            return Ok((None, None));
+            return Ok(None);
         }
-        Target::PingOne {
-            api_url,
-            credentials,
-        } => (None, api_url.clone(), credentials.clone()),
-        Target::Simulator(simulator_config) => {
-            let started =
-                Simulator::start((**simulator_config).clone(), ([127, 0, 0, 1], 0).into()).await?;
-            tracing::info!(api_url = %started.api_url(), "running against the built-in PingOne simulator");
-            let credentials = Credentials::Client(ClientCredentials {
-                token_url: started.token_url(),
-                client_id: started.credentials().client_id.to_string(),
-                client_secret: started.credentials().client_secret.clone(),
-            });
-            let api_url = started.api_url();
-            (Some(started), api_url, credentials)
+        (Target::Offline { would_send }, true) => {
+            return Err(RunError::Offline(would_send.clone()));
         }
+        (
+            Target::PingOne {
+                api_url,
+                credentials,
+            },
+            _,
+        ) => (api_url, credentials.clone()),
     };
     let sender = Gateway {
         client: PingOneClient::new(
-            &api_url,
+            api_url,
             config.run_id,
             config.timeout,
             config.concurrency,
@@ -327,21 +314,21 @@ async fn connect(
         counts: counters.sent.clone(),
         stop,
     };
-    Ok((simulator, Some(Arc::new(sender))))
+    Ok(Some(Arc::new(sender)))
 }
 
 /// The run's record, as written beside its results before anything is sent.
-fn run_record(config: &RunConfig, simulated: bool, dry_run: bool) -> RunRecord {
+fn run_record(config: &RunConfig) -> RunRecord {
     RunRecord {
         run_id: Some(config.run_id.to_string()),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         api_url: match &config.target {
+            Target::PingOne { .. } if config.rehearsal => Some("the built-in simulator".to_owned()),
             Target::PingOne { api_url, .. } => Some(api_url.clone()),
-            Target::Simulator(_) => Some("the built-in simulator".to_owned()),
-            Target::DryRun { .. } => None,
+            Target::Offline { .. } => None,
         },
-        simulated,
-        dry_run,
+        simulated: config.rehearsal,
+        dry_run: config.mode.is_plan(),
         operator: operator(),
         input: config.input.describe(),
         input_sha256: None,
@@ -366,7 +353,7 @@ fn run_record(config: &RunConfig, simulated: bool, dry_run: bool) -> RunRecord {
             },
             sheet: config.read.sheet.clone(),
             only: config.read.only.clone(),
-            resolve: config.reads_only,
+            resolve: config.mode == Mode::Plan { lookups: true },
         },
         environments: Vec::new(),
         started_at: config.rules.run_start,
@@ -379,11 +366,7 @@ fn run_record(config: &RunConfig, simulated: bool, dry_run: bool) -> RunRecord {
 /// The place a run's results go, claimed: the lock, and on `--resume` the earlier results
 /// checked to have been made against the same API.
 fn claim(config: &RunConfig) -> Result<ResultsPlace, RunError> {
-    let identity = if config.rehearsal {
-        ApiIdentity::Simulator
-    } else {
-        config.target.api_identity()
-    };
+    let identity = config.target.api_identity(config.rehearsal);
     let resume = config.resume.then_some((&identity, config.resume_any_api));
     Ok(ResultsPlace::claim(&config.output, resume)?)
 }

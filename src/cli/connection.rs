@@ -17,7 +17,7 @@ use crate::plan::parse_id;
 
 /// Where requests go, with which credentials, how fast and how patiently: the options `run`,
 /// `status` and `serve` share.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionArgs {
     /// PingOne region: picks the API and auth bases.
     #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
@@ -84,6 +84,25 @@ pub struct ConnectionArgs {
     /// no retries spent) before the rest are recorded not_attempted, PINGONE_DOWN. At most 1d.
     #[arg(long, value_name = "DURATION", default_value = defaults::OUTAGE_PATIENCE_TEXT, value_parser = parse_outage_patience)]
     pub outage_patience: Duration,
+}
+
+impl Default for ConnectionArgs {
+    /// What the command line gives with none of these flags and none of their variables set.
+    fn default() -> Self {
+        Self {
+            region: Region::default(),
+            api_url: None,
+            auth_url: None,
+            token_url: None,
+            token_file: None,
+            ca_file: None,
+            rate: defaults::RATE,
+            concurrency: defaults::CONCURRENCY,
+            retries: defaults::RETRIES,
+            timeout: defaults::TIMEOUT,
+            outage_patience: defaults::OUTAGE_PATIENCE,
+        }
+    }
 }
 
 impl ConnectionArgs {

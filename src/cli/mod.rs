@@ -3,6 +3,7 @@
 //! share: where requests go and with which credentials.
 
 pub mod connection;
+pub mod request;
 pub mod run;
 pub mod serve;
 pub mod simulate;
@@ -65,6 +66,17 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on standard output.
     Man,
+    /// Run the request a front end wrote as JSON (the upload page starts each of its runs so).
+    /// Not for people.
+    #[command(hide = true)]
+    Request(RequestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The request, as JSON.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

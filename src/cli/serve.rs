@@ -1,4 +1,5 @@
-//! `serve`'s flags, and the `run` flags every run started from the upload page gets.
+//! `serve`'s flags: where to listen and keep runs, and the connection and bound every run
+//! started from the upload page gets.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,66 +36,4 @@ pub struct ServeArgs {
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_max_window)]
     pub max_window: Duration,
-}
-
-impl ServeArgs {
-    /// The flags of `run` that only a grant takes: the bound on expiries.
-    pub fn grant_flags(&self) -> Vec<String> {
-        vec![
-            "--max-window".to_owned(),
-            humantime::format_duration(self.max_window).to_string(),
-        ]
-    }
-
-    /// The connection flags every run and status check from the page gets (the simulator's
-    /// URLs instead of the region's when `simulator_urls` is given).
-    pub fn connection_flags(&self, simulator_urls: Option<(String, String)>) -> Vec<String> {
-        let mut flags = vec![
-            "--rate".to_owned(),
-            self.connection.rate.to_string(),
-            "--concurrency".to_owned(),
-            self.connection.concurrency.to_string(),
-            "--retries".to_owned(),
-            self.connection.retries.to_string(),
-            "--timeout".to_owned(),
-            humantime::format_duration(self.connection.timeout).to_string(),
-            "--outage-patience".to_owned(),
-            humantime::format_duration(self.connection.outage_patience).to_string(),
-            "--region".to_owned(),
-            format!("{:?}", self.connection.region).to_ascii_uppercase(),
-        ];
-        let (api_url, auth_url, token_url) = match simulator_urls {
-            Some((api, auth)) => (Some(api), Some(auth), None),
-            None => (
-                self.connection.api_url.clone(),
-                self.connection.auth_url.clone(),
-                self.connection.token_url.clone(),
-            ),
-        };
-        for (flag, value) in [
-            ("--api-url", api_url),
-            ("--auth-url", auth_url),
-            ("--token-url", token_url),
-            (
-                "--token-file",
-                self.connection
-                    .token_file
-                    .as_ref()
-                    .map(|p| p.display().to_string()),
-            ),
-            (
-                "--ca-file",
-                self.connection
-                    .ca_file
-                    .as_ref()
-                    .map(|p| p.display().to_string()),
-            ),
-        ] {
-            if let Some(value) = value {
-                flags.push(flag.to_owned());
-                flags.push(value);
-            }
-        }
-        flags
-    }
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 use clap::Args;
 use uuid::Uuid;
 
+use crate::cli::connection::{ConnectionArgs, CredentialSettings};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, SimulatorConfig,
-    UsersFileError, read_missing_users_file, read_users_file,
+    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, Simulator,
+    SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
 };
 
 #[derive(Debug, Args)]
@@ -209,6 +210,23 @@ pub fn simulated_tenant() -> SimulatorConfig {
         },
         seed: rand::random(),
         ..SimulatorConfig::default()
+    }
+}
+
+/// Points `connection` at `simulator` and gives the settings of its worker application, so
+/// that a rehearsal is a run like any other, against the simulator's URLs (what `--simulate`
+/// and `serve --simulate` do before converting a request).
+pub fn rehearse_on(simulator: &Simulator, connection: &mut ConnectionArgs) -> CredentialSettings {
+    connection.api_url = Some(simulator.api_url());
+    connection.auth_url = Some(simulator.auth_url());
+    connection.token_url = None;
+    connection.token_file = None;
+    let worker = simulator.credentials();
+    CredentialSettings {
+        client_id: Some(worker.client_id.to_string()),
+        client_secret: Some(worker.client_secret.clone()),
+        environment_id: Some(worker.environment_id.to_string()),
+        access_token: None,
     }
 }
 

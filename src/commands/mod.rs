@@ -10,19 +10,24 @@ mod verify;
 
 use clap::CommandFactory;
 
+use crate::cli::simulate::SimulateConfigError;
 use crate::cli::{Cli, Command};
-use crate::outcome::{CommandError, exit};
+use crate::outcome::exit;
 use crate::record::log_format::LogFormat;
+use crate::simulator::SimulatorError;
 
 /// Runs `command` and returns the exit code it ends with (the table in docs/cli.md).
 pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandError> {
     match command {
-        Command::Run(args) => {
-            run::run(|start, settings| args.to_config(start, settings), format).await
-        }
-        Command::Status(args) => {
-            run::run(|start, settings| args.to_config(start, settings), format).await
-        }
+        Command::Run(args) => run::run(args.request(), format).await,
+        Command::Status(args) => run::run(args.request(), format).await,
+        Command::Request(args) => match read_request(&args.file) {
+            Ok(request) => run::run(request, format).await,
+            Err(message) => {
+                format.error(&message);
+                Ok(exit::USAGE)
+            }
+        },
         Command::Simulate(args) => simulate::simulate(&args).await,
         Command::Verify(args) => Ok(verify::verify(&args.results, format)),
         Command::Serve(args) => serve::serve(*args, format).await,
@@ -39,5 +44,44 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(exit::SUCCESS)
         }
+    }
+}
+
+/// The request a front end wrote at `path`.
+fn read_request(path: &std::path::Path) -> Result<crate::cli::request::RunRequest, String> {
+    let text = std::fs::read(path)
+        .map_err(|error| format!("cannot read the request {}: {error}", path.display()))?;
+    serde_json::from_slice(&text)
+        .map_err(|error| format!("the request {} is not one: {error}", path.display()))
+}
+
+/// A command that cannot go on for a reason of the machine's, not of a row: a signal that
+/// cannot be listened for, standard output gone, a simulator or page that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot listen for {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[from] std::io::Error),
+    #[error(transparent)]
+    SimulatorFlags(#[from] SimulateConfigError),
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(#[from] SimulatorError),
+    #[error("cannot write the CA file {path}: {source}")]
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the page's server stopped: {0}")]
+    Serving(std::io::Error),
+}
+
+impl CommandError {
+    /// None of these got as far as sending.
+    pub fn exit_code(&self) -> u8 {
+        exit::USAGE
     }
 }

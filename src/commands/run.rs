@@ -5,24 +5,31 @@
 use serde_json::Map;
 
 use crate::cli::connection::CredentialSettings;
-use crate::cli::run::RunConfigError;
+use crate::cli::request::RunRequest;
+use crate::cli::simulate::{rehearse_on, simulated_tenant};
+use crate::commands::CommandError;
 use crate::commands::signals::Signals;
-use crate::config::RunConfig;
-use crate::outcome::{CommandError, RunError, exit};
+use crate::outcome::{RunError, exit};
 use crate::record::in_order::GrantedBypass;
 use crate::record::log_format::{Level, LogFormat};
+use crate::simulator::Simulator;
 
-/// Runs the pipeline that `configure` makes of the flags, with the time it starts and the
-/// credentials the process environment holds, and returns its exit code.
-pub async fn run(
-    configure: impl FnOnce(
-        chrono::DateTime<chrono::Utc>,
-        &CredentialSettings,
-    ) -> Result<RunConfig, RunConfigError>,
-    format: LogFormat,
-) -> Result<u8, CommandError> {
-    let settings = CredentialSettings::from_process_environment();
-    let mut config = match configure(chrono::Utc::now(), &settings) {
+/// Runs the pipeline on `request`, with the time it starts and the credentials the process
+/// environment holds (or, with `--simulate`, against a simulator started for it), and returns
+/// its exit code.
+pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, CommandError> {
+    // Kept until the run ends: dropping it stops the simulator.
+    let (_simulator, settings) = if request.rows.simulate && request.mode.connects() {
+        let simulator = Simulator::start(simulated_tenant(), ([127, 0, 0, 1], 0).into()).await?;
+        tracing::info!(api_url = %simulator.api_url(), "running against the built-in PingOne simulator");
+        let settings = rehearse_on(&simulator, &mut request.rows.connection);
+        request.rows.simulate = false;
+        request.rows.rehearsal = true;
+        (Some(simulator), settings)
+    } else {
+        (None, CredentialSettings::from_process_environment())
+    };
+    let mut config = match request.to_config(chrono::Utc::now(), &settings) {
         Ok(config) => config,
         Err(error) => {
             format.error_about(&error.to_string(), error.setting());

@@ -3,15 +3,15 @@
 
 use std::io::Write;
 
-use clap::Parser;
-
-use crate::cli::connection::CredentialSettings;
+use crate::cli::connection::{ConnectionArgs, CredentialSettings};
+use crate::cli::request::RunRequest;
+use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::cli::serve::ServeArgs;
-use crate::cli::simulate::simulated_tenant;
-use crate::cli::{Cli, Command};
+use crate::cli::simulate::{rehearse_on, simulated_tenant};
+use crate::commands::CommandError;
 use crate::commands::signals::Signals;
-use crate::config::Target;
-use crate::outcome::{CommandError, exit};
+use crate::config::{Mode, Target};
+use crate::outcome::exit;
 use crate::record::log_format::LogFormat;
 use crate::serve::{KeyRenewal, ServeConfig, start};
 use crate::simulator::Simulator;
@@ -40,23 +40,16 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     } else {
         None
     };
-    let grant_flags = args.grant_flags();
-    let (connection_flags, credentials, target) = match &simulator {
+    let mut connection = args.connection.clone();
+    let (credentials, target) = match &simulator {
         Some(simulator) => (
-            args.connection_flags(Some((simulator.api_url(), simulator.auth_url()))),
-            CredentialSettings {
-                client_id: Some(simulator.credentials().client_id.to_string()),
-                client_secret: Some(simulator.credentials().client_secret.clone()),
-                environment_id: Some(simulator.credentials().environment_id.to_string()),
-                access_token: None,
-            },
+            rehearse_on(simulator, &mut connection),
             "to the built-in simulator started with this server".to_owned(),
         ),
         None => {
-            let flags = args.connection_flags(None);
             let credentials = CredentialSettings::from_process_environment();
-            match would_send(&[flags.as_slice(), &grant_flags].concat(), &credentials) {
-                Ok(target) => (flags, credentials, target),
+            match would_send(&connection, args.max_window, &credentials) {
+                Ok(target) => (credentials, target),
                 Err(message) => {
                     format.error(&message);
                     return Ok(exit::USAGE);
@@ -67,8 +60,8 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     let config = ServeConfig {
         listen: args.listen,
         workdir: args.workdir.clone(),
-        connection_flags,
-        grant_flags,
+        connection,
+        max_window: args.max_window,
         credentials,
         target,
         rehearsal: simulator.is_some(),
@@ -199,25 +192,29 @@ async fn ask_for_new_key(workdir: &std::path::Path, format: LogFormat) -> u8 {
     }
 }
 
-/// The checks a run with the page's flags makes, now rather than at the first upload, and
+/// The checks a run with the page's options makes, now rather than at the first upload, and
 /// where its requests would go (credentials named, never shown).
-fn would_send(flags: &[String], credentials: &CredentialSettings) -> Result<String, String> {
-    let mut argv = vec![
-        "pingone-bypass".to_owned(),
-        "run".to_owned(),
-        "-".to_owned(),
-        "--dry-run".to_owned(),
-    ];
-    argv.extend(flags.iter().cloned());
-    match Cli::try_parse_from(argv).map(|cli| cli.command) {
-        Ok(Command::Run(run)) => match run.to_config(chrono::Utc::now(), credentials) {
-            Ok(config) => match config.target {
-                Target::DryRun { would_send } => Ok(would_send),
-                _ => Ok(String::new()),
-            },
-            Err(error) => Err(error.to_string()),
+fn would_send(
+    connection: &ConnectionArgs,
+    max_window: std::time::Duration,
+    credentials: &CredentialSettings,
+) -> Result<String, String> {
+    let plan = RunRequest {
+        mode: Mode::Plan { lookups: false },
+        rows: RowsArgs {
+            connection: connection.clone(),
+            ..RowsArgs::default()
         },
-        Ok(_) => Ok(String::new()),
+        grant: GrantArgs {
+            max_window,
+            ..GrantArgs::default()
+        },
+    };
+    match plan.to_config(chrono::Utc::now(), credentials) {
+        Ok(config) => match config.target {
+            Target::Offline { would_send } => Ok(would_send),
+            Target::PingOne { .. } => Ok(String::new()),
+        },
         Err(error) => Err(error.to_string()),
     }
 }

@@ -1,7 +1,7 @@
 //! Ctrl-C and SIGTERM for the commands that run until stopped or must stop cleanly: listened
 //! for from the moment the listener is made, so that a signal that comes early is not lost.
 
-use crate::outcome::CommandError;
+use crate::commands::CommandError;
 
 /// Ctrl-C and, on Unix, SIGTERM (what a service manager or `kill` sends).
 pub struct Signals {

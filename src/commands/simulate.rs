@@ -6,8 +6,9 @@ use std::io::Write;
 use secrecy::ExposeSecret;
 
 use crate::cli::simulate::SimulateArgs;
+use crate::commands::CommandError;
 use crate::commands::signals::Signals;
-use crate::outcome::{CommandError, exit};
+use crate::outcome::exit;
 use crate::simulator::Simulator;
 
 /// Serves the simulator until stopped.

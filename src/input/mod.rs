@@ -117,7 +117,18 @@ pub struct ReadOptions {
 
 /// What to do with the rows a sheet hides (by hand or by an AutoFilter): nothing is granted
 /// to a row the admin did not see unless they say so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum HiddenRowsChoice {
     /// Refuse the sheet, naming the hidden rows.
     #[default]

@@ -12,7 +12,18 @@ use crate::record::log_format::{Level, LogFormat};
 use crate::row::{ResultRow, RowStatus};
 
 /// When to draw the bar (`--progress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ProgressMode {
     /// Only when standard error is a terminal.
     #[default]

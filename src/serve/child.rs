@@ -1,10 +1,11 @@
 //! Every plan, grant and status check of the page runs in a child process of this same binary,
 //! so that nothing one run does (a workbook that makes its reader abort, a panic, running out of
 //! memory) can reach the server or another run: an abort ends that child alone, and the page
-//! says so. The child is `run` or `status` as from the command line, with `--progress events`
-//! (its counters and rows needing attention as JSON lines on standard output, which the page
-//! follows), `--log-format json` (its last error read from standard error) and
-//! `--summary-json` (its outcome).
+//! says so. The child is handed the run's typed request as a JSON file (`pingone-bypass request
+//! FILE`, the same pipeline as `run` and `status`), asking for progress events (its counters and
+//! rows needing attention as JSON lines on standard output, which the page follows) and a
+//! summary file (its outcome), with `--log-format json` (its last error read from standard
+//! error).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -19,8 +20,9 @@ use crate::cli::connection::{
     ACCESS_TOKEN_VARIABLE, CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE, CredentialSettings,
     ENVIRONMENT_ID_VARIABLE,
 };
+use crate::cli::request::RunRequest;
 use crate::outcome::{Setting, exit};
-use crate::record::progress::{LiveCounters, ProgressEvent};
+use crate::record::progress::{LiveCounters, ProgressEvent, ProgressMode};
 use crate::record::summary::Summary;
 
 /// How a child's run ended.
@@ -39,10 +41,10 @@ const MOST_LAST_WORDS: usize = 2000;
 
 /// What a child is asked to do, and where its outcome goes.
 pub struct ChildRun<'a> {
-    /// `run` or `status`.
-    pub command: &'static str,
-    /// The command's arguments (input, flags).
-    pub arguments: Vec<String>,
+    /// What it runs.
+    pub request: RunRequest,
+    /// Where the request is kept for it (and for whoever reads the run's folder later).
+    pub request_file: &'a Path,
     /// Where it writes its summary.
     pub summary: &'a Path,
     /// The credentials it is handed, through its environment as the command line takes them.
@@ -65,18 +67,26 @@ impl ChildRun<'_> {
                 );
             }
         };
+        let mut request = self.request;
+        request.rows.progress = if self.follow.is_some() {
+            ProgressMode::Events
+        } else {
+            ProgressMode::Never
+        };
+        request.rows.summary_json = Some(self.summary.to_owned());
+        if let Err(error) = keep_request(self.request_file, &request) {
+            return Ended::Refused(
+                format!(
+                    "cannot keep the run's request in {}: {error}",
+                    self.request_file.display()
+                ),
+                None,
+            );
+        }
         let mut command = tokio::process::Command::new(program);
         command
-            .arg(self.command)
-            .args(&self.arguments)
-            .args(["--log-format", "json", "--progress"])
-            .arg(if self.follow.is_some() {
-                "events"
-            } else {
-                "never"
-            })
-            .arg("--summary-json")
-            .arg(self.summary)
+            .args(["--log-format", "json", "request"])
+            .arg(self.request_file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -175,6 +185,21 @@ impl ChildRun<'_> {
             )),
         }
     }
+}
+
+/// `request` as JSON at `path`, readable by this user alone: it names files, never a secret
+/// (credentials reach the child through its environment).
+fn keep_request(path: &Path, request: &RunRequest) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let json = serde_json::to_vec_pretty(request).map_err(std::io::Error::other)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(&json)
 }
 
 fn died_saying(how: String, said: LastWords) -> String {

@@ -28,12 +28,15 @@ use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use clap::Parser as _;
+use clap::ValueEnum as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Cli;
-use crate::cli::connection::CredentialSettings;
-use crate::input::sheet_names;
+use crate::cli::connection::{ConnectionArgs, CredentialSettings};
+use crate::cli::request::RunRequest;
+use crate::cli::run::{GrantArgs, RowsArgs};
+use crate::config::Mode;
+use crate::input::{HiddenRowsChoice, sheet_names};
+use crate::outcome::Setting;
 use crate::record::progress::AttentionRow;
 use crate::record::progress::LiveCounters;
 use crate::record::summary::Summary;
@@ -64,11 +67,11 @@ fn session_cookie(port: u16) -> String {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub workdir: PathBuf,
-    /// The connection, credential, rate and retry flags, as given to `serve`: every run and
-    /// status check gets them.
-    pub connection_flags: Vec<String>,
-    /// The flags only a run that grants gets (`--max-window`).
-    pub grant_flags: Vec<String>,
+    /// The connection, rate and retry options, as given to `serve` (pointed at its simulator
+    /// with `--simulate`): every run and status check gets them.
+    pub connection: ConnectionArgs,
+    /// `--max-window`: the bound on every grant's expiries.
+    pub max_window: Duration,
     pub credentials: CredentialSettings,
     /// Says where runs go and with which kind of credential, never a value.
     pub target: String,
@@ -514,25 +517,50 @@ struct Upload {
 }
 
 impl Upload {
-    /// `input`, then each of the `wanted` flags the form filled in, with its value.
-    fn arguments(&self, input: &Path, wanted: &[&str]) -> Vec<String> {
-        let filled = [
-            ("--env", &self.environment),
-            ("--until", &self.until),
-            ("--timezone", &self.timezone),
-            ("--sheet", &self.sheet),
-            ("--encoding", &self.encoding),
-            ("--hidden-rows", &self.hidden_rows),
-        ];
-        let mut arguments = vec![input.display().to_string()];
-        for (flag, value) in filled {
-            if wanted.contains(&flag) && !value.is_empty() {
-                // One argument, `--flag=value`: a value that starts with a dash (a sheet named
-                // "-Q4 old", an expiry of "-1") is then the flag's value, never a flag.
-                arguments.push(format!("{flag}={value}"));
-            }
-        }
-        arguments
+    /// The request `mode` makes of this upload kept at `input`, its report going to `output`:
+    /// the server's own options and the form's fields, typed. A plan takes every field, a
+    /// check those that say which rows to read.
+    fn request(
+        &self,
+        server: &ServeConfig,
+        mode: Mode,
+        input: &Path,
+        output: &Path,
+    ) -> Result<RunRequest, (String, Setting)> {
+        let filled = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        let hidden_rows = match self.hidden_rows.as_str() {
+            "" => HiddenRowsChoice::default(),
+            text => HiddenRowsChoice::from_str(text, true).map_err(|_| {
+                (
+                    format!("hidden rows {text:?} is not a choice: choose refuse, skip or include"),
+                    Setting::HiddenRows,
+                )
+            })?,
+        };
+        let grant = match mode {
+            Mode::Check => GrantArgs::default(),
+            Mode::Grant | Mode::Plan { .. } => GrantArgs {
+                until: filled(&self.until),
+                timezone: filled(&self.timezone).unwrap_or_else(|| "UTC".to_owned()),
+                max_window: server.max_window,
+                ..GrantArgs::default()
+            },
+        };
+        Ok(RunRequest {
+            mode,
+            rows: RowsArgs {
+                input: Some(input.display().to_string()),
+                output: Some(output.display().to_string()),
+                environment: filled(&self.environment),
+                sheet: filled(&self.sheet),
+                encoding: filled(&self.encoding),
+                hidden_rows,
+                rehearsal: server.rehearsal,
+                connection: server.connection.clone(),
+                ..RowsArgs::default()
+            },
+            grant,
+        })
     }
 
     /// `message` in the form's words, this upload named as the admin named it.
@@ -681,24 +709,16 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
         Err(refused) => return refused,
     };
     let plan_file = folder.join("plan.csv");
-    let mut planning = upload.arguments(
+    let planning = upload.request(
+        &server.config,
+        Mode::Plan { lookups: true },
         &input,
-        &[
-            "--env",
-            "--until",
-            "--timezone",
-            "--sheet",
-            "--encoding",
-            "--hidden-rows",
-        ],
+        &plan_file,
     );
-    planning.extend(["--dry-run", "--resolve", "-o"].map(str::to_owned));
-    planning.push(plan_file.display().to_string());
     let checked = check_in_child(
         &server,
-        "run",
         planning,
-        &folder.join("plan.summary.json"),
+        &folder.join("plan"),
         (&upload, &input),
         |why| {
             format!(
@@ -736,13 +756,16 @@ async fn plan(State(server): Shared, form: Multipart) -> Response {
 /// without finishing. An upload nothing came of is not kept.
 async fn check_in_child(
     server: &Server,
-    command: &'static str,
-    arguments: Vec<String>,
-    summary: &Path,
+    request: Result<RunRequest, (String, Setting)>,
+    stem: &Path,
     (upload, input): (&Upload, &Path),
     died: impl FnOnce(&str) -> String,
 ) -> Result<(Summary, u8), Response> {
-    let ended = in_child(server, command, arguments, summary, None).await;
+    let summary = stem.with_extension("summary.json");
+    let ended = match request {
+        Ok(request) => in_child(server, request, (stem, &summary), None).await,
+        Err((message, setting)) => Ended::Refused(message, Some(setting)),
+    };
     if !matches!(ended, Ended::Finished { .. })
         && let Some(folder) = input.parent()
     {
@@ -757,37 +780,22 @@ async fn check_in_child(
     }
 }
 
-/// `pingone-bypass <command> <arguments> <serve's run flags>` (`run` or `status`) in a child
-/// process (`child`), its counters followed on `control`'s and stopped by its token.
+/// `request` in a child process (`child`), kept as `<stem>.request.json` in the run's folder
+/// with its summary as `summary`, its counters followed on `control`'s and stopped by its
+/// token.
 async fn in_child(
     server: &Server,
-    command: &'static str,
-    mut arguments: Vec<String>,
-    summary: &Path,
+    request: RunRequest,
+    (stem, summary): (&Path, &Path),
     control: Option<(Arc<LiveCounters>, CancellationToken)>,
 ) -> Ended {
-    arguments.extend(server.config.connection_flags.iter().cloned());
-    if command == "run" {
-        arguments.extend(server.config.grant_flags.iter().cloned());
-    }
-    if server.config.rehearsal {
-        arguments.push("--rehearsal".to_owned());
-    }
-    // The flags are checked here, where clap's whole message can be shown.
-    let argv = ["pingone-bypass", command]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(arguments.iter().cloned());
-    if let Err(error) = Cli::try_parse_from(argv) {
-        return Ended::Refused(error.to_string(), None);
-    }
     let (follow, stop) = match control {
         Some((live, stop)) => (Some(live), stop),
         None => (None, CancellationToken::new()),
     };
     ChildRun {
-        command,
-        arguments,
+        request,
+        request_file: &stem.with_extension("request.json"),
         summary,
         credentials: &server.config.credentials,
         follow,
@@ -812,14 +820,11 @@ async fn status(State(server): Shared, form: Multipart) -> Response {
         Err(refused) => return refused,
     };
     let report = folder.join("status.csv");
-    let mut arguments =
-        upload.arguments(&input, &["--env", "--sheet", "--encoding", "--hidden-rows"]);
-    arguments.extend(["-o".to_owned(), report.display().to_string()]);
+    let checking = upload.request(&server.config, Mode::Check, &input, &report);
     let checked = check_in_child(
         &server,
-        "status",
-        arguments,
-        &folder.join("status.summary.json"),
+        checking,
+        &folder.join("status"),
         (&upload, &input),
         |why| {
             format!(
@@ -913,18 +918,25 @@ fn launch(
     // The plan is the input: its rows carry the user IDs that names resolved to and the
     // exact expiries the page showed, so what is granted is what was confirmed, however
     // long after the check the button is pressed.
-    let mut arguments: Vec<String> = [
-        entry.folder.join("plan.csv").display().to_string(),
-        "--only".to_owned(),
-        "planned".to_owned(),
-        "-o".to_owned(),
-        entry.folder.join("results.csv").display().to_string(),
-    ]
-    .into();
     let summary = entry.folder.join("summary.json");
     let folder = entry.folder.clone();
+    let mut request = RunRequest {
+        mode: Mode::Grant,
+        rows: RowsArgs {
+            input: Some(folder.join("plan.csv").display().to_string()),
+            output: Some(folder.join("results.csv").display().to_string()),
+            only: vec!["planned".to_owned()],
+            rehearsal: server.config.rehearsal,
+            connection: server.config.connection.clone(),
+            ..RowsArgs::default()
+        },
+        grant: GrantArgs {
+            max_window: server.config.max_window,
+            ..GrantArgs::default()
+        },
+    };
     if resume {
-        arguments.push("--resume".to_owned());
+        request.grant.resume = true;
         // The stopped attempt's summary is kept beside the new one.
         if summary.exists() {
             let _ = std::fs::rename(&summary, unused_name(&entry.folder, "summary", "json"));
@@ -934,9 +946,8 @@ fn launch(
     tokio::spawn(async move {
         let ended = in_child(
             &server,
-            "run",
-            arguments,
-            &summary,
+            request,
+            (&folder.join("run"), &summary),
             Some((live.clone(), interrupt)),
         )
         .await;

@@ -55,12 +55,12 @@ async fn restarted(served: Served, simulator: &Simulator) -> (Served, String) {
     (served, cookie)
 }
 
-/// The process granting run `run` of `served` (its command line names the run's plan).
+/// The process granting run `run` of `served` (its command line names the grant's request).
 fn grant_process(served: &Served, run: u64) -> Option<u32> {
-    let plan = served
+    let request = served
         .workdir()
         .join(format!("run-{run}"))
-        .join("plan.csv")
+        .join("run.request.json")
         .display()
         .to_string();
     std::fs::read_dir("/proc").ok()?.find_map(|entry| {
@@ -68,8 +68,7 @@ fn grant_process(served: &Served, run: u64) -> Option<u32> {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let command = std::fs::read(entry.path().join("cmdline")).ok()?;
         let arguments: Vec<&[u8]> = command.split(|byte| *byte == 0).collect();
-        (arguments.contains(&plan.as_bytes()) && arguments.contains(&b"--only".as_slice()))
-            .then_some(pid)
+        arguments.contains(&request.as_bytes()).then_some(pid)
     })
 }
 

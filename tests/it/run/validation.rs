@@ -107,7 +107,7 @@ async fn a_dry_run_plans_every_valid_row() {
     ));
     let outcome = run_to_end(run_config(
         &files,
-        pingone_bypass::config::Target::DryRun {
+        pingone_bypass::config::Target::Offline {
             would_send: String::new(),
         },
     ))
