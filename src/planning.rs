@@ -6,12 +6,13 @@
 
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::gateway::listing::Resolution;
 use crate::gateway::stop::Stop;
 use crate::input::InputError;
-use crate::plan::{Job, Planner, Refusal, Refused, Unresolved, Verdict};
+use crate::plan::{Job, Planner, Refused, Unresolved, Verdict};
 use crate::record::resume::{Decision, EarlierResults, ResumeRules};
-use crate::resolve::{EnvironmentAccess, Resolution, Resolver, Waiting};
-use crate::row::{AMBIGUOUS_USER, ResultRow, RowOrigin, RowStatus, USER_NOT_FOUND};
+use crate::resolve::{EnvironmentAccess, Resolver, Waiting};
+use crate::row::{LookedUp, ResultRow, RowOrigin};
 use crate::send::SendJob;
 
 /// The planning stage: turns each record into a result row or a row to send, in input order.
@@ -229,17 +230,8 @@ impl Feed<'_> {
     }
 
     async fn refuse(&self, position: u64, refused: Refused, origin: RowOrigin) -> Taken {
-        let status = match refused.kind {
-            Refusal::Invalid => RowStatus::Invalid,
-            Refusal::Skipped => RowStatus::Skipped,
-        };
-        let row = ResultRow::refused(
-            origin,
-            status,
-            refused.requested_until.unwrap_or_default(),
-            refused.message,
-        );
-        self.record(position, row).await
+        self.record(position, ResultRow::refused(origin, refused))
+            .await
     }
 
     /// A row that names its user: resumed by its name as written, or looked up.
@@ -266,19 +258,7 @@ impl Feed<'_> {
             }
         }
         let Some(resolver) = &mut self.resolver else {
-            let message = format!(
-                "{} {:?} is looked up when the run starts; --dry-run --resolve looks it up now",
-                unresolved.name.attribute.as_str(),
-                unresolved.name.value
-            );
-            let row = ResultRow::unresolved(
-                origin,
-                requested_until,
-                RowStatus::Planned,
-                None,
-                "",
-                message,
-            );
+            let row = ResultRow::planned_by_name(origin, &unresolved);
             return self.record(position, row).await;
         };
         let named = NamedRow {
@@ -296,21 +276,18 @@ impl Feed<'_> {
         }
     }
 
-    /// Rows whose names were looked up: sent when the name is one user's, recorded as failed
-    /// (or not attempted) otherwise.
+    /// Rows whose names were looked up: sent when the name is one user's, recorded as the
+    /// row decides otherwise.
     async fn resolved(&mut self, rows: Vec<(NamedRow, Resolution)>) -> Taken {
         for (named, resolution) in rows {
             let NamedRow {
                 position,
-                mut origin,
+                origin,
                 unresolved,
                 resume_by_id,
             } = named;
-            let (attribute, value) = (unresolved.name.attribute.as_str(), &unresolved.name.value);
-            let environment = unresolved.name.environment_id;
-            let (status, http_status, code, message) = match resolution {
-                Resolution::Found(user_id) => {
-                    origin.user_id = user_id.to_string();
+            match ResultRow::looked_up(origin, &unresolved, resolution) {
+                LookedUp::Found(origin, user_id) => {
                     match self.planner.resolved(origin.row, &unresolved, user_id) {
                         Ok(job) => {
                             let resume = if resume_by_id {
@@ -322,63 +299,9 @@ impl Feed<'_> {
                         }
                         Err(refused) => self.refuse(position, refused, origin).await?,
                     }
-                    continue;
                 }
-                Resolution::NotFound => (
-                    RowStatus::Failed,
-                    None,
-                    USER_NOT_FOUND,
-                    format!(
-                        "no user has {attribute} {value:?} in environment {environment}; check the spelling, or name the user by userID"
-                    ),
-                ),
-                Resolution::Ambiguous(count) => (
-                    RowStatus::Failed,
-                    None,
-                    AMBIGUOUS_USER,
-                    format!(
-                        "{count} users have {attribute} {value:?} in environment {environment}; name this user by username or userID"
-                    ),
-                ),
-                Resolution::Failed {
-                    http_status,
-                    error_code,
-                    error_message,
-                } => {
-                    let message = format!(
-                        "{attribute} {value:?} could not be looked up, so no bypass was requested: {error_message}"
-                    );
-                    let row = ResultRow::unresolved(
-                        origin,
-                        unresolved.requested_until(),
-                        RowStatus::Failed,
-                        http_status,
-                        &error_code,
-                        message,
-                    );
-                    self.record(position, row).await?;
-                    continue;
-                }
-                Resolution::Stopped(reason) => (
-                    RowStatus::NotAttempted,
-                    None,
-                    reason.code,
-                    format!("not looked up: {}", reason.message),
-                ),
-            };
-            let message = match origin.earlier_grant.take() {
-                Some(earlier) => format!("{message}; {earlier}"),
-                None => message,
-            };
-            let row = ResultRow::unresolved(
-                origin,
-                unresolved.requested_until(),
-                status,
-                http_status,
-                code,
-                message,
-            );
-            self.record(position, row).await?;
+                LookedUp::Recorded(row) => self.record(position, row).await?,
+            }
         }
         Ok(())
     }

@@ -14,8 +14,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::gateway::Gateway;
-use crate::gateway::NotSent;
-use crate::gateway::listing::{ListingFailure, list_all};
+use crate::gateway::listing::{ListingFailure, Resolution, list_all};
 use crate::pingone::{ListedUser, filter_term};
 use crate::plan::UserName;
 
@@ -24,23 +23,6 @@ use crate::plan::UserName;
 const FIRST_BATCH: usize = 50;
 /// Names per lookup after PingOne refuses a batch of more.
 const SMALL_BATCH: usize = 10;
-
-/// What a name came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    Found(Uuid),
-    NotFound,
-    /// This many users have the name.
-    Ambiguous(usize),
-    /// The lookup failed for good: PingOne's last answer, or why there was none.
-    Failed {
-        http_status: Option<u16>,
-        error_code: String,
-        error_message: String,
-    },
-    /// The run, or the name's environment, stopped before the lookup was made.
-    Stopped(NotSent),
-}
 
 /// The name a plan looks up to learn whether PingOne lets it into an environment: no user has
 /// it, so the answer is an empty page or a refusal.

@@ -8,9 +8,10 @@ use serde::Deserialize;
 
 use crate::gateway::NotSent;
 use crate::gateway::client::Attempt;
+use crate::gateway::listing::Resolution;
 use crate::input::{InputRecord, UserColumn};
 use crate::pingone::{format_bypass_until, parse_instant};
-use crate::plan::Job;
+use crate::plan::{Job, Refusal, Refused, Unresolved};
 
 /// A fixed column of a report, named as docs/cli.md names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,15 @@ pub const AMBIGUOUS_USER: &str = "AMBIGUOUS_USER";
 pub const NOT_IN_INPUT: &str = "NOT_IN_INPUT";
 
 /// One line of the results file.
+/// What a row that names its user came to once the name was looked up.
+#[derive(Debug)]
+pub enum LookedUp {
+    /// One user has the name: the row goes on with that user's ID.
+    Found(RowOrigin, uuid::Uuid),
+    /// No one user has it, or no answer came: the row as recorded, with no PUT sent.
+    Recorded(ResultRow),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultRow {
     /// The record's row number as a spreadsheet shows it; `None` for an earlier success that
@@ -278,16 +288,15 @@ impl ResultRow {
         }
     }
 
-    /// A row validation refused (`invalid`) or found already covered (`skipped`).
-    pub fn refused(
-        origin: RowOrigin,
-        status: RowStatus,
-        requested_until: String,
-        message: String,
-    ) -> Self {
+    /// A row the plan refused: `invalid`, or `skipped` (a duplicate), with why.
+    pub fn refused(origin: RowOrigin, refused: Refused) -> Self {
+        let status = match refused.kind {
+            Refusal::Invalid => RowStatus::Invalid,
+            Refusal::Skipped => RowStatus::Skipped,
+        };
         Self {
-            error_message: message,
-            ..Self::from_origin(origin, status, requested_until)
+            error_message: refused.message,
+            ..Self::from_origin(origin, status, refused.requested_until.unwrap_or_default())
         }
     }
 
@@ -403,23 +412,83 @@ impl ResultRow {
         }
     }
 
-    /// A row whose name resolved to no user, to several, or could not be looked up
-    /// (`failed`), or whose lookup the run stopped before making (`not_attempted`): no PUT
-    /// was sent for it.
-    pub fn unresolved(
-        origin: RowOrigin,
-        requested_until: String,
-        status: RowStatus,
-        http_status: Option<u16>,
-        error_code: &str,
-        error_message: String,
-    ) -> Self {
+    /// A row of a plan that looks nothing up, naming its user: `planned`, the name to be looked
+    /// up when the run starts.
+    pub fn planned_by_name(origin: RowOrigin, unresolved: &Unresolved) -> Self {
         Self {
-            http_status,
-            error_code: error_code.to_owned(),
-            error_message,
-            ..Self::from_origin(origin, status, requested_until)
+            error_message: format!(
+                "{} {:?} is looked up when the run starts; --dry-run --resolve looks it up now",
+                unresolved.name.attribute.as_str(),
+                unresolved.name.value
+            ),
+            ..Self::from_origin(origin, RowStatus::Planned, unresolved.requested_until())
         }
+    }
+
+    /// What a row that names its user comes to once the name was looked up: on with the one
+    /// user's ID, or recorded with no PUT sent: `failed` when the name is no user's or several
+    /// users' or could not be looked up, `not_attempted` when the run (or the name's
+    /// environment) stopped before the lookup was made.
+    pub fn looked_up(
+        mut origin: RowOrigin,
+        unresolved: &Unresolved,
+        resolution: Resolution,
+    ) -> LookedUp {
+        let (attribute, value) = (unresolved.name.attribute.as_str(), &unresolved.name.value);
+        let environment = unresolved.name.environment_id;
+        let (status, http_status, code, message) = match resolution {
+            Resolution::Found(user_id) => {
+                origin.user_id = user_id.to_string();
+                return LookedUp::Found(origin, user_id);
+            }
+            Resolution::NotFound => (
+                RowStatus::Failed,
+                None,
+                USER_NOT_FOUND.to_owned(),
+                format!(
+                    "no user has {attribute} {value:?} in environment {environment}; check the spelling, or name the user by userID"
+                ),
+            ),
+            Resolution::Ambiguous(count) => (
+                RowStatus::Failed,
+                None,
+                AMBIGUOUS_USER.to_owned(),
+                format!(
+                    "{count} users have {attribute} {value:?} in environment {environment}; name this user by username or userID"
+                ),
+            ),
+            Resolution::Failed {
+                http_status,
+                error_code,
+                error_message,
+            } => {
+                let message = format!(
+                    "{attribute} {value:?} could not be looked up, so no bypass was requested: {error_message}"
+                );
+                return LookedUp::Recorded(Self {
+                    http_status,
+                    error_code,
+                    error_message: message,
+                    ..Self::from_origin(origin, RowStatus::Failed, unresolved.requested_until())
+                });
+            }
+            Resolution::Stopped(reason) => (
+                RowStatus::NotAttempted,
+                None,
+                reason.code.to_owned(),
+                format!("not looked up: {}", reason.message),
+            ),
+        };
+        let message = match origin.earlier_grant.take() {
+            Some(earlier) => format!("{message}; {earlier}"),
+            None => message,
+        };
+        LookedUp::Recorded(Self {
+            http_status,
+            error_code: code,
+            error_message: message,
+            ..Self::from_origin(origin, status, unresolved.requested_until())
+        })
     }
 
     /// A row whose bypass state was read (`status`): `active` when PingOne says the user can

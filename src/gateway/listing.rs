@@ -14,6 +14,23 @@ use crate::pingone::ListPage;
 /// its items instead.
 const MOST_PAGES: usize = 100;
 
+/// What a user's name came to when it was looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Uuid),
+    NotFound,
+    /// This many users have the name.
+    Ambiguous(usize),
+    /// The lookup failed for good: PingOne's last answer, or why there was none.
+    Failed {
+        http_status: Option<u16>,
+        error_code: String,
+        error_message: String,
+    },
+    /// The run, or the name's environment, stopped before the lookup was made.
+    Stopped(NotSent),
+}
+
 /// A listing read to its end: the items, and how many PingOne said there are, when it said.
 pub(crate) struct Listed<T> {
     pub items: Vec<T>,

@@ -330,9 +330,11 @@ mod tests {
         let origin = crate::row::RowOrigin::new(crate::input::InputRecord::default(), None);
         let mut row = ResultRow::refused(
             origin,
-            crate::row::RowStatus::Failed,
-            String::new(),
-            format!("PingOne quoted {secret} back"),
+            crate::plan::Refused {
+                kind: crate::plan::Refusal::Invalid,
+                requested_until: None,
+                message: format!("PingOne quoted {secret} back"),
+            },
         );
         row.error_code = format!("CODE_{secret}");
         // The journal is written by the same encoder as the results.
