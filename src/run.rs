@@ -27,9 +27,9 @@ use crate::plan::{ColumnNames, Planner};
 use crate::planning::Feed;
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
-use crate::record::manifest::{RunRecord, Settings, operator, sha256_of};
+use crate::record::manifest::{Manifest, RunRecord, Settings, operator, sha256_of};
 use crate::record::place::ResultsPlace;
-use crate::record::progress::{LiveCounters, Progress};
+use crate::record::progress::Progress;
 use crate::record::resume::ResumeRules;
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{EnvironmentAccess, Lookups, Resolver};
@@ -53,88 +53,176 @@ pub async fn run(config: RunConfig) -> Result<RunOutcome, RunError> {
 
 async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
+    let opened = open(&config).await?;
+    let header = opened.reader.header().clone();
+    let files = create_files(&config, &opened, &header)?;
+    let progress = Arc::new(Progress::start(
+        config.progress,
+        config.log_format,
+        config.live.clone(),
+    ));
+    if let Some(total) = opened.listed.or(opened.reader.counted_rows()) {
+        progress.set_total(total);
+    }
+    let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
+    let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
+    // With a journal, the results file need not be flushed row by row: the journal is what
+    // survives a crash. Without one (standard output), a reader gets each row as it is done.
+    let flush_when_caught_up = opened.gateway.is_some() && files.journal.is_none();
+    let recording = tokio::spawn(
+        Recorder {
+            results: files.results,
+            journal: files.journal,
+            window: window.clone(),
+            progress: progress.clone(),
+            flush_when_caught_up,
+            halt: opened.stop.halt.clone(),
+            report: config.mode.report(),
+        }
+        .record(results_received)
+        .in_current_span(),
+    );
+    let fed = feed(&config, opened, &header, &window, results_sender).await?;
+    let recorded = recording.await;
+    if let Ok(progress) = Arc::try_unwrap(progress) {
+        progress.finish();
+    }
+    let mut summary = match recorded {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(error)) => return Err(RunError::Record(Box::new(error))),
+        Err(join_error) => return Err(lost_rows(&config.output, join_error.to_string())),
+    };
+    if summary.total + summary.carried_over < fed.sequence {
+        // Only a sender that panicked can lose a row; say so rather than hand over a results
+        // file with holes.
+        return Err(lost_rows(
+            &config.output,
+            format!(
+                "{} of {} rows started were never written",
+                fed.sequence - summary.total - summary.carried_over,
+                fed.sequence
+            ),
+        ));
+    }
+    summary.add_requests(&config.live, started.elapsed());
+    summary.run_id = config.run_id.to_string();
+    finish(&config, fed, files.manifest, files.input_sha256, summary).await
+}
+
+/// What a run has once its rows can be read: the reader (a file's, or a selection's members
+/// listed), the claimed place of its results, and the gateway when it connects.
+struct Opened {
+    reader: InputReader,
+    /// How many members a selection listed.
+    listed: Option<u64>,
+    place: ResultsPlace,
+    gateway: Option<Arc<Gateway>>,
+    stop: Arc<Stop>,
+}
+
+async fn open(config: &RunConfig) -> Result<Opened, RunError> {
     // A file is opened before anything else, so that a bad input costs no request; a
     // population or group is listed once there is a connection to list it with.
     let file = match &config.input {
         Rows::Input(source) => Some(InputReader::open(source, &config.read)?),
         Rows::Selection(_) => None,
     };
-    let mut place = claim(&config)?;
-    let dry_run = config.mode.is_plan();
-    let report = config.mode.report();
-    let counters = config.live.clone();
+    let place = claim(config)?;
     let stop = Arc::new(Stop::new(config.interrupt.clone()));
-    let sender = connect(&config, counters.clone(), stop.clone())?;
-    if dry_run && let Some(sender) = &sender {
-        sender.check_token().await.map_err(RunError::Credentials)?;
+    let gateway = connect(config, stop.clone())?;
+    if config.mode.is_plan()
+        && let Some(gateway) = &gateway
+    {
+        gateway.check_token().await.map_err(RunError::Credentials)?;
     }
-    let (reader, listed) = match (file, &config.input, &sender) {
+    let (reader, listed) = match (file, &config.input, &gateway) {
         (Some(reader), _, _) => (reader, None),
-        (None, Rows::Selection(selection), Some(sender)) => {
-            let (reader, members) = list_members(selection, sender).await?;
+        (None, Rows::Selection(selection), Some(gateway)) => {
+            let (reader, members) = list_members(selection, gateway).await?;
             (reader, Some(members))
         }
         (None, _, _) => return Err(SelectionError::NotConnected(config.input.describe()).into()),
     };
-    let header = reader.header().clone();
+    Ok(Opened {
+        reader,
+        listed,
+        place,
+        gateway,
+        stop,
+    })
+}
 
-    // Created after every other setup step, so that a setup error leaves no file behind to
-    // refuse the next run.
+/// The run's files, created after every other setup step, so that a setup error leaves no
+/// file behind to refuse the next run.
+struct Files {
+    results: ResultsWriter,
+    journal: Option<Journal>,
+    manifest: Option<Manifest>,
+    /// Hashed beside the run, on the blocking pool, for the record.
+    input_sha256: tokio::task::JoinHandle<Option<String>>,
+}
+
+fn create_files(
+    config: &RunConfig,
+    opened: &Opened,
+    header: &crate::input::Header,
+) -> Result<Files, RunError> {
+    let written_to = &opened.place.written_to;
     let results = ResultsWriter::create(
-        &place.written_to,
+        written_to,
         config.overwrite,
-        report,
+        config.mode.report(),
         header.extra_names(),
     )
     .map_err(RunError::Output)?;
     // The journal is there so that no granted bypass goes unrecorded; reads grant nothing.
-    let grants = config.mode == Mode::Grant;
-    let journal = match (&place.written_to, &sender) {
-        (OutputTarget::File(path), Some(_)) if grants => {
+    let journal = match (written_to, &opened.gateway, config.mode) {
+        (OutputTarget::File(path), Some(_), Mode::Grant) => {
             Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
         }
         _ => None,
     };
-    let mut manifest = place.save_record(&config.output, run_record(&config))?;
-    // Hashed beside the run, on the blocking pool, for the record.
-    let input_sha256 = {
-        let input = match &config.input {
-            Rows::Input(InputSource::File(path)) => Some(path.clone()),
-            _ => None,
-        };
-        tokio::task::spawn_blocking(move || input.and_then(|path| sha256_of(&path).ok()))
+    let manifest = opened
+        .place
+        .save_record(&config.output, run_record(config))?;
+    let input = match &config.input {
+        Rows::Input(InputSource::File(path)) => Some(path.clone()),
+        _ => None,
     };
+    let input_sha256 =
+        tokio::task::spawn_blocking(move || input.and_then(|path| sha256_of(&path).ok()));
+    Ok(Files {
+        results,
+        journal,
+        manifest,
+        input_sha256,
+    })
+}
 
-    let progress = Arc::new(Progress::start(
-        config.progress,
-        config.log_format,
-        counters.clone(),
-    ));
-    if let Some(total) = listed.or(reader.counted_rows()) {
-        progress.set_total(total);
-    }
+/// What the planning stage leaves once every row is handed on.
+struct Fed {
+    /// Rows started.
+    sequence: u64,
+    environments: std::collections::BTreeSet<Uuid>,
+    earlier_sources: Vec<std::path::PathBuf>,
+    input_error: Option<InputError>,
+    place: ResultsPlace,
+    stop: Arc<Stop>,
+}
 
-    let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
-    let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
-    // With a journal, the results file need not be flushed row by row: the journal is what
-    // survives a crash. Without one (standard output), a reader gets each row as it is done.
-    let flush_when_caught_up = sender.is_some() && journal.is_none();
-    let recording = tokio::spawn(
-        Recorder {
-            results,
-            journal,
-            window: window.clone(),
-            progress: progress.clone(),
-            flush_when_caught_up,
-            halt: stop.halt.clone(),
-            report,
-        }
-        .record(results_received)
-        .in_current_span(),
-    );
-
-    let puts = sender.as_ref().filter(|_| !dry_run);
-    let (jobs, senders) = start_senders(puts, report, config.concurrency, &results_sender);
+/// Reads the rows and plans them into the senders and the recorder, and waits for the senders
+/// to finish.
+async fn feed(
+    config: &RunConfig,
+    mut opened: Opened,
+    header: &crate::input::Header,
+    window: &Semaphore,
+    results: mpsc::Sender<(u64, ResultRow)>,
+) -> Result<Fed, RunError> {
+    let dry_run = config.mode.is_plan();
+    let gateway = opened.gateway.as_ref();
+    let puts = gateway.filter(|_| !dry_run);
+    let (jobs, senders) = start_senders(puts, config.mode.report(), config.concurrency, &results);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -146,30 +234,30 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     };
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: Planner::new(config.rules, ColumnNames::of(&header))
+        planner: Planner::new(config.rules.clone(), ColumnNames::of(header))
             .checking_only(config.mode == Mode::Check),
-        earlier: place.earlier.take(),
+        earlier: opened.place.earlier.take(),
         resume_rules,
         sending: puts.is_some(),
-        resolver: sender
-            .as_ref()
-            .map(|sender| Resolver::new(Arc::new(Lookups::new(sender.clone())))),
-        access: sender
-            .as_ref()
+        resolver: gateway.map(|gateway| Resolver::new(Arc::new(Lookups::new(gateway.clone())))),
+        access: gateway
             .filter(|_| dry_run)
-            .map(|sender| EnvironmentAccess::new(sender.clone())),
-        stop: &stop,
-        window: &window,
+            .map(|gateway| EnvironmentAccess::new(gateway.clone())),
+        stop: &opened.stop,
+        window,
         jobs,
-        results: results_sender,
+        results,
         sequence: 0,
         environments: std::collections::BTreeSet::new(),
     };
     let (records, records_received) = mpsc::channel(READ_AHEAD / RECORDS_PER_BATCH);
-    reader.spawn(records).map_err(|error| InputError::Read {
-        source_name: config.input.describe(),
-        error,
-    })?;
+    opened
+        .reader
+        .spawn(records)
+        .map_err(|error| InputError::Read {
+            source_name: config.input.describe(),
+            error,
+        })?;
     // Standard input may never end: an interrupt stops reading it. A file is read to its
     // end, so that every row it holds is accounted for.
     let stop_reading =
@@ -183,38 +271,34 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     drop(feed);
     for sender in senders {
         // A sender ends when the channel closes; one that panicked lost its row, which the
-        // count of rows written below reports.
+        // count of rows written reports.
         let _ = sender.await;
     }
-    let recorded = recording.await;
-    if let Ok(progress) = Arc::try_unwrap(progress) {
-        progress.finish();
-    }
-    let mut summary = match recorded {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(error)) => return Err(RunError::Record(Box::new(error))),
-        Err(join_error) => return Err(lost_rows(&config.output, join_error.to_string())),
-    };
-    if summary.total + summary.carried_over < sequence {
-        // Only a sender that panicked can lose a row; say so rather than hand over a results
-        // file with holes.
-        return Err(lost_rows(
-            &config.output,
-            format!(
-                "{} of {sequence} rows started were never written",
-                sequence - summary.total - summary.carried_over
-            ),
-        ));
-    }
-    summary.add_requests(&counters, started.elapsed());
-    summary.run_id = config.run_id.to_string();
-    place
-        .complete(&config.output, earlier_sources.unwrap_or_default())
+    Ok(Fed {
+        sequence,
+        environments,
+        earlier_sources: earlier_sources.unwrap_or_default(),
+        input_error,
+        place: opened.place,
+        stop: opened.stop,
+    })
+}
+
+/// The results moved into place, the run record completed, the summary written.
+async fn finish(
+    config: &RunConfig,
+    fed: Fed,
+    mut manifest: Option<Manifest>,
+    input_sha256: tokio::task::JoinHandle<Option<String>>,
+    summary: crate::record::summary::Summary,
+) -> Result<RunOutcome, RunError> {
+    fed.place
+        .complete(&config.output, fed.earlier_sources)
         .map_err(RunError::Record)?;
     if let (Some(manifest), OutputTarget::File(output)) = (&mut manifest, &config.output) {
         manifest.run.finished_at = Some(chrono::Utc::now());
         manifest.run.summary = Some(summary.clone());
-        manifest.run.environments = environments.iter().map(Uuid::to_string).collect();
+        manifest.run.environments = fed.environments.iter().map(Uuid::to_string).collect();
         manifest.run.input_sha256 = input_sha256.await.ok().flatten();
         let results = output.clone();
         manifest.run.results_sha256 = tokio::task::spawn_blocking(move || sha256_of(&results).ok())
@@ -223,17 +307,18 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
             .flatten();
         manifest.save(output).map_err(RunError::FinalRecord)?;
     }
+    let report = config.mode.report();
     if let Some(path) = &config.summary_json {
         summary.write_json(path, report)?;
     }
     Ok(RunOutcome {
         summary,
-        dry_run,
+        dry_run: config.mode.is_plan(),
         report,
         results: config.output.describe(),
-        input_error,
-        aborted: stop.aborted(),
-        interrupted: stop.interrupt.is_cancelled(),
+        input_error: fed.input_error,
+        aborted: fed.stop.aborted(),
+        interrupted: fed.stop.interrupt.is_cancelled(),
     })
 }
 
@@ -274,11 +359,7 @@ fn lost_rows(output: &OutputTarget, message: String) -> RunError {
 }
 
 /// The senders' shared state, when the run connects to PingOne.
-fn connect(
-    config: &RunConfig,
-    counters: Arc<LiveCounters>,
-    stop: Arc<Stop>,
-) -> Result<Option<Arc<Gateway>>, RunError> {
+fn connect(config: &RunConfig, stop: Arc<Stop>) -> Result<Option<Arc<Gateway>>, RunError> {
     let (api_url, credentials) = match (&config.target, config.mode.connects()) {
         (Target::Offline { would_send }, false) => {
             tracing::info!("dry run: nothing is sent; a real run would send {would_send}");
@@ -311,7 +392,7 @@ fn connect(
         credentials_proven: std::sync::atomic::AtomicBool::new(false),
         probe: tokio::sync::Mutex::new(()),
         retry: config.retry,
-        counts: counters.sent.clone(),
+        counts: config.live.sent.clone(),
         stop,
     };
     Ok(Some(Arc::new(sender)))
