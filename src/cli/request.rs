@@ -14,7 +14,7 @@ use crate::cli::connection::{
     ACCESS_TOKEN_VARIABLE, CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE, ConnectionError,
     CredentialSettings, ENVIRONMENT_ID_VARIABLE, check_proxy_settings,
 };
-use crate::cli::run::{GrantArgs, RowsArgs};
+use crate::cli::run::{GrantArgs, RowsArgs, RunArgs, StatusArgs};
 use crate::config::{Mode, Rows, RunConfig, Target};
 use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::gateway::client::RetryPolicy;
@@ -33,6 +33,34 @@ pub struct RunRequest {
     pub rows: RowsArgs,
     /// The expiry, its bound and resuming; a check takes the defaults.
     pub grant: GrantArgs,
+}
+
+impl RunArgs {
+    /// The run these flags ask for: a grant, or with `--dry-run` a plan.
+    pub fn request(&self) -> RunRequest {
+        RunRequest {
+            mode: if self.dry_run {
+                Mode::Plan {
+                    lookups: self.resolve,
+                }
+            } else {
+                Mode::Grant
+            },
+            rows: self.rows.clone(),
+            grant: self.grant.clone(),
+        }
+    }
+}
+
+impl StatusArgs {
+    /// The read-back these flags ask for: `run`'s pipeline with a GET for each row.
+    pub fn request(&self) -> RunRequest {
+        RunRequest {
+            mode: Mode::Check,
+            rows: self.rows.clone(),
+            grant: GrantArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -339,7 +367,6 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::cli::run::RunArgs;
     use crate::gateway::auth::Credentials;
 
     #[derive(Debug, clap::Parser)]

@@ -7,9 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::connection::ConnectionArgs;
-use crate::cli::request::RunRequest;
 use crate::cli::values::{parse_max_window, parse_resume_margin};
-use crate::config::Mode;
 use crate::defaults;
 use crate::input::HiddenRowsChoice;
 use crate::record::progress::ProgressMode;
@@ -172,34 +170,6 @@ impl Default for GrantArgs {
             resume: false,
             resume_margin: defaults::RESUME_MARGIN,
             resume_any_api: false,
-        }
-    }
-}
-
-impl RunArgs {
-    /// The run these flags ask for: a grant, or with `--dry-run` a plan.
-    pub fn request(&self) -> RunRequest {
-        RunRequest {
-            mode: if self.dry_run {
-                Mode::Plan {
-                    lookups: self.resolve,
-                }
-            } else {
-                Mode::Grant
-            },
-            rows: self.rows.clone(),
-            grant: self.grant.clone(),
-        }
-    }
-}
-
-impl StatusArgs {
-    /// The read-back these flags ask for: `run`'s pipeline with a GET for each row.
-    pub fn request(&self) -> RunRequest {
-        RunRequest {
-            mode: Mode::Check,
-            rows: self.rows.clone(),
-            grant: GrantArgs::default(),
         }
     }
 }

@@ -2,40 +2,17 @@
 //! AutoFilter are marked `hidden="1"` on their `<row>` in the sheet's XML, which calamine does
 //! not expose. Read here in one streaming pass over that part (the workbook's own zip, through
 //! the crates calamine uses), so that a row nobody saw is never granted silently. The same pass
-//! holds the part to its bound (`archive`) before calamine reads it; for an `.xlsb` sheet it
+//! holds the part to its bound (`zip_part`) before calamine reads it; for an `.xlsb` sheet it
 //! hands the part to `xlsb_sheet`'s walk, which finds hidden rows and passed-over cells there.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 
-use super::archive::{Bounded, Failure, open_part, settled};
-
-/// What the pass over a sheet's part found that calamine does not say.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SheetFacts {
-    pub hidden: HiddenRows,
-    /// Cells calamine passes over (an `.xlsb` formula whose value is an error, a rich-text
-    /// string), by (row, column) from 0, in sheet order, with what they hold.
-    pub passed_over: Vec<((u32, u32), PassedOver)>,
-}
-
-/// A cell calamine does not read, as the sheet's part holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PassedOver {
-    /// A formula whose value is a spreadsheet error, such as `#N/A`.
-    Error(String),
-    Text(String),
-}
-
-/// The rows of a sheet its XML marks hidden (numbers from 1), and whether it has an AutoFilter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HiddenRows {
-    pub rows: Vec<u64>,
-    pub filtered: bool,
-}
+use super::sheet_facts::{HiddenRows, SheetFacts, attribute};
+use super::zip_part::{Bounded, Failure, open_part, settled};
 
 /// The hidden rows of the sheet named `sheet` in the `.xlsx`/`.xlsm` (or, with `binary`, the
 /// `.xlsb`) at `path`: `Failure::Io` says why they could not be found out, `Failure::Bound`
@@ -93,22 +70,6 @@ fn part_reader<'a, R: Read + std::io::Seek>(
     Ok(quick_xml::Reader::from_reader(BufReader::new(open_part(
         zip, name,
     )?)))
-}
-
-/// The value of the attribute whose local name is `name` (`r:id` is `id`), XML's escapes
-/// undone (`R&amp;D` is `R&D`); a value whose escapes do not parse is taken as written.
-pub fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
-    element
-        .attributes()
-        .filter_map(Result::ok)
-        .find(|attribute| attribute.key.local_name().as_ref() == name)
-        .map(|attribute| {
-            let raw = attribute.value.to_string();
-            match quick_xml::escape::unescape(&raw) {
-                Ok(value) => value.into_owned(),
-                Err(_) => raw,
-            }
-        })
 }
 
 /// The sheets `xl/workbook.xml` lists, in order: each name and relationship ID.

@@ -11,11 +11,13 @@ mod hidden_rows;
 mod kind;
 mod ods_bounds;
 mod sheet;
+mod sheet_facts;
 mod sheet_list;
 mod text;
 mod xls_bounds;
 mod xls_container;
 mod xlsb_sheet;
+mod zip_part;
 
 pub use sheet_list::sheet_names;
 

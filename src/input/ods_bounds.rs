@@ -9,8 +9,8 @@ use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::archive::{Failure, MOST_CELL_CHARS, MOST_COLUMNS, MOST_LAID_OUT_CELLS, MOST_ROWS};
-use super::hidden_rows::{HiddenRows, attribute};
+use super::sheet_facts::{HiddenRows, attribute};
+use super::zip_part::{Failure, MOST_CELL_CHARS, MOST_COLUMNS, MOST_LAID_OUT_CELLS, MOST_ROWS};
 
 /// The extent of one sheet's values, rows and columns from 0.
 #[derive(Debug, Default)]

@@ -10,8 +10,9 @@ use std::sync::mpsc;
 
 use calamine::{Data, DataRef, Reader};
 
-use super::archive::{Failure, Zipped};
-use super::hidden_rows::{HiddenRows, PassedOver};
+use super::archive::Zipped;
+use super::sheet_facts::{HiddenRows, PassedOver};
+use super::zip_part::Failure;
 use super::{Header, HiddenRowsChoice, InputError, InputRecord, UserColumn};
 
 /// Rows handed from the reading thread at once, and how many such batches may wait.

@@ -6,7 +6,7 @@
 
 use std::io::{BufReader, Cursor, Read, Seek};
 
-use super::archive::{Failure, open_part, settled};
+use super::zip_part::{Failure, open_part, settled};
 
 /// The names of the workbook's sheets in `bytes`, in order; the error says what the file is not.
 pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {

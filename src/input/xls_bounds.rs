@@ -9,8 +9,8 @@
 
 use std::io::{BufRead, Read};
 
-use super::archive::{Failure, MOST_LAID_OUT_CELLS};
-use super::hidden_rows::HiddenRows;
+use super::sheet_facts::HiddenRows;
+use super::zip_part::{Failure, MOST_LAID_OUT_CELLS};
 use super::{u16_at, u32_at, utf16_le};
 
 const BOF: u16 = 0x0809;

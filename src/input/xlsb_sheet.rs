@@ -10,8 +10,8 @@
 
 use std::io::{BufRead, Read, Seek};
 
-use super::archive::{Failure, open_part, records};
-use super::hidden_rows::{PassedOver, SheetFacts};
+use super::sheet_facts::{PassedOver, SheetFacts};
+use super::zip_part::{Failure, open_part, records};
 use super::{u32_at, utf16_le};
 
 const BRT_ROW_HDR: u16 = 0x0000;
