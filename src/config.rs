@@ -1,4 +1,5 @@
-//! What a run needs, validated by the command line before any row is read.
+//! What a run needs, checked by a front end (`cli::request`) before any row is read: its mode,
+//! its rows, where requests go, and its limits; the pipeline (`run`) takes it whole.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,9 @@
-//! The result row: what the results file and its journal say happened to one input row. It
-//! has one home so that every way a row comes to be recorded (planned, refused, answered, not
-//! sent, resumed from an earlier run, carried over from one, read back from a file) builds the
-//! same type the same way, and the stages only hand it on: read → plan → send → record.
+//! The result row: what the results file and its journal say happened to one input row, and
+//! every decision of a row's status and message. It has one home so that every way a row comes
+//! to be recorded (planned, refused, its name looked up in vain, answered, not sent, resumed
+//! from an earlier run, carried over from one, read back from a file) builds the same type the
+//! same way: a stage hands over what happened (a refusal, a lookup's `Resolution`, PingOne's
+//! `Attempt`) and the row says what that means; the stages only hand rows on.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

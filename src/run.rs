@@ -1,11 +1,11 @@
-//! `run`: the wiring of the stages. The planning stage is `planning`, the results file's
-//! lifecycle `record::place`. A blocking reader feeds
-//! rows through a bounded channel; each row is
-//! planned in input order (and, on `--resume`, checked against what earlier runs granted);
-//! rows to send go to long-lived senders that share one throttle (`send`); every finished row
-//! goes to the recorder, which journals it at once and writes the results in input order
-//! (`record`). A bounded reorder window lets rows behind a slow one keep going until the
-//! window fills, and bounds the memory they hold.
+//! The pipeline: builds the stages and connects them, and nothing else; only it knows their
+//! order. It opens the input (or lists a selection through the gateway), claims the results'
+//! place (`record::place`), connects the `gateway`, creates the run's files, then wires a
+//! blocking reader through a bounded channel into the planning stage (`planning`), which hands
+//! rows to send to long-lived senders sharing one gateway (`send`) and every finished row to the
+//! recorder (`record::in_order`), which journals it at once and writes the results in input
+//! order. A bounded reorder window lets rows behind a slow one keep going until the window
+//! fills, and bounds the memory they hold. What the run does to each row is its `Mode`.
 
 use std::sync::Arc;
 

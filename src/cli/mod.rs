@@ -2,12 +2,12 @@
 //! conversion, once, into validated configuration. `connection` holds what several commands
 //! share: where requests go and with which credentials.
 
-pub mod connection;
-pub mod request;
-pub mod run;
-pub mod serve;
-pub mod simulate;
-pub mod values;
+pub(crate) mod connection;
+pub(crate) mod request;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod simulate;
+pub(crate) mod values;
 
 use std::path::PathBuf;
 

@@ -7,11 +7,11 @@
 //! interrupted. The stages are handed the gateway; none of them imports another to send.
 
 pub mod auth;
-pub mod circuit;
+pub(crate) mod circuit;
 pub mod client;
-pub mod listing;
-pub mod stop;
-pub mod throttle;
+pub(crate) mod listing;
+pub(crate) mod stop;
+pub(crate) mod throttle;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

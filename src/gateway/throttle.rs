@@ -105,7 +105,8 @@ impl Throttle {
         schedule.paused_until = schedule.paused_until.max(until);
     }
 
-    /// The rate in force now, in requests per second.
+    /// The rate in force now, in requests per second (what the specifications watch).
+    #[cfg(test)]
     pub fn rate(&self) -> f64 {
         self.lock().rate
     }

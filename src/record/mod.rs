@@ -4,12 +4,12 @@
 //! shape of every line on standard error (`--log-format`).
 
 pub(crate) mod in_order;
-pub mod journal;
-pub mod lock;
+pub(crate) mod journal;
+pub(crate) mod lock;
 pub mod log_format;
-pub mod manifest;
-pub mod place;
-pub mod progress;
+pub(crate) mod manifest;
+pub(crate) mod place;
+pub(crate) mod progress;
 pub mod resume;
-pub mod summary;
+pub(crate) mod summary;
 pub mod writer;
