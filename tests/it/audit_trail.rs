@@ -348,11 +348,10 @@ async fn a_bypass_pingone_says_is_not_active_is_a_success_marked_not_active() {
         .mount(&server)
         .await;
     let files = run_files(&users_csv(2, ENV_A, "8h"));
-    let output = tokio::process::Command::new(BINARY)
+    let output = crate::support::binary()
         .arg("run")
         .arg(&files.input)
         .args(["-o", &path(&files), "--progress", "never"])
-        .env_clear()
         .env("PINGONE_API_URL", format!("{}/v1", server.uri()))
         .env("PINGONE_API_ACCESS_TOKEN", "a-ready-token")
         .output()
@@ -429,11 +428,10 @@ async fn a_resume_sends_again_a_row_whose_until_flag_changed_but_not_one_whose_r
 async fn a_rehearsal_writes_apart_and_a_real_resume_refuses_its_results() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&users_csv(3, ENV_A, "8h"));
-    let rehearsal = tokio::process::Command::new(BINARY)
+    let rehearsal = crate::support::binary()
         .arg("run")
         .arg(&files.input)
         .args(["--simulate", "--progress", "never"])
-        .env_clear()
         .output()
         .await
         .expect("the binary runs");

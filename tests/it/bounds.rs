@@ -5,12 +5,8 @@
 use crate::support::{ENV_A, column, read_results, run_files, stderr};
 
 fn pingone_bypass(args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(crate::support::BINARY);
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(std::process::Stdio::null());
+    let mut command = crate::support::binary_blocking();
+    command.args(args);
     command
 }
 

@@ -17,8 +17,6 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, start};
 
-use crate::support::BINARY;
-
 /// A process killed when the test ends.
 struct Process(Child);
 
@@ -76,10 +74,9 @@ async fn browser() -> (Process, Client) {
 /// `serve` against `simulator`, and the URL it printed.
 fn serve(simulator: &Simulator, workdir: &std::path::Path) -> (Process, String) {
     use std::io::BufRead;
-    let mut child = Command::new(BINARY)
+    let mut child = crate::support::binary_blocking()
         .args(["serve", "--rate", "1000", "--workdir"])
         .arg(workdir)
-        .env_clear()
         .envs(crate::support::worker_app_settings(simulator))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -7,11 +7,10 @@ use std::process::Output;
 use crate::support::{ENV_A, read_results, run_files, stderr};
 
 fn dry_run(input: &std::path::Path) -> Output {
-    std::process::Command::new(crate::support::BINARY)
+    crate::support::binary_blocking()
         .arg("run")
         .arg(input)
         .args(["--dry-run", "--until", "8h", "--overwrite"])
-        .env_clear()
         .output()
         .expect("the binary runs")
 }

@@ -49,7 +49,7 @@ async fn run_selection(
     results: &std::path::Path,
     extra: &[&str],
 ) -> Output {
-    let mut command = tokio::process::Command::new(crate::support::BINARY);
+    let mut command = crate::support::binary();
     command
         .arg("run")
         .args(["--progress", "never", flag, named, "--max-users", most])
@@ -64,14 +64,12 @@ async fn run_selection(
 
 /// `pingone-bypass run INPUT` against a mock PingOne, with a ready token.
 async fn run_with_token(server: &MockServer, input: &std::path::Path) -> Output {
-    tokio::process::Command::new(crate::support::BINARY)
+    crate::support::binary()
         .arg("run")
         .arg(input)
         .args(["--progress", "never"])
         .args(["--api-url", &format!("{}/v1", server.uri())])
-        .env_clear()
         .env("PINGONE_API_ACCESS_TOKEN", "a-token")
-        .kill_on_drop(true)
         .output()
         .await
         .expect("the binary runs")

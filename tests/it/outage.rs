@@ -20,19 +20,13 @@ use crate::support::{
     stderr, users_csv, wait_for_puts, with_worker_app,
 };
 
-use crate::support::BINARY;
-
 /// The binary with an environment holding only `PATH` and `environment`.
 fn binary(args: &[&str], environment: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = crate::support::binary();
     command
         .args(args)
         .args(["--progress", "never"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(environment.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .envs(environment.iter().copied());
     command
 }
 
@@ -299,7 +293,7 @@ async fn a_wrong_secret_is_reported_as_such_not_as_an_unsupported_method() {
     })
     .await;
     let files = run_files(&users_csv(3, ENV_A, "8h"));
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = crate::support::binary();
     command
         .arg("run")
         .arg(&files.input)
@@ -366,7 +360,7 @@ async fn rows_on_standard_input_are_sent_as_they_arrive_and_ctrl_c_ends_the_run_
     let simulator = start(SimulatorConfig::default()).await;
     let folder = tempfile::tempdir().expect("a folder");
     let output = folder.path().join("piped.results.csv");
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = crate::support::binary();
     command.args([
         "run",
         "-",
@@ -526,7 +520,7 @@ async fn an_unusable_proxy_setting_is_exit_2_and_a_dead_proxy_is_named_as_the_ca
 async fn the_worker_app_secret_is_never_printed_when_the_token_endpoint_fails() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&users_csv(1, ENV_A, "8h"));
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = crate::support::binary();
     command
         .arg("run")
         .arg(&files.input)

@@ -138,18 +138,14 @@ fn against_mock(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(crate::support::BINARY);
+    let mut command = crate::support::binary();
     command
         .arg(subcommand)
         .arg(input)
         .args(["--progress", "never", "--retries", "1"])
         .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PINGONE_API_URL", format!("{}/v1", server.uri()))
-        .env("PINGONE_API_ACCESS_TOKEN", "a-token-of-no-importance")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+        .env("PINGONE_API_ACCESS_TOKEN", "a-token-of-no-importance");
     command
 }
 
@@ -555,18 +551,15 @@ async fn a_token_endpoints_retry_after_is_waited_for() {
         .mount(&server)
         .await;
     let files = run_files(&users_csv(1, ENV_A, "8h"));
-    let mut command = tokio::process::Command::new(crate::support::BINARY);
+    let mut command = crate::support::binary();
     command
         .arg("run")
         .arg(&files.input)
         .args(["--progress", "never"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PINGONE_API_URL", server.uri())
         .env("PINGONE_TOKEN_URL", format!("{}/as/token", server.uri()))
         .env("PINGONE_CLIENT_ID", "a-client")
-        .env("PINGONE_CLIENT_SECRET", "a-secret")
-        .kill_on_drop(true);
+        .env("PINGONE_CLIENT_SECRET", "a-secret");
     let started = std::time::Instant::now();
     let output = finished(command).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

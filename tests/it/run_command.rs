@@ -1,26 +1,21 @@
 //! `pingone-bypass run` through the binary: exit codes, standard streams, credentials that are
 //! never printed, and `--simulate` on the shipped sample.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use uuid::Uuid;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use crate::support::{ENV_A, read_results, run_files};
 
-use crate::support::BINARY;
-
 /// Runs the binary in a clean environment (no PingOne settings inherited), off the runtime's
 /// threads.
 async fn pingone_bypass(args: Vec<String>, environment: Vec<(&'static str, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
-        Command::new(BINARY)
+        crate::support::binary_blocking()
             .arg("run")
             .args(&args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(environment)
-            .stdin(Stdio::null())
             .output()
             .expect("the binary runs")
     })
@@ -176,7 +171,7 @@ async fn the_access_token_never_appears_in_any_output() {
     for (place, content) in everything_written(&output, &files.output, &summary) {
         assert!(!content.contains(token), "the token appeared in {place}");
     }
-    let help = std::process::Command::new(BINARY)
+    let help = crate::support::binary_blocking()
         .args(["run", "--help"])
         .env("PINGONE_API_ACCESS_TOKEN", token)
         .output()
@@ -289,7 +284,7 @@ async fn standard_input_is_read_when_the_input_is_a_dash() {
     let results_arg = results.display().to_string();
     let output = tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let mut child = Command::new(BINARY)
+        let mut child = crate::support::binary_blocking()
             .args(["run", "-", "--simulate", "-o", &results_arg])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -7,13 +7,9 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, run_files};
 
-use crate::support::BINARY;
-
 async fn pingone_bypass(args: &[&str]) -> Output {
-    tokio::process::Command::new(BINARY)
+    crate::support::binary()
         .args(args)
-        .env_clear()
-        .kill_on_drop(true)
         .output()
         .await
         .expect("the binary runs")
@@ -225,7 +221,7 @@ async fn as_runbook(
     folder: &std::path::Path,
     args: &[String],
 ) -> Output {
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = crate::support::binary();
     command.args(args).current_dir(folder).kill_on_drop(true);
     crate::support::with_worker_app(&mut command, simulator);
     command.env("PINGONE_REGION_CODE", "NA");

@@ -11,7 +11,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 use crate::serve::{confirm_and_follow, get_page, post_page, serve_with, sign_in};
 use crate::support::{ENV_A, stderr};
 
-use crate::support::BINARY;
 /// Eight characters: far below the 32 a token-shaped pattern needs.
 const SECRET: &str = "s3cr3t-Q";
 const TOKEN: &str = "tok-Qz9";
@@ -104,7 +103,7 @@ async fn a_secret_quoted_back_by_pingone_is_in_no_file_and_no_log_line_of_a_run(
         let folder = tempfile::tempdir().expect("a folder");
         let input = folder.path().join("users.csv");
         std::fs::write(&input, two_rows()).expect("the input is written");
-        let output = tokio::process::Command::new(BINARY)
+        let output = crate::support::binary()
             .arg("run")
             .arg(&input)
             .args([
@@ -117,9 +116,7 @@ async fn a_secret_quoted_back_by_pingone_is_in_no_file_and_no_log_line_of_a_run(
             ])
             .arg("--summary-json")
             .arg(folder.path().join("summary.json"))
-            .env_clear()
             .envs(settings(&server))
-            .kill_on_drop(true)
             .output()
             .await
             .expect("the binary runs");

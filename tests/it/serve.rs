@@ -13,8 +13,6 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, start};
 
-use crate::support::BINARY;
-
 pub(crate) struct Served {
     child: Child,
     pub(crate) url: String,
@@ -85,12 +83,11 @@ pub(crate) async fn serve_in(
     extra: &[&str],
 ) -> Served {
     let log = tempfile::NamedTempFile::new().expect("a log file");
-    let mut child = Command::new(BINARY)
+    let mut child = crate::support::binary_blocking()
         .arg("serve")
         .arg("--workdir")
         .arg(workdir.path())
         .args(extra)
-        .env_clear()
         .envs(settings)
         .stdout(Stdio::piped())
         .stderr(log.reopen().expect("the log file opens"))
@@ -273,9 +270,8 @@ async fn only_the_launch_keys_browser_from_this_address_gets_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_loopback_listen_address_is_refused() {
     let simulator = start(SimulatorConfig::default()).await;
-    let output = tokio::process::Command::new(BINARY)
+    let output = crate::support::binary()
         .args(["serve", "--listen", "0.0.0.0:0"])
-        .env_clear()
         .env("PINGONE_API_URL", simulator.api_url())
         .env("PINGONE_API_ACCESS_TOKEN", "a-token")
         .output()

@@ -545,7 +545,7 @@ async fn a_plan_whose_credentials_are_refused_says_so_and_offers_no_grant() {
 async fn a_lost_session_is_replaced_by_a_new_key_without_a_restart() {
     let served = serve_with(Vec::new(), &["--simulate"]).await;
     let lost = sign_in(&served).await;
-    let asked = tokio::process::Command::new(crate::support::BINARY)
+    let asked = crate::support::binary()
         .args(["serve", "--new-key", "--workdir"])
         .arg(served.workdir())
         .output()
@@ -591,7 +591,7 @@ async fn a_lost_session_is_replaced_by_a_new_key_without_a_restart() {
         "the lost session ends when the new key is used"
     );
     let nobody = tempfile::tempdir().expect("a folder");
-    let refused = tokio::process::Command::new(crate::support::BINARY)
+    let refused = crate::support::binary()
         .args(["serve", "--new-key", "--workdir"])
         .arg(nobody.path())
         .output()

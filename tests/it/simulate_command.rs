@@ -11,8 +11,6 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, EXPIRY, client};
 
-use crate::support::BINARY;
-
 struct RunningSimulator {
     child: Child,
     lines: Vec<(String, String)>,
@@ -38,7 +36,7 @@ impl Drop for RunningSimulator {
 /// Starts `simulate` and reads its startup lines, five or with `--tls` six (failing after ten
 /// seconds).
 async fn spawn_simulate(args: &[&str]) -> RunningSimulator {
-    let mut child = Command::new(BINARY)
+    let mut child = crate::support::binary_blocking()
         .arg("simulate")
         .args(args)
         .stdout(Stdio::piped())
@@ -161,7 +159,7 @@ async fn sigterm_stops_the_simulator_cleanly() {
 
 #[test]
 fn a_bad_flag_exits_2_and_names_the_flag() {
-    let output = Command::new(BINARY)
+    let output = crate::support::binary_blocking()
         .args(["simulate", "--chance-503", "2"])
         .output()
         .expect("the binary runs");
@@ -172,7 +170,7 @@ fn a_bad_flag_exits_2_and_names_the_flag() {
 
 #[test]
 fn an_unreadable_users_file_exits_2_and_names_the_file() {
-    let output = Command::new(BINARY)
+    let output = crate::support::binary_blocking()
         .args(["simulate", "--users-file", "/nonexistent/users.csv"])
         .output()
         .expect("the binary runs");
@@ -194,19 +192,17 @@ async fn over_https_a_run_succeeds_with_the_simulators_ca_file_and_grants_nothin
     let user = Uuid::new_v4();
     std::fs::write(&input, format!("envID,userID,until\n{ENV_A},{user},8h\n")).expect("input");
     let run = |extra: &[&str]| {
-        let mut command = tokio::process::Command::new(BINARY);
+        let mut command = crate::support::binary();
         command
             .arg("run")
             .arg(&input)
             .args(["--progress", "never", "--overwrite"])
             .args(extra)
-            .env_clear()
             .env("PINGONE_API_URL", simulator.value("api-url"))
             .env("PINGONE_AUTH_URL", simulator.value("auth-url"))
             .env("PINGONE_ENVIRONMENT_ID", simulator.value("environment-id"))
             .env("PINGONE_CLIENT_ID", simulator.value("client-id"))
-            .env("PINGONE_CLIENT_SECRET", simulator.value("client-secret"))
-            .kill_on_drop(true);
+            .env("PINGONE_CLIENT_SECRET", simulator.value("client-secret"));
         command
     };
     let untrusted = run(&[]).output().await.expect("runs");

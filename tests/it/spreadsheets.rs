@@ -12,17 +12,13 @@ use uuid::Uuid;
 
 use crate::support::{ENV_A, column, read_results, run_command, run_files, start, stderr};
 
-use crate::support::BINARY;
-
 /// `pingone-bypass run <args>` with nothing of PingOne set: dry runs only.
 async fn dry_run(input: &std::path::Path, extra: &[&str]) -> Output {
-    tokio::process::Command::new(BINARY)
+    crate::support::binary()
         .arg("run")
         .arg(input)
         .args(["--dry-run", "--progress", "never"])
         .args(extra)
-        .env_clear()
-        .kill_on_drop(true)
         .output()
         .await
         .expect("the binary runs")

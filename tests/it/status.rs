@@ -17,13 +17,12 @@ fn status_command(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(crate::support::BINARY);
+    let mut command = crate::support::binary();
     command
         .arg("status")
         .arg(input)
         .args(["--progress", "never", "--rate", "1000"])
-        .args(extra)
-        .kill_on_drop(true);
+        .args(extra);
     with_worker_app(&mut command, simulator);
     command
 }
@@ -177,7 +176,7 @@ async fn status_exits_0_when_every_row_was_checked_and_offers_no_granting_flags(
             "{flag}"
         );
     }
-    let help = std::process::Command::new(crate::support::BINARY)
+    let help = crate::support::binary_blocking()
         .args(["status", "--help"])
         .output()
         .expect("runs");
@@ -228,7 +227,7 @@ async fn status_reads_a_whole_population_back_without_an_expiry() {
     simulator.store_bypass(ENV_A, contractors[1].id, Utc::now() + Duration::hours(3));
     let folder = tempfile::tempdir().expect("a folder");
     let report = folder.path().join("contractors.status.csv");
-    let mut command = tokio::process::Command::new(crate::support::BINARY);
+    let mut command = crate::support::binary();
     command
         .args([
             "status",
@@ -238,8 +237,7 @@ async fn status_reads_a_whole_population_back_without_an_expiry() {
             "Contractors",
         ])
         .args(["--max-users", "3", "--env", &ENV_A.to_string(), "-o"])
-        .arg(&report)
-        .kill_on_drop(true);
+        .arg(&report);
     with_worker_app(&mut command, &simulator);
     let output = command.output().await.expect("runs");
     assert_eq!(

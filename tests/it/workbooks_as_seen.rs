@@ -198,11 +198,10 @@ async fn a_time_without_a_date_is_refused_and_a_header_with_a_no_break_space_is_
         .expect("written");
     workbook.save(&path).expect("saved");
 
-    let output = tokio::process::Command::new(crate::support::BINARY)
+    let output = crate::support::binary()
         .arg("run")
         .arg(&path)
         .args(["--dry-run", "--progress", "never"])
-        .env_clear()
         .output()
         .await
         .expect("the binary runs");

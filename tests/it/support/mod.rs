@@ -95,7 +95,7 @@ pub fn detail_codes(body: &ErrorBody) -> Vec<&str> {
 /// A dry run of `input` with `--until 8h` (overwriting its results) and `extra`, as the
 /// workbook specifications check a file.
 pub async fn dry_run_until_8h(input: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(BINARY)
+    binary()
         .arg("run")
         .arg(input)
         .args([
@@ -241,8 +241,32 @@ pub async fn run_to_end(config: RunConfig) -> RunOutcome {
         .expect("the run finishes")
 }
 
-/// The binary under test: every specification runs it through this one name.
+/// The binary under test: every specification runs it through `binary` or `binary_blocking`
+/// (a shell that starts it under a limit names it so).
 pub const BINARY: &str = env!("CARGO_BIN_EXE_pingone-bypass");
+
+/// The binary under test, in an environment holding only `PATH` (a specification adds the
+/// settings it means to give), with standard input closed, killed if the specification ends
+/// first.
+pub fn binary() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// `binary`, for a specification that waits on it without a runtime.
+pub fn binary_blocking() -> std::process::Command {
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null());
+    command
+}
 
 /// `pingone-bypass run INPUT` against `simulator` as its worker application, in an environment
 /// holding nothing but `PATH` and the PingOne settings, without progress output, with `extra`
@@ -262,7 +286,7 @@ pub fn pingone_command(
     input: &std::path::Path,
     extra: &[&str],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BINARY);
+    let mut command = binary();
     command
         .arg(subcommand)
         .arg(input)
