@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Phase, RunEntry};
+use super::state::{Phase, RunEntry};
 use crate::record::journal::Journal;
 use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
 use crate::record::summary::Summary;
