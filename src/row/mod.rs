@@ -3,10 +3,10 @@
 //! to be recorded (planned, refused, its name looked up in vain, answered, not sent, resumed
 //! from an earlier run, carried over from one, read back from a file) builds the same type the
 //! same way: a stage hands over what happened (a refusal, a lookup's `Resolution`, PingOne's
-//! `Attempt`) and the row says what that means; the stages only hand rows on.
+//! `Attempt`) and the row says what that means; the stages only hand rows on. `columns` names
+//! what a row is written as: its columns, statuses and error codes.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::gateway::NotSent;
 use crate::gateway::client::Attempt;
@@ -15,157 +15,12 @@ use crate::input::{InputRecord, UserColumn};
 use crate::pingone::{format_bypass_until, parse_instant};
 use crate::plan::{Job, Refusal, Refused, Unresolved};
 
-/// A fixed column of a report, named as docs/cli.md names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
-    Row,
-    EnvironmentId,
-    UserId,
-    Until,
-    RequestedUntil,
-    Status,
-    HttpStatus,
-    CanBypassMfa,
-    BypassMfaEnabledUntil,
-    Attempts,
-    /// `status`: the time an active bypass has left.
-    Remaining,
-    ErrorCode,
-    ErrorMessage,
-    CompletedAt,
-    /// `status`'s name for the time the row was finished.
-    CheckedAt,
-}
+mod columns;
+pub use columns::{
+    AMBIGUOUS_USER, Column, NOT_ACTIVE, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, Report,
+    RowStatus, SHORTENED, STATUS_COLUMNS, USER_NOT_FOUND, escape_formula, unescape_formula,
+};
 
-impl Column {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Row => "row",
-            Self::EnvironmentId => "environment_id",
-            Self::UserId => "user_id",
-            Self::Until => "until",
-            Self::RequestedUntil => "requested_until",
-            Self::Status => "status",
-            Self::HttpStatus => "http_status",
-            Self::CanBypassMfa => "can_bypass_mfa",
-            Self::BypassMfaEnabledUntil => "bypass_mfa_enabled_until",
-            Self::Attempts => "attempts",
-            Self::Remaining => "remaining",
-            Self::ErrorCode => "error_code",
-            Self::ErrorMessage => "error_message",
-            Self::CompletedAt => "completed_at",
-            Self::CheckedAt => "checked_at",
-        }
-    }
-}
-
-/// The fixed columns of `run`'s results, in the documented order; extra input columns follow.
-pub const RESULT_COLUMNS: [Column; 13] = [
-    Column::Row,
-    Column::EnvironmentId,
-    Column::UserId,
-    Column::Until,
-    Column::RequestedUntil,
-    Column::Status,
-    Column::HttpStatus,
-    Column::CanBypassMfa,
-    Column::BypassMfaEnabledUntil,
-    Column::Attempts,
-    Column::ErrorCode,
-    Column::ErrorMessage,
-    Column::CompletedAt,
-];
-
-/// The columns of `status`'s report, in the documented order; extra input columns follow.
-pub const STATUS_COLUMNS: [Column; 11] = [
-    Column::Row,
-    Column::EnvironmentId,
-    Column::UserId,
-    Column::Status,
-    Column::HttpStatus,
-    Column::CanBypassMfa,
-    Column::BypassMfaEnabledUntil,
-    Column::Remaining,
-    Column::ErrorCode,
-    Column::ErrorMessage,
-    Column::CheckedAt,
-];
-
-/// What a run reports on: the bypasses it granted (`run`), or the ones users have (`status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Report {
-    #[default]
-    Grants,
-    Status,
-}
-
-impl Report {
-    pub fn columns(self) -> &'static [Column] {
-        match self {
-            Self::Grants => &RESULT_COLUMNS,
-            Self::Status => &STATUS_COLUMNS,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowStatus {
-    Succeeded,
-    Failed,
-    Invalid,
-    Skipped,
-    NotAttempted,
-    Planned,
-    /// `status`: PingOne says the user can bypass MFA now, until a time still to come.
-    Active,
-    /// `status`: no bypass, or one that has ended.
-    NoBypass,
-}
-
-impl RowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Invalid => "invalid",
-            Self::Skipped => "skipped",
-            Self::NotAttempted => "not_attempted",
-            Self::Planned => "planned",
-            Self::Active => "active",
-            Self::NoBypass => "none",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Succeeded,
-            Self::Failed,
-            Self::Invalid,
-            Self::Skipped,
-            Self::NotAttempted,
-            Self::Planned,
-            Self::Active,
-            Self::NoBypass,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-}
-
-/// `error_code` of a succeeded row whose bypass is not what was asked for: still granted, but
-/// the admin must know.
-pub const SHORTENED: &str = "SHORTENED";
-/// `error_code` of a succeeded row for which PingOne says the user cannot bypass MFA now.
-pub const NOT_ACTIVE: &str = "NOT_ACTIVE";
-/// `error_code` of a row whose username or email matches no user in its environment.
-pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
-/// `error_code` of a row whose username or email matches several users (emails are not unique).
-pub const AMBIGUOUS_USER: &str = "AMBIGUOUS_USER";
-/// `error_code` of an earlier success that this run's input no longer has.
-pub const NOT_IN_INPUT: &str = "NOT_IN_INPUT";
-
-/// One line of the results file.
 /// What a row that names its user came to once the name was looked up.
 #[derive(Debug)]
 pub enum LookedUp {
@@ -571,72 +426,6 @@ impl ResultRow {
 
 fn display_or_none(text: &str) -> &str {
     if text.is_empty() { "none given" } else { text }
-}
-
-/// The cells of a row as a results file or its journal recorded them, read by header name, so
-/// that a file whose columns a spreadsheet reordered, or that has more, still reads.
-#[derive(Debug, Deserialize)]
-pub struct RecordedCells {
-    row: String,
-    environment_id: String,
-    user_id: String,
-    until: String,
-    requested_until: String,
-    status: String,
-    http_status: String,
-    can_bypass_mfa: String,
-    bypass_mfa_enabled_until: String,
-    attempts: String,
-    error_code: String,
-    error_message: String,
-    completed_at: String,
-}
-
-impl RecordedCells {
-    /// The row these cells record, with spreadsheet escaping undone; `None` when its status is
-    /// not one of the statuses.
-    pub fn into_row(self) -> Option<ResultRow> {
-        let text = |cell: String| unescape_formula(&cell).to_owned();
-        Some(ResultRow {
-            row: self.row.trim().parse().ok(),
-            environment_id: text(self.environment_id),
-            user_id: text(self.user_id),
-            until: text(self.until),
-            requested_until: text(self.requested_until),
-            status: RowStatus::parse(self.status.trim())?,
-            http_status: self.http_status.trim().parse().ok(),
-            can_bypass_mfa: self.can_bypass_mfa.trim().parse().ok(),
-            bypass_mfa_enabled_until: text(self.bypass_mfa_enabled_until),
-            attempts: self.attempts.trim().parse().unwrap_or(0),
-            error_code: text(self.error_code),
-            error_message: text(self.error_message),
-            // A spreadsheet may have re-saved the time in its own way; a success whose time
-            // cannot be read is still a success, only the oldest.
-            completed_at: crate::expiry::parse_recorded_instant(&self.completed_at)
-                .unwrap_or(DateTime::UNIX_EPOCH),
-            extras: Vec::new(),
-        })
-    }
-}
-
-/// A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` (and, in some, tab or
-/// carriage return) as a formula; a leading `'` makes it text.
-pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(FORMULA_STARTS) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
-
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// Undoes `escape_formula`, so that a cell read back compares as it was written.
-pub fn unescape_formula(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
-        _ => cell,
-    }
 }
 
 #[cfg(test)]
