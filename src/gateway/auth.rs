@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::client::{
+use super::transport::{
     describe_transport_error, is_loopback_url, redact_token_like, redirect_target,
 };
 use crate::pingone::{OAuthErrorBody, TokenResponse};
@@ -243,7 +243,7 @@ impl TokenSource {
                     return Ok(bearer);
                 }
                 Err(TokenRefusal::Unavailable(reason, _))
-                    if reason.contains(super::client::UNTRUSTED_CERTIFICATE) =>
+                    if reason.contains(super::transport::UNTRUSTED_CERTIFICATE) =>
                 {
                     AuthError::Unreachable(format!(
                         "cannot get an access token from {}: {reason}",
@@ -348,7 +348,7 @@ impl TokenSource {
                 redirect_target(response.headers())
             )));
         }
-        let retry_after = super::client::parse_retry_after(response.headers());
+        let retry_after = super::transport::parse_retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|error| {
             TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout), None)
         })?;

@@ -6,12 +6,14 @@
 //! rejected, an environment keeps answering 403, the results cannot be written, or the run is
 //! interrupted. The stages are handed the gateway; none of them imports another to send.
 
+pub(crate) mod attempt;
 pub mod auth;
 pub(crate) mod circuit;
 pub mod client;
 pub(crate) mod listing;
 pub(crate) mod stop;
 pub(crate) mod throttle;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -95,7 +95,7 @@ impl Stop {
                 code: "ENVIRONMENT_FORBIDDEN",
                 message: format!(
                     "PingOne refused {FORBIDDEN_IN_A_ROW} requests in a row in environment {environment} with 403; {}",
-                    super::client::forbidden_meaning("the API URL")
+                    super::transport::forbidden_meaning("the API URL")
                 ),
             })
     }
