@@ -1,6 +1,6 @@
-//! HTTP to PingOne: the `bypassMFA` PUT and GET and the user, population and group listings, reading
-//! their answers, and deciding what an answer means: done, refused for good, or worth another
-//! attempt (and after how long).
+//! HTTP to PingOne: the `bypassMFA` PUT and GET and the user, population and group listings,
+//! reading their answers, and deciding what an answer means: done, refused for good, or worth
+//! another attempt (and after how long).
 
 use std::time::Duration;
 

@@ -5,11 +5,14 @@
 //! feeds a bounded channel, so memory stays flat however long the input is and a slow network
 //! slows the reader instead of filling memory. A file is checked whole before its first row is
 //! used, so that an input that cannot be read right stops the run before anything is sent.
+//! `reader` is the open input, `header` what each column of its header is.
 
 mod archive;
+mod header;
 mod hidden_rows;
 mod kind;
 mod ods_bounds;
+mod reader;
 mod sheet;
 mod sheet_facts;
 mod sheet_list;
@@ -19,6 +22,9 @@ mod xls_container;
 mod xlsb_sheet;
 mod zip_part;
 
+pub(crate) use header::interpret_header;
+pub use header::{Header, UserColumn, user_column_of};
+pub use reader::{InputReader, RECORDS_PER_BATCH};
 pub use sheet_list::sheet_names;
 
 /// A name a file gives (a sheet's), as a message shows it: quoted, control characters escaped,
@@ -68,13 +74,7 @@ fn utf16_le(bytes: &[u8]) -> String {
 /// many it saw.
 pub static READER_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
-use tokio::sync::mpsc;
-
-use crate::pingone::NameAttribute;
+use std::path::PathBuf;
 
 /// Where rows come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,30 +221,6 @@ pub enum InputError {
     OnlyWithoutStatus(String),
 }
 
-/// The columns a header row names, by position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The environment column's index and its name as written, if the file has one.
-    pub environment: Option<(usize, String)>,
-    /// The columns that may name a row's user, in the order they are tried (ID, username,
-    /// email), with their indexes and names as written; at least one.
-    pub users: Vec<(UserColumn, usize, String)>,
-    pub until: Option<(usize, String)>,
-    /// Every other column, carried through to the results unchanged, in file order. The
-    /// username and email columns are among them: the results show the name as written beside
-    /// the ID it resolved to.
-    pub extras: Vec<(usize, String)>,
-    /// The `status` column of a results file used as input (for `--only`).
-    pub status: Option<usize>,
-    pub field_count: usize,
-}
-
-impl Header {
-    pub fn extra_names(&self) -> impl Iterator<Item = &str> {
-        self.extras.iter().map(|(_, name)| name.as_str())
-    }
-}
-
 /// One data row of the input, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InputRecord {
@@ -265,398 +241,16 @@ pub struct InputRecord {
     pub defect: Option<String>,
 }
 
-/// Which of its columns a row names its user by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub enum UserColumn {
-    /// PingOne's user ID: sent as it is, once checked to be a UUID.
-    #[default]
-    Id,
-    /// A username or email, resolved to an ID before anything is sent.
-    Name(NameAttribute),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Environment,
-    User(UserColumn),
-    Until,
-}
-
-impl Role {
-    fn of(name: &str) -> Option<Self> {
-        match normalised(name).as_str() {
-            "envid" | "environmentid" | "environment" | "env" => Some(Self::Environment),
-            "userid" | "user" => Some(Self::User(UserColumn::Id)),
-            "username" | "login" => Some(Self::User(UserColumn::Name(NameAttribute::Username))),
-            "email" | "mail" | "emailaddress" => {
-                Some(Self::User(UserColumn::Name(NameAttribute::Email)))
-            }
-            "until" | "bypassmfaenableduntil" | "expires" | "expiry" => Some(Self::Until),
-            _ => None,
-        }
-    }
-
-    /// A column of a results file read as input: its environment, user ID and the expiry it
-    /// asked for are used; the rest (the names among it) is carried.
-    fn of_results_column(name: &str) -> Option<Self> {
-        match name {
-            "environment_id" => Some(Self::Environment),
-            "user_id" => Some(Self::User(UserColumn::Id)),
-            "requested_until" => Some(Self::Until),
-            _ => match Self::of(name) {
-                Some(Self::User(UserColumn::Name(attribute))) => {
-                    Some(Self::User(UserColumn::Name(attribute)))
-                }
-                _ => None,
-            },
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Environment => "environment",
-            Self::User(UserColumn::Id) => "user ID",
-            Self::User(UserColumn::Name(NameAttribute::Username)) => "username",
-            Self::User(UserColumn::Name(NameAttribute::Email)) => "email",
-            Self::Until => "until",
-        }
-    }
-}
-
-/// A header name as it is matched: without white space of any kind (a no-break space pasted
-/// from a web page looks like a space), zero-width characters, `_` and `-`, in lower case.
-fn normalised(name: &str) -> String {
-    name.chars()
-        .filter(|c| {
-            !(c.is_whitespace()
-                || matches!(
-                    c,
-                    '_' | '-' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}'
-                ))
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// The user column a header name stands for, if any (by the same matching rules as the input).
-pub fn user_column_of(name: &str) -> Option<UserColumn> {
-    match Role::of(name) {
-        Some(Role::User(column)) => Some(column),
-        _ => None,
-    }
-}
-
-/// The columns that make a header a results file of this tool: all of them, by their exact
-/// names (the results' fixed columns, docs/cli.md).
-const RESULTS_OWN_COLUMNS: [&str; 6] = [
-    "row",
-    "environment_id",
-    "user_id",
-    "requested_until",
-    "status",
-    "completed_at",
-];
-
 /// Whether a cell holds nothing but white space: a row of such cells is what a spreadsheet
 /// leaves below its data, not a row to check.
 fn cell_is_blank(cell: &[u8]) -> bool {
     cell.iter().all(u8::is_ascii_whitespace)
 }
 
-/// The workbook formats read directly.
-const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
-
-enum Rows {
-    Text(text::TextRows),
-    Sheet(sheet::SheetRows),
-}
-
-/// An open input whose header has been read.
-pub struct InputReader {
-    source_name: String,
-    header: Header,
-    rows: Rows,
-    /// `--only`, when given.
-    only: Vec<String>,
-    /// Data rows, when the input was checked whole (a file).
-    counted: Option<u64>,
-    /// Whether a data row has been read; a pipe that ends without one has no rows.
-    any_row: bool,
-    allow_empty: bool,
-}
-
-impl InputReader {
-    /// Opens a file or standard input. A CSV file is checked whole first (encoding, quotes,
-    /// rows), so that a file that cannot be read right is refused before anything is sent.
-    pub fn open(source: &InputSource, options: &ReadOptions) -> Result<Self, InputError> {
-        let source_name = source.describe();
-        let read_error = |error| InputError::Read {
-            source_name: source_name.clone(),
-            error,
-        };
-        let path = match source {
-            InputSource::Stdin => {
-                let decoded = text::decoded(Box::new(std::io::stdin()), options.encoding);
-                return Self::from_text(decoded, source_name, options);
-            }
-            InputSource::File(path) => path,
-        };
-        let extension = workbook_extension(path);
-        let read_as = extension.as_deref().unwrap_or("csv");
-        let found = kind::of_file(path);
-        // UTF-16 without a byte-order mark is what `--encoding utf-16le` is for.
-        let decodable = found == kind::Kind::Utf16WithoutBom && options.encoding.is_some();
-        if let Some(what) = kind::mismatch(found, read_as).filter(|_| !decodable) {
-            return Err(InputError::NotWhatItsNameSays {
-                source_name,
-                what: what.to_owned(),
-            });
-        }
-        if let Some(extension) = extension {
-            let (rows, names, first_row) = sheet::SheetRows::open(
-                path,
-                &extension,
-                (options.sheet.as_deref(), options.hidden_rows),
-                &source_name,
-            )?;
-            let header = interpret_header(&names, &source_name)?;
-            if !first_row && !options.allow_empty {
-                return Err(InputError::NoRows(source_name));
-            }
-            return Self::new(source_name, header, Rows::Sheet(rows), options);
-        }
-        let mut whole = text::decoded(
-            Box::new(File::open(path).map_err(read_error)?),
-            options.encoding,
-        );
-        let (start, delimiter) = text::sniff_delimiter(&mut whole).map_err(read_error)?;
-        let checked = text::check(
-            std::io::Cursor::new(start).chain(whole),
-            delimiter,
-            &source_name,
-        )?;
-        let decoded = text::decoded(
-            Box::new(File::open(path).map_err(read_error)?),
-            options.encoding,
-        );
-        let mut reader = Self::from_text(decoded, source_name, options)?;
-        if checked.rows == 0 && !options.allow_empty {
-            return Err(InputError::NoRows(reader.source_name));
-        }
-        reader.counted = Some(checked.rows);
-        Ok(reader)
-    }
-
-    /// Reads CSV text that is already UTF-8 (or to be checked row by row, from a pipe).
-    pub fn from_reader(raw: Box<dyn Read + Send>, source_name: String) -> Result<Self, InputError> {
-        Self::from_text(raw, source_name, &ReadOptions::default())
-    }
-
-    fn from_text(
-        text: Box<dyn Read + Send>,
-        source_name: String,
-        options: &ReadOptions,
-    ) -> Result<Self, InputError> {
-        let (rows, names) = text::TextRows::open(text, &source_name)?;
-        if names.is_empty() || names.iter().all(String::is_empty) {
-            return Err(InputError::Empty(source_name));
-        }
-        let header = interpret_header(&names, &source_name)?;
-        Self::new(source_name, header, Rows::Text(rows), options)
-    }
-
-    fn new(
-        source_name: String,
-        header: Header,
-        rows: Rows,
-        options: &ReadOptions,
-    ) -> Result<Self, InputError> {
-        if !options.only.is_empty() && header.status.is_none() {
-            return Err(InputError::OnlyWithoutStatus(source_name));
-        }
-        Ok(Self {
-            source_name,
-            header,
-            rows,
-            only: options.only.clone(),
-            counted: None,
-            any_row: false,
-            allow_empty: options.allow_empty,
-        })
-    }
-
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// The input's data rows, when it was checked whole; `None` for standard input, a
-    /// workbook, or when `--only` leaves out some.
-    pub fn counted_rows(&self) -> Option<u64> {
-        self.counted.filter(|_| self.only.is_empty())
-    }
-
-    /// The next data row (blank ones skipped, and with `--only` those of other statuses),
-    /// `None` at the end of the input. An input not checked whole (a pipe) that ends without a
-    /// data row ends with `NoRows`, unless empty inputs are allowed.
-    pub fn next_record(&mut self) -> Option<Result<InputRecord, InputError>> {
-        loop {
-            let next = match &mut self.rows {
-                Rows::Text(rows) => rows.next_record(&self.header, &self.source_name),
-                Rows::Sheet(rows) => rows.next_record(&self.header),
-            };
-            if next.is_none() && !self.any_row && !self.allow_empty && self.counted.is_none() {
-                self.any_row = true;
-                return Some(Err(InputError::NoRows(self.source_name.clone())));
-            }
-            self.any_row = true;
-            match next {
-                Some(Ok(record))
-                    if !self.only.is_empty() && !self.only.contains(&record.status) =>
-                {
-                    continue;
-                }
-                next => return next,
-            }
-        }
-    }
-
-    /// Streams every record into `sender` from a thread of its own, in batches so that the
-    /// threads on either side of the channel do not wake each other for every row; the
-    /// channel's bound is the backpressure. Standard input is handed on row by row, as rows
-    /// arrive: a pipe may pause between them. Ends at the end of the input, at a read error
-    /// (the last item sent), or when the receiver is dropped. A plain thread rather than the
-    /// runtime's blocking pool: a read blocked on standard input must not hold up the
-    /// process's exit.
-    pub fn spawn(
-        mut self,
-        sender: mpsc::Sender<Vec<Result<InputRecord, InputError>>>,
-    ) -> std::io::Result<()> {
-        let batch_size = if self.source_name == InputSource::Stdin.describe() {
-            1
-        } else {
-            RECORDS_PER_BATCH
-        };
-        std::thread::Builder::new()
-            .name("input".to_owned())
-            .spawn(move || {
-                loop {
-                    let mut batch = Vec::with_capacity(batch_size);
-                    let mut ended = false;
-                    while batch.len() < batch_size {
-                        match self.next_record() {
-                            Some(item) => {
-                                ended = item.is_err();
-                                batch.push(item);
-                                if ended {
-                                    break;
-                                }
-                            }
-                            None => {
-                                ended = true;
-                                break;
-                            }
-                        }
-                    }
-                    if (!batch.is_empty() && sender.blocking_send(batch).is_err()) || ended {
-                        return;
-                    }
-                }
-            })
-            .map(drop)
-    }
-}
-
-/// Records sent through the channel at once.
-pub const RECORDS_PER_BATCH: usize = 256;
-
-/// The workbook format of `path`, by its extension.
-fn workbook_extension(path: &Path) -> Option<String> {
-    let extension = path.extension()?.to_string_lossy().to_ascii_lowercase();
-    WORKBOOK_EXTENSIONS
-        .contains(&extension.as_str())
-        .then_some(extension)
-}
-
-/// The roles of a header's columns. A header holding every one of a results file's own columns
-/// is read as one: its `environment_id`, `user_id` and `requested_until` are used.
-pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
-    if names.len() > text::MOST_COLUMNS {
-        return Err(InputError::TooManyColumns {
-            source_name: source_name.to_owned(),
-        });
-    }
-    let is_results = RESULTS_OWN_COLUMNS
-        .iter()
-        .all(|own| names.iter().any(|name| name == own));
-    let role_of = if is_results {
-        Role::of_results_column
-    } else {
-        Role::of
-    };
-    let mut environment: Option<(usize, String)> = None;
-    let mut user_id: Option<(usize, String)> = None;
-    let mut username: Option<(usize, String)> = None;
-    let mut email: Option<(usize, String)> = None;
-    let mut until: Option<(usize, String)> = None;
-    let mut extras = Vec::new();
-    for (index, name) in names.iter().enumerate() {
-        let role = role_of(name);
-        let slot = match role {
-            Some(Role::Environment) => &mut environment,
-            Some(Role::User(UserColumn::Id)) => &mut user_id,
-            Some(Role::User(UserColumn::Name(NameAttribute::Username))) => &mut username,
-            Some(Role::User(UserColumn::Name(NameAttribute::Email))) => &mut email,
-            Some(Role::Until) => &mut until,
-            // A column without a name holds nothing an admin meant to carry: it is left out
-            // rather than named `input_` in the results.
-            None if name.trim().is_empty() => continue,
-            None => {
-                extras.push((index, name.clone()));
-                continue;
-            }
-        };
-        if let Some((_, first)) = slot {
-            return Err(InputError::RepeatedColumn {
-                source_name: source_name.to_owned(),
-                role: role.map_or("", Role::label),
-                first: first.clone(),
-                second: name.clone(),
-            });
-        }
-        *slot = Some((index, name.clone()));
-        if matches!(role, Some(Role::User(UserColumn::Name(_)))) {
-            extras.push((index, name.clone()));
-        }
-    }
-    let users: Vec<(UserColumn, usize, String)> = [
-        (UserColumn::Id, user_id),
-        (UserColumn::Name(NameAttribute::Username), username),
-        (UserColumn::Name(NameAttribute::Email), email),
-    ]
-    .into_iter()
-    .filter_map(|(column, found)| found.map(|(index, name)| (column, index, name)))
-    .collect();
-    if users.is_empty() {
-        return Err(InputError::NoUserColumn {
-            source_name: source_name.to_owned(),
-            found: names.join(", "),
-        });
-    }
-    Ok(Header {
-        environment,
-        users,
-        until,
-        extras,
-        status: is_results
-            .then(|| names.iter().position(|name| name == "status"))
-            .flatten(),
-        field_count: names.len(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pingone::NameAttribute;
 
     #[test]
     fn a_name_from_a_file_is_quoted_escaped_and_cut_to_a_hundred_characters() {
