@@ -3,7 +3,7 @@
 //! (`status` for `--only`), and every other column carried through; a header that names no
 //! user column, or one twice, refused naming what it found.
 
-use super::{InputError, text};
+use super::{InputError, text_check};
 use crate::pingone::NameAttribute;
 
 /// The columns a header row names, by position.
@@ -125,7 +125,7 @@ const RESULTS_OWN_COLUMNS: [&str; 6] = [
 /// The roles of a header's columns. A header holding every one of a results file's own columns
 /// is read as one: its `environment_id`, `user_id` and `requested_until` are used.
 pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<Header, InputError> {
-    if names.len() > text::MOST_COLUMNS {
+    if names.len() > text_check::MOST_COLUMNS {
         return Err(InputError::TooManyColumns {
             source_name: source_name.to_owned(),
         });

@@ -17,6 +17,7 @@ mod sheet;
 mod sheet_facts;
 mod sheet_list;
 mod text;
+mod text_check;
 mod xls_bounds;
 mod xls_container;
 mod xlsb_sheet;

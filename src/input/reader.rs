@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Header, InputError, InputRecord, InputSource, ReadOptions, interpret_header, kind, sheet, text,
+    text_check,
 };
 
 /// The workbook formats read directly.
@@ -79,7 +80,7 @@ impl InputReader {
             options.encoding,
         );
         let (start, delimiter) = text::sniff_delimiter(&mut whole).map_err(read_error)?;
-        let checked = text::check(
+        let checked = text_check::check(
             std::io::Cursor::new(start).chain(whole),
             delimiter,
             &source_name,
