@@ -14,6 +14,8 @@ mod kind;
 mod ods_bounds;
 mod reader;
 mod sheet;
+mod sheet_cells;
+mod sheet_choice;
 mod sheet_facts;
 mod sheet_list;
 mod text;
