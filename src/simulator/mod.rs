@@ -6,10 +6,13 @@
 mod config;
 mod directory;
 mod faults;
+mod refusal;
 mod routes;
 mod server;
 mod state;
 mod tls;
+mod token;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
-//! The simulated PingOne endpoints: the token endpoint, `bypassMFA` (PUT and GET), the user
-//! lookup, and the reserved `/__simulator/` introspection paths. Each API request first passes
-//! `admit`, where the rate limits, latency and injected faults act, in that order, as they would
-//! at PingOne's edge.
+//! The simulated PingOne endpoints: `bypassMFA` (PUT and GET), the user, population and group
+//! listings, and the reserved `/__simulator/` introspection paths, with the token endpoint
+//! (`token`) routed beside them and every refusal rendered by `refusal`. Each API request first
+//! passes `admit`, where the rate limits, latency and injected faults act, in that order, as
+//! they would at PingOne's edge.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,23 +10,25 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
 use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::config::{AnswerShape, ClientAuthMethod, DirectoryUser, directory_object_id};
+use super::config::{AnswerShape, DirectoryUser, directory_object_id};
 use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
+use super::refusal::Refusal;
 use super::server::ConnectionControl;
 use super::state::TenantState;
+use super::token::issue_token;
+use super::wire::{Tenant, content_type_is, parse_id, parse_ids};
 use crate::pingone::{
-    BypassLinks, BypassResponse, ErrorBody, ErrorDetail, Link, OAuthErrorBody, SESSION_HEADER,
-    TRANSACTION_HEADER, TokenResponse, format_bypass_until, parse_exact_bypass_until,
+    BypassLinks, BypassResponse, Link, SESSION_HEADER, TRANSACTION_HEADER, format_bypass_until,
+    parse_exact_bypass_until,
 };
 
 /// The reserved prefix of the introspection paths; no PingOne path starts with it.
@@ -36,8 +39,6 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 /// `_links.next`.
 const MAX_PAGE_SIZE: usize = 200;
 const UNTIL_FIELD: &str = "bypassMFAEnabledUntil";
-
-type Tenant = State<Arc<TenantState>>;
 
 pub fn router(state: Arc<TenantState>) -> Router {
     let service = Router::new()
@@ -78,93 +79,6 @@ async fn track(State(state): Tenant, request: Request, next: Next) -> Response {
     }
     state.count_response(response.status().as_u16());
     response
-}
-
-async fn issue_token(
-    State(state): Tenant,
-    Path(environment): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if parse_id(&environment) != Some(state.credentials.environment_id) {
-        return Refusal::NotFound.into_response();
-    }
-    if !content_type_is(&headers, "application/x-www-form-urlencoded") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
-    }
-    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The request body could not be parsed",
-        );
-    };
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "Only grant_type=client_credentials is supported",
-        );
-    }
-    let method = state.config.client_auth;
-    let basic = basic_credentials(&headers);
-    let posted = form
-        .get("client_id")
-        .zip(form.get("client_secret"))
-        .map(|(id, secret)| (id.clone(), secret.clone()));
-    let presented = match (basic, posted) {
-        (Some(pair), _) if method != ClientAuthMethod::Post => pair,
-        (_, Some(pair)) if method != ClientAuthMethod::Basic => pair,
-        _ => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "Request denied: Unsupported authentication method",
-            );
-        }
-    };
-    if !client_matches(&state, &presented.0, &presented.1) {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Request denied: Invalid client credentials",
-        );
-    }
-    let token = TokenResponse {
-        access_token: state.issue_token(),
-        token_type: "Bearer".to_owned(),
-        expires_in: state.config.token_ttl.as_secs(),
-        scope: None,
-    };
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        axum::Json(token),
-    )
-        .into_response()
-}
-
-fn client_matches(state: &TenantState, client_id: &str, client_secret: &str) -> bool {
-    use secrecy::ExposeSecret;
-    Uuid::try_parse(client_id).ok() == Some(state.credentials.client_id)
-        && client_secret == state.credentials.client_secret.expose_secret()
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
 }
 
 async fn put_bypass(
@@ -576,251 +490,6 @@ async fn not_found() -> Refusal {
 
 async fn method_not_allowed() -> Refusal {
     Refusal::MethodNotAllowed
-}
-
-/// Every way the simulated API refuses a request; each renders as PingOne's error body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    InvalidToken,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    UnsupportedMediaType,
-    UnparsableJson,
-    InvalidData {
-        detail_code: &'static str,
-        target: &'static str,
-        message: &'static str,
-    },
-    RateLimited {
-        retry_after_seconds: u64,
-    },
-    Injected500,
-    Injected502,
-    Injected503 {
-        retry_after_seconds: u64,
-    },
-    /// The environment is not one the tenant has.
-    UnknownEnvironment,
-    /// The outage window: a load balancer's page, not PingOne's JSON, and no `Retry-After`.
-    Outage,
-}
-
-/// Rendered in the full shape here; the tracking layer, which knows the tenant, words it again
-/// in the tenant's shape.
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut response = self.render(AnswerShape::Full, false);
-        response.extensions_mut().insert(self);
-        response
-    }
-}
-
-impl Refusal {
-    fn render(self, shape: AnswerShape, wait_in_body: bool) -> Response {
-        const NO_ACCESS: &str =
-            "The request could not be completed. You do not have access to this resource.";
-        const INVALID: &str = "The request could not be completed. One or more validation errors were in the request.";
-        let detail = |code: &str, target: Option<&str>, message: &str| {
-            vec![ErrorDetail {
-                code: code.to_owned(),
-                target: target.map(str::to_owned),
-                message: message.to_owned(),
-                inner_error: None,
-            }]
-        };
-        let (status, code, message, details, extra_header) = match self {
-            Self::InvalidToken => (
-                StatusCode::UNAUTHORIZED,
-                "ACCESS_FAILED",
-                NO_ACCESS,
-                detail(
-                    "INVALID_TOKEN",
-                    None,
-                    "The access token is missing, invalid or expired.",
-                ),
-                Some((
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                )),
-            ),
-            Self::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "ACCESS_FAILED",
-                NO_ACCESS,
-                detail(
-                    "INSUFFICIENT_PERMISSIONS",
-                    None,
-                    "The actor attempting to perform the request does not have sufficient permissions.",
-                ),
-                None,
-            ),
-            Self::NotFound => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "The requested resource was not found.",
-                Vec::new(),
-                None,
-            ),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "The request method is not supported for this resource.",
-                Vec::new(),
-                None,
-            ),
-            Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "INVALID_REQUEST",
-                "The request Content-Type is not supported; send application/json.",
-                Vec::new(),
-                None,
-            ),
-            Self::UnparsableJson => (
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "The request could not be parsed as JSON.",
-                Vec::new(),
-                None,
-            ),
-            Self::InvalidData {
-                detail_code,
-                target,
-                message,
-            } => (
-                StatusCode::BAD_REQUEST,
-                "INVALID_DATA",
-                INVALID,
-                detail(detail_code, Some(target), message),
-                None,
-            ),
-            Self::RateLimited {
-                retry_after_seconds,
-            } if wait_in_body => {
-                let retry_at = Utc::now()
-                    + chrono::Duration::seconds(
-                        i64::try_from(retry_after_seconds).unwrap_or(i64::MAX),
-                    );
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "REQUEST_LIMITED",
-                    "The request was rejected because the rate limit was exceeded.",
-                    vec![ErrorDetail {
-                        code: "LIMIT_EXCEEDED".to_owned(),
-                        target: None,
-                        message: "Too many requests.".to_owned(),
-                        inner_error: Some(json!({
-                            "retryAfter": retry_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-                            "quotaLimit": 100,
-                        })),
-                    }],
-                    None,
-                )
-            }
-            Self::RateLimited {
-                retry_after_seconds,
-            } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "REQUEST_LIMITED",
-                "The request was rejected because the rate limit was exceeded.",
-                detail(
-                    "LIMIT_EXCEEDED",
-                    None,
-                    "Too many requests; retry after the time in Retry-After.",
-                ),
-                Some((header::RETRY_AFTER, retry_after_seconds.into())),
-            ),
-            Self::UnknownEnvironment => (
-                StatusCode::FORBIDDEN,
-                "ACCESS_FAILED",
-                NO_ACCESS,
-                Vec::new(),
-                None,
-            ),
-            Self::Outage => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
-                    "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
-                )
-                    .into_response();
-            }
-            Self::Injected500 => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNEXPECTED_ERROR",
-                "An unexpected error occurred.",
-                Vec::new(),
-                None,
-            ),
-            Self::Injected502 => (
-                StatusCode::BAD_GATEWAY,
-                "BAD_GATEWAY",
-                "The gateway received an invalid response from an upstream service.",
-                Vec::new(),
-                None,
-            ),
-            Self::Injected503 {
-                retry_after_seconds,
-            } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "The service is temporarily unavailable.",
-                Vec::new(),
-                Some((header::RETRY_AFTER, retry_after_seconds.into())),
-            ),
-        };
-        let keeps_details = shape != AnswerShape::Lean || wait_in_body;
-        let body = ErrorBody {
-            id: (shape == AnswerShape::Full).then(|| Uuid::new_v4().to_string()),
-            code: code.to_owned(),
-            message: message.to_owned(),
-            details: if keeps_details { details } else { Vec::new() },
-        };
-        let mut body = json!(body);
-        if shape == AnswerShape::Varied {
-            body["traceId"] = json!(Uuid::new_v4());
-        }
-        let mut response = (status, axum::Json(body)).into_response();
-        if let Some((name, value)) = extra_header {
-            response.headers_mut().insert(name, value);
-        }
-        response
-    }
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = OAuthErrorBody {
-        error: error.to_owned(),
-        error_description: Some(description.to_owned()),
-    };
-    let mut response = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"PingOne\""),
-        );
-    }
-    response
-}
-
-/// PingOne IDs are hyphenated UUIDs; the `uuid` crate also takes braced, URN and bare-hex
-/// spellings, which PingOne would not find.
-fn parse_id(text: &str) -> Option<Uuid> {
-    (text.len() == 36)
-        .then(|| Uuid::try_parse(text).ok())
-        .flatten()
-}
-
-fn parse_ids(environment: &str, user: &str) -> Option<(Uuid, Uuid)> {
-    parse_id(environment).zip(parse_id(user))
-}
-
-fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(expected))
 }
 
 async fn stats(State(state): Tenant) -> Response {
