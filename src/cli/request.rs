@@ -167,37 +167,7 @@ impl RunRequest {
             }
         };
         check_proxy_settings()?;
-        let connects = self.mode.connects();
-        let target = if self.rows.simulate && connects {
-            return Err(RunConfigError::SimulatorNotStarted);
-        } else if self.rows.simulate {
-            Target::Offline {
-                would_send: "to the built-in simulator".to_owned(),
-            }
-        } else {
-            let api_url = self.rows.connection.api_url()?;
-            match (!connects, self.rows.connection.credentials(settings)) {
-                (false, credentials) => Target::PingOne {
-                    api_url,
-                    credentials: credentials?,
-                },
-                // A dry run goes through every check that needs no network, so that a "dry
-                // run first" runbook catches a configuration mistake; it names what it would
-                // use, never a value.
-                (true, Ok(credentials)) => Target::Offline {
-                    would_send: format!(
-                        "to {api_url} with {}",
-                        self.rows.connection.describe(&credentials)
-                    ),
-                },
-                (true, Err(ConnectionError::NoCredentials)) => Target::Offline {
-                    would_send: format!(
-                        "to {api_url}, but no credentials are set: a real run needs {CLIENT_ID_VARIABLE}, {CLIENT_SECRET_VARIABLE} and {ENVIRONMENT_ID_VARIABLE}, or {ACCESS_TOKEN_VARIABLE}, or --token-file"
-                    ),
-                },
-                (true, Err(error)) => return Err(error.into()),
-            }
-        };
+        let target = self.target(settings)?;
         Ok(RunConfig {
             overwrite: self.rows.overwrite,
             rate: self.rows.connection.rate,
@@ -223,6 +193,44 @@ impl RunRequest {
             extra_roots: self.rows.connection.extra_roots()?,
             ..RunConfig::new(input, output, target)
         })
+    }
+
+    /// Where requests go: PingOne with the credentials `settings` give, or, for a plan that
+    /// sends nothing, a description of where a real run would send.
+    fn target(&self, settings: &CredentialSettings) -> Result<Target, RunConfigError> {
+        let connects = self.mode.connects();
+        if self.rows.simulate {
+            return match connects {
+                true => Err(RunConfigError::SimulatorNotStarted),
+                false => Ok(Target::Offline {
+                    would_send: "to the built-in simulator".to_owned(),
+                }),
+            };
+        }
+        let api_url = self.rows.connection.api_url()?;
+        Ok(
+            match (!connects, self.rows.connection.credentials(settings)) {
+                (false, credentials) => Target::PingOne {
+                    api_url,
+                    credentials: credentials?,
+                },
+                // A dry run goes through every check that needs no network, so that a "dry
+                // run first" runbook catches a configuration mistake; it names what it would
+                // use, never a value.
+                (true, Ok(credentials)) => Target::Offline {
+                    would_send: format!(
+                        "to {api_url} with {}",
+                        self.rows.connection.describe(&credentials)
+                    ),
+                },
+                (true, Err(ConnectionError::NoCredentials)) => Target::Offline {
+                    would_send: format!(
+                        "to {api_url}, but no credentials are set: a real run needs {CLIENT_ID_VARIABLE}, {CLIENT_SECRET_VARIABLE} and {ENVIRONMENT_ID_VARIABLE}, or {ACCESS_TOKEN_VARIABLE}, or --token-file"
+                    ),
+                },
+                (true, Err(error)) => return Err(error.into()),
+            },
+        )
     }
 
     fn read_options(&self) -> Result<ReadOptions, RunConfigError> {
