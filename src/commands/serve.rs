@@ -40,31 +40,12 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     } else {
         None
     };
-    let mut connection = args.connection.clone();
-    let (credentials, target) = match &simulator {
-        Some(simulator) => (
-            rehearse_on(simulator, &mut connection),
-            "to the built-in simulator started with this server".to_owned(),
-        ),
-        None => {
-            let credentials = CredentialSettings::from_process_environment();
-            match would_send(&connection, args.max_window, &credentials) {
-                Ok(target) => (credentials, target),
-                Err(message) => {
-                    format.error(&message);
-                    return Ok(exit::USAGE);
-                }
-            }
+    let config = match serve_config(&args, simulator.as_ref()) {
+        Ok(config) => config,
+        Err(message) => {
+            format.error(&message);
+            return Ok(exit::USAGE);
         }
-    };
-    let config = ServeConfig {
-        listen: args.listen,
-        workdir: args.workdir.clone(),
-        connection,
-        max_window: args.max_window,
-        credentials,
-        target,
-        rehearsal: simulator.is_some(),
     };
     let workdir = config.workdir.clone();
     let (url, keys, serving) = match start(config).await {
@@ -113,6 +94,32 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     }
     drop(simulator);
     Ok(exit::SUCCESS)
+}
+
+/// What the page's runs get: the connection (pointed at `simulator` when there is one) and its
+/// credentials, checked as a run checks them; or why they cannot be used.
+fn serve_config(args: &ServeArgs, simulator: Option<&Simulator>) -> Result<ServeConfig, String> {
+    let mut connection = args.connection.clone();
+    let (credentials, target) = match simulator {
+        Some(simulator) => (
+            rehearse_on(simulator, &mut connection),
+            "to the built-in simulator started with this server".to_owned(),
+        ),
+        None => {
+            let credentials = CredentialSettings::from_process_environment();
+            let target = would_send(&connection, args.max_window, &credentials)?;
+            (credentials, target)
+        }
+    };
+    Ok(ServeConfig {
+        listen: args.listen,
+        workdir: args.workdir.clone(),
+        connection,
+        max_window: args.max_window,
+        credentials,
+        target,
+        rehearsal: simulator.is_some(),
+    })
 }
 
 /// Answers `serve --new-key` on the work folder's control socket (readable by this user

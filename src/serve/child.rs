@@ -83,46 +83,7 @@ impl ChildRun<'_> {
                 None,
             );
         }
-        let mut command = tokio::process::Command::new(program);
-        command
-            .args(["--log-format", "json", "request"])
-            .arg(self.request_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for name in [
-            ACCESS_TOKEN_VARIABLE,
-            CLIENT_ID_VARIABLE,
-            CLIENT_SECRET_VARIABLE,
-            ENVIRONMENT_ID_VARIABLE,
-        ] {
-            command.env_remove(name);
-        }
-        let settings = self.credentials;
-        let given = [
-            (
-                ACCESS_TOKEN_VARIABLE,
-                settings
-                    .access_token
-                    .as_ref()
-                    .map(|token| token.expose_secret().to_owned()),
-            ),
-            (CLIENT_ID_VARIABLE, settings.client_id.clone()),
-            (
-                CLIENT_SECRET_VARIABLE,
-                settings
-                    .client_secret
-                    .as_ref()
-                    .map(|secret| secret.expose_secret().to_owned()),
-            ),
-            (ENVIRONMENT_ID_VARIABLE, settings.environment_id.clone()),
-        ];
-        for (name, value) in given {
-            if let Some(value) = value {
-                command.env(name, value);
-            }
-        }
+        let mut command = child_command(&program, self.request_file, self.credentials);
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -151,40 +112,95 @@ impl ChildRun<'_> {
             Some(task) => task.await.unwrap_or_default(),
             None => LastWords::default(),
         };
-        let status = match status {
-            Ok(status) => status,
-            Err(error) => return Ended::Died(format!("its end could not be read ({error})")),
-        };
-        match status.code() {
-            Some(code) if code == i32::from(exit::USAGE) || code == i32::from(exit::NO_TOKEN) => {
-                Ended::Refused(
-                    said.error
-                        .or(said.other)
-                        .unwrap_or_else(|| format!("the run refused to start (exit {code})")),
-                    said.setting,
-                )
-            }
-            Some(code) => {
-                let read = std::fs::read(self.summary)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice::<Summary>(&bytes).ok());
-                match (read, u8::try_from(code)) {
-                    (Some(summary), Ok(exit_code)) => Ended::Finished { summary, exit_code },
-                    _ => Ended::Died(died_saying(
-                        format!("it ended with exit {code} and no summary"),
-                        said,
-                    )),
-                }
-            }
-            None => Ended::Died(died_saying(
-                match status.signal() {
-                    Some(signal) => format!("it was ended by signal {signal}"),
-                    None => "it ended without an exit code".to_owned(),
-                },
-                said,
-            )),
+        match status {
+            Ok(status) => ended(status, said, self.summary),
+            Err(error) => Ended::Died(format!("its end could not be read ({error})")),
         }
     }
+}
+
+/// How a child that exited with `status` ended, by its exit code, what it said last and the
+/// summary it wrote.
+fn ended(status: std::process::ExitStatus, said: LastWords, summary: &Path) -> Ended {
+    match status.code() {
+        Some(code) if code == i32::from(exit::USAGE) || code == i32::from(exit::NO_TOKEN) => {
+            Ended::Refused(
+                said.error
+                    .or(said.other)
+                    .unwrap_or_else(|| format!("the run refused to start (exit {code})")),
+                said.setting,
+            )
+        }
+        Some(code) => {
+            let read = std::fs::read(summary)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Summary>(&bytes).ok());
+            match (read, u8::try_from(code)) {
+                (Some(summary), Ok(exit_code)) => Ended::Finished { summary, exit_code },
+                _ => Ended::Died(died_saying(
+                    format!("it ended with exit {code} and no summary"),
+                    said,
+                )),
+            }
+        }
+        None => Ended::Died(died_saying(
+            match status.signal() {
+                Some(signal) => format!("it was ended by signal {signal}"),
+                None => "it ended without an exit code".to_owned(),
+            },
+            said,
+        )),
+    }
+}
+
+/// The child's command: this program running the request at `request_file`, its output piped to
+/// the page, the credentials in its environment as the command line takes them (and no others
+/// this process inherited).
+fn child_command(
+    program: &Path,
+    request_file: &Path,
+    settings: &CredentialSettings,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(["--log-format", "json", "request"])
+        .arg(request_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in [
+        ACCESS_TOKEN_VARIABLE,
+        CLIENT_ID_VARIABLE,
+        CLIENT_SECRET_VARIABLE,
+        ENVIRONMENT_ID_VARIABLE,
+    ] {
+        command.env_remove(name);
+    }
+    let given = [
+        (
+            ACCESS_TOKEN_VARIABLE,
+            settings
+                .access_token
+                .as_ref()
+                .map(|token| token.expose_secret().to_owned()),
+        ),
+        (CLIENT_ID_VARIABLE, settings.client_id.clone()),
+        (
+            CLIENT_SECRET_VARIABLE,
+            settings
+                .client_secret
+                .as_ref()
+                .map(|secret| secret.expose_secret().to_owned()),
+        ),
+        (ENVIRONMENT_ID_VARIABLE, settings.environment_id.clone()),
+    ];
+    for (name, value) in given {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
+    command
 }
 
 /// `request` as JSON at `path`, readable by this user alone: it names files, never a secret

@@ -14,12 +14,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::child::Ended;
-use super::state::{Phase, Server, Shared, in_child, page_error};
+use super::state::{Phase, ServeConfig, Server, Shared, in_child, page_error};
 use super::{history, pages};
 use crate::cli::request::RunRequest;
 use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::config::Mode;
-use crate::record::progress::LiveCounters;
+use crate::record::progress::{AttentionRow, LiveCounters};
 use crate::record::summary::Summary;
 
 pub(super) async fn start_run(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
@@ -82,32 +82,12 @@ fn launch(
         live: live.clone(),
         interrupt: interrupt.clone(),
     };
-    // The plan is the input: its rows carry the user IDs that names resolved to and the
-    // exact expiries the page showed, so what is granted is what was confirmed, however
-    // long after the check the button is pressed.
     let summary = entry.folder.join("summary.json");
     let folder = entry.folder.clone();
-    let mut request = RunRequest {
-        mode: Mode::Grant,
-        rows: RowsArgs {
-            input: Some(folder.join("plan.csv").display().to_string()),
-            output: Some(folder.join("results.csv").display().to_string()),
-            only: vec!["planned".to_owned()],
-            rehearsal: server.config.rehearsal,
-            connection: server.config.connection.clone(),
-            ..RowsArgs::default()
-        },
-        grant: GrantArgs {
-            max_window: server.config.max_window,
-            ..GrantArgs::default()
-        },
-    };
-    if resume {
-        request.grant.resume = true;
+    let request = grant_request(&server.config, &folder, resume);
+    if resume && summary.exists() {
         // The stopped attempt's summary is kept beside the new one.
-        if summary.exists() {
-            let _ = std::fs::rename(&summary, unused_name(&entry.folder, "summary", "json"));
-        }
+        let _ = std::fs::rename(&summary, unused_name(&folder, "summary", "json"));
     }
     let server = server.clone();
     tokio::spawn(async move {
@@ -118,35 +98,62 @@ fn launch(
             Some((live.clone(), interrupt)),
         )
         .await;
-        let attention = live.take_attention();
-        let end = match &ended {
-            Ended::Finished { exit_code, .. } => history::EndRecord {
-                exit_code: Some(*exit_code),
-                died: None,
-            },
-            Ended::Refused(why, _) | Ended::Died(why) => history::EndRecord {
-                exit_code: None,
-                died: Some(why.clone()),
-            },
-        };
-        history::keep(&folder, history::END_RECORD, &end);
-        let phase = match ended {
-            Ended::Finished { summary, exit_code } => Phase::Done {
-                summary,
-                exit_code,
-                attention,
-            },
-            Ended::Refused(why, _) | Ended::Died(why) => {
-                tracing::warn!(run = id, %why, "a run from the page did not finish");
-                Phase::Died { why, attention }
-            }
-        };
+        let phase = recorded_end(&folder, id, ended, live.take_attention());
         if let Some(entry) = server.runs().get_mut(&id) {
             entry.phase = phase;
         }
         drop(running);
     });
     Redirect::to(&format!("/runs/{id}")).into_response()
+}
+
+/// The grant of the plan in `folder`. The plan is the input: its rows carry the user IDs that
+/// names resolved to and the exact expiries the page showed, so what is granted is what was
+/// confirmed, however long after the check the button is pressed.
+fn grant_request(config: &ServeConfig, folder: &Path, resume: bool) -> RunRequest {
+    RunRequest {
+        mode: Mode::Grant,
+        rows: RowsArgs {
+            input: Some(folder.join("plan.csv").display().to_string()),
+            output: Some(folder.join("results.csv").display().to_string()),
+            only: vec!["planned".to_owned()],
+            rehearsal: config.rehearsal,
+            connection: config.connection.clone(),
+            ..RowsArgs::default()
+        },
+        grant: GrantArgs {
+            max_window: config.max_window,
+            resume,
+            ..GrantArgs::default()
+        },
+    }
+}
+
+/// How a grant's process ended, kept in `folder` for a restarted server, as the phase the page
+/// shows.
+fn recorded_end(folder: &Path, id: u64, ended: Ended, attention: Vec<AttentionRow>) -> Phase {
+    let end = match &ended {
+        Ended::Finished { exit_code, .. } => history::EndRecord {
+            exit_code: Some(*exit_code),
+            died: None,
+        },
+        Ended::Refused(why, _) | Ended::Died(why) => history::EndRecord {
+            exit_code: None,
+            died: Some(why.clone()),
+        },
+    };
+    history::keep(folder, history::END_RECORD, &end);
+    match ended {
+        Ended::Finished { summary, exit_code } => Phase::Done {
+            summary,
+            exit_code,
+            attention,
+        },
+        Ended::Refused(why, _) | Ended::Died(why) => {
+            tracing::warn!(run = id, %why, "a run from the page did not finish");
+            Phase::Died { why, attention }
+        }
+    }
 }
 
 /// `<stem>.<n>.<extension>` in `folder` for the first `n` from 1 not taken.

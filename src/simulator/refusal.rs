@@ -129,16 +129,7 @@ impl Refusal {
     fn answer(self, wait_in_body: bool) -> Option<Answer> {
         use StatusCode as S;
         Some(match self {
-            Self::InvalidToken => Answer::plain(S::UNAUTHORIZED, "ACCESS_FAILED", NO_ACCESS)
-                .detailed(
-                    "INVALID_TOKEN",
-                    None,
-                    "The access token is missing, invalid or expired.",
-                )
-                .with_header(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                ),
+            Self::InvalidToken => invalid_token(),
             Self::Forbidden => Answer::plain(S::FORBIDDEN, "ACCESS_FAILED", NO_ACCESS).detailed(
                 "INSUFFICIENT_PERMISSIONS",
                 None,
@@ -207,6 +198,20 @@ impl Refusal {
             .with_header(header::RETRY_AFTER, retry_after_seconds.into()),
         })
     }
+}
+
+/// A 401 for a token PingOne does not take, with the challenge that says so.
+fn invalid_token() -> Answer {
+    Answer::plain(StatusCode::UNAUTHORIZED, "ACCESS_FAILED", NO_ACCESS)
+        .detailed(
+            "INVALID_TOKEN",
+            None,
+            "The access token is missing, invalid or expired.",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        )
 }
 
 /// A 429 as PingOne's newer edge words it: no `Retry-After`, the time to come back in the
