@@ -106,6 +106,14 @@ pub struct Gateway {
     pub(crate) stop: Arc<Stop>,
 }
 
+/// What became of a row's turn in a slot.
+enum InSlot<T> {
+    Sent(auth::Bearer, Attempt<T>),
+    /// Not sent this time; the row goes back to wait for admission.
+    Again,
+    Stopped(NotSent),
+}
+
 impl Gateway {
     /// A token, or why none can be had. A run that only reads (a plan) asks first, so that no
     /// plan shows rows to grant that its credentials could never grant.
@@ -140,41 +148,21 @@ impl Gateway {
                     // The probe before this one may have proven the credentials meanwhile.
                     .filter(|_| !self.credentials_proven());
             }
-            let (bearer, attempt) = {
-                // The semaphore is never closed, so this always holds a permit.
-                let _permit = self.in_flight.acquire().await.ok();
-                // A run that has stopped must not keep rows waiting for slots it will not use.
-                if let Some(reason) = self.stop.reason_not_to_send(environment) {
+            let (bearer, attempt) = match self
+                .attempt_in_slot(environment, request, transaction, outage_probe.is_some())
+                .await
+            {
+                InSlot::Sent(bearer, attempt) => (bearer, attempt),
+                InSlot::Again => continue,
+                InSlot::Stopped(reason) => {
                     return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
                 }
-                self.until_interrupted(self.throttle.acquire()).await;
-                // Checked at the last moment: the run or this environment may have stopped
-                // while this row waited for its slot.
-                if let Some(reason) = self.stop.reason_not_to_send(environment) {
-                    return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
-                }
-                // PingOne may have gone down while this row waited: only a probe goes then.
-                if outage_probe.is_none() && self.circuit.is_open() {
-                    continue;
-                }
-                let bearer = match self.tokens.bearer().await {
-                    Ok(bearer) => bearer,
-                    Err(error) => {
-                        self.stop.abort(&error);
-                        continue;
-                    }
-                };
-                attempts += 1;
-                spent += 1;
-                RequestCounts::add(&self.counts.requests, 1);
-                if attempts > 1 {
-                    RequestCounts::add(&self.counts.retries, 1);
-                }
-                let attempt = request
-                    .send_once(&self.client, &bearer.token, transaction)
-                    .await;
-                (bearer, attempt)
             };
+            attempts += 1;
+            spent += 1;
+            if attempts > 1 {
+                RequestCounts::add(&self.counts.retries, 1);
+            }
             let http_status = attempt.http_status();
             if http_status == Some(401) {
                 // The probe, if this row holds it, is kept through the renewal: the renewed
@@ -191,19 +179,7 @@ impl Gateway {
                 }
             }
             probe = None;
-            if http_status.is_some() {
-                self.credentials_proven
-                    .store(true, std::sync::atomic::Ordering::Release);
-                self.stop.record_answer(environment, http_status);
-            }
-            match http_status {
-                Some(429) => {
-                    RequestCounts::add(&self.counts.throttled, 1);
-                    self.throttle.throttled();
-                }
-                Some(status) if status < 400 => self.throttle.succeeded(),
-                _ => {}
-            }
+            self.note_answer(environment, http_status);
             // PingOne failing (5xx) or unreachable: a sporadic failure is the row's to retry;
             // a run of them is an outage, which the circuit rides out for every row.
             let failed = matches!(http_status, Some(500..) | None);
@@ -218,21 +194,90 @@ impl Gateway {
             if !attempt.may_retry() || spent > self.retry.retries {
                 return Sent::Answered(attempt, attempts);
             }
-            // A 429's Retry-After is about the license's shared limit: every sender pauses.
-            // Any other Retry-After (a 503's) is about this request: only this row waits.
-            let wait = match (http_status, attempt.retry_after()) {
-                (Some(429), Some(after)) => {
-                    self.throttle
-                        .pause_until(Instant::now() + after.min(self.retry.max_delay));
-                    None
-                }
-                (_, Some(after)) => Some(self.retry.at_least(after)),
-                (_, None) => Some(self.retry.backoff(attempts)),
-            };
-            if let Some(wait) = wait {
-                self.until_interrupted(tokio::time::sleep(wait)).await;
-            }
+            self.wait_to_retry(http_status, attempt.retry_after(), attempts)
+                .await;
             last_answer = Some(attempt);
+        }
+    }
+
+    /// One attempt in a place among the requests in flight, once the throttle gives a slot:
+    /// sent with the current token, or to be tried again (the circuit opened meanwhile, or the
+    /// token had to be renewed), or not at all (the run or the environment stopped).
+    async fn attempt_in_slot<R: Request>(
+        &self,
+        environment: Uuid,
+        request: &R,
+        transaction: &Transaction,
+        probing: bool,
+    ) -> InSlot<R::Answer> {
+        // The semaphore is never closed, so this always holds a permit.
+        let _permit = self.in_flight.acquire().await.ok();
+        // A run that has stopped must not keep rows waiting for slots it will not use.
+        if let Some(reason) = self.stop.reason_not_to_send(environment) {
+            return InSlot::Stopped(reason);
+        }
+        self.until_interrupted(self.throttle.acquire()).await;
+        // Checked at the last moment: the run or this environment may have stopped while this
+        // row waited for its slot.
+        if let Some(reason) = self.stop.reason_not_to_send(environment) {
+            return InSlot::Stopped(reason);
+        }
+        // PingOne may have gone down while this row waited: only a probe goes then.
+        if !probing && self.circuit.is_open() {
+            return InSlot::Again;
+        }
+        let bearer = match self.tokens.bearer().await {
+            Ok(bearer) => bearer,
+            Err(error) => {
+                self.stop.abort(&error);
+                return InSlot::Again;
+            }
+        };
+        RequestCounts::add(&self.counts.requests, 1);
+        let attempt = request
+            .send_once(&self.client, &bearer.token, transaction)
+            .await;
+        InSlot::Sent(bearer, attempt)
+    }
+
+    /// What an answer tells the run beyond its row: the credentials work, how the environment
+    /// answers, and whether the rate must come down (a 429) or may go up again.
+    fn note_answer(&self, environment: Uuid, http_status: Option<u16>) {
+        if http_status.is_some() {
+            self.credentials_proven
+                .store(true, std::sync::atomic::Ordering::Release);
+            self.stop.record_answer(environment, http_status);
+        }
+        match http_status {
+            Some(429) => {
+                RequestCounts::add(&self.counts.throttled, 1);
+                self.throttle.throttled();
+            }
+            Some(status) if status < 400 => self.throttle.succeeded(),
+            _ => {}
+        }
+    }
+
+    /// Waits before a row's next attempt. A 429's Retry-After is about the license's shared
+    /// limit: every sender pauses. Any other Retry-After (a 503's) is about this request: only
+    /// this row waits; without one, the backoff for the `attempts` made.
+    async fn wait_to_retry(
+        &self,
+        http_status: Option<u16>,
+        retry_after: Option<Duration>,
+        attempts: u32,
+    ) {
+        let wait = match (http_status, retry_after) {
+            (Some(429), Some(after)) => {
+                self.throttle
+                    .pause_until(Instant::now() + after.min(self.retry.max_delay));
+                None
+            }
+            (_, Some(after)) => Some(self.retry.at_least(after)),
+            (_, None) => Some(self.retry.backoff(attempts)),
+        };
+        if let Some(wait) = wait {
+            self.until_interrupted(tokio::time::sleep(wait)).await;
         }
     }
 
