@@ -91,45 +91,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
             Sent::Stopped(_, answer) => answer.as_ref().map_or(0, |(_, n)| u64::from(*n)),
         };
         RequestCounts::add(&sender.counts.lookups, attempts);
-        let page = match sent {
-            Sent::Answered(Attempt::Success { answer, .. }, _) => answer,
-            Sent::Answered(
-                Attempt::Refused {
-                    http_status: http_status @ (400 | 414),
-                    error_message,
-                    ..
-                },
-                _,
-            ) => {
-                return Err(ListingFailure::Refused {
-                    http_status,
-                    message: error_message,
-                });
-            }
-            Sent::Answered(
-                Attempt::Refused {
-                    http_status,
-                    error_code,
-                    error_message,
-                    ..
-                },
-                _,
-            ) => {
-                return Err(ListingFailure::Failed {
-                    http_status: Some(http_status),
-                    error_code,
-                    error_message,
-                });
-            }
-            Sent::Answered(Attempt::NoAnswer { error_message }, attempts) => {
-                return Err(ListingFailure::Failed {
-                    http_status: None,
-                    error_code: "NO_ANSWER".to_owned(),
-                    error_message: format!("{error_message} (after {attempts} attempts)"),
-                });
-            }
-            Sent::Stopped(reason, _) => return Err(ListingFailure::Stopped(reason)),
-        };
+        let page = page_of(sent)?;
         total = total.or(page.count);
         if page.embedded.items.is_empty() {
             // An empty page ends a listing whatever its links say: following them could go on
@@ -158,6 +120,46 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
         }
     }
     Ok(Listed { items, total })
+}
+
+/// A page PingOne answered with, or what the listing came to instead: refused as asked (a
+/// filter PingOne will not take, 400 or 414), failed, or stopped.
+fn page_of<T>(sent: Sent<ListPage<T>>) -> Result<ListPage<T>, ListingFailure> {
+    match sent {
+        Sent::Answered(Attempt::Success { answer, .. }, _) => Ok(answer),
+        Sent::Answered(
+            Attempt::Refused {
+                http_status: http_status @ (400 | 414),
+                error_message,
+                ..
+            },
+            _,
+        ) => Err(ListingFailure::Refused {
+            http_status,
+            message: error_message,
+        }),
+        Sent::Answered(
+            Attempt::Refused {
+                http_status,
+                error_code,
+                error_message,
+                ..
+            },
+            _,
+        ) => Err(ListingFailure::Failed {
+            http_status: Some(http_status),
+            error_code,
+            error_message,
+        }),
+        Sent::Answered(Attempt::NoAnswer { error_message }, attempts) => {
+            Err(ListingFailure::Failed {
+                http_status: None,
+                error_code: "NO_ANSWER".to_owned(),
+                error_message: format!("{error_message} (after {attempts} attempts)"),
+            })
+        }
+        Sent::Stopped(reason, _) => Err(ListingFailure::Stopped(reason)),
+    }
 }
 
 /// `GET` of one page of a listing of `T`s.
