@@ -202,6 +202,15 @@ impl Recorder {
                 tally.in_results += std::mem::take(&mut tally.in_results_unflushed);
             }
         }
+        match self.close(&tally) {
+            None => Ok(summary),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// Finishes the results file and the journal once every row is written; a failure to
+    /// finish them, saying where the granted bypasses are recorded.
+    fn close(self, tally: &Tally) -> Option<RecordError> {
         let results = self.results.describe().to_owned();
         let journal = self
             .journal
@@ -211,20 +220,16 @@ impl Recorder {
             Some(journal) => journal.finish(),
             None => Ok(()),
         });
-        match finished {
-            Ok(()) => Ok(summary),
-            Err(failure) => {
-                self.halt.cancel();
-                Err(RecordError {
-                    failure,
-                    results,
-                    granted_in_results: tally.in_results + tally.in_results_unflushed,
-                    journal,
-                    granted_in_journal: tally.in_journal,
-                    unrecorded: Vec::new(),
-                })
-            }
-        }
+        let failure = finished.err()?;
+        self.halt.cancel();
+        Some(RecordError {
+            failure,
+            results,
+            granted_in_results: tally.in_results + tally.in_results_unflushed,
+            journal,
+            granted_in_journal: tally.in_journal,
+            unrecorded: Vec::new(),
+        })
     }
 
     /// The granted bypasses among `lines` that no journal holds: with a journal every line

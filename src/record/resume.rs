@@ -315,6 +315,8 @@ impl EarlierResults {
             .collect()
     }
 
+    /// Takes in the successes the results file at `path` recorded (the latest for each user),
+    /// and the names its rows gave their users.
     fn read_file(&mut self, path: &Path) -> Result<(), ResumeError> {
         let read_error = |error: csv::Error| ResumeError::Read {
             path: path.to_owned(),
@@ -324,23 +326,7 @@ impl EarlierResults {
             path: path.to_owned(),
             message: error.to_string(),
         })?;
-        // A spreadsheet may save the results with another delimiter, and with a byte-order mark.
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-        // Every line this tool writes ends with a line break: a last line without one was cut
-        // off by a kill mid-write, and is not a success however much of it is there.
-        let bytes = match bytes.iter().rposition(|&b| b == b'\n') {
-            Some(end) => &bytes[..=end],
-            None => &bytes[..0],
-        };
-        let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-        let delimiter = [b',', b';', b'\t']
-            .into_iter()
-            .max_by_key(|d| first_line.iter().filter(|b| *b == d).count())
-            .unwrap_or(b',');
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .from_reader(bytes);
+        let mut reader = whole_lines_reader(&bytes);
         let header = reader.headers().map_err(read_error)?.clone();
         let missing: Vec<&str> = RESULT_COLUMNS
             .iter()
@@ -447,6 +433,27 @@ pub fn new_partial_path(output: &Path) -> PathBuf {
 }
 
 const PARTIAL_SUFFIX: &str = ".partial";
+
+/// A reader of a results file's whole lines, whatever delimiter and byte-order mark a
+/// spreadsheet saved it with. Every line this tool writes ends with a line break: a last line
+/// without one was cut off by a kill mid-write, and is not a success however much of it is
+/// there.
+fn whole_lines_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &bytes[..=end],
+        None => &bytes[..0],
+    };
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| first_line.iter().filter(|b| *b == d).count())
+        .unwrap_or(b',');
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(bytes)
+}
 
 #[cfg(test)]
 mod tests;
