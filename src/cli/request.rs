@@ -200,12 +200,12 @@ impl RunRequest {
     fn target(&self, settings: &CredentialSettings) -> Result<Target, RunConfigError> {
         let connects = self.mode.connects();
         if self.rows.simulate {
-            return match connects {
-                true => Err(RunConfigError::SimulatorNotStarted),
-                false => Ok(Target::Offline {
-                    would_send: "to the built-in simulator".to_owned(),
-                }),
-            };
+            if connects {
+                return Err(RunConfigError::SimulatorNotStarted);
+            }
+            return Ok(Target::Offline {
+                would_send: "to the built-in simulator".to_owned(),
+            });
         }
         let api_url = self.rows.connection.api_url()?;
         Ok(

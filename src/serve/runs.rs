@@ -111,22 +111,17 @@ fn launch(
 /// names resolved to and the exact expiries the page showed, so what is granted is what was
 /// confirmed, however long after the check the button is pressed.
 fn grant_request(config: &ServeConfig, folder: &Path, resume: bool) -> RunRequest {
-    RunRequest {
-        mode: Mode::Grant,
-        rows: RowsArgs {
-            input: Some(folder.join("plan.csv").display().to_string()),
-            output: Some(folder.join("results.csv").display().to_string()),
-            only: vec!["planned".to_owned()],
-            rehearsal: config.rehearsal,
-            connection: config.connection.clone(),
-            ..RowsArgs::default()
-        },
-        grant: GrantArgs {
-            max_window: config.max_window,
-            resume,
-            ..GrantArgs::default()
-        },
-    }
+    let rows = RowsArgs {
+        input: Some(folder.join("plan.csv").display().to_string()),
+        output: Some(folder.join("results.csv").display().to_string()),
+        only: vec!["planned".to_owned()],
+        ..RowsArgs::default()
+    };
+    let grant = GrantArgs {
+        resume,
+        ..GrantArgs::default()
+    };
+    config.request(Mode::Grant, rows, grant)
 }
 
 /// How a grant's process ended, kept in `folder` for a restarted server, as the phase the page

@@ -19,6 +19,8 @@ use super::child::{ChildRun, Ended};
 use super::pages;
 use crate::cli::connection::{ConnectionArgs, CredentialSettings};
 use crate::cli::request::RunRequest;
+use crate::cli::run::{GrantArgs, RowsArgs};
+use crate::config::Mode;
 use crate::record::progress::{AttentionRow, LiveCounters};
 use crate::record::summary::Summary;
 
@@ -57,6 +59,30 @@ pub struct ServeConfig {
     pub target: String,
     /// `serve --simulate`: every run is a rehearsal against the server's own simulator.
     pub rehearsal: bool,
+}
+
+impl ServeConfig {
+    /// The request `mode` makes of `rows` and `grant` with what every run of the page gets from
+    /// the server: its connection, whether it is a rehearsal, and for a grant or a plan the bound
+    /// on expiries.
+    pub(super) fn request(&self, mode: Mode, rows: RowsArgs, grant: GrantArgs) -> RunRequest {
+        let max_window = match mode {
+            Mode::Check => grant.max_window,
+            Mode::Grant | Mode::Plan { .. } => self.max_window,
+        };
+        RunRequest {
+            mode,
+            rows: RowsArgs {
+                connection: self.connection.clone(),
+                rehearsal: self.rehearsal,
+                ..rows
+            },
+            grant: GrantArgs {
+                max_window,
+                ..grant
+            },
+        }
+    }
 }
 
 /// One upload and what became of it.

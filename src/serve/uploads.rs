@@ -60,28 +60,25 @@ impl Upload {
         };
         let grant = match mode {
             Mode::Check => GrantArgs::default(),
-            Mode::Grant | Mode::Plan { .. } => GrantArgs {
-                until: filled(&self.until),
-                timezone: filled(&self.timezone).unwrap_or_else(|| "UTC".to_owned()),
-                max_window: server.max_window,
-                ..GrantArgs::default()
-            },
+            Mode::Grant | Mode::Plan { .. } => {
+                let defaults = GrantArgs::default();
+                GrantArgs {
+                    until: filled(&self.until),
+                    timezone: filled(&self.timezone).unwrap_or(defaults.timezone.clone()),
+                    ..defaults
+                }
+            }
         };
-        Ok(RunRequest {
-            mode,
-            rows: RowsArgs {
-                input: Some(input.display().to_string()),
-                output: Some(output.display().to_string()),
-                environment: filled(&self.environment),
-                sheet: filled(&self.sheet),
-                encoding: filled(&self.encoding),
-                hidden_rows,
-                rehearsal: server.rehearsal,
-                connection: server.connection.clone(),
-                ..RowsArgs::default()
-            },
-            grant,
-        })
+        let rows = RowsArgs {
+            input: Some(input.display().to_string()),
+            output: Some(output.display().to_string()),
+            environment: filled(&self.environment),
+            sheet: filled(&self.sheet),
+            encoding: filled(&self.encoding),
+            hidden_rows,
+            ..RowsArgs::default()
+        };
+        Ok(server.request(mode, rows, grant))
     }
 
     /// `message` in the form's words, this upload named as the admin named it.
