@@ -23,88 +23,115 @@ struct Extent {
 /// Checks every sheet of an `.ods` file's `content.xml`, and finds each one's name and the rows
 /// it hides (by hand or by a filter: `table:visibility` on the row), in order.
 pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Failure> {
-    let mut sheets: Vec<(String, HiddenRows)> = Vec::new();
     let mut xml = quick_xml::Reader::from_reader(part);
     let mut buffer = Vec::new();
-    let mut sheet = Extent::default();
-    // Where the row being read starts and how often it repeats; where its next cell is.
-    let (mut row, mut row_repeats, mut column) = (0_u64, 1_u64, 0_u64);
-    let mut row_columns: Option<(u64, u64)> = None;
-    let mut text_bytes = 0_u64;
-    let (mut in_row, mut in_cell) = (false, false);
+    let mut walk = ContentWalk {
+        row_repeats: 1,
+        ..ContentWalk::default()
+    };
     loop {
         let event = xml.read_event_into(&mut buffer)?;
-        let (element, has_content) = match &event {
-            Event::Start(element) => (Some(element), true),
-            Event::Empty(element) => (Some(element), false),
-            _ => (None, false),
-        };
-        if let Some(element) = element {
-            match element.name().as_ref() {
-                "table:table" => {
-                    sheet = Extent {
-                        name: attribute(element, "name").unwrap_or_default(),
-                        ..Extent::default()
-                    };
-                    sheets.push((sheet.name.clone(), HiddenRows::default()));
-                    row = 0;
-                }
-                "table:table-row" => {
-                    in_row = has_content;
-                    row_repeats = repeats(element, "number-rows-repeated");
-                    (column, row_columns) = (0, None);
-                    let visibility = attribute(element, "visibility");
-                    if let (Some("collapse" | "filter"), Some((_, sheet))) =
-                        (visibility.as_deref(), sheets.last_mut())
-                    {
-                        // A run of hidden rows past Excel's last row is refused by the
-                        // extent's check when it holds values; only the rows it can name.
-                        let last = row.saturating_add(row_repeats).min(MOST_ROWS);
-                        sheet
-                            .rows
-                            .extend((row.saturating_add(1)..=last).take(MOST_ROWS as usize));
-                    }
-                    if !has_content {
-                        row = row.saturating_add(row_repeats);
-                    }
-                }
-                "table:table-cell" | "table:covered-table-cell" => {
-                    let count = repeats(element, "number-columns-repeated");
-                    let holds_value = has_content
-                        || attribute(element, "value-type").is_some()
-                        || attribute(element, "formula").is_some();
-                    if holds_value {
-                        let last = column.saturating_add(count - 1);
-                        row_columns = Some(match row_columns {
-                            None => (column, last),
-                            Some((first, _)) => (first, last),
-                        });
-                    }
-                    column = column.saturating_add(count);
-                    text_bytes = 0;
-                    in_cell = has_content;
-                }
-                _ => {}
-            }
+        match &event {
+            Event::Start(element) => walk.opened(element, true),
+            Event::Empty(element) => walk.opened(element, false),
+            _ => {}
         }
+        if walk.read(&event)? {
+            return Ok(walk.sheets);
+        }
+        buffer.clear();
+    }
+}
+
+/// Where the walk over `content.xml` stands.
+#[derive(Default)]
+struct ContentWalk {
+    sheets: Vec<(String, HiddenRows)>,
+    sheet: Extent,
+    /// Where the row being read starts and how often it repeats; where its next cell is.
+    row: u64,
+    row_repeats: u64,
+    column: u64,
+    row_columns: Option<(u64, u64)>,
+    text_bytes: u64,
+    in_row: bool,
+    in_cell: bool,
+}
+
+impl ContentWalk {
+    /// An element opens (`has_content`) or stands empty.
+    fn opened(&mut self, element: &BytesStart, has_content: bool) {
+        match element.name().as_ref() {
+            "table:table" => {
+                self.sheet = Extent {
+                    name: attribute(element, "name").unwrap_or_default(),
+                    ..Extent::default()
+                };
+                self.sheets
+                    .push((self.sheet.name.clone(), HiddenRows::default()));
+                self.row = 0;
+            }
+            "table:table-row" => self.row_opened(element, has_content),
+            "table:table-cell" | "table:covered-table-cell" => {
+                let count = repeats(element, "number-columns-repeated");
+                let holds_value = has_content
+                    || attribute(element, "value-type").is_some()
+                    || attribute(element, "formula").is_some();
+                if holds_value {
+                    let last = self.column.saturating_add(count - 1);
+                    self.row_columns = Some(match self.row_columns {
+                        None => (self.column, last),
+                        Some((first, _)) => (first, last),
+                    });
+                }
+                self.column = self.column.saturating_add(count);
+                self.text_bytes = 0;
+                self.in_cell = has_content;
+            }
+            _ => {}
+        }
+    }
+
+    fn row_opened(&mut self, element: &BytesStart, has_content: bool) {
+        self.in_row = has_content;
+        self.row_repeats = repeats(element, "number-rows-repeated");
+        (self.column, self.row_columns) = (0, None);
+        let visibility = attribute(element, "visibility");
+        if let (Some("collapse" | "filter"), Some((_, sheet))) =
+            (visibility.as_deref(), self.sheets.last_mut())
+        {
+            // A run of hidden rows past Excel's last row is refused by the extent's check when
+            // it holds values; only the rows it can name.
+            let last = self.row.saturating_add(self.row_repeats).min(MOST_ROWS);
+            sheet
+                .rows
+                .extend((self.row.saturating_add(1)..=last).take(MOST_ROWS as usize));
+        }
+        if !has_content {
+            self.row = self.row.saturating_add(self.row_repeats);
+        }
+    }
+
+    /// Takes in what an event says of text and of elements ending; true at the end of the part.
+    fn read(&mut self, event: &Event) -> Result<bool, Failure> {
         match event {
             // calamine's reader takes nothing but cells inside a row, so a row laid out with line
             // breaks between its cells (SheetJS's .ods export) fails there with an XML message.
-            Event::Text(_) if in_row && !in_cell => {
+            Event::Text(_) if self.in_row && !self.in_cell => {
                 return Err(Failure::Bound(format!(
                     "sheet {} is laid out with line breaks between the cells of row {} (as SheetJS's .ods export writes it), which this tool's .ods reader cannot read; so the file was not read: open it in LibreOffice or Excel and save it again, or export it as .xlsx",
-                    super::shown(&sheet.name),
-                    row.saturating_add(1)
+                    super::shown(&self.sheet.name),
+                    self.row.saturating_add(1)
                 )));
             }
             Event::Text(text) => {
-                text_bytes = text_bytes.saturating_add(text.len() as u64);
-                if text_bytes > MOST_CELL_CHARS.saturating_mul(4) {
+                self.text_bytes = self.text_bytes.saturating_add(text.len() as u64);
+                if self.text_bytes > MOST_CELL_CHARS.saturating_mul(4) {
                     return Err(Failure::Bound(format!(
                         "sheet {} has a cell at row {}, column {} longer than Excel's {MOST_CELL_CHARS} characters, so the file was not read: no workbook Excel saves holds one",
-                        super::shown(&sheet.name),
-                        row.saturating_add(1),
-                        column
+                        super::shown(&self.sheet.name),
+                        self.row.saturating_add(1),
+                        self.column
                     )));
                 }
             }
@@ -114,25 +141,28 @@ pub fn check_content(part: impl BufRead) -> Result<Vec<(String, HiddenRows)>, Fa
                     "table:table-cell" | "table:covered-table-cell"
                 ) =>
             {
-                in_cell = false;
+                self.in_cell = false;
             }
-            Event::End(end) if end.name().as_ref() == "table:table-row" => {
-                in_row = false;
-                if let Some((first, last)) = row_columns.take() {
-                    let last_row = row.saturating_add(row_repeats - 1);
-                    sheet.rows = Some((sheet.rows.map_or(row, |(top, _)| top), last_row));
-                    sheet.columns = Some(match sheet.columns {
-                        None => (first, last),
-                        Some((left, right)) => (left.min(first), right.max(last)),
-                    });
-                    within_bounds(&sheet)?;
-                }
-                row = row.saturating_add(row_repeats);
-            }
-            Event::Eof => return Ok(sheets),
+            Event::End(end) if end.name().as_ref() == "table:table-row" => self.row_ended()?,
+            Event::Eof => return Ok(true),
             _ => {}
         }
-        buffer.clear();
+        Ok(false)
+    }
+
+    fn row_ended(&mut self) -> Result<(), Failure> {
+        self.in_row = false;
+        if let Some((first, last)) = self.row_columns.take() {
+            let last_row = self.row.saturating_add(self.row_repeats - 1);
+            self.sheet.rows = Some((self.sheet.rows.map_or(self.row, |(top, _)| top), last_row));
+            self.sheet.columns = Some(match self.sheet.columns {
+                None => (first, last),
+                Some((left, right)) => (left.min(first), right.max(last)),
+            });
+            within_bounds(&self.sheet)?;
+        }
+        self.row = self.row.saturating_add(self.row_repeats);
+        Ok(())
     }
 }
 

@@ -47,69 +47,16 @@ impl SheetRows {
         source_name: &str,
     ) -> Result<(Self, Vec<String>, bool), InputError> {
         let (sender, receiver) = mpsc::sync_channel(BATCHES_AHEAD);
-        let (path, extension, sheet, name) = (
-            path.to_owned(),
-            extension.to_owned(),
-            sheet.map(str::to_owned),
-            source_name.to_owned(),
-        );
+        let wanted = WantedSheet {
+            path: path.to_owned(),
+            extension: extension.to_owned(),
+            sheet: sheet.map(str::to_owned),
+            hidden_rows,
+            source_name: source_name.to_owned(),
+        };
         std::thread::Builder::new()
             .name("workbook".to_owned())
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
-                let last_row = std::cell::Cell::new(0_u64);
-                let mut emit = |row: SheetRow| {
-                    last_row.set(row.row);
-                    batch.push(row);
-                    if batch.len() < ROWS_PER_BATCH {
-                        return true;
-                    }
-                    sender
-                        .send(Batch::Rows(std::mem::replace(
-                            &mut batch,
-                            Vec::with_capacity(ROWS_PER_BATCH),
-                        )))
-                        .is_ok()
-                };
-                // calamine indexes what the file says (a shared string's number, a record's
-                // length) and panics on a file that lies; a panic here must not read as the
-                // end of the sheet, so it is caught and becomes the file's error.
-                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    read_sheet(
-                        &path,
-                        &extension,
-                        (sheet.as_deref(), hidden_rows),
-                        &name,
-                        &mut emit,
-                    )
-                }))
-                .unwrap_or_else(|_| {
-                    let at = match last_row.get() {
-                        0 => "before the first row of the sheet".to_owned(),
-                        row => format!("on a cell after row {row} of the sheet"),
-                    };
-                    Err(InputError::Workbook {
-                        source_name: name.clone(),
-                        message: format!(
-                            "the workbook reader failed {at} (the file is damaged, or not as its format says): open it in Excel and save it again"
-                        ),
-                    })
-                });
-                let warned = super::READER_WARNINGS.swap(0, std::sync::atomic::Ordering::Relaxed);
-                if warned > 0 {
-                    tracing::warn!(
-                        "{name}: the workbook reader noted {warned} oddities in the file (such as formulas or properties it could not read); set RUST_LOG=calamine=warn to see them"
-                    );
-                }
-                // The rows gathered before a failure were read right and are handed on; the
-                // failure then names the last of them.
-                let _ = sender.send(Batch::Rows(batch)).and_then(|()| {
-                    sender.send(match read {
-                        Ok(()) => Batch::End,
-                        Err(error) => Batch::Failed(error),
-                    })
-                });
-            })
+            .spawn(move || wanted.read_into(&sender))
             .map_err(|error| InputError::Read {
                 source_name: source_name.to_owned(),
                 error,
@@ -119,21 +66,27 @@ impl SheetRows {
             batch: Vec::new().into_iter(),
             source_name: source_name.to_owned(),
         };
-        let header = match rows.next_row() {
+        let (names, has_data) = rows.header_and_first_row()?;
+        Ok((rows, names, has_data))
+    }
+
+    /// The header's names, and whether a data row follows it (kept to be read first).
+    fn header_and_first_row(&mut self) -> Result<(Vec<String>, bool), InputError> {
+        let header = match self.next_row() {
             Some(Ok(header)) => header,
             Some(Err(error)) => return Err(error),
-            None => return Err(InputError::Empty(source_name.to_owned())),
+            None => return Err(InputError::Empty(self.source_name.clone())),
         };
         let names = header
             .cells
             .iter()
             .map(|cell| cell.text().trim().to_owned())
             .collect();
-        let has_data = match rows.next_row() {
+        let has_data = match self.next_row() {
             Some(Err(error)) => return Err(error),
             Some(Ok(first)) => {
-                let rest = std::mem::replace(&mut rows.batch, Vec::new().into_iter());
-                rows.batch = std::iter::once(first)
+                let rest = std::mem::replace(&mut self.batch, Vec::new().into_iter());
+                self.batch = std::iter::once(first)
                     .chain(rest)
                     .collect::<Vec<_>>()
                     .into_iter();
@@ -141,7 +94,7 @@ impl SheetRows {
             }
             None => false,
         };
-        Ok((rows, names, has_data))
+        Ok((names, has_data))
     }
 
     fn next_row(&mut self) -> Option<Result<SheetRow, InputError>> {
@@ -173,164 +126,257 @@ impl SheetRows {
     }
 }
 
+/// The sheet the reading thread is to read, owned so that the thread can take it.
+struct WantedSheet {
+    path: std::path::PathBuf,
+    extension: String,
+    sheet: Option<String>,
+    hidden_rows: HiddenRowsChoice,
+    source_name: String,
+}
+
+impl WantedSheet {
+    /// The reading thread's work: every row, in batches, then the end or why it stopped.
+    fn read_into(self, sender: &mpsc::SyncSender<Batch>) {
+        let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
+        let last_row = std::cell::Cell::new(0_u64);
+        let mut emit = |row: SheetRow| {
+            last_row.set(row.row);
+            batch.push(row);
+            if batch.len() < ROWS_PER_BATCH {
+                return true;
+            }
+            sender
+                .send(Batch::Rows(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(ROWS_PER_BATCH),
+                )))
+                .is_ok()
+        };
+        // calamine indexes what the file says (a shared string's number, a record's length)
+        // and panics on a file that lies; a panic here must not read as the end of the sheet,
+        // so it is caught and becomes the file's error.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_sheet(
+                &self.path,
+                &self.extension,
+                (self.sheet.as_deref(), self.hidden_rows),
+                &self.source_name,
+                &mut emit,
+            )
+        }))
+        .unwrap_or_else(|_| Err(reader_panicked(last_row.get(), &self.source_name)));
+        let warned = super::READER_WARNINGS.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if warned > 0 {
+            tracing::warn!(
+                "{}: the workbook reader noted {warned} oddities in the file (such as formulas or properties it could not read); set RUST_LOG=calamine=warn to see them",
+                self.source_name
+            );
+        }
+        // The rows gathered before a failure were read right and are handed on; the failure
+        // then names the last of them.
+        let _ = sender.send(Batch::Rows(batch)).and_then(|()| {
+            sender.send(match read {
+                Ok(()) => Batch::End,
+                Err(error) => Batch::Failed(error),
+            })
+        });
+    }
+}
+
+/// The file's error when the workbook reader panicked after `last_row` (0: before any row).
+fn reader_panicked(last_row: u64, source_name: &str) -> InputError {
+    let at = match last_row {
+        0 => "before the first row of the sheet".to_owned(),
+        row => format!("on a cell after row {row} of the sheet"),
+    };
+    failed(
+        source_name,
+        format!(
+            "the workbook reader failed {at} (the file is damaged, or not as its format says): open it in Excel and save it again"
+        ),
+    )
+}
+
+/// A defect of the workbook `source_name`, said in `message`.
+fn failed(source_name: &str, message: impl ToString) -> InputError {
+    InputError::Workbook {
+        source_name: source_name.to_owned(),
+        message: message.to_string(),
+    }
+}
+
 /// Reads the chosen sheet, handing every row that is not blank to `emit` until it says stop.
 fn read_sheet(
     path: &Path,
     extension: &str,
+    wanted: (Option<&str>, HiddenRowsChoice),
+    source_name: &str,
+    emit: &mut dyn FnMut(SheetRow) -> bool,
+) -> Result<(), InputError> {
+    let zipped = match extension {
+        "xlsx" | "xlsm" => Zipped::OfficeXml,
+        "xlsb" => Zipped::OfficeBinary,
+        "ods" => Zipped::OpenDocument,
+        "xls" => {
+            let hidden = xls_hidden_rows(path, source_name)?;
+            return read_whole(path, hidden, wanted, source_name, emit);
+        }
+        _ => return read_whole(path, Vec::new(), wanted, source_name, emit),
+    };
+    let checked = super::archive::check_workbook(open_file(path, source_name)?, zipped)
+        .map_err(|sentence| failed(source_name, sentence))?;
+    match zipped {
+        Zipped::OfficeXml => read_xlsx(path, wanted, source_name, emit),
+        Zipped::OfficeBinary => read_xlsb(path, wanted, source_name, emit),
+        Zipped::OpenDocument => {
+            let hidden = checked.into_iter().map(|(_, hidden)| hidden).collect();
+            read_whole(path, hidden, wanted, source_name, emit)
+        }
+    }
+}
+
+fn open_file(
+    path: &Path,
+    source_name: &str,
+) -> Result<std::io::BufReader<std::fs::File>, InputError> {
+    std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .map_err(|error| InputError::Read {
+            source_name: source_name.to_owned(),
+            error,
+        })
+}
+
+/// The rows each sheet of an `.xls` hides, in order, once its container is held to its bounds.
+fn xls_hidden_rows(path: &Path, source_name: &str) -> Result<Vec<HiddenRows>, InputError> {
+    match super::xls_bounds::check(open_file(path, source_name)?) {
+        Ok(facts) => Ok(facts.hidden),
+        Err(Failure::Bound(sentence)) => Err(failed(source_name, sentence)),
+        // Not handed to calamine: its own reader of the container follows a chain of sectors
+        // that loops until memory runs out (found by fuzzing); the walk reads the container as
+        // calamine does, so a file it cannot read calamine could not either.
+        Err(Failure::Io(why)) => Err(failed(
+            source_name,
+            format!(
+                "it cannot be read as an Excel 97-2003 workbook ({why}): open it in Excel and save it again"
+            ),
+        )),
+    }
+}
+
+/// An `.xlsx` or `.xlsm` sheet, cell by cell.
+fn read_xlsx(
+    path: &Path,
     (sheet, hidden_rows): (Option<&str>, HiddenRowsChoice),
     source_name: &str,
     emit: &mut dyn FnMut(SheetRow) -> bool,
 ) -> Result<(), InputError> {
-    let failed = |message: String| InputError::Workbook {
-        source_name: source_name.to_owned(),
-        message,
-    };
-    let zipped = match extension {
-        "xlsx" | "xlsm" => Some(Zipped::OfficeXml),
-        "xlsb" => Some(Zipped::OfficeBinary),
-        "ods" => Some(Zipped::OpenDocument),
-        _ => None,
-    };
-    let open = || {
-        std::fs::File::open(path)
-            .map(std::io::BufReader::new)
-            .map_err(|error| InputError::Read {
-                source_name: source_name.to_owned(),
-                error,
-            })
-    };
-    // The rows each sheet hides, in order, for the formats read whole.
-    let mut hidden_by_sheet = Vec::new();
-    if let Some(zipped) = zipped {
-        hidden_by_sheet = super::archive::check_workbook(open()?, zipped)
-            .map_err(failed)?
-            .into_iter()
-            .map(|(_, hidden)| hidden)
-            .collect();
-    } else if extension == "xls" {
-        match super::xls_bounds::check(open()?) {
-            Ok(facts) => hidden_by_sheet = facts.hidden,
-            Err(Failure::Bound(sentence)) => return Err(failed(sentence)),
-            // Not handed to calamine: its own reader of the container follows a chain of
-            // sectors that loops until memory runs out (found by fuzzing); the walk reads the
-            // container as calamine does, so a file it cannot read calamine could not either.
-            Err(Failure::Io(why)) => {
-                return Err(failed(format!(
-                    "it cannot be read as an Excel 97-2003 workbook ({why}): open it in Excel and save it again"
-                )));
-            }
-        }
-    }
-    match extension {
-        // Both formats have a cell reader of their own type; the loop over it is the same.
-        "xlsx" | "xlsm" => {
-            let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
-                .map_err(|error: calamine::XlsxError| failed(error.to_string()))?;
-            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
-            let (hidden, _) = sheet_pass(path, &name, false, hidden_rows, source_name)?;
-            let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
-            let emit: &mut dyn FnMut(SheetRow) -> bool = &mut emit_seen;
-            let mut cells = workbook
-                .worksheet_cells_reader(&name)
-                .map_err(|error| failed(error.to_string()))?;
-            // Read with their formulas' presence, in the same one pass, so that a formula
-            // without a saved value is told from an empty cell.
-            gather_rows(
-                || {
-                    let record = cells
-                        .next_cell_with_formula_metadata()
-                        .map_err(|error| failed(error.to_string()))?;
-                    Ok(record.map(|record| {
-                        let cell = match (&record.value, &record.formula) {
-                            (DataRef::Empty, Some(_)) => Cell::UnsavedFormula,
-                            (value, _) => Cell::of(Data::from(value.clone())),
-                        };
-                        (record.pos, cell)
-                    }))
-                },
-                Vec::new(),
-                &name,
-                source_name,
-                emit,
-            )
-        }
-        "xlsb" => {
-            let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
-                .map_err(|error: calamine::XlsbError| failed(error.to_string()))?;
-            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
-            let (hidden, passed_over) = sheet_pass(path, &name, true, hidden_rows, source_name)?;
-            let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
-            let emit: &mut dyn FnMut(SheetRow) -> bool = &mut emit_seen;
-            let mut cells = workbook
-                .worksheet_cells_reader(&name)
-                .map_err(|error| failed(error.to_string()))?;
-            gather_rows(
-                || {
-                    let cell = cells
-                        .next_cell()
-                        .map_err(|error| failed(error.to_string()))?;
-                    Ok(cell.map(|cell| {
-                        (
-                            cell.get_position(),
-                            Cell::of(Data::from(cell.get_value().clone())),
-                        )
-                    }))
-                },
-                passed_over
-                    .into_iter()
-                    .map(|(position, cell)| {
-                        (
-                            position,
-                            match cell {
-                                PassedOver::Error(error) => Cell::Error(error),
-                                PassedOver::Text(text) => Cell::Text(text),
-                            },
-                        )
-                    })
-                    .collect(),
-                &name,
-                source_name,
-                emit,
-            )
-        }
-        _ => {
-            let mut workbook =
-                calamine::open_workbook_auto(path).map_err(|error| failed(error.to_string()))?;
-            let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
-            let position = workbook
-                .sheets_metadata()
-                .iter()
-                .position(|listed| listed.name == name);
-            let hidden = position
-                .and_then(|position| hidden_by_sheet.into_iter().nth(position))
-                .unwrap_or_default();
-            let left_out = rows_left_out(hidden, hidden_rows, &name, source_name)?;
-            let range = workbook
-                .worksheet_range(&name)
-                .map_err(|error| failed(error.to_string()))?;
-            let (Some((first_row, first_column)), Some((last_row, last_column))) =
-                (range.start(), range.end())
-            else {
-                return Ok(());
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path)
+        .map_err(|error: calamine::XlsxError| failed(source_name, error))?;
+    let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+    let (hidden, _) = sheet_pass(path, &name, false, hidden_rows, source_name)?;
+    let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
+    let mut cells = workbook
+        .worksheet_cells_reader(&name)
+        .map_err(|error| failed(source_name, error))?;
+    // Read with their formulas' presence, in the same one pass, so that a formula without a
+    // saved value is told from an empty cell.
+    let next_cell = || {
+        let record = cells
+            .next_cell_with_formula_metadata()
+            .map_err(|error| failed(source_name, error))?;
+        Ok(record.map(|record| {
+            let cell = match (&record.value, &record.formula) {
+                (DataRef::Empty, Some(_)) => Cell::UnsavedFormula,
+                (value, _) => Cell::of(Data::from(value.clone())),
             };
-            within_excels_limits(last_row, last_column, &name, source_name)?;
-            for (offset, cells) in range.rows().enumerate() {
-                let mut row_cells = vec![Cell::Empty; first_column as usize];
-                row_cells.extend(cells.iter().cloned().map(Cell::of));
-                let row = SheetRow {
-                    row: u64::from(first_row) + offset as u64 + 1,
-                    cells: row_cells,
-                };
-                if !row.cells.iter().all(Cell::is_blank)
-                    && !left_out.contains(&row.row)
-                    && !emit(row)
-                {
-                    return Ok(());
-                }
-            }
-            Ok(())
+            (record.pos, cell)
+        }))
+    };
+    gather_rows(next_cell, Vec::new(), &name, source_name, &mut emit_seen)
+}
+
+/// An `.xlsb` sheet, cell by cell, with the cells calamine passes over put back in place.
+fn read_xlsb(
+    path: &Path,
+    (sheet, hidden_rows): (Option<&str>, HiddenRowsChoice),
+    source_name: &str,
+    emit: &mut dyn FnMut(SheetRow) -> bool,
+) -> Result<(), InputError> {
+    let mut workbook: calamine::Xlsb<_> = calamine::open_workbook(path)
+        .map_err(|error: calamine::XlsbError| failed(source_name, error))?;
+    let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+    let (hidden, passed_over) = sheet_pass(path, &name, true, hidden_rows, source_name)?;
+    let mut emit_seen = |row: SheetRow| hidden.contains(&row.row) || emit(row);
+    let mut cells = workbook
+        .worksheet_cells_reader(&name)
+        .map_err(|error| failed(source_name, error))?;
+    let next_cell = || {
+        let cell = cells
+            .next_cell()
+            .map_err(|error| failed(source_name, error))?;
+        Ok(cell.map(|cell| {
+            (
+                cell.get_position(),
+                Cell::of(Data::from(cell.get_value().clone())),
+            )
+        }))
+    };
+    let passed_over = passed_over
+        .into_iter()
+        .map(|(position, cell)| {
+            let cell = match cell {
+                PassedOver::Error(error) => Cell::Error(error),
+                PassedOver::Text(text) => Cell::Text(text),
+            };
+            (position, cell)
+        })
+        .collect();
+    gather_rows(next_cell, passed_over, &name, source_name, &mut emit_seen)
+}
+
+/// A sheet of a format calamine reads whole (`.xls`, `.ods`), given the rows each sheet of
+/// the file hides, in order.
+fn read_whole(
+    path: &Path,
+    hidden_by_sheet: Vec<HiddenRows>,
+    (sheet, hidden_rows): (Option<&str>, HiddenRowsChoice),
+    source_name: &str,
+    emit: &mut dyn FnMut(SheetRow) -> bool,
+) -> Result<(), InputError> {
+    let mut workbook =
+        calamine::open_workbook_auto(path).map_err(|error| failed(source_name, error))?;
+    let name = chosen_sheet(workbook.sheets_metadata(), sheet, source_name)?;
+    let position = workbook
+        .sheets_metadata()
+        .iter()
+        .position(|listed| listed.name == name);
+    let hidden = position
+        .and_then(|position| hidden_by_sheet.into_iter().nth(position))
+        .unwrap_or_default();
+    let left_out = rows_left_out(hidden, hidden_rows, &name, source_name)?;
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|error| failed(source_name, error))?;
+    let (Some((first_row, first_column)), Some((last_row, last_column))) =
+        (range.start(), range.end())
+    else {
+        return Ok(());
+    };
+    within_excels_limits(last_row, last_column, &name, source_name)?;
+    for (offset, cells) in range.rows().enumerate() {
+        let mut row_cells = vec![Cell::Empty; first_column as usize];
+        row_cells.extend(cells.iter().cloned().map(Cell::of));
+        let row = SheetRow {
+            row: u64::from(first_row) + offset as u64 + 1,
+            cells: row_cells,
+        };
+        if !row.cells.iter().all(Cell::is_blank) && !left_out.contains(&row.row) && !emit(row) {
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Hands on the rows of a sheet whose cells `next_cell` gives one by one, in sheet order,

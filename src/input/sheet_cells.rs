@@ -104,75 +104,17 @@ pub(super) struct SheetRow {
 /// The row's cells by the header's columns, with a defect where a cell's type cannot be what
 /// its column needs.
 pub(super) fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
-    let empty = Cell::Empty;
-    let cell = |index: usize| row.cells.get(index).unwrap_or(&empty);
+    let cell = |index: usize| row.cells.get(index).unwrap_or(&Cell::Empty);
     let mut defects = Vec::new();
-    let id_text = |index: usize, column: &str, defects: &mut Vec<String>| -> String {
-        match cell(index) {
-            Cell::Empty => String::new(),
-            Cell::Text(text) => text.clone(),
-            other => {
-                defects.push(wrong_type(
-                    column,
-                    other,
-                    "an ID, as text",
-                    "format the cell as text and enter the ID again",
-                ));
-                other.text()
-            }
-        }
-    };
     let environment = header
         .environment
         .as_ref()
-        .map(|(index, name)| id_text(*index, name, &mut defects))
+        .map(|(index, name)| id_text(cell(*index), name, &mut defects))
         .unwrap_or_default();
-    let mut named_by = header.users[0].0;
-    let mut user = String::new();
-    for (column, index, name) in &header.users {
-        let text = match (column, cell(*index)) {
-            (UserColumn::Id, _) => id_text(*index, name, &mut defects),
-            // A username may well be a number (an employee number); a boolean or an error
-            // cannot be one.
-            (
-                UserColumn::Name(_),
-                Cell::Bool(_)
-                | Cell::Error(_)
-                | Cell::Date(_)
-                | Cell::TimeOnly(_)
-                | Cell::UnsavedFormula,
-            ) => {
-                let found = cell(*index);
-                defects.push(wrong_type(
-                    name,
-                    found,
-                    "a username or email",
-                    "format the cell as text and enter the name again",
-                ));
-                found.text()
-            }
-            (UserColumn::Name(_), found) => found.text(),
-        };
-        if !text.trim().is_empty() {
-            (named_by, user) = (*column, text);
-            break;
-        }
-    }
+    let (named_by, user) = user_of(header, &cell, &mut defects);
     let until = match &header.until {
         None => String::new(),
-        Some((index, name)) => match cell(*index) {
-            Cell::Empty => String::new(),
-            Cell::Text(text) | Cell::Date(text) => text.clone(),
-            other => {
-                defects.push(wrong_type(
-                    name,
-                    other,
-                    "a date (or a duration such as 8h)",
-                    "format the cell as a date, or as text holding a date or duration, and enter it again",
-                ));
-                other.text()
-            }
-        },
+        Some((index, name)) => until_text(cell(*index), name, &mut defects),
     };
     let extras = header
         .extras
@@ -202,6 +144,76 @@ pub(super) fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
         extras,
         status,
         defect: (!defects.is_empty()).then(|| defects.join("; ")),
+    }
+}
+
+/// An ID cell's text; any type but text is a defect of the row.
+fn id_text(cell: &Cell, column: &str, defects: &mut Vec<String>) -> String {
+    match cell {
+        Cell::Empty => String::new(),
+        Cell::Text(text) => text.clone(),
+        other => {
+            defects.push(wrong_type(
+                column,
+                other,
+                "an ID, as text",
+                "format the cell as text and enter the ID again",
+            ));
+            other.text()
+        }
+    }
+}
+
+/// How the row names its user: the first of the header's user columns that is not blank.
+fn user_of<'a>(
+    header: &Header,
+    cell: &impl Fn(usize) -> &'a Cell,
+    defects: &mut Vec<String>,
+) -> (UserColumn, String) {
+    for (column, index, name) in &header.users {
+        let text = match (column, cell(*index)) {
+            (UserColumn::Id, found) => id_text(found, name, defects),
+            // A username may well be a number (an employee number); a boolean or an error
+            // cannot be one.
+            (
+                UserColumn::Name(_),
+                found @ (Cell::Bool(_)
+                | Cell::Error(_)
+                | Cell::Date(_)
+                | Cell::TimeOnly(_)
+                | Cell::UnsavedFormula),
+            ) => {
+                defects.push(wrong_type(
+                    name,
+                    found,
+                    "a username or email",
+                    "format the cell as text and enter the name again",
+                ));
+                found.text()
+            }
+            (UserColumn::Name(_), found) => found.text(),
+        };
+        if !text.trim().is_empty() {
+            return (*column, text);
+        }
+    }
+    (header.users[0].0, String::new())
+}
+
+/// An expiry cell's text: a date, or text holding a date or duration.
+fn until_text(cell: &Cell, column: &str, defects: &mut Vec<String>) -> String {
+    match cell {
+        Cell::Empty => String::new(),
+        Cell::Text(text) | Cell::Date(text) => text.clone(),
+        other => {
+            defects.push(wrong_type(
+                column,
+                other,
+                "a date (or a duration such as 8h)",
+                "format the cell as a date, or as text holding a date or duration, and enter it again",
+            ));
+            other.text()
+        }
     }
 }
 

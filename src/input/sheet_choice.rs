@@ -41,56 +41,68 @@ pub(super) fn chosen_sheet(
     asked: Option<&str>,
     source_name: &str,
 ) -> Result<String, InputError> {
-    let listed = || {
-        sheets
-            .iter()
-            .enumerate()
-            .take(LISTED_SHEETS)
-            .map(|(index, sheet)| {
-                format!(
-                    "{} {}{}",
-                    index + 1,
-                    super::shown(&sheet.name),
-                    sheet_kind(sheet)
-                )
-            })
-            .chain(
-                (sheets.len() > LISTED_SHEETS)
-                    .then(|| format!("and {} more", sheets.len() - LISTED_SHEETS)),
+    match asked {
+        None => first_visible_worksheet(sheets, source_name),
+        Some(asked) => named_sheet(sheets, asked, source_name),
+    }
+}
+
+/// The workbook's sheets for messages: number, name and kind, the first `LISTED_SHEETS`.
+fn listed(sheets: &[calamine::Sheet]) -> String {
+    sheets
+        .iter()
+        .enumerate()
+        .take(LISTED_SHEETS)
+        .map(|(index, sheet)| {
+            format!(
+                "{} {}{}",
+                index + 1,
+                super::shown(&sheet.name),
+                sheet_kind(sheet)
             )
-            .collect::<Vec<_>>()
-            .join(", ")
+        })
+        .chain(
+            (sheets.len() > LISTED_SHEETS)
+                .then(|| format!("and {} more", sheets.len() - LISTED_SHEETS)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn first_visible_worksheet(
+    sheets: &[calamine::Sheet],
+    source_name: &str,
+) -> Result<String, InputError> {
+    let Some(first) = sheets.iter().position(is_visible_worksheet) else {
+        return Err(InputError::Workbook {
+            source_name: source_name.to_owned(),
+            message: format!(
+                "it has no visible worksheet; name the sheet to read with --sheet (its sheets are {})",
+                listed(sheets)
+            ),
+        });
     };
-    let missing = |asked: &str| InputError::NoSuchSheet {
-        source_name: source_name.to_owned(),
-        asked: asked.to_owned(),
-        sheets: listed(),
-    };
-    let Some(asked) = asked else {
-        let Some(first) = sheets.iter().position(is_visible_worksheet) else {
-            return Err(InputError::Workbook {
-                source_name: source_name.to_owned(),
-                message: format!(
-                    "it has no visible worksheet; name the sheet to read with --sheet (its sheets are {})",
-                    listed()
-                ),
-            });
-        };
-        let passed_over: Vec<String> = sheets[..first]
-            .iter()
-            .take(LISTED_SHEETS)
-            .map(|sheet| format!("{}{}", super::shown(&sheet.name), sheet_kind(sheet)))
-            .collect();
-        let name = sheets[first].name.clone();
-        if !passed_over.is_empty() {
-            tracing::warn!(
-                "{source_name}: reading sheet {}, the first visible worksheet; passed over {} (name one with --sheet to read it)",
-                super::shown(&name),
-                passed_over.join(", ")
-            );
-        }
-        return Ok(name);
-    };
+    let passed_over: Vec<String> = sheets[..first]
+        .iter()
+        .take(LISTED_SHEETS)
+        .map(|sheet| format!("{}{}", super::shown(&sheet.name), sheet_kind(sheet)))
+        .collect();
+    let name = sheets[first].name.clone();
+    if !passed_over.is_empty() {
+        tracing::warn!(
+            "{source_name}: reading sheet {}, the first visible worksheet; passed over {} (name one with --sheet to read it)",
+            super::shown(&name),
+            passed_over.join(", ")
+        );
+    }
+    Ok(name)
+}
+
+fn named_sheet(
+    sheets: &[calamine::Sheet],
+    asked: &str,
+    source_name: &str,
+) -> Result<String, InputError> {
     let found = sheets
         .iter()
         .find(|sheet| sheet.name == asked)
@@ -107,7 +119,11 @@ pub(super) fn chosen_sheet(
                 .and_then(|number| number.checked_sub(1))
                 .and_then(|index| sheets.get(index))
         })
-        .ok_or_else(|| missing(asked))?;
+        .ok_or_else(|| InputError::NoSuchSheet {
+            source_name: source_name.to_owned(),
+            asked: asked.to_owned(),
+            sheets: listed(sheets),
+        })?;
     if !matches!(found.typ, calamine::SheetType::WorkSheet) {
         return Err(InputError::Workbook {
             source_name: source_name.to_owned(),
@@ -120,7 +136,7 @@ pub(super) fn chosen_sheet(
                     calamine::SheetType::DialogSheet => "a dialog sheet",
                     _ => "a VBA module",
                 },
-                listed()
+                listed(sheets)
             ),
         });
     }

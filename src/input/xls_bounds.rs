@@ -85,110 +85,145 @@ fn password_protected() -> Failure {
 }
 
 fn walk(mut stream: impl BufRead) -> Result<XlsFacts, Failure> {
-    let mut facts = XlsFacts::default();
-    // 0 before the globals' BOF; then the substream's nesting: 1 in the globals or a sheet.
-    let (mut depth, mut in_globals, mut sheet) = (0_u32, true, None::<usize>);
-    let mut extent = Extent::default();
+    let mut walk = Walk {
+        in_globals: true,
+        biff8: true,
+        ..Walk::default()
+    };
     let mut data = Vec::new();
-    let mut biff8 = true;
     loop {
         let mut header = [0_u8; 4];
         match stream.read_exact(&mut header) {
             Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(facts),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(walk.facts);
+            }
             Err(error) => return Err(error.into()),
         }
         let kind = u16::from_le_bytes([header[0], header[1]]);
         let length = u16::from_le_bytes([header[2], header[3]]);
         data.resize(usize::from(length), 0);
         stream.read_exact(&mut data)?;
+        walk.record(kind, &data)?;
+    }
+}
+
+/// Where the walk over the workbook stream stands.
+#[derive(Default)]
+struct Walk {
+    facts: XlsFacts,
+    /// 0 before the globals' BOF; then the substream's nesting: 1 in the globals or a sheet.
+    depth: u32,
+    in_globals: bool,
+    sheet: Option<usize>,
+    extent: Extent,
+    biff8: bool,
+}
+
+impl Walk {
+    /// Takes in one record.
+    fn record(&mut self, kind: u16, data: &[u8]) -> Result<(), Failure> {
         match kind {
             BOF => {
-                if depth == 0 && in_globals {
-                    biff8 = data.get(..2) == Some(&0x0600_u16.to_le_bytes()[..]);
+                if self.depth == 0 && self.in_globals {
+                    self.biff8 = data.get(..2) == Some(&0x0600_u16.to_le_bytes()[..]);
                 }
-                depth = depth.saturating_add(1);
-                if depth == 1 && !in_globals {
-                    let index = sheet.map_or(0, |index| index + 1);
-                    sheet = Some(index);
-                    facts.hidden.push(HiddenRows::default());
-                    extent = Extent::default();
+                self.depth = self.depth.saturating_add(1);
+                if self.depth == 1 && !self.in_globals {
+                    self.sheet = Some(self.sheet.map_or(0, |index| index + 1));
+                    self.facts.hidden.push(HiddenRows::default());
+                    self.extent = Extent::default();
                 }
             }
             EOF => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    in_globals = false;
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    self.in_globals = false;
                 }
             }
-            _ if depth != 1 => {}
-            FILEPASS if in_globals => return Err(password_protected()),
-            BOUNDSHEET if in_globals => facts.names.push(sheet_name(&data, biff8)),
-            _ if in_globals => {}
-            DIMENSIONS => {
-                // BIFF8: first row, last row + 1 (32 bits each), first column, last column + 1.
-                if let (Some(first_row), Some(end_row), Some(first_column), Some(end_column)) = (
-                    u32_at(&data, 0),
-                    u32_at(&data, 4),
-                    u16_at(&data, 8).map(u32::from),
-                    u16_at(&data, 10).map(u32::from),
-                ) {
-                    let claimed = u64::from(end_row.saturating_sub(first_row))
-                        .saturating_mul(u64::from(end_column.saturating_sub(first_column)));
-                    if claimed > MOST_LAID_OUT_CELLS {
-                        return Err(too_many_cells(
-                            &facts.names,
-                            sheet,
-                            claimed,
-                            end_row,
-                            end_column,
-                        ));
-                    }
-                }
+            _ if self.depth != 1 => {}
+            FILEPASS if self.in_globals => return Err(password_protected()),
+            BOUNDSHEET if self.in_globals => {
+                self.facts.names.push(sheet_name(data, self.biff8));
             }
+            _ if self.in_globals => {}
+            DIMENSIONS => self.dimensions(data)?,
             ROW => {
                 // fDyZero, bit 5 of the options at byte 12: the row's height is zero.
-                if let (Some(row), Some(options), Some(hidden)) = (
-                    u16_at(&data, 0),
-                    data.get(12),
-                    sheet.and_then(|index| facts.hidden.get_mut(index)),
-                ) && options & 0x20 != 0
+                if let (Some(row), Some(options), Some(hidden)) =
+                    (u16_at(data, 0), data.get(12), self.hidden())
+                    && options & 0x20 != 0
                 {
                     hidden.rows.push(u64::from(row) + 1);
                 }
             }
             AUTOFILTERINFO => {
-                if let Some(hidden) = sheet.and_then(|index| facts.hidden.get_mut(index)) {
+                if let Some(hidden) = self.hidden() {
                     hidden.filtered = true;
                 }
             }
-            kind if CELLS.contains(&kind) => {
-                let (Some(row), Some(column)) = (u16_at(&data, 0), u16_at(&data, 2)) else {
-                    continue;
-                };
-                let (row, column) = (u32::from(row), u32::from(column));
-                let last_column = match kind {
-                    MULRK => data
-                        .len()
-                        .checked_sub(2)
-                        .and_then(|at| u16_at(&data, at))
-                        .map_or(column, u32::from),
-                    _ => column,
-                };
-                extent.add(row, column, last_column.max(column));
-                let cells = extent.cells();
-                if cells > MOST_LAID_OUT_CELLS {
-                    return Err(too_many_cells(
-                        &facts.names,
-                        sheet,
-                        cells,
-                        row + 1,
-                        last_column + 1,
-                    ));
-                }
-            }
+            kind if CELLS.contains(&kind) => self.cell(kind, data)?,
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The rows the sheet being walked hides.
+    fn hidden(&mut self) -> Option<&mut HiddenRows> {
+        self.sheet
+            .and_then(|index| self.facts.hidden.get_mut(index))
+    }
+
+    /// A sheet's DIMENSIONS record, refused when what it claims would be laid out whole.
+    fn dimensions(&self, data: &[u8]) -> Result<(), Failure> {
+        // BIFF8: first row, last row + 1 (32 bits each), first column, last column + 1.
+        if let (Some(first_row), Some(end_row), Some(first_column), Some(end_column)) = (
+            u32_at(data, 0),
+            u32_at(data, 4),
+            u16_at(data, 8).map(u32::from),
+            u16_at(data, 10).map(u32::from),
+        ) {
+            let claimed = u64::from(end_row.saturating_sub(first_row))
+                .saturating_mul(u64::from(end_column.saturating_sub(first_column)));
+            if claimed > MOST_LAID_OUT_CELLS {
+                return Err(too_many_cells(
+                    &self.facts.names,
+                    self.sheet,
+                    claimed,
+                    end_row,
+                    end_column,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A record calamine lays out as a cell (or, `MULRK`, a run of them), added to the extent.
+    fn cell(&mut self, kind: u16, data: &[u8]) -> Result<(), Failure> {
+        let (Some(row), Some(column)) = (u16_at(data, 0), u16_at(data, 2)) else {
+            return Ok(());
+        };
+        let (row, column) = (u32::from(row), u32::from(column));
+        let last_column = match kind {
+            MULRK => data
+                .len()
+                .checked_sub(2)
+                .and_then(|at| u16_at(data, at))
+                .map_or(column, u32::from),
+            _ => column,
+        };
+        self.extent.add(row, column, last_column.max(column));
+        let cells = self.extent.cells();
+        if cells > MOST_LAID_OUT_CELLS {
+            return Err(too_many_cells(
+                &self.facts.names,
+                self.sheet,
+                cells,
+                row + 1,
+                last_column + 1,
+            ));
+        }
+        Ok(())
     }
 }
 

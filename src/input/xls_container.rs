@@ -28,87 +28,13 @@ pub struct Container {
 
 /// Reads the container in `file`, the whole file's bytes.
 pub fn read(file: &[u8]) -> Result<Container, Unreadable> {
-    let short = || "it ends inside its header".to_owned();
     if file.get(..8) != Some(&SIGNATURE[..]) {
         return Err("it is not an OLE2 compound file".to_owned());
     }
-    let sector_size = match u16_at(file, 0x1E).ok_or_else(short)? {
-        9 => 512,
-        12 => 4096,
-        shift => {
-            return Err(format!(
-                "its sector size 2^{shift} is not 512 or 4,096 bytes"
-            ));
-        }
-    };
-    let sector = |id: u32| -> Result<&[u8], Unreadable> {
-        let start = (id as usize + 1).checked_mul(sector_size);
-        start
-            .and_then(|start| file.get(start..start.checked_add(sector_size)?))
-            .ok_or_else(|| format!("sector {id} is past the end of the file"))
-    };
-    let sectors_in_file = file.len() / sector_size;
-
-    // The allocation table's own sectors: 109 in the header, then a chain of DIFAT sectors, each
-    // ending with the next one's number.
-    let mut fat_sectors: Vec<u32> = (0..HEADER_DIFAT)
-        .filter_map(|index| u32_at(file, 0x4C + 4 * index))
-        .collect();
-    let mut next = u32_at(file, 0x44).ok_or_else(short)?;
-    let mut difat_sectors = 0_usize;
-    while next < FIRST_MARKER {
-        difat_sectors += 1;
-        if difat_sectors > sectors_in_file {
-            return Err("its chain of allocation-table sectors loops".to_owned());
-        }
-        let entries: Vec<u32> = sector(next)?
-            .chunks_exact(4)
-            .filter_map(|entry| entry.try_into().ok().map(u32::from_le_bytes))
-            .collect();
-        let (last, rest) = entries.split_last().ok_or_else(short)?;
-        fat_sectors.extend_from_slice(rest);
-        next = *last;
-    }
-    let mut fat = Vec::new();
-    for id in fat_sectors.into_iter().filter(|id| *id < FIRST_MARKER) {
-        fat.extend(
-            sector(id)?
-                .chunks_exact(4)
-                .filter_map(|entry| entry.try_into().ok().map(u32::from_le_bytes)),
-        );
-    }
-    without_loops(&fat, "allocation table")?;
-
-    let chain = |start: u32, most: usize| -> Result<Vec<u8>, Unreadable> {
-        let mut bytes = Vec::new();
-        let mut id = start;
-        while id < FIRST_MARKER && bytes.len() < most {
-            bytes.extend_from_slice(sector(id)?);
-            id = *fat
-                .get(id as usize)
-                .ok_or_else(|| format!("sector {id} is past the allocation table"))?;
-        }
-        bytes.truncate(most);
-        Ok(bytes)
-    };
-
-    let directory = chain(u32_at(file, 0x30).ok_or_else(short)?, usize::MAX)?;
+    let sectors = Sectors::of(file)?;
+    let fat = sectors.allocation_table()?;
+    let directory = sectors.chain(&fat, header_u32(file, 0x30)?, usize::MAX)?;
     let entries: Vec<&[u8]> = directory.chunks_exact(DIRECTORY_ENTRY).collect();
-    let name_of = |entry: &[u8]| -> String {
-        let length = usize::from(u16_at(entry, 64).unwrap_or(0)).min(64);
-        let name = utf16_le(&entry[..length]);
-        name.split('\0').next().unwrap_or_default().to_owned()
-    };
-    let size_of = |entry: &[u8]| -> usize {
-        let low = u32_at(entry, 120).unwrap_or(0) as usize;
-        // Version 3 files keep only the low 32 bits; the high ones may hold anything.
-        let high = if sector_size == 4096 {
-            u32_at(entry, 124).unwrap_or(0) as usize
-        } else {
-            0
-        };
-        low | (high << 32)
-    };
     let encrypted_package = entries.iter().any(|entry| {
         matches!(
             name_of(entry).as_str(),
@@ -130,29 +56,144 @@ pub fn read(file: &[u8]) -> Result<Container, Unreadable> {
         }
         return Err("it holds no workbook stream".to_owned());
     };
-    let size = size_of(stream);
+    let size = sectors.size_of(stream);
     if size > file.len() {
         return Err(format!(
             "its workbook stream claims {size} bytes, more than the file"
         ));
     }
     let start = u32_at(stream, 116).unwrap_or(FIRST_MARKER);
-    let mini_cutoff = u32_at(file, 0x38).ok_or_else(short)? as usize;
-    let workbook = if size >= mini_cutoff {
-        chain(start, size)?
+    let workbook = if size >= header_u32(file, 0x38)? as usize {
+        sectors.chain(&fat, start, size)?
     } else {
-        // A small stream lives in 64-byte sectors of the root entry's stream.
         let root = entries
             .first()
             .ok_or_else(|| "it has no root entry".to_owned())?;
-        let mini_stream = chain(
-            u32_at(root, 116).unwrap_or(FIRST_MARKER),
-            size_of(root).min(file.len()),
-        )?;
-        let mini_fat: Vec<u32> = chain(u32_at(file, 0x3C).ok_or_else(short)?, usize::MAX)?
-            .chunks_exact(4)
-            .filter_map(|entry| entry.try_into().ok().map(u32::from_le_bytes))
+        sectors.small_stream(&fat, root, start, size)?
+    };
+    Ok(Container {
+        workbook,
+        encrypted_package,
+    })
+}
+
+/// A number of the container's header, or why the file is too short to hold it.
+fn header_u32(file: &[u8], at: usize) -> Result<u32, Unreadable> {
+    u32_at(file, at).ok_or_else(|| "it ends inside its header".to_owned())
+}
+
+/// The name of a directory entry.
+fn name_of(entry: &[u8]) -> String {
+    let length = usize::from(u16_at(entry, 64).unwrap_or(0)).min(64);
+    let name = utf16_le(&entry[..length]);
+    name.split('\0').next().unwrap_or_default().to_owned()
+}
+
+/// Table entries (sector numbers) in the bytes of a sector or stream.
+fn numbers(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .filter_map(|entry| entry.try_into().ok().map(u32::from_le_bytes))
+}
+
+/// The file seen as its sectors.
+struct Sectors<'a> {
+    file: &'a [u8],
+    sector_size: usize,
+}
+
+impl<'a> Sectors<'a> {
+    fn of(file: &'a [u8]) -> Result<Self, Unreadable> {
+        let shift = u16_at(file, 0x1E).ok_or_else(|| "it ends inside its header".to_owned())?;
+        let sector_size = match shift {
+            9 => 512,
+            12 => 4096,
+            shift => {
+                return Err(format!(
+                    "its sector size 2^{shift} is not 512 or 4,096 bytes"
+                ));
+            }
+        };
+        Ok(Self { file, sector_size })
+    }
+
+    fn sector(&self, id: u32) -> Result<&'a [u8], Unreadable> {
+        let start = (id as usize + 1).checked_mul(self.sector_size);
+        start
+            .and_then(|start| self.file.get(start..start.checked_add(self.sector_size)?))
+            .ok_or_else(|| format!("sector {id} is past the end of the file"))
+    }
+
+    /// The allocation table, checked to hold no loop. Its own sectors are 109 numbers in the
+    /// header, then a chain of DIFAT sectors, each ending with the next one's number.
+    fn allocation_table(&self) -> Result<Vec<u32>, Unreadable> {
+        let mut fat_sectors: Vec<u32> = (0..HEADER_DIFAT)
+            .filter_map(|index| u32_at(self.file, 0x4C + 4 * index))
             .collect();
+        let mut next = header_u32(self.file, 0x44)?;
+        let mut difat_sectors = 0_usize;
+        while next < FIRST_MARKER {
+            difat_sectors += 1;
+            if difat_sectors > self.file.len() / self.sector_size {
+                return Err("its chain of allocation-table sectors loops".to_owned());
+            }
+            let entries: Vec<u32> = numbers(self.sector(next)?).collect();
+            let (last, rest) = entries
+                .split_last()
+                .ok_or_else(|| "it ends inside its header".to_owned())?;
+            fat_sectors.extend_from_slice(rest);
+            next = *last;
+        }
+        let mut fat = Vec::new();
+        for id in fat_sectors.into_iter().filter(|id| *id < FIRST_MARKER) {
+            fat.extend(numbers(self.sector(id)?));
+        }
+        without_loops(&fat, "allocation table")?;
+        Ok(fat)
+    }
+
+    /// The bytes of the chain of sectors from `start`, at most `most` of them.
+    fn chain(&self, fat: &[u32], start: u32, most: usize) -> Result<Vec<u8>, Unreadable> {
+        let mut bytes = Vec::new();
+        let mut id = start;
+        while id < FIRST_MARKER && bytes.len() < most {
+            bytes.extend_from_slice(self.sector(id)?);
+            id = *fat
+                .get(id as usize)
+                .ok_or_else(|| format!("sector {id} is past the allocation table"))?;
+        }
+        bytes.truncate(most);
+        Ok(bytes)
+    }
+
+    /// A directory entry's stream size.
+    fn size_of(&self, entry: &[u8]) -> usize {
+        let low = u32_at(entry, 120).unwrap_or(0) as usize;
+        // Version 3 files keep only the low 32 bits; the high ones may hold anything.
+        let high = if self.sector_size == 4096 {
+            u32_at(entry, 124).unwrap_or(0) as usize
+        } else {
+            0
+        };
+        low | (high << 32)
+    }
+
+    /// A small stream of `size` bytes from `start`: it lives in 64-byte sectors of the root
+    /// entry's stream, chained by the small-stream allocation table.
+    fn small_stream(
+        &self,
+        fat: &[u32],
+        root: &[u8],
+        start: u32,
+        size: usize,
+    ) -> Result<Vec<u8>, Unreadable> {
+        let mini_stream = self.chain(
+            fat,
+            u32_at(root, 116).unwrap_or(FIRST_MARKER),
+            self.size_of(root).min(self.file.len()),
+        )?;
+        let mini_fat: Vec<u32> =
+            numbers(&self.chain(fat, header_u32(self.file, 0x3C)?, usize::MAX)?).collect();
         without_loops(&mini_fat, "small-stream allocation table")?;
         let mut bytes = Vec::new();
         let mut id = start;
@@ -168,12 +209,8 @@ pub fn read(file: &[u8]) -> Result<Container, Unreadable> {
                 .ok_or_else(|| format!("small sector {id} is past its allocation table"))?;
         }
         bytes.truncate(size);
-        bytes
-    };
-    Ok(Container {
-        workbook,
-        encrypted_package,
-    })
+        Ok(bytes)
+    }
 }
 
 /// Every chain of the table `next` (each entry the number of the one after it) ends: in a table
