@@ -64,8 +64,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print a shell completion script on standard output.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) on standard output.
-    Man,
+    /// Print the man page (roff) on standard output, or with --out write one page per command.
+    Man(ManArgs),
     /// Run the request a front end wrote as JSON (the upload page starts each of its runs so).
     /// Not for people.
     #[command(hide = true)]
@@ -84,6 +84,14 @@ pub struct VerifyArgs {
     /// The results file.
     #[arg(value_name = "RESULTS")]
     pub results: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write pingone-bypass.1 and a page for each command (pingone-bypass-run.1, …) into DIR,
+    /// created if missing, instead of printing the top page.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

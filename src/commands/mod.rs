@@ -40,8 +40,21 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
             );
             Ok(exit::SUCCESS)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+        Command::Man(args) => {
+            let Some(folder) = args.out else {
+                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+                return Ok(exit::SUCCESS);
+            };
+            std::fs::create_dir_all(&folder)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &folder))
+                .map_err(|source| CommandError::ManPages {
+                    folder: folder.clone(),
+                    source,
+                })?;
+            eprintln!(
+                "wrote pingone-bypass.1 and one page per command into {}",
+                folder.display()
+            );
             Ok(exit::SUCCESS)
         }
     }
@@ -77,6 +90,13 @@ pub enum CommandError {
     },
     #[error("the page's server stopped: {0}")]
     Serving(std::io::Error),
+    #[error(
+        "cannot write the man pages into {folder}: {source}; name a folder you can write to with --out"
+    )]
+    ManPages {
+        folder: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl CommandError {

@@ -120,6 +120,50 @@ async fn completions_for_every_shell_and_the_man_page_are_printed() {
     assert!(page.contains("simulate"), "the man page lists the commands");
 }
 
+/// The top page names `pingone-bypass-run(1)` and the others in SEE ALSO; each of them must
+/// exist once installed, and the hidden `request` command gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn man_out_writes_a_page_for_every_command_the_top_page_names() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let pages = folder.path().join("man1");
+    let output = pingone_bypass(&["man", "--out", &pages.to_string_lossy()]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // roff writes a hyphen as `\-`.
+    let roff_text = |page: String| page.replace("\\-", "-");
+    let top =
+        roff_text(std::fs::read_to_string(pages.join("pingone-bypass.1")).expect("the top page"));
+    for command in [
+        "run",
+        "status",
+        "simulate",
+        "serve",
+        "verify",
+        "completions",
+        "man",
+    ] {
+        let name = format!("pingone-bypass-{command}");
+        assert!(top.contains(&name), "the top page names {name}");
+        let page = std::fs::read_to_string(pages.join(format!("{name}.1")))
+            .unwrap_or_else(|error| panic!("{name}.1 was written: {error}"));
+        assert!(page.contains(".TH"), "{name}.1 is a man page: {page:.200}");
+    }
+    assert!(
+        !pages.join("pingone-bypass-request.1").exists(),
+        "the hidden request command has no page"
+    );
+    let run =
+        roff_text(std::fs::read_to_string(pages.join("pingone-bypass-run.1")).expect("run's page"));
+    assert!(
+        run.contains("--dry-run"),
+        "run's page documents its flags: {run:.400}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_a_line_with_the_summary_and_no_secret() {
     let simulator = crate::support::start(pingone_bypass::simulator::SimulatorConfig {
