@@ -27,7 +27,7 @@ use crate::plan::{ColumnNames, Planner};
 use crate::planning::Feed;
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
-use crate::record::manifest::{Manifest, RunRecord, Settings, operator, sha256_of};
+use crate::record::manifest::{Manifest, RecordKind, RunRecord, Settings, operator, sha256_of};
 use crate::record::place::ResultsPlace;
 use crate::record::progress::Progress;
 use crate::record::resume::ResumeRules;
@@ -410,6 +410,11 @@ fn run_record(config: &RunConfig) -> RunRecord {
         },
         simulated: config.rehearsal,
         dry_run: config.mode.is_plan(),
+        kind: Some(match config.mode {
+            Mode::Grant => RecordKind::Grant,
+            Mode::Check => RecordKind::Check,
+            Mode::Plan { .. } => RecordKind::Plan,
+        }),
         operator: operator(),
         input: config.input.describe(),
         input_sha256: None,

@@ -9,16 +9,20 @@ use crate::record::manifest::{Verified, verify as check};
 /// Says on standard output whether `results` is what its run wrote; the exit code says it too.
 pub fn verify(results: &std::path::Path, format: LogFormat) -> u8 {
     match check(results) {
-        Ok(Verified::Matches { sha256 }) => {
+        Ok(Verified::Matches { sha256, what }) => {
             say(&format!(
-                "{}: matches its run record (SHA-256 {sha256})",
+                "{}: matches its run record, of {what} (SHA-256 {sha256})",
                 results.display()
             ));
             exit::SUCCESS
         }
-        Ok(Verified::Altered { recorded, found }) => {
+        Ok(Verified::Altered {
+            recorded,
+            found,
+            what,
+        }) => {
             say(&format!(
-                "{}: ALTERED since the run wrote it (SHA-256 {found}, the run record says {recorded})",
+                "{}: ALTERED since the run wrote it (SHA-256 {found}, the run record of {what} says {recorded})",
                 results.display()
             ));
             exit::UNFINISHED

@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::summary::Summary;
 
+/// What a run did to each row, as its record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    Grant,
+    Check,
+    Plan,
+}
+
 /// One run that wrote (part of) the results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -26,6 +35,9 @@ pub struct RunRecord {
     /// Whether that API was the built-in simulator.
     pub simulated: bool,
     pub dry_run: bool,
+    /// What the run did to each row; absent in older records, whose `dry_run` tells a plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RecordKind>,
     /// `user@host` of whoever ran it.
     pub operator: String,
     pub input: String,
@@ -187,10 +199,32 @@ pub fn sha256_of(path: &Path) -> std::io::Result<String> {
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    /// The results are byte for byte what the run recorded.
-    Matches { sha256: String },
+    /// The results are byte for byte what the run recorded; `what` says what that run was.
+    Matches { sha256: String, what: String },
     /// They are not.
-    Altered { recorded: String, found: String },
+    Altered {
+        recorded: String,
+        found: String,
+        what: String,
+    },
+}
+
+impl RunRecord {
+    /// What the run was, for `verify`: a grant, a status check or a dry run's plan, and whether
+    /// it was a rehearsal on the built-in simulator.
+    pub fn what(&self) -> String {
+        let kind = match (self.kind, self.dry_run) {
+            (Some(RecordKind::Plan), _) | (None, true) => "a dry run's plan (nothing was sent)",
+            (Some(RecordKind::Grant), _) => "a grant",
+            (Some(RecordKind::Check), _) => "a status check",
+            (None, false) => "a run",
+        };
+        if self.simulated {
+            format!("{kind}, rehearsed on the built-in simulator")
+        } else {
+            kind.to_owned()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +250,7 @@ pub enum VerifyError {
 pub fn verify(results: &Path) -> Result<Verified, VerifyError> {
     let manifest = Manifest::load(results)?
         .ok_or_else(|| VerifyError::NoRecord(results.to_owned(), Manifest::path_for(results)))?;
+    let what = manifest.run.what();
     let recorded = manifest
         .run
         .results_sha256
@@ -225,9 +260,16 @@ pub fn verify(results: &Path) -> Result<Verified, VerifyError> {
         source,
     })?;
     Ok(if found == recorded {
-        Verified::Matches { sha256: found }
+        Verified::Matches {
+            sha256: found,
+            what,
+        }
     } else {
-        Verified::Altered { recorded, found }
+        Verified::Altered {
+            recorded,
+            found,
+            what,
+        }
     })
 }
 

@@ -81,6 +81,13 @@ async fn the_run_record_holds_the_files_hashes_and_verify_catches_a_one_byte_edi
         "{}",
         String::from_utf8_lossy(&verified.stdout)
     );
+    assert_eq!(record["kind"], "grant");
+    assert!(
+        String::from_utf8_lossy(&verified.stdout)
+            .contains("matches its run record, of a grant, rehearsed on the built-in simulator"),
+        "verify says what the record is: {}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
 
     let mut edited = results_bytes.clone();
     let last = edited.len() - 2;
@@ -118,6 +125,42 @@ async fn completions_for_every_shell_and_the_man_page_are_printed() {
     let page = String::from_utf8_lossy(&output.stdout);
     assert!(page.contains(".TH pingone-bypass 1"), "{page:.200}");
     assert!(page.contains("simulate"), "the man page lists the commands");
+}
+
+/// A dry run's plan verified must not read as a grant's results: verify names the record's kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_says_a_dry_runs_plan_is_a_plan() {
+    let files = run_files(&format!(
+        "envID,userID,until\n{ENV_A},{},8h\n",
+        Uuid::new_v4()
+    ));
+    let (input, results) = (
+        files.input.display().to_string(),
+        files.output.display().to_string(),
+    );
+    let output = pingone_bypass(&[
+        "run",
+        &input,
+        "--dry-run",
+        "-o",
+        &results,
+        "--progress",
+        "never",
+    ])
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verified = pingone_bypass(&["verify", &results]).await;
+    assert_eq!(verified.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        said.contains("matches its run record, of a dry run's plan (nothing was sent)"),
+        "{said}"
+    );
 }
 
 /// The top page names `pingone-bypass-run(1)` and the others in SEE ALSO; each of them must
