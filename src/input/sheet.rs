@@ -107,10 +107,10 @@ impl SheetRows {
                 Ok(Batch::End) => return None,
                 Ok(Batch::Failed(error)) => return Some(Err(error)),
                 Err(_) => {
-                    return Some(Err(InputError::Workbook {
-                        source_name: self.source_name.clone(),
-                        message: "the workbook reader stopped before the end of the sheet; open the file in Excel and save it again".to_owned(),
-                    }));
+                    return Some(Err(failed(
+                        &self.source_name,
+                        "the workbook reader stopped before the end of the sheet; open the file in Excel and save it again",
+                    )));
                 }
             }
         }
@@ -475,12 +475,7 @@ fn sheet_pass(
 ) -> Result<(std::collections::HashSet<u64>, PassedOverCells), InputError> {
     let facts = match super::hidden_rows::of_sheet(path, sheet, binary) {
         Ok(facts) => facts,
-        Err(Failure::Bound(sentence)) => {
-            return Err(InputError::Workbook {
-                source_name: source_name.to_owned(),
-                message: sentence,
-            });
-        }
+        Err(Failure::Bound(sentence)) => return Err(failed(source_name, sentence)),
         Err(Failure::Io(why)) => {
             tracing::warn!(
                 "{source_name}: could not tell which rows of sheet {} are hidden ({why}); reading them all",

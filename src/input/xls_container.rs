@@ -79,7 +79,11 @@ pub fn read(file: &[u8]) -> Result<Container, Unreadable> {
 
 /// A number of the container's header, or why the file is too short to hold it.
 fn header_u32(file: &[u8], at: usize) -> Result<u32, Unreadable> {
-    u32_at(file, at).ok_or_else(|| "it ends inside its header".to_owned())
+    u32_at(file, at).ok_or_else(ends_in_header)
+}
+
+fn ends_in_header() -> Unreadable {
+    "it ends inside its header".to_owned()
 }
 
 /// The name of a directory entry.
@@ -104,7 +108,7 @@ struct Sectors<'a> {
 
 impl<'a> Sectors<'a> {
     fn of(file: &'a [u8]) -> Result<Self, Unreadable> {
-        let shift = u16_at(file, 0x1E).ok_or_else(|| "it ends inside its header".to_owned())?;
+        let shift = u16_at(file, 0x1E).ok_or_else(ends_in_header)?;
         let sector_size = match shift {
             9 => 512,
             12 => 4096,
@@ -138,9 +142,7 @@ impl<'a> Sectors<'a> {
                 return Err("its chain of allocation-table sectors loops".to_owned());
             }
             let entries: Vec<u32> = numbers(self.sector(next)?).collect();
-            let (last, rest) = entries
-                .split_last()
-                .ok_or_else(|| "it ends inside its header".to_owned())?;
+            let (last, rest) = entries.split_last().ok_or_else(ends_in_header)?;
             fat_sectors.extend_from_slice(rest);
             next = *last;
         }
