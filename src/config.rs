@@ -15,7 +15,7 @@ use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
-use crate::row::Report;
+use crate::row::{Ending, Report};
 use crate::selection::Selection;
 
 /// Where a run's rows come from.
@@ -53,6 +53,9 @@ pub enum Mode {
     /// `run --dry-run`: validate and write the plan, never a PUT. With `lookups`
     /// (`--resolve`), also get a token, look names up and ask each environment once.
     Plan { lookups: bool },
+    /// `end`: a GET for each valid row, then, for a bypass that is to end, the PUT that ends
+    /// it; with `dry_run`, the GETs only, and the plan of what would be ended.
+    End { ending: Ending, dry_run: bool },
 }
 
 impl Mode {
@@ -61,11 +64,13 @@ impl Mode {
         match self {
             Self::Grant | Self::Plan { .. } => Report::Grants,
             Self::Check => Report::Status,
+            Self::End { .. } => Report::Ends,
         }
     }
 
+    /// Whether the run sends no PUT and writes a plan (`--dry-run` of `run` or of `end`).
     pub fn is_plan(self) -> bool {
-        matches!(self, Self::Plan { .. })
+        matches!(self, Self::Plan { .. } | Self::End { dry_run: true, .. })
     }
 
     /// Whether the run needs a connection to PingOne.
@@ -129,7 +134,7 @@ pub struct RunConfig {
     pub live: std::sync::Arc<crate::record::progress::LiveCounters>,
     /// `--ca-file`: certificates trusted beside the system's (corporate TLS inspection).
     pub extra_roots: Vec<reqwest::Certificate>,
-    /// Grant, check or plan.
+    /// Grant, check, plan or end.
     pub mode: Mode,
     /// How to read the input: `--sheet`, `--encoding`, `--allow-empty`, `--only`.
     pub read: ReadOptions,

@@ -27,6 +27,12 @@ pub const MOST_OUTAGE_PATIENCE: Duration = Duration::from_secs(86_400);
 pub const MOST_MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
 /// The longest `--timeout`: an hour, far past any answer PingOne gives.
 pub const MOST_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `end --in`: how long an ended bypass still lasts, by default and at the least and most. At
+/// least half a minute, so that a PUT on its way (under the rate limit, with retries) does not
+/// arrive after the expiry it sets; at most an hour, so that an end is an end.
+pub const END_IN_TEXT: &str = "1m";
+pub const LEAST_END_IN: Duration = Duration::from_secs(30);
+pub const MOST_END_IN: Duration = Duration::from_secs(3600);
 /// The longest `--resume-margin`, as `--max-window`'s: no bypass lasts longer.
 pub const MOST_RESUME_MARGIN: Duration = MOST_MAX_WINDOW;
 pub const RESUME_MARGIN_TEXT: &str = "15m";

@@ -20,14 +20,19 @@ use crate::seen_pairs::{FirstRequest, SeenPairs};
 pub struct Job {
     pub environment_id: Uuid,
     pub user_id: Uuid,
-    /// Exactly what is sent as `bypassMFAEnabledUntil`.
+    /// Exactly what is sent as `bypassMFAEnabledUntil` (empty for `status` and `end`, which
+    /// ask nothing of a row).
     pub requested_until: String,
+    /// `end` of a results file: the expiry its run recorded for this row, when it recorded one.
+    pub granted_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Invalid,
     Skipped,
+    /// `end` of a results file: a row its run did not grant, which is not ended.
+    NotGranted,
 }
 
 /// A user named by username or email, to be resolved in an environment.
@@ -169,9 +174,12 @@ impl Rules {
 pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
-    /// `status`: rows are read back, not granted, so no expiry is needed and a user named
-    /// twice is simply read twice.
+    /// `status` and `end`: rows are read back, not granted, so no expiry is needed; for
+    /// `status` a user named twice is simply read twice.
     checking_only: bool,
+    /// `end`: a user named twice is ended once; with `Some(true)` the input is a results file,
+    /// and only its succeeded rows are ended.
+    ending: Option<bool>,
     seen: SeenPairs,
     parsed_untils: HashMap<String, Result<DateTime<Utc>, UntilProblem>>,
 }
@@ -185,6 +193,7 @@ impl Planner {
             rules,
             columns,
             checking_only: false,
+            ending: None,
             seen: SeenPairs::default(),
             parsed_untils: HashMap::new(),
         }
@@ -194,6 +203,16 @@ impl Planner {
     pub fn checking_only(self, checking_only: bool) -> Self {
         Self {
             checking_only,
+            ..self
+        }
+    }
+
+    /// A planner for `end`: each user once, and of a results file (`from_results`) only the
+    /// rows its run granted.
+    pub fn ending(self, from_results: bool) -> Self {
+        Self {
+            checking_only: true,
+            ending: Some(from_results),
             ..self
         }
     }
@@ -212,10 +231,24 @@ impl Planner {
     }
 
     pub fn plan(&mut self, record: &InputRecord) -> Verdict {
+        if self.ending == Some(true) && record.status != "succeeded" {
+            let status = match record.status.as_str() {
+                "" => "no status",
+                status => status,
+            };
+            return Verdict::Refuse(Refused {
+                kind: Refusal::NotGranted,
+                requested_until: None,
+                message: format!("its run did not grant it (status {status}), so it is not ended"),
+            });
+        }
         match self.check(record) {
             Ok((environment_id, User::Id(user_id), until)) => {
                 match self.deduplicate(record.row, environment_id, user_id, until) {
-                    Ok(job) => Verdict::Send(job),
+                    Ok(job) => Verdict::Send(Job {
+                        granted_until: crate::expiry::parse_recorded_instant(&record.granted_until),
+                        ..job
+                    }),
                     Err(refused) => Verdict::Refuse(refused),
                 }
             }
@@ -323,14 +356,19 @@ impl Planner {
         user_id: Uuid,
         until: DateTime<Utc>,
     ) -> Result<Job, Refused> {
-        if self.checking_only {
+        if self.checking_only && self.ending.is_none() {
             return Ok(Job {
                 environment_id,
                 user_id,
                 requested_until: String::new(),
+                granted_until: None,
             });
         }
-        let requested_until = format_bypass_until(until);
+        let requested_until = if self.checking_only {
+            String::new()
+        } else {
+            format_bypass_until(until)
+        };
         let until_millis = until.timestamp_millis();
         let this = FirstRequest { row, until_millis };
         match self.seen.check_in(environment_id, user_id, this) {
@@ -353,6 +391,7 @@ impl Planner {
                 environment_id,
                 user_id,
                 requested_until,
+                granted_until: None,
             }),
         }
     }
@@ -430,6 +469,7 @@ mod tests {
                 environment_id: Uuid::parse_str(ENV).unwrap_or_default(),
                 user_id: Uuid::parse_str(USER).unwrap_or_default(),
                 requested_until: "2026-11-29T20:00:00.000Z".to_owned(),
+                granted_until: None,
             })
         );
     }

@@ -33,9 +33,9 @@ use crate::record::progress::Progress;
 use crate::record::resume::ResumeRules;
 use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{EnvironmentAccess, Lookups, Resolver};
-use crate::row::{Report, ResultRow};
+use crate::row::ResultRow;
 use crate::selection::{SelectionError, list_members};
-use crate::send::{SendJob, send_rows};
+use crate::send::{RowRequests, SendJob, send_rows};
 
 /// Rows read ahead of planning.
 const READ_AHEAD: usize = 1024;
@@ -177,8 +177,11 @@ fn create_files(
     .map_err(RunError::Output)?;
     // The journal is there so that no granted bypass goes unrecorded; reads grant nothing.
     let journal = match (written_to, &opened.gateway, config.mode) {
-        (OutputTarget::File(path), Some(_), Mode::Grant) => {
-            Some(Journal::create(path, header.extra_names()).map_err(RunError::Output)?)
+        (OutputTarget::File(path), Some(_), Mode::Grant | Mode::End { dry_run: false, .. }) => {
+            Some(
+                Journal::create(path, config.mode.report(), header.extra_names())
+                    .map_err(RunError::Output)?,
+            )
         }
         _ => None,
     };
@@ -219,10 +222,10 @@ async fn feed(
     window: &Semaphore,
     results: mpsc::Sender<(u64, ResultRow)>,
 ) -> Result<Fed, RunError> {
-    let dry_run = config.mode.is_plan();
     let gateway = opened.gateway.as_ref();
-    let puts = gateway.filter(|_| !dry_run);
-    let (jobs, senders) = start_senders(puts, config.mode.report(), config.concurrency, &results);
+    let requests = row_requests(config.mode);
+    let sending = gateway.filter(|_| requests.is_some());
+    let (jobs, senders) = start_senders(sending, requests, config.concurrency, &results);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
@@ -232,16 +235,21 @@ async fn feed(
             .as_ref()
             .map(|(text, _)| text.clone()),
     };
+    let planner = Planner::new(config.rules.clone(), ColumnNames::of(header))
+        .checking_only(config.mode == Mode::Check);
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: Planner::new(config.rules.clone(), ColumnNames::of(header))
-            .checking_only(config.mode == Mode::Check),
+        planner: match config.mode {
+            // A results file of `run` has a status column: only its succeeded rows are ended.
+            Mode::End { .. } => planner.ending(header.status.is_some()),
+            _ => planner,
+        },
         earlier: opened.place.earlier.take(),
         resume_rules,
-        sending: puts.is_some(),
+        sending: sending.is_some(),
         resolver: gateway.map(|gateway| Resolver::new(Arc::new(Lookups::new(gateway.clone())))),
         access: gateway
-            .filter(|_| dry_run)
+            .filter(|_| matches!(config.mode, Mode::Plan { .. }))
             .map(|gateway| EnvironmentAccess::new(gateway.clone())),
         stop: &opened.stop,
         window,
@@ -322,24 +330,38 @@ async fn finish(
     })
 }
 
+/// What each row of `mode` sends; `None` for a plan, whose rows send nothing.
+fn row_requests(mode: Mode) -> Option<RowRequests> {
+    match mode {
+        Mode::Grant => Some(RowRequests::Grant),
+        Mode::Check => Some(RowRequests::Check),
+        Mode::Plan { .. } => None,
+        Mode::End { ending, dry_run } => Some(RowRequests::End {
+            ending,
+            put: !dry_run,
+        }),
+    }
+}
+
 /// Long-lived senders taking rows from a channel (spawning a task for every row cost more than
 /// the overhead benchmark allowed); none when nothing is sent.
 fn start_senders(
     sender: Option<&Arc<Gateway>>,
-    report: Report,
+    requests: Option<RowRequests>,
     concurrency: usize,
     results: &mpsc::Sender<(u64, ResultRow)>,
 ) -> (mpsc::Sender<SendJob>, Vec<tokio::task::JoinHandle<()>>) {
     let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
     let jobs_received = Arc::new(tokio::sync::Mutex::new(jobs_received));
     let senders = sender
+        .zip(requests)
         .iter()
-        .flat_map(|sender| {
+        .flat_map(|(sender, requests)| {
             (0..concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
                 tokio::spawn(
                     send_rows(
                         (*sender).clone(),
-                        report,
+                        *requests,
                         jobs_received.clone(),
                         results.clone(),
                     )
@@ -414,6 +436,7 @@ fn run_record(config: &RunConfig) -> RunRecord {
             Mode::Grant => RecordKind::Grant,
             Mode::Check => RecordKind::Check,
             Mode::Plan { .. } => RecordKind::Plan,
+            Mode::End { .. } => RecordKind::End,
         }),
         operator: operator(),
         input: config.input.describe(),

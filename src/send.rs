@@ -1,6 +1,6 @@
-//! The per-row loop: long-lived senders take planned rows from a channel, make each row's one
-//! request through the gateway (a PUT for `run`, a GET for `status`), and hand the result row to
-//! the recorder.
+//! The per-row loop: long-lived senders take planned rows from a channel, make each row's
+//! requests through the gateway (a PUT for `run`, a GET for `status`, a GET and then, when the
+//! row decides so, a PUT for `end`), and hand the result row to the recorder.
 
 use std::sync::Arc;
 
@@ -10,7 +10,19 @@ use tokio::sync::mpsc;
 use crate::gateway::client::{Attempt, PingOneClient, Transaction};
 use crate::gateway::{Gateway, Request, Sent};
 use crate::plan::Job;
-use crate::row::{Report, ResultRow, RowOrigin};
+use crate::row::{EndDecision, Ending, ResultRow, RowOrigin};
+
+/// What each row sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowRequests {
+    /// `run`: the PUT of its expiry.
+    Grant,
+    /// `status`: the GET of its bypass.
+    Check,
+    /// `end`: the GET, then the PUT that ends the bypass when the row decides so; with
+    /// `put: false` (a dry run) the GET only.
+    End { ending: Ending, put: bool },
+}
 
 /// A row on its way to a sender.
 pub(crate) struct SendJob {
@@ -22,7 +34,7 @@ pub(crate) struct SendJob {
 /// One long-lived sender: takes rows until the channel closes, hands each result to the writer.
 pub(crate) async fn send_rows(
     gateway: Arc<Gateway>,
-    report: Report,
+    requests: RowRequests,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SendJob>>>,
     results: mpsc::Sender<(u64, ResultRow)>,
 ) {
@@ -36,28 +48,67 @@ pub(crate) async fn send_rows(
         else {
             return;
         };
+        // A row's GET and PUT share its transaction, so PingOne's audit log ties them together.
         let transaction = gateway.client.row_transaction(origin.row);
-        let sent = match report {
-            Report::Grants => gateway.send(job.environment_id, &job, &transaction).await,
-            Report::Status => {
-                gateway
+        let row = match requests {
+            RowRequests::Grant => {
+                match gateway.send(job.environment_id, &job, &transaction).await {
+                    Sent::Answered(attempt, attempts) => {
+                        ResultRow::answered(origin, &job, attempt, attempts)
+                    }
+                    Sent::Stopped(reason, last) => ResultRow::not_sent(origin, &job, reason, last),
+                }
+            }
+            RowRequests::Check => {
+                match gateway
                     .send(job.environment_id, &Check(&job), &transaction)
                     .await
+                {
+                    Sent::Answered(attempt, attempts) => {
+                        ResultRow::checked(origin, &job, attempt, attempts)
+                    }
+                    Sent::Stopped(reason, last) => ResultRow::not_sent(origin, &job, reason, last),
+                }
             }
-        };
-        let row = match (sent, report) {
-            (Sent::Answered(attempt, attempts), Report::Grants) => {
-                ResultRow::answered(origin, &job, attempt, attempts)
-            }
-            (Sent::Answered(attempt, attempts), Report::Status) => {
-                ResultRow::checked(origin, &job, attempt, attempts)
-            }
-            (Sent::Stopped(reason, last_answer), _) => {
-                ResultRow::not_sent(origin, &job, reason, last_answer)
+            RowRequests::End { ending, put } => {
+                end_row(&gateway, origin, &job, &transaction, ending, put).await
             }
         };
         // Fails only when the writer has stopped, which the run reports.
         let _ = results.send((position, row)).await;
+    }
+}
+
+/// `end`'s row: its bypass read, and ended when the row decides so (and `put` allows).
+async fn end_row(
+    gateway: &Gateway,
+    origin: RowOrigin,
+    job: &Job,
+    transaction: &Transaction,
+    ending: Ending,
+    put: bool,
+) -> ResultRow {
+    let (read, attempts) = match gateway
+        .send(job.environment_id, &Check(job), transaction)
+        .await
+    {
+        Sent::Answered(attempt, attempts) => (attempt, attempts),
+        Sent::Stopped(reason, last) => return ResultRow::not_sent(origin, job, reason, last),
+    };
+    let now = chrono::Utc::now();
+    let pending = match ResultRow::end_decision(origin, job, read, attempts, now, ending) {
+        EndDecision::Recorded(row) => return row,
+        EndDecision::End(pending) => pending,
+    };
+    if !put {
+        return pending.planned();
+    }
+    match gateway
+        .send(job.environment_id, &pending.put(), transaction)
+        .await
+    {
+        Sent::Answered(attempt, attempts) => pending.answered(attempt, attempts),
+        Sent::Stopped(reason, last) => pending.not_sent(reason, last),
     }
 }
 

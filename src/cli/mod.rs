@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cli::run::{RunArgs, StatusArgs};
+use crate::cli::run::{EndArgs, RunArgs, StatusArgs};
 use crate::cli::serve::ServeArgs;
 use crate::cli::simulate::SimulateArgs;
 use crate::record::log_format::LogFormat;
@@ -53,6 +53,17 @@ pub enum Command {
     /// resume and dry-run options are not among its own.
     /// Exit codes: 0 every row was checked; 1 some failed or are invalid; 2 and 3 as for run.
     Status(Box<StatusArgs>),
+    /// End the bypasses a run granted: each row's bypass is read (GET .../bypassMFA) and, when
+    /// it is in force and ends later, set to end --in from now (default 1m); writes
+    /// <input stem>.end.csv: ended, skipped (NOT_GRANTED, NO_BYPASS, ENDS_SOONER, CHANGED_SINCE),
+    /// failed or invalid, with the expiry before and after.
+    ///
+    /// INPUT is a results file of run (only its succeeded rows are ended) or any input run reads
+    /// (each named user's bypass is ended, whoever granted it), or --population/--group. Takes
+    /// run's connection, rate, retry and credential options.
+    /// Exit codes: 0 every row was ended or skipped; 1 some failed, are invalid or were not
+    /// attempted; 2, 3 and 130 as for run.
+    End(Box<EndArgs>),
     /// Serve an upload page on loopback: upload a file, check the plan, confirm, follow the
     /// progress, download the results. Prints `url: http://127.0.0.1:PORT/?key=...`.
     Serve(Box<ServeArgs>),

@@ -14,7 +14,7 @@ use crate::cli::connection::{
     ACCESS_TOKEN_VARIABLE, CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE, ConnectionError,
     CredentialSettings, ENVIRONMENT_ID_VARIABLE, check_proxy_settings,
 };
-use crate::cli::run::{GrantArgs, RowsArgs, RunArgs, StatusArgs};
+use crate::cli::run::{EndArgs, GrantArgs, RowsArgs, RunArgs, StatusArgs};
 use crate::config::{Mode, Rows, RunConfig, Target};
 use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::gateway::client::RetryPolicy;
@@ -59,6 +59,29 @@ impl StatusArgs {
             mode: Mode::Check,
             rows: self.rows.clone(),
             grant: GrantArgs::default(),
+        }
+    }
+}
+
+impl EndArgs {
+    /// The end these flags ask for: `run`'s pipeline with a GET for each row, and the PUT that
+    /// ends the bypass where the row decides so (none with `--dry-run`).
+    pub fn request(&self) -> RunRequest {
+        RunRequest {
+            mode: Mode::End {
+                ending: crate::row::Ending {
+                    within: self.within,
+                    force: self.force,
+                },
+                dry_run: self.dry_run,
+            },
+            rows: self.rows.clone(),
+            grant: GrantArgs {
+                timezone: self.timezone.clone(),
+                resume: self.resume,
+                resume_any_api: self.resume_any_api,
+                ..GrantArgs::default()
+            },
         }
     }
 }
@@ -312,11 +335,15 @@ impl RunRequest {
     }
 
     /// A rehearsal's results are named apart, so that a real `--resume` never takes them for
-    /// its own.
+    /// its own; a dry run's plan too, so that the real run that follows it goes ahead.
     fn results_suffix(&self) -> &'static str {
         if self.mode == Mode::Check {
             "status.csv"
-        } else if (self.rows.simulate || self.rows.rehearsal) && !self.mode.is_plan() {
+        } else if let Mode::End { dry_run, .. } = self.mode {
+            if dry_run { "end-plan.csv" } else { "end.csv" }
+        } else if self.mode.is_plan() {
+            "plan.csv"
+        } else if self.rows.simulate || self.rows.rehearsal {
             "rehearsal.results.csv"
         } else {
             "results.csv"

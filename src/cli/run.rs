@@ -1,5 +1,5 @@
-//! `run`'s and `status`'s flags, as clap parses them, and the `RunRequest` each makes of them:
-//! the text of the command line is parsed here and nowhere else.
+//! `run`'s, `status`'s and `end`'s flags, as clap parses them (`cli::request` makes the
+//! `RunRequest` of each): the text of the command line is parsed here and nowhere else.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::connection::ConnectionArgs;
-use crate::cli::values::{parse_max_window, parse_resume_margin};
+use crate::cli::values::{parse_end_in, parse_max_window, parse_resume_margin};
 use crate::defaults;
 use crate::input::HiddenRowsChoice;
 use crate::record::progress::ProgressMode;
@@ -43,8 +43,9 @@ pub struct RowsArgs {
 
     /// Results CSV; - for standard output. Default, beside the input: <input stem>.results.csv
     /// (bypass.results.csv for standard input); with --simulate,
-    /// <input stem>.rehearsal.results.csv, so a rehearsal never takes a real run's place; for
-    /// status, <input stem>.status.csv.
+    /// <input stem>.rehearsal.results.csv, so a rehearsal never takes a real run's place; with
+    /// --dry-run, <input stem>.plan.csv; for status, <input stem>.status.csv; for end,
+    /// <input stem>.end.csv (with --dry-run, <input stem>.end-plan.csv).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<String>,
 
@@ -83,9 +84,15 @@ pub struct RowsArgs {
     #[arg(long, value_name = "STATUS,…", value_delimiter = ',', value_parser = ["succeeded", "failed", "invalid", "skipped", "not_attempted", "planned"])]
     pub only: Vec<String>,
 
-    /// Run against the built-in PingOne simulator; needs no credentials.
+    /// Run against the built-in PingOne simulator; needs no credentials. Its tenant's bypasses
+    /// are kept between --simulate commands in pingone-bypass.rehearsal-tenant.json beside the
+    /// results, so that run, status and end rehearse on one tenant (delete it for a fresh one).
     #[arg(long)]
     pub simulate: bool,
+
+    /// With --simulate: keep the rehearsal tenant's bypasses in this file instead.
+    #[arg(long, value_name = "PATH", requires = "simulate")]
+    pub simulate_state: Option<PathBuf>,
 
     /// The API is a simulator another process of this tool started (`serve --simulate` runs
     /// each of its runs so): the run is recorded as a rehearsal. Not for people.
@@ -151,6 +158,49 @@ pub struct RunArgs {
     /// (reads only, never a PUT), so that the plan shows the user ID each row would grant.
     #[arg(long, requires = "dry_run", help_heading = "Granting")]
     pub resolve: bool,
+}
+
+/// `end`: the rows (a results file of `run`, or any input `run` reads), and how to end their
+/// bypasses.
+#[derive(Debug, Args)]
+pub struct EndArgs {
+    #[command(flatten)]
+    pub rows: RowsArgs,
+
+    /// How long each ended bypass still lasts from the moment it is read: the expiry the PUT
+    /// sets. At least 30s, at most 1h.
+    #[arg(long = "in", value_name = "DURATION", default_value = defaults::END_IN_TEXT, value_parser = parse_end_in, help_heading = "Ending")]
+    pub within: Duration,
+
+    /// With a results file as INPUT: also end a bypass that changed since its run recorded it
+    /// (granted again or extended by someone else); without it, such a row is skipped
+    /// CHANGED_SINCE.
+    #[arg(long, help_heading = "Ending")]
+    pub force: bool,
+
+    /// Read each bypass (a token and GETs) and write the plan: who would be ended, who skipped
+    /// and why. Never a PUT.
+    #[arg(long, help_heading = "Ending")]
+    pub dry_run: bool,
+
+    /// What a date or time written without a zone means in a workbook's date cells: UTC, local,
+    /// or an IANA name such as America/New_York.
+    #[arg(
+        long,
+        value_name = "ZONE",
+        default_value = "UTC",
+        help_heading = "Ending"
+    )]
+    pub timezone: String,
+
+    /// Continue an earlier end from its results file (-o/--output), its journal and partial
+    /// files: a row an earlier end ended is kept as it was; every other row is read again.
+    #[arg(long, conflicts_with = "overwrite", help_heading = "Ending")]
+    pub resume: bool,
+
+    /// With --resume: resume results that were made against another API (or the simulator).
+    #[arg(long, requires = "resume", help_heading = "Ending")]
+    pub resume_any_api: bool,
 }
 
 /// `status`: the rows only; nothing is granted, so no expiry, resume or dry run applies.

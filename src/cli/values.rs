@@ -43,6 +43,17 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     parse_bounded_duration(text, false, (defaults::MOST_TIMEOUT, "1h"))
 }
 
+/// `end --in`: from half a minute to an hour.
+pub fn parse_end_in(text: &str) -> Result<Duration, String> {
+    let within = parse_bounded_duration(text, false, (defaults::MOST_END_IN, "1h"))?;
+    if within < defaults::LEAST_END_IN {
+        return Err(format!(
+            "{text:?} is shorter than 30s, the least an ended bypass may still last (a PUT on its way must arrive before the expiry it sets)"
+        ));
+    }
+    Ok(within)
+}
+
 /// `--resume-margin`: zero up to a year and a day.
 pub fn parse_resume_margin(text: &str) -> Result<Duration, String> {
     parse_bounded_duration(text, true, (defaults::MOST_RESUME_MARGIN, "366d"))

@@ -21,6 +21,7 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
     match command {
         Command::Run(args) => run::run(args.request(), format).await,
         Command::Status(args) => run::run(args.request(), format).await,
+        Command::End(args) => run::run(args.request(), format).await,
         Command::Request(args) => match read_request(&args.file) {
             Ok(request) => run::run(request, format).await,
             Err(message) => {

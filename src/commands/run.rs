@@ -1,6 +1,7 @@
-//! `run` and `status` from the command line: the validated configuration, the signals that
-//! interrupt a run, and what the outcome says on standard error (the summary line, and every
-//! granted bypass that could not be recorded).
+//! `run`, `status` and `end` from the command line: the validated configuration, the rehearsal
+//! tenant of `--simulate` (kept between commands), the signals that interrupt a run, and what
+//! the outcome says on standard error (the summary line, and every granted bypass that could
+//! not be recorded).
 
 use serde_json::Map;
 
@@ -19,7 +20,7 @@ use crate::simulator::Simulator;
 /// its exit code.
 pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, CommandError> {
     // Kept until the run ends: dropping it stops the simulator.
-    let (_simulator, settings) = if request.rows.simulate && request.mode.connects() {
+    let (rehearsal, settings) = if request.rows.simulate && request.mode.connects() {
         let simulator = Simulator::start(simulated_tenant(), ([127, 0, 0, 1], 0).into()).await?;
         tracing::info!(api_url = %simulator.api_url(), "running against the built-in PingOne simulator");
         let settings = rehearse_on(&simulator, &mut request.rows.connection);
@@ -37,6 +38,22 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
         }
     };
     config.log_format = format;
+    let saved_tenant = match &rehearsal {
+        Some(simulator) => {
+            let path = saved_tenant_path(request.rows.simulate_state.clone(), &config.output);
+            match simulator.restore_bypasses(&path) {
+                Ok(bypasses) => {
+                    tracing::info!(path = %path.display(), bypasses, "the rehearsal tenant's bypasses are kept in this file between --simulate commands");
+                }
+                Err(error) => {
+                    format.error(&error.to_string());
+                    return Ok(exit::USAGE);
+                }
+            }
+            Some(path)
+        }
+        None => None,
+    };
     crate::record::log_format::name_run(config.run_id);
     let mut signals = Signals::listen()?;
     // Without a handler, a file-size limit (`ulimit -f`) kills the process at the first
@@ -66,7 +83,13 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
         );
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
-    match crate::run::run(config).await {
+    let ran = crate::run::run(config).await;
+    if let (Some(simulator), Some(path)) = (&rehearsal, &saved_tenant)
+        && let Err(error) = simulator.save_bypasses(path)
+    {
+        format.say(Level::Warn, &error.to_string(), Map::new());
+    }
+    match ran {
         Ok(outcome) => {
             let mut lines = outcome.report().into_iter();
             if let Some(summary) = lines.next() {
@@ -93,6 +116,25 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
     }
 }
 
+/// Where a rehearsal's tenant is kept: `--simulate-state`, or beside the results (in the current
+/// folder when they go to standard output).
+fn saved_tenant_path(
+    chosen: Option<std::path::PathBuf>,
+    output: &crate::record::writer::OutputTarget,
+) -> std::path::PathBuf {
+    use crate::record::writer::OutputTarget;
+    chosen.unwrap_or_else(|| {
+        let folder = match output {
+            OutputTarget::File(results) => results
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+            OutputTarget::Stdout => std::path::PathBuf::new(),
+        };
+        folder.join(crate::simulator::SAVED_TENANT_NAME)
+    })
+}
+
 /// Every bypass PingOne granted that no file could record, one line each, so that the audit
 /// trail survives in the terminal or the log collector.
 fn say_unrecorded(format: LogFormat, rows: &[GrantedBypass]) {
@@ -110,8 +152,8 @@ fn say_unrecorded(format: LogFormat, rows: &[GrantedBypass]) {
         format.say(
             Level::Error,
             &format!(
-                "granted, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
-                row.environment_id, row.user_id, row.bypass_mfa_enabled_until
+                "{}, not recorded: environment_id={} user_id={} bypass_mfa_enabled_until={}",
+                row.change, row.environment_id, row.user_id, row.bypass_mfa_enabled_until
             ),
             fields,
         );

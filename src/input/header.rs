@@ -19,8 +19,12 @@ pub struct Header {
     /// username and email columns are among them: the results show the name as written beside
     /// the ID it resolved to.
     pub extras: Vec<(usize, String)>,
-    /// The `status` column of a results file used as input (for `--only`).
+    /// The `status` column of a results file used as input (for `--only`, and for `end`: only
+    /// its succeeded rows are ended).
     pub status: Option<usize>,
+    /// The `bypass_mfa_enabled_until` column of a results file used as input: the expiry its
+    /// run recorded, which `end` compares with the one in force.
+    pub granted_until: Option<usize>,
     pub field_count: usize,
 }
 
@@ -194,6 +198,13 @@ pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<He
         extras,
         status: is_results
             .then(|| names.iter().position(|name| name == "status"))
+            .flatten(),
+        granted_until: is_results
+            .then(|| {
+                names
+                    .iter()
+                    .position(|name| name == "bypass_mfa_enabled_until")
+            })
             .flatten(),
         field_count: names.len(),
     })

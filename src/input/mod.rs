@@ -239,6 +239,8 @@ pub struct InputRecord {
     pub extras: Vec<String>,
     /// The status cell of a results file read as input; empty otherwise.
     pub status: String,
+    /// The `bypass_mfa_enabled_until` cell of a results file read as input; empty otherwise.
+    pub granted_until: String,
     /// Why the row cannot be used as it stands (wrong number of cells, a number where an ID
     /// belongs).
     pub defect: Option<String>,

@@ -125,6 +125,10 @@ pub(super) fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
         .status
         .map(|index| cell(index).text().trim().to_owned())
         .unwrap_or_default();
+    let granted_until = header
+        .granted_until
+        .map(|index| cell(index).text().trim().to_owned())
+        .unwrap_or_default();
     if row.cells.len() > header.field_count
         && row.cells[header.field_count..]
             .iter()
@@ -143,6 +147,7 @@ pub(super) fn to_input_record(header: &Header, row: &SheetRow) -> InputRecord {
         until,
         extras,
         status,
+        granted_until,
         defect: (!defects.is_empty()).then(|| defects.join("; ")),
     }
 }

@@ -315,6 +315,10 @@ fn to_input_record(header: &Header, row: u64, record: &csv::ByteRecord) -> Optio
         .status
         .map(|index| cell(index).trim().to_owned())
         .unwrap_or_default();
+    let granted_until = header
+        .granted_until
+        .map(|index| cell(index).trim().to_owned())
+        .unwrap_or_default();
     if not_utf8 {
         return None;
     }
@@ -326,6 +330,7 @@ fn to_input_record(header: &Header, row: u64, record: &csv::ByteRecord) -> Optio
         until,
         extras,
         status,
+        granted_until,
         defect: (!defects.is_empty()).then(|| defects.join("; ")),
     })
 }

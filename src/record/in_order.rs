@@ -48,9 +48,11 @@ pub struct RecordError {
     pub unrecorded: Vec<GrantedBypass>,
 }
 
-/// A bypass PingOne granted, as an error lists one that no file could take.
+/// A bypass PingOne granted (or ended), as an error lists one that no file could take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantedBypass {
+    /// What PingOne did: `granted`, or `ended`.
+    pub change: &'static str,
     pub environment_id: String,
     pub user_id: String,
     pub bypass_mfa_enabled_until: String,
@@ -59,6 +61,11 @@ pub struct GrantedBypass {
 impl GrantedBypass {
     fn of(row: ResultRow) -> Self {
         Self {
+            change: if row.status == crate::row::RowStatus::Ended {
+                "ended"
+            } else {
+                "granted"
+            },
             environment_id: row.environment_id,
             user_id: row.user_id,
             bypass_mfa_enabled_until: row.bypass_mfa_enabled_until,

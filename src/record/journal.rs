@@ -40,13 +40,14 @@ impl Journal {
     /// replaced.
     pub fn create<'a>(
         results: &Path,
+        report: crate::row::Report,
         extra_columns: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, OutputError> {
         let path = Self::path_for(results);
         let writer = ResultsWriter::create(
             &OutputTarget::File(path.clone()),
             false,
-            crate::row::Report::Grants,
+            report,
             extra_columns,
         )?;
         let dirty = Arc::new(AtomicBool::new(false));

@@ -20,6 +20,8 @@ pub enum RecordKind {
     Grant,
     Check,
     Plan,
+    /// `end`, or with `dry_run` its plan.
+    End,
 }
 
 /// One run that wrote (part of) the results.
@@ -210,13 +212,15 @@ pub enum Verified {
 }
 
 impl RunRecord {
-    /// What the run was, for `verify`: a grant, a status check or a dry run's plan, and whether
+    /// What the run was, for `verify`: a grant, a status check, an end or a dry run's plan, and whether
     /// it was a rehearsal on the built-in simulator.
     pub fn what(&self) -> String {
         let kind = match (self.kind, self.dry_run) {
             (Some(RecordKind::Plan), _) | (None, true) => "a dry run's plan (nothing was sent)",
             (Some(RecordKind::Grant), _) => "a grant",
             (Some(RecordKind::Check), _) => "a status check",
+            (Some(RecordKind::End), false) => "an end of bypasses",
+            (Some(RecordKind::End), true) => "a dry run of an end (nothing was ended)",
             (None, false) => "a run",
         };
         if self.simulated {

@@ -254,7 +254,7 @@ impl Progress {
     pub fn row_done(&self, row: &ResultRow) {
         LiveCounters::add(&self.counters.rows_done, 1);
         match row.status {
-            RowStatus::Succeeded | RowStatus::Active | RowStatus::NoBypass => {
+            RowStatus::Succeeded | RowStatus::Active | RowStatus::NoBypass | RowStatus::Ended => {
                 LiveCounters::add(&self.counters.succeeded, 1);
             }
             RowStatus::Failed | RowStatus::Invalid | RowStatus::NotAttempted => {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::row::{NOT_ACTIVE, NOT_IN_INPUT, Report, ResultRow, RowStatus, SHORTENED};
+use crate::row::{
+    CHANGED_SINCE, ENDS_SOONER, NO_BYPASS, NOT_ACTIVE, NOT_GRANTED, NOT_IN_INPUT, Report,
+    ResultRow, RowStatus, SHORTENED,
+};
 
 /// The keys of `status`'s summary JSON.
 const STATUS_KEYS: [&str; 9] = [
@@ -19,6 +22,36 @@ const STATUS_KEYS: [&str; 9] = [
     "not_attempted",
     "requests",
     "elapsed_seconds",
+];
+
+/// The keys of `end`'s summary JSON.
+const END_KEYS: [&str; 17] = [
+    "run_id",
+    "total",
+    "ended",
+    "skipped",
+    "not_granted",
+    "no_bypass",
+    "ends_sooner",
+    "changed_since",
+    "failed",
+    "invalid",
+    "not_attempted",
+    "planned",
+    "requests",
+    "retries",
+    "throttled",
+    "elapsed_seconds",
+    "rate_per_second",
+];
+
+/// The keys only `end`'s summary JSON has.
+const END_ONLY_KEYS: [&str; 5] = [
+    "ended",
+    "not_granted",
+    "no_bypass",
+    "ends_sooner",
+    "changed_since",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +71,16 @@ pub struct Summary {
     pub active: u64,
     /// `status`: rows whose user has no bypass in force.
     pub none: u64,
+    /// `end`: rows whose bypass PingOne ended.
+    pub ended: u64,
+    /// `end`: skipped rows of a results file that its run did not grant (`NOT_GRANTED`).
+    pub not_granted: u64,
+    /// `end`: skipped rows whose user has no bypass in force (`NO_BYPASS`).
+    pub no_bypass: u64,
+    /// `end`: skipped rows whose bypass ends no later than an end would (`ENDS_SOONER`).
+    pub ends_sooner: u64,
+    /// `end`: skipped rows whose bypass changed since its run recorded it (`CHANGED_SINCE`).
+    pub changed_since: u64,
     /// Succeeded rows whose bypass ends earlier than asked (`SHORTENED`).
     pub shortened: u64,
     /// Succeeded rows for which PingOne says the user cannot bypass MFA now (`NOT_ACTIVE`).
@@ -81,8 +124,18 @@ impl Summary {
             RowStatus::Planned => &mut self.planned,
             RowStatus::Active => &mut self.active,
             RowStatus::NoBypass => &mut self.none,
+            RowStatus::Ended => &mut self.ended,
         };
         *slot += 1;
+        if row.status == RowStatus::Skipped {
+            match row.error_code.as_str() {
+                NOT_GRANTED => self.not_granted += 1,
+                NO_BYPASS => self.no_bypass += 1,
+                ENDS_SOONER => self.ends_sooner += 1,
+                CHANGED_SINCE => self.changed_since += 1,
+                _ => {}
+            }
+        }
         if row.status == RowStatus::Succeeded {
             match row.error_code.as_str() {
                 SHORTENED => self.shortened += 1,
@@ -90,6 +143,30 @@ impl Summary {
                 _ => {}
             }
         }
+    }
+
+    /// `end`'s rows in words: ended (or, in a dry run, to be ended), and each reason to skip.
+    fn end_rows(&self, dry_run: bool) -> String {
+        let done = if dry_run {
+            format!("{} would be ended", self.planned)
+        } else {
+            format!("{} ended", self.ended)
+        };
+        let mut rows = format!(
+            "{} rows: {done}, {} skipped ({} not granted by the run, {} with no bypass, {} ending sooner, {} changed since), {} failed, {} invalid",
+            self.total,
+            self.skipped,
+            self.not_granted,
+            self.no_bypass,
+            self.ends_sooner,
+            self.changed_since,
+            self.failed,
+            self.invalid
+        );
+        if self.not_attempted > 0 {
+            rows.push_str(&format!(", {} not attempted", self.not_attempted));
+        }
+        rows
     }
 
     /// Takes the request counts from the run's live counters, over `elapsed`.
@@ -126,8 +203,10 @@ impl Summary {
             Report::Grants => {
                 all.remove("active");
                 all.remove("none");
+                all.retain(|key, _| !END_ONLY_KEYS.contains(&key.as_str()));
             }
             Report::Status => all.retain(|key, _| STATUS_KEYS.contains(&key.as_str())),
+            Report::Ends => all.retain(|key, _| END_KEYS.contains(&key.as_str())),
         }
         serde_json::Value::Object(all)
     }
@@ -148,7 +227,9 @@ impl Summary {
 
     /// The one line a log or a person reads at the end.
     pub fn line(&self, dry_run: bool, report: Report) -> String {
-        let rows = if report == Report::Status {
+        let rows = if report == Report::Ends {
+            self.end_rows(dry_run)
+        } else if report == Report::Status {
             let mut rows = format!(
                 "{} rows checked: {} active, {} none, {} failed, {} invalid",
                 self.total, self.active, self.none, self.failed, self.invalid
@@ -220,6 +301,7 @@ mod tests {
             http_status: None,
             can_bypass_mfa: None,
             bypass_mfa_enabled_until: String::new(),
+            previous_until: String::new(),
             attempts: 0,
             error_code: error_code.to_owned(),
             error_message: String::new(),

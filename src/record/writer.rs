@@ -142,6 +142,9 @@ impl RowEncoder {
                 Column::BypassMfaEnabledUntil => {
                     csv.write_field(escape_formula(&row.bypass_mfa_enabled_until).as_bytes())?;
                 }
+                Column::PreviousUntil => {
+                    csv.write_field(escape_formula(&row.previous_until).as_bytes())?;
+                }
                 Column::Attempts => csv.write_field(number.format(row.attempts))?,
                 Column::Remaining => csv.write_field(row.remaining())?,
                 // What PingOne or a proxy said, cleared once more of every secret the process

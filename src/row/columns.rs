@@ -20,6 +20,8 @@ pub enum Column {
     HttpStatus,
     CanBypassMfa,
     BypassMfaEnabledUntil,
+    /// `end`: the expiry in force when the row was read, before it was ended.
+    PreviousUntil,
     Attempts,
     /// `status`: the time an active bypass has left.
     Remaining,
@@ -42,6 +44,7 @@ impl Column {
             Self::HttpStatus => "http_status",
             Self::CanBypassMfa => "can_bypass_mfa",
             Self::BypassMfaEnabledUntil => "bypass_mfa_enabled_until",
+            Self::PreviousUntil => "previous_until",
             Self::Attempts => "attempts",
             Self::Remaining => "remaining",
             Self::ErrorCode => "error_code",
@@ -84,12 +87,28 @@ pub const STATUS_COLUMNS: [Column; 11] = [
     Column::CheckedAt,
 ];
 
-/// What a run reports on: the bypasses it granted (`run`), or the ones users have (`status`).
+/// The columns of `end`'s report, in the documented order; extra input columns follow.
+pub const END_COLUMNS: [Column; 10] = [
+    Column::Row,
+    Column::EnvironmentId,
+    Column::UserId,
+    Column::Status,
+    Column::HttpStatus,
+    Column::PreviousUntil,
+    Column::BypassMfaEnabledUntil,
+    Column::ErrorCode,
+    Column::ErrorMessage,
+    Column::CompletedAt,
+];
+
+/// What a run reports on: the bypasses it granted (`run`), the ones users have (`status`), or
+/// the ones it ended (`end`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Report {
     #[default]
     Grants,
     Status,
+    Ends,
 }
 
 impl Report {
@@ -97,6 +116,7 @@ impl Report {
         match self {
             Self::Grants => &RESULT_COLUMNS,
             Self::Status => &STATUS_COLUMNS,
+            Self::Ends => &END_COLUMNS,
         }
     }
 }
@@ -114,6 +134,8 @@ pub enum RowStatus {
     Active,
     /// `status`: no bypass, or one that has ended.
     NoBypass,
+    /// `end`: PingOne took the expiry a moment from now that ends the bypass.
+    Ended,
 }
 
 impl RowStatus {
@@ -127,6 +149,7 @@ impl RowStatus {
             Self::Planned => "planned",
             Self::Active => "active",
             Self::NoBypass => "none",
+            Self::Ended => "ended",
         }
     }
 
@@ -140,6 +163,7 @@ impl RowStatus {
             Self::Planned,
             Self::Active,
             Self::NoBypass,
+            Self::Ended,
         ]
         .into_iter()
         .find(|status| status.as_str() == text)
@@ -157,6 +181,15 @@ pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
 pub const AMBIGUOUS_USER: &str = "AMBIGUOUS_USER";
 /// `error_code` of an earlier success that this run's input no longer has.
 pub const NOT_IN_INPUT: &str = "NOT_IN_INPUT";
+/// `end`: `error_code` of a results file's row that its run did not grant (not `succeeded`).
+pub const NOT_GRANTED: &str = "NOT_GRANTED";
+/// `end`: `error_code` of a row whose user has no bypass in force.
+pub const NO_BYPASS: &str = "NO_BYPASS";
+/// `end`: `error_code` of a row whose bypass ends no later than ending it would make it.
+pub const ENDS_SOONER: &str = "ENDS_SOONER";
+/// `end`: `error_code` of a results file's row whose bypass in force is not the one its run
+/// recorded (granted again or extended since), left alone without `--force`.
+pub const CHANGED_SINCE: &str = "CHANGED_SINCE";
 
 /// One line of the results file.
 /// A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` (and, in some, tab or
@@ -192,6 +225,8 @@ pub struct RecordedCells {
     http_status: String,
     can_bypass_mfa: String,
     bypass_mfa_enabled_until: String,
+    #[serde(default)]
+    previous_until: String,
     attempts: String,
     error_code: String,
     error_message: String,
@@ -213,6 +248,7 @@ impl RecordedCells {
             http_status: self.http_status.trim().parse().ok(),
             can_bypass_mfa: self.can_bypass_mfa.trim().parse().ok(),
             bypass_mfa_enabled_until: text(self.bypass_mfa_enabled_until),
+            previous_until: text(self.previous_until),
             attempts: self.attempts.trim().parse().unwrap_or(0),
             error_code: text(self.error_code),
             error_message: text(self.error_message),

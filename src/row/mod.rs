@@ -4,7 +4,8 @@
 //! from an earlier run, carried over from one, read back from a file) builds the same type the
 //! same way: a stage hands over what happened (a refusal, a lookup's `Resolution`, PingOne's
 //! `Attempt`) and the row says what that means; the stages only hand rows on. `columns` names
-//! what a row is written as: its columns, statuses and error codes.
+//! what a row is written as: its columns, statuses and error codes; `end` decides what reading
+//! a bypass means for ending it.
 
 use chrono::{DateTime, Utc};
 
@@ -16,10 +17,13 @@ use crate::pingone::{format_bypass_until, parse_instant};
 use crate::plan::{Job, Refusal, Refused, Unresolved};
 
 mod columns;
+mod end;
 pub use columns::{
-    AMBIGUOUS_USER, Column, NOT_ACTIVE, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, Report,
-    RowStatus, SHORTENED, STATUS_COLUMNS, USER_NOT_FOUND, escape_formula, unescape_formula,
+    AMBIGUOUS_USER, CHANGED_SINCE, Column, END_COLUMNS, ENDS_SOONER, NO_BYPASS, NOT_ACTIVE,
+    NOT_GRANTED, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, Report, RowStatus, SHORTENED,
+    STATUS_COLUMNS, USER_NOT_FOUND, escape_formula, unescape_formula,
 };
+pub use end::{EndDecision, Ending, PendingEnd};
 
 /// What a row that names its user came to once the name was looked up.
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub struct ResultRow {
     pub http_status: Option<u16>,
     pub can_bypass_mfa: Option<bool>,
     pub bypass_mfa_enabled_until: String,
+    /// `end`: the expiry in force when the row was read, before it was ended.
+    pub previous_until: String,
     pub attempts: u32,
     pub error_code: String,
     pub error_message: String,
@@ -105,6 +111,7 @@ impl ResultRow {
             http_status: None,
             can_bypass_mfa: None,
             bypass_mfa_enabled_until: String::new(),
+            previous_until: String::new(),
             attempts: 0,
             error_code: String::new(),
             error_message: String::new(),
@@ -147,11 +154,13 @@ impl ResultRow {
 
     /// A row the plan refused: `invalid`, or `skipped` (a duplicate), with why.
     pub fn refused(origin: RowOrigin, refused: Refused) -> Self {
-        let status = match refused.kind {
-            Refusal::Invalid => RowStatus::Invalid,
-            Refusal::Skipped => RowStatus::Skipped,
+        let (status, error_code) = match refused.kind {
+            Refusal::Invalid => (RowStatus::Invalid, ""),
+            Refusal::Skipped => (RowStatus::Skipped, ""),
+            Refusal::NotGranted => (RowStatus::Skipped, NOT_GRANTED),
         };
         Self {
+            error_code: error_code.to_owned(),
             error_message: refused.message,
             ..Self::from_origin(origin, status, refused.requested_until.unwrap_or_default())
         }
@@ -381,6 +390,8 @@ impl ResultRow {
                 let left = (until - self.completed_at).num_seconds().max(0);
                 let (days, hours, minutes) = (left / 86_400, left / 3600 % 24, left / 60 % 60);
                 match (days, hours) {
+                    // An ended bypass has a minute or less left: its seconds say how soon.
+                    (0, 0) if minutes == 0 => format!("{left}s"),
                     (0, 0) => format!("{minutes}m"),
                     (0, _) => format!("{hours}h{minutes:02}m"),
                     _ => format!("{days}d{hours:02}h{minutes:02}m"),
@@ -418,9 +429,10 @@ impl ResultRow {
         }
     }
 
-    /// Whether PingOne granted a bypass for this row (what the audit trail must never lose).
+    /// Whether PingOne changed this row's bypass: granted it (`run`) or ended it (`end`); what
+    /// the audit trail must never lose.
     pub fn granted(&self) -> bool {
-        self.status == RowStatus::Succeeded
+        matches!(self.status, RowStatus::Succeeded | RowStatus::Ended)
     }
 }
 
@@ -437,6 +449,7 @@ mod tests {
             environment_id: uuid::Uuid::nil(),
             user_id: uuid::Uuid::max(),
             requested_until: "2031-01-02T00:00:00.000Z".to_owned(),
+            granted_until: None,
         }
     }
 

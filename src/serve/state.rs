@@ -67,7 +67,7 @@ impl ServeConfig {
     /// on expiries.
     pub(super) fn request(&self, mode: Mode, rows: RowsArgs, grant: GrantArgs) -> RunRequest {
         let max_window = match mode {
-            Mode::Check => grant.max_window,
+            Mode::Check | Mode::End { .. } => grant.max_window,
             Mode::Grant | Mode::Plan { .. } => self.max_window,
         };
         RunRequest {

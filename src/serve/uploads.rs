@@ -59,7 +59,7 @@ impl Upload {
             })?,
         };
         let grant = match mode {
-            Mode::Check => GrantArgs::default(),
+            Mode::Check | Mode::End { .. } => GrantArgs::default(),
             Mode::Grant | Mode::Plan { .. } => {
                 let defaults = GrantArgs::default();
                 GrantArgs {

@@ -8,6 +8,7 @@ mod directory;
 mod faults;
 mod refusal;
 mod routes;
+mod saved;
 mod server;
 mod state;
 mod tls;
@@ -32,6 +33,7 @@ pub use directory::{
     read_missing_users_file, read_users_file,
 };
 pub use routes::INTROSPECTION_PREFIX;
+pub use saved::{SAVED_TENANT_NAME, SavedTenantError};
 pub use state::{Credentials, PutArrivals, Stats, StoredBypass, UserPutCount};
 
 #[derive(Debug, thiserror::Error)]
