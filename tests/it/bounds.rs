@@ -83,7 +83,7 @@ fn an_expiry_before_the_start_or_past_any_date_names_the_rule_it_breaks() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let results = read_results(&rows.output);
+    let results = read_results(&rows.plan);
     assert_eq!(
         column(&results, "status"),
         ["invalid", "invalid", "planned"]

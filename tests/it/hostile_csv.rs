@@ -44,7 +44,7 @@ fn a_header_past_excels_columns_is_refused_and_one_within_them_is_read() {
     let repeated = run_files(&wide(&vec!["note".to_owned(); 16_000]));
     let output = dry_run(&repeated.input);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&repeated.output);
+    let rows = read_results(&repeated.plan);
     assert_eq!(rows[0]["note"], "x");
     assert_eq!(
         rows[0]["input_note_15999"], "x",
@@ -57,7 +57,7 @@ fn header_cells_without_a_name_are_not_carried() {
     let files = run_files(&wide(&["".to_owned(), "ticket".to_owned(), " ".to_owned()]));
     let output = dry_run(&files.input);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let header = std::fs::read_to_string(&files.output)
+    let header = std::fs::read_to_string(&files.plan)
         .unwrap_or_default()
         .lines()
         .next()

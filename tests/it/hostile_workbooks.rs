@@ -218,7 +218,7 @@ async fn an_ods_as_libreoffice_saves_it_with_its_trailing_empty_runs_is_read() {
 
     let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let plan = read_results(&folder.path().join("libreoffice.results.csv"));
+    let plan = read_results(&folder.path().join("libreoffice.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
@@ -317,7 +317,7 @@ async fn the_workbook_readers_warnings_are_counted_not_printed() {
         "{}",
         stderr(&output)
     );
-    let plan = read_results(&folder.path().join("properties.results.csv"));
+    let plan = read_results(&folder.path().join("properties.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
@@ -491,7 +491,7 @@ async fn an_xlsb_formula_whose_value_is_an_error_is_invalid_never_filled_by_unti
         "one row is invalid: {}",
         stderr(&output)
     );
-    let plan = read_results(&folder.path().join("lookup.results.csv"));
+    let plan = read_results(&folder.path().join("lookup.plan.csv"));
     assert_eq!(
         column(&plan, "user_id"),
         [failed_lookup.as_str(), rich.as_str()],
@@ -561,7 +561,7 @@ async fn hidden_xlsb_rows_are_refused_unless_skipped() {
     );
     let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
-    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    let plan = read_results(&folder.path().join("hidden.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
 }
 
@@ -592,7 +592,7 @@ async fn a_file_that_makes_the_workbook_reader_fail_partway_is_an_error_not_the_
         "{}",
         stderr(&output)
     );
-    let plan = read_results(&folder.path().join("lying.results.csv"));
+    let plan = read_results(&folder.path().join("lying.plan.csv"));
     assert!(
         column(&plan, "status")
             .iter()
@@ -756,7 +756,7 @@ async fn an_xls_whose_allocation_table_marks_its_unused_sectors_as_sheetjs_does_
 
     let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let plan = read_results(&folder.path().join("sheetjs.results.csv"));
+    let plan = read_results(&folder.path().join("sheetjs.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
@@ -773,7 +773,7 @@ async fn hidden_xls_rows_are_refused_unless_skipped() {
     );
     let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
-    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    let plan = read_results(&folder.path().join("hidden.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
 }
 
@@ -788,7 +788,7 @@ async fn xls_text_read_with_a_nul_between_its_letters_is_read_without_them() {
 
     let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let plan = read_results(&folder.path().join("exported.results.csv"));
+    let plan = read_results(&folder.path().join("exported.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [user.as_str()]);
 }
 
@@ -816,6 +816,6 @@ async fn hidden_ods_rows_are_refused_unless_skipped() {
     );
     let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
-    let plan = read_results(&folder.path().join("hidden.results.csv"));
+    let plan = read_results(&folder.path().join("hidden.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [seen.as_str()]);
 }

@@ -3,6 +3,7 @@
 
 mod audit_trail;
 mod bounds;
+mod end;
 mod browser;
 mod fuzz_corpus;
 mod hostile_csv;

@@ -334,7 +334,7 @@ async fn a_dry_run_resolves_names_only_with_resolve_and_never_puts() {
 
     let output = run(&simulator, &files.input, &["--dry-run"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&files.output);
+    let rows = read_results(&files.plan);
     assert_eq!(
         (rows[0]["status"].as_str(), rows[0]["user_id"].as_str()),
         ("planned", "")
@@ -356,7 +356,7 @@ async fn a_dry_run_resolves_names_only_with_resolve_and_never_puts() {
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&files.output);
+    let rows = read_results(&files.plan);
     assert_eq!(
         (rows[0]["status"].as_str(), rows[0]["user_id"].as_str()),
         ("planned", ada.id.to_string().as_str())

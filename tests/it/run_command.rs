@@ -124,7 +124,7 @@ async fn a_dry_run_sends_nothing_even_with_credentials_and_exits_0_when_all_is_v
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(read_results(&files.output)[0]["status"], "planned");
+    assert_eq!(read_results(&files.plan)[0]["status"], "planned");
     server.verify().await;
 }
 

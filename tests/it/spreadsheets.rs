@@ -145,7 +145,7 @@ async fn cells_of_the_wrong_type_make_their_row_invalid_with_a_message_an_admin_
     sheet.write_string(4, 2, "8h").expect("written");
     workbook.save(&path).expect("saved");
 
-    let results = folder.path().join("typed.results.csv");
+    let results = folder.path().join("typed.plan.csv");
     let output = dry_run(&path, &[]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let rows = read_results(&results);
@@ -195,7 +195,7 @@ async fn excels_unicode_text_is_read_and_other_encodings_need_naming() {
     .expect("written");
     let output = dry_run(&unicode, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("unicode.results.csv"));
+    let rows = read_results(&folder.path().join("unicode.plan.csv"));
     assert_eq!(
         (rows[0]["user_id"].as_str(), rows[0]["note"].as_str()),
         (user.to_string().as_str(), "José")
@@ -219,13 +219,13 @@ async fn excels_unicode_text_is_read_and_other_encodings_need_naming() {
         stderr(&output)
     );
     assert!(
-        !folder.path().join("western.results.csv").exists(),
+        !folder.path().join("western.plan.csv").exists(),
         "nothing written"
     );
 
     let output = dry_run(&western, &["--encoding", "windows-1252"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("western.results.csv"));
+    let rows = read_results(&folder.path().join("western.plan.csv"));
     assert_eq!(
         column(&rows, "note"),
         ["ok", "José"],
@@ -245,7 +245,7 @@ async fn what_excel_leaves_below_the_data_is_skipped_and_rows_keep_excels_number
     ));
     let output = dry_run(&files.input, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&files.output);
+    let rows = read_results(&files.plan);
     assert_eq!(column(&rows, "row"), ["2", "4"]);
     assert_eq!(column(&rows, "status"), ["planned", "planned"]);
 
@@ -298,7 +298,7 @@ async fn a_leap_second_and_a_local_time_the_clocks_skip_are_invalid() {
     )
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let rows = read_results(&files.output);
+    let rows = read_results(&files.plan);
     assert_eq!(column(&rows, "status"), ["invalid", "invalid"]);
     assert!(
         rows[0]["error_message"].contains("leap second"),
@@ -330,7 +330,7 @@ async fn a_results_file_is_an_input_and_only_keeps_the_rows_asked_for() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 
-    let retry = files.output.with_file_name("retry.results.csv");
+    let retry = files.output.with_file_name("retry.plan.csv");
     let output = run_command(
         &simulator,
         &files.output,
@@ -475,7 +475,7 @@ async fn an_opendocument_spreadsheet_is_read_with_its_date_cells() {
     );
     let output = dry_run(&path, &["--timezone", "Europe/Berlin"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("staff.results.csv"));
+    let rows = read_results(&folder.path().join("staff.plan.csv"));
     assert_eq!(rows[0]["user_id"], user);
     assert_eq!(
         rows[0]["requested_until"],
@@ -498,7 +498,7 @@ async fn an_excel_97_workbook_is_read_with_its_sheet_row_numbers_and_date_cells(
     // shows the instant the date cell was read as.
     let output = dry_run(&path, &["--sheet", "2", "--timezone", "America/New_York"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("legacy.results.csv"));
+    let rows = read_results(&folder.path().join("legacy.plan.csv"));
     assert_eq!(
         column(&rows, "row"),
         ["4", "5"],

@@ -38,7 +38,7 @@ async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
 
     let output = dry_run_until_8h(&path, &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let plan = read_results(&folder.path().join("outage.results.csv"));
+    let plan = read_results(&folder.path().join("outage.plan.csv"));
     assert_eq!(
         column(&plan, "user_id"),
         [seen_user.to_string()],
@@ -52,7 +52,7 @@ async fn a_hidden_first_sheet_is_passed_over_and_read_only_when_named() {
 
     let named = dry_run_until_8h(&path, &["--sheet", "Old"]).await;
     assert_eq!(named.status.code(), Some(0), "{}", stderr(&named));
-    let plan = read_results(&folder.path().join("outage.results.csv"));
+    let plan = read_results(&folder.path().join("outage.plan.csv"));
     assert_eq!(column(&plan, "user_id"), [hidden_user.to_string()]);
 }
 
@@ -206,7 +206,7 @@ async fn a_time_without_a_date_is_refused_and_a_header_with_a_no_break_space_is_
         .await
         .expect("the binary runs");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("times.results.csv"));
+    let rows = read_results(&folder.path().join("times.plan.csv"));
     assert_eq!(column(&rows, "status"), ["invalid"]);
     assert!(
         rows[0]["error_message"].contains("holds the time 17:00 without a date"),
@@ -238,7 +238,7 @@ async fn a_formula_saved_without_its_value_is_never_filled_by_until_or_env() {
     write_xlsx_sheet_data(&path, &data);
     let output = dry_run_until_8h(&path, &["--env", &ENV_A.to_string()]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let rows = read_results(&folder.path().join("scripted.results.csv"));
+    let rows = read_results(&folder.path().join("scripted.plan.csv"));
     assert_eq!(column(&rows, "status"), ["invalid", "invalid", "planned"]);
     for row in &rows[..2] {
         assert!(
@@ -278,17 +278,17 @@ async fn rows_hidden_by_a_filter_are_refused_unless_skipped_or_included_by_name(
         stderr(&refused)
     );
     assert!(
-        !folder.path().join("filtered.results.csv").exists(),
+        !folder.path().join("filtered.plan.csv").exists(),
         "nothing planned"
     );
 
     let skipped = dry_run_until_8h(&path, &["--hidden-rows", "skip"]).await;
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
-    let plan = read_results(&folder.path().join("filtered.results.csv"));
+    let plan = read_results(&folder.path().join("filtered.plan.csv"));
     assert_eq!(column(&plan, "row"), ["2", "4"], "as Excel shows the sheet");
 
     let included = dry_run_until_8h(&path, &["--hidden-rows", "include"]).await;
     assert_eq!(included.status.code(), Some(0), "{}", stderr(&included));
-    let plan = read_results(&folder.path().join("filtered.results.csv"));
+    let plan = read_results(&folder.path().join("filtered.plan.csv"));
     assert_eq!(column(&plan, "row"), ["2", "3", "4"]);
 }

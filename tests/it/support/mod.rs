@@ -140,6 +140,8 @@ pub struct RunFiles {
     _folder: tempfile::TempDir,
     pub input: std::path::PathBuf,
     pub output: std::path::PathBuf,
+    /// Where a dry run writes its plan.
+    pub plan: std::path::PathBuf,
 }
 
 pub fn run_files(input_csv: &str) -> RunFiles {
@@ -147,10 +149,12 @@ pub fn run_files(input_csv: &str) -> RunFiles {
     let input = folder.path().join("users.csv");
     std::fs::write(&input, input_csv).expect("the input is written");
     let output = folder.path().join("users.results.csv");
+    let plan = folder.path().join("users.plan.csv");
     RunFiles {
         _folder: folder,
         input,
         output,
+        plan,
     }
 }
 
