@@ -119,7 +119,7 @@ pub fn resume(data: &[u8]) {
         _ => crate::record::manifest::Manifest::path_for(&results),
     };
     if std::fs::write(&target, bytes).is_ok() {
-        let _ = crate::record::resume::EarlierResults::load(&results);
+        let _ = crate::record::resume::EarlierResults::load(&results, crate::row::Report::Grants);
     }
 }
 

@@ -234,6 +234,7 @@ async fn feed(
             .default_until
             .as_ref()
             .map(|(text, _)| text.clone()),
+        ending: matches!(config.mode, Mode::End { .. }),
     };
     let planner = Planner::new(config.rules.clone(), ColumnNames::of(header))
         .checking_only(config.mode == Mode::Check);
@@ -477,5 +478,9 @@ fn run_record(config: &RunConfig) -> RunRecord {
 fn claim(config: &RunConfig) -> Result<ResultsPlace, RunError> {
     let identity = config.target.api_identity(config.rehearsal);
     let resume = config.resume.then_some((&identity, config.resume_any_api));
-    Ok(ResultsPlace::claim(&config.output, resume)?)
+    Ok(ResultsPlace::claim(
+        &config.output,
+        resume,
+        config.mode.report(),
+    )?)
 }

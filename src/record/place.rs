@@ -38,6 +38,7 @@ impl ResultsPlace {
     pub fn claim(
         output: &OutputTarget,
         resume: Option<(&ApiIdentity, bool)>,
+        report: crate::row::Report,
     ) -> Result<Self, PlaceError> {
         let OutputTarget::File(path) = output else {
             if resume.is_some() {
@@ -64,7 +65,7 @@ impl ResultsPlace {
                 written_to: output.clone(),
             });
         };
-        let earlier = EarlierResults::load(path)?;
+        let earlier = EarlierResults::load(path, report)?;
         earlier.check_api(path, identity, any_api)?;
         if earlier.sources.is_empty() {
             tracing::warn!(results = %path.display(), "no earlier results to resume; every row will be processed");

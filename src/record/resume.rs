@@ -1,8 +1,9 @@
-//! `--resume`: what earlier runs already granted. Their results file, the partial files of
-//! resumes that were killed, and the completion journals of runs that were killed are read by
-//! header name; the latest success for each (environment, user) is kept. An input row whose
-//! earlier success still holds (the same request, and a bypass in force beyond a margin) is
-//! recorded again and not sent; any other row is processed. Earlier successes whose rows are
+//! `--resume`: what earlier runs already granted (or, for `end`, ended). Their results file,
+//! the partial files of resumes that were killed, and the completion journals of runs that were
+//! killed are read by header name; the latest success for each (environment, user) is kept. An
+//! input row whose earlier success still holds (the same request, and a bypass in force beyond
+//! a margin; for `end`, any earlier end) is recorded again and not sent; any other row is
+//! processed. Earlier successes whose rows are
 //! gone from the input stay in the results, marked, so no granted bypass drops out of the
 //! record.
 
@@ -17,7 +18,7 @@ use crate::input::{UserColumn, user_column_of};
 use crate::pingone::NameAttribute;
 use crate::record::journal::JOURNAL_SUFFIX;
 use crate::record::manifest::{Manifest, ManifestError};
-use crate::row::{RESULT_COLUMNS, RecordedCells, ResultRow, RowOrigin, RowStatus};
+use crate::row::{RecordedCells, Report, ResultRow, RowOrigin};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
@@ -109,6 +110,9 @@ pub struct ResumeRules {
     pub margin: Duration,
     /// `--until` as given to this run, for rows whose until cell is empty.
     pub default_until: Option<String>,
+    /// `end`: an earlier end of a row's bypass stands as it was (ending it again would only
+    /// read it again and find it ending sooner).
+    pub ending: bool,
 }
 
 struct Grant {
@@ -129,6 +133,8 @@ pub struct EarlierResults {
     /// runs. Once the resumed results are complete, all but the results file are removed.
     pub sources: Vec<PathBuf>,
     manifest: Option<Manifest>,
+    /// The report the results were written as: their columns.
+    report: Report,
 }
 
 fn key(environment: &str, user: &str) -> (String, String) {
@@ -151,11 +157,12 @@ fn name_key(
 }
 
 impl EarlierResults {
-    /// Reads the results at `output`, every partial file and journal a killed run left
-    /// beside it, and the run record.
-    pub fn load(output: &Path) -> Result<Self, ResumeError> {
+    /// Reads the results at `output` (of `report`), every partial file and journal a killed
+    /// run left beside it, and the run record.
+    pub fn load(output: &Path, report: Report) -> Result<Self, ResumeError> {
         let mut earlier = Self {
             manifest: Manifest::load(output)?,
+            report,
             ..Self::default()
         };
         let mut files = Vec::new();
@@ -249,6 +256,9 @@ impl EarlierResults {
         };
         grant.matched = true;
         let earlier = &grant.row;
+        if rules.ending {
+            return Decision::Done(Box::new(earlier.clone()));
+        }
         let then_text = if earlier.until.trim().is_empty() {
             self.manifest
                 .as_ref()
@@ -328,7 +338,8 @@ impl EarlierResults {
         })?;
         let mut reader = whole_lines_reader(&bytes);
         let header = reader.headers().map_err(read_error)?.clone();
-        let missing: Vec<&str> = RESULT_COLUMNS
+        let columns = self.report.columns();
+        let missing: Vec<&str> = columns
             .iter()
             .map(|column| column.name())
             .filter(|name| !header.iter().any(|column| column == *name))
@@ -342,7 +353,7 @@ impl EarlierResults {
         let name_columns: Vec<(usize, NameAttribute)> = header
             .iter()
             .enumerate()
-            .skip(RESULT_COLUMNS.len())
+            .skip(columns.len())
             .filter_map(|(index, name)| match user_column_of(name) {
                 Some(UserColumn::Name(attribute)) => Some((index, attribute)),
                 _ => None,
@@ -366,7 +377,7 @@ impl EarlierResults {
             let Some(row) = cells.into_row() else {
                 continue;
             };
-            if row.status != RowStatus::Succeeded {
+            if !row.granted() {
                 continue;
             }
             let key = key(&row.environment_id, &row.user_id);

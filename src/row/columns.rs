@@ -219,14 +219,20 @@ pub struct RecordedCells {
     row: String,
     environment_id: String,
     user_id: String,
+    // `end`'s report has no `until`, `requested_until`, `can_bypass_mfa` or `attempts`, and
+    // only it has `previous_until`.
+    #[serde(default)]
     until: String,
+    #[serde(default)]
     requested_until: String,
     status: String,
     http_status: String,
+    #[serde(default)]
     can_bypass_mfa: String,
     bypass_mfa_enabled_until: String,
     #[serde(default)]
     previous_until: String,
+    #[serde(default)]
     attempts: String,
     error_code: String,
     error_message: String,

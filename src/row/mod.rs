@@ -418,11 +418,16 @@ impl ResultRow {
         let earlier_row = earlier
             .row
             .map_or_else(|| "an earlier run".to_owned(), |row| format!("row {row}"));
+        let change = if earlier.status == RowStatus::Ended {
+            "ended"
+        } else {
+            "granted"
+        };
         Self {
             row: None,
             error_code: NOT_IN_INPUT.to_owned(),
             error_message: format!(
-                "granted by an earlier run ({earlier_row} then); no row of this input was sent for it, so the record is kept"
+                "{change} by an earlier run ({earlier_row} then); no row of this input was sent for it, so the record is kept"
             ),
             extras: vec![String::new(); extra_columns],
             ..earlier.clone()

@@ -70,7 +70,11 @@ async fn end_ends_what_the_run_granted_leaves_a_changed_bypass_alone_and_force_e
     let plan = files.output.with_file_name("users.results.end-plan.csv");
     let dry = command(&simulator, "end", &files.output, &["--dry-run"]).await;
     assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
-    assert_eq!(simulator.stats().total_puts(), puts_before, "a dry run never PUTs");
+    assert_eq!(
+        simulator.stats().total_puts(),
+        puts_before,
+        "a dry run never PUTs"
+    );
     let planned = read_results(&plan);
     assert_eq!(
         column(&planned, "status"),
@@ -116,7 +120,8 @@ async fn end_ends_what_the_run_granted_leaves_a_changed_bypass_alone_and_force_e
             pingone_bypass::pingone::format_bypass_until(until)
         );
         assert!(
-            until > before_end + Duration::seconds(30) && until <= Utc::now() + Duration::minutes(1),
+            until > before_end + Duration::seconds(30)
+                && until <= Utc::now() + Duration::minutes(1),
             "{user}'s bypass ends within the minute: {until}"
         );
         assert_eq!(
@@ -124,7 +129,11 @@ async fn end_ends_what_the_run_granted_leaves_a_changed_bypass_alone_and_force_e
             instant(&granted[index]["bypass_mfa_enabled_until"]),
             "the expiry before the end is recorded"
         );
-        assert_eq!(simulator.stats().puts_for(ENV_A, user), 2, "one grant, one end");
+        assert_eq!(
+            simulator.stats().puts_for(ENV_A, user),
+            2,
+            "one grant, one end"
+        );
     }
     assert_eq!(simulator.stats().puts_for(ENV_A, extended), 2, "not ended");
     assert_eq!(simulator.stats().puts_for(ENV_A, stranger), 0);
@@ -156,10 +165,20 @@ async fn end_ends_what_the_run_granted_leaves_a_changed_bypass_alone_and_force_e
     let rows = read_results(&forced_path);
     assert_eq!(
         column(&rows, "error_code"),
-        ["ENDS_SOONER", "NOT_GRANTED", "ENDS_SOONER", "", "NOT_GRANTED"]
+        [
+            "ENDS_SOONER",
+            "NOT_GRANTED",
+            "ENDS_SOONER",
+            "",
+            "NOT_GRANTED"
+        ]
     );
     assert_eq!(rows[3]["status"], "ended");
-    assert_eq!(simulator.stats().puts_for(ENV_A, extended), 3, "only it is sent");
+    assert_eq!(
+        simulator.stats().puts_for(ENV_A, extended),
+        3,
+        "only it is sent"
+    );
     assert_eq!(simulator.stats().puts_for(ENV_A, ada), 2);
 
     let checked = command(&simulator, "status", &files.output, &[]).await;
@@ -219,8 +238,15 @@ async fn end_of_a_population_ends_the_bypasses_in_force_and_skips_the_rest() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows = read_results(&report);
     assert_eq!(column(&rows, "status"), ["ended", "skipped", "skipped"]);
-    assert_eq!(column(&rows, "error_code"), ["", "NO_BYPASS", "ENDS_SOONER"]);
-    assert_eq!(simulator.stats().total_puts(), 1, "only the bypass in force");
+    assert_eq!(
+        column(&rows, "error_code"),
+        ["", "NO_BYPASS", "ENDS_SOONER"]
+    );
+    assert_eq!(
+        simulator.stats().total_puts(),
+        1,
+        "only the bypass in force"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +298,10 @@ async fn in_outside_half_a_minute_to_an_hour_is_exit_2_and_sends_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_runs_plan_has_a_name_of_its_own_so_the_real_run_goes_ahead() {
     let simulator = start(SimulatorConfig::default()).await;
-    let files = run_files(&format!("envID,userID,until\n{ENV_A},{},8h\n", Uuid::new_v4()));
+    let files = run_files(&format!(
+        "envID,userID,until\n{ENV_A},{},8h\n",
+        Uuid::new_v4()
+    ));
     let planned = command(&simulator, "run", &files.input, &["--dry-run"]).await;
     assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
     assert_eq!(
@@ -285,7 +314,10 @@ async fn a_dry_runs_plan_has_a_name_of_its_own_so_the_real_run_goes_ahead() {
     assert!(!files.output.exists(), "the plan is not the results");
     let ran = command(&simulator, "run", &files.input, &[]).await;
     assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
-    assert_eq!(column(&read_results(&files.output), "status"), ["succeeded"]);
+    assert_eq!(
+        column(&read_results(&files.output), "status"),
+        ["succeeded"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,10 +332,13 @@ async fn a_rehearsal_keeps_its_tenant_so_run_status_and_end_see_one_tenant() {
     std::fs::write(&input, first_rows.join("\n") + "\n").expect("written");
     let rehearse = |subcommand: &'static str, input: std::path::PathBuf| async move {
         let mut command = crate::support::binary();
-        command
-            .arg(subcommand)
-            .arg(&input)
-            .args(["--simulate", "--progress", "never", "--retries", "8"]);
+        command.arg(subcommand).arg(&input).args([
+            "--simulate",
+            "--progress",
+            "never",
+            "--retries",
+            "8",
+        ]);
         command.output().await.expect("runs")
     };
     let ran = rehearse("run", input.clone()).await;
@@ -339,6 +374,68 @@ async fn a_rehearsal_keeps_its_tenant_so_run_status_and_end_see_one_tenant() {
         assert!(
             remaining == "1m" || remaining.ends_with('s'),
             "ended within the minute: {remaining}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_end_resumes_keeping_what_it_ended_and_ends_the_rest() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let files = run_files(&crate::support::users_csv(40, ENV_A, "8h"));
+    let ran = command(&simulator, "run", &files.input, &[]).await;
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    let ends = files.output.with_file_name("users.results.end.csv");
+    let ends_text = ends.display().to_string();
+    let first = pingone_command(
+        &simulator,
+        "end",
+        &files.output,
+        &["--rate", "20", "-o", &ends_text],
+    )
+    .spawn()
+    .expect("starts");
+    crate::support::wait_for_puts(&simulator, 40 + 5).await;
+    crate::support::signal(&first, "-INT");
+    let interrupted = first.wait_with_output().await.expect("ends");
+    assert_eq!(
+        interrupted.status.code(),
+        Some(130),
+        "{}",
+        stderr(&interrupted)
+    );
+    let earlier = read_results(&ends);
+    let ended_first: Vec<usize> = (0..earlier.len())
+        .filter(|&index| earlier[index]["status"] == "ended")
+        .collect();
+    assert!(
+        !ended_first.is_empty() && ended_first.len() < 40,
+        "{:?}",
+        column(&earlier, "status")
+    );
+    assert!(column(&earlier, "status").contains(&"not_attempted"));
+
+    let resumed = command(
+        &simulator,
+        "end",
+        &files.output,
+        &["--resume", "-o", &ends_text],
+    )
+    .await;
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let rows = read_results(&ends);
+    assert_eq!(column(&rows, "status"), vec!["ended"; 40]);
+    for index in ended_first {
+        assert_eq!(
+            rows[index], earlier[index],
+            "an earlier end is kept as it was"
+        );
+    }
+    for row in &rows {
+        let user = Uuid::parse_str(&row["user_id"]).expect("an ID");
+        assert_eq!(
+            simulator.stats().puts_for(ENV_A, user),
+            2,
+            "one grant and one end for {user}"
         );
     }
 }

@@ -3,8 +3,8 @@
 
 mod audit_trail;
 mod bounds;
-mod end;
 mod browser;
+mod end;
 mod fuzz_corpus;
 mod hostile_csv;
 mod hostile_workbooks;

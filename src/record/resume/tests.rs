@@ -18,7 +18,7 @@ fn load(contents: &str) -> Result<EarlierResults, ResumeError> {
     let folder = tempfile::tempdir().expect("a folder");
     let path = folder.path().join("users.results.csv");
     std::fs::write(&path, contents).expect("written");
-    EarlierResults::load(&path)
+    EarlierResults::load(&path, crate::row::Report::Grants)
 }
 
 fn origin(user: &str, until: &str) -> RowOrigin {
@@ -39,6 +39,7 @@ fn rules_at(now: &str) -> ResumeRules {
         now: parse_exact_bypass_until(now).expect("an instant"),
         margin: Duration::from_secs(15 * 60),
         default_until: None,
+        ending: false,
     }
 }
 
@@ -214,7 +215,7 @@ fn partial_files_and_journals_of_killed_runs_are_read_too() {
     )
     .expect("written");
     std::fs::write(folder.path().join("other.results.csv.1.partial"), "x").expect("written");
-    let earlier = EarlierResults::load(&output).expect("loads");
+    let earlier = EarlierResults::load(&output, crate::row::Report::Grants).expect("loads");
     assert_eq!(earlier.succeeded_rows(), 2);
     assert_eq!(earlier.sources.len(), 3);
     assert_eq!(earlier.sources[0], output);
