@@ -31,6 +31,7 @@ pub const MOST_TIMEOUT: Duration = Duration::from_secs(3600);
 /// least half a minute, so that a PUT on its way (under the rate limit, with retries) does not
 /// arrive after the expiry it sets; at most an hour, so that an end is an end.
 pub const END_IN_TEXT: &str = "1m";
+pub const END_IN: Duration = Duration::from_secs(60);
 pub const LEAST_END_IN: Duration = Duration::from_secs(30);
 pub const MOST_END_IN: Duration = Duration::from_secs(3600);
 /// The longest `--resume-margin`, as `--max-window`'s: no bypass lasts longer.

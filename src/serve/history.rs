@@ -1,4 +1,5 @@
-//! The page's memory is its work folder: each upload's folder (`run-<n>`, `status-<n>`) keeps
+//! The page's memory is its work folder: each upload's folder (`run-<n>`, `status-<n>`, and
+//! `end-<n>` for an end of a run's bypasses) keeps
 //! what the upload was (`upload.json`), the plan and its summary, the results, the journal and
 //! how the run's process ended (`ended.json`). A `serve` restarted on the same folder reads them
 //! back, lists every earlier run with its state, and numbers new runs after them, so nothing
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{Phase, RunEntry};
+use super::state::{EntryKind, Phase, RunEntry};
 use crate::record::journal::Journal;
 use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
 use crate::record::summary::Summary;
@@ -29,13 +30,6 @@ pub struct EndRecord {
     /// `None` when it died.
     pub exit_code: Option<u8>,
     pub died: Option<String>,
-}
-
-/// Which kind of upload a folder holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Run,
-    Status,
 }
 
 pub const UPLOAD_RECORD: &str = "upload.json";
@@ -71,8 +65,9 @@ pub(super) fn earlier(workdir: &Path) -> (BTreeMap<u64, RunEntry>, u64) {
             continue;
         };
         let (kind, number) = match name.split_once('-') {
-            Some(("run", number)) => (Kind::Run, number),
-            Some(("status", number)) => (Kind::Status, number),
+            Some(("run", number)) => (EntryKind::Grant, number),
+            Some(("status", number)) => (EntryKind::Status, number),
+            Some(("end", number)) => (EntryKind::End, number),
             _ => continue,
         };
         let Ok(id) = number.parse::<u64>() else {
@@ -90,25 +85,25 @@ pub(super) fn earlier(workdir: &Path) -> (BTreeMap<u64, RunEntry>, u64) {
 }
 
 /// The page's entry for an earlier upload's folder; `None` for one never planned.
-fn read_folder(kind: Kind, folder: PathBuf) -> Option<RunEntry> {
+fn read_folder(kind: EntryKind, folder: PathBuf) -> Option<RunEntry> {
     let name = read::<UploadRecord>(&folder.join(UPLOAD_RECORD))
         .map(|upload| upload.name)
         .unwrap_or_else(|| "an earlier upload".to_owned());
     let (plan_summary, results) = match kind {
-        Kind::Run => ("plan.summary.json", "results.csv"),
-        Kind::Status => ("status.summary.json", "status.csv"),
+        EntryKind::Grant | EntryKind::End => ("plan.summary.json", "results.csv"),
+        EntryKind::Status => ("status.summary.json", "status.csv"),
     };
     let plan = read::<Summary>(&folder.join(plan_summary))?;
     let ended = read::<EndRecord>(&folder.join(END_RECORD));
     let journal = Journal::path_for(&folder.join(results));
-    let phase = match (kind, ended) {
-        (Kind::Status, _) => Phase::Done {
+    let phase = match (kind == EntryKind::Status, ended) {
+        (true, _) => Phase::Done {
             summary: plan.clone(),
             exit_code: 0,
             attention: Vec::new(),
         },
         (
-            Kind::Run,
+            false,
             Some(EndRecord {
                 exit_code: Some(exit_code),
                 ..
@@ -124,21 +119,22 @@ fn read_folder(kind: Kind, folder: PathBuf) -> Option<RunEntry> {
                 attention: Vec::new(),
             },
         },
-        (Kind::Run, Some(EndRecord { died, .. })) => Phase::Died {
+        (false, Some(EndRecord { died, .. })) => Phase::Died {
             why: died.unwrap_or_else(|| "its process ended without finishing".to_owned()),
             attention: Vec::new(),
         },
-        (Kind::Run, None) if journal.exists() || folder.join(results).exists() => Phase::Died {
+        (false, None) if journal.exists() || folder.join(results).exists() => Phase::Died {
             why: "the server stopped while it ran".to_owned(),
             attention: Vec::new(),
         },
-        (Kind::Run, None) => Phase::Planned,
+        (false, None) => Phase::Planned,
     };
     let name = match kind {
-        Kind::Run => name,
-        Kind::Status => format!("who has a bypass: {name}"),
+        EntryKind::Grant | EntryKind::End => name,
+        EntryKind::Status => format!("who has a bypass: {name}"),
     };
     Some(RunEntry {
+        kind,
         name,
         folder,
         plan,
@@ -146,7 +142,7 @@ fn read_folder(kind: Kind, folder: PathBuf) -> Option<RunEntry> {
     })
 }
 
-/// What a run's journal holds: rows finished, and of them granted.
+/// What a run's journal holds: rows finished, and of them granted (or, of an end, ended).
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct JournalHolds {
     pub(super) rows: u64,
@@ -166,7 +162,10 @@ pub(super) fn journal_holds(folder: &Path) -> JournalHolds {
         .and_then(|header| header.iter().position(|name| name == "status"));
     for record in reader.records().map_while(Result::ok) {
         held.rows += 1;
-        if status_at.and_then(|at| record.get(at)) == Some("succeeded") {
+        if matches!(
+            status_at.and_then(|at| record.get(at)),
+            Some("succeeded" | "ended")
+        ) {
             held.succeeded += 1;
         }
     }

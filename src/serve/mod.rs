@@ -1,16 +1,18 @@
 //! `pingone-bypass serve`: a page on loopback for the people who hold the spreadsheet during an
 //! outage. Upload a file, see the plan (who, until when, where), confirm, watch the progress,
-//! download the results. Every step is the pipeline itself: the plan is `run --dry-run
-//! --resolve`, the grant is `run`, each a typed request built from the server's options and the
+//! download the results; then end those bypasses the same way. Every step is the pipeline
+//! itself: the plan is `run --dry-run --resolve`, the grant is `run`, an end is `end`, each a
+//! typed request built from the server's options and the
 //! form with the uploaded file as INPUT and run as a child process (`child`), so the page adds
 //! no second implementation of anything and nothing a run does can stop the server. This file
 //! starts the server and guards every request; `uploads` answers the form, `runs` a planned
-//! run's pages, `state` holds what they share. The page is safe by default: loopback
+//! run's pages, `ends` the end of a run's bypasses, `state` holds what they share. The page is safe by default: loopback
 //! only, a one-time launch key exchanged for a `SameSite=Strict`, `HttpOnly` cookie, `Host` and
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
 mod child;
 mod connections;
+mod ends;
 mod history;
 mod pages;
 mod runs;
@@ -121,6 +123,7 @@ pub async fn start(
         .route("/runs/{id}/start", post(start_run))
         .route("/runs/{id}/stop", post(stop_run))
         .route("/runs/{id}/resume", post(resume_run))
+        .route("/runs/{id}/end", post(ends::plan_end))
         .route("/runs/{id}/events", get(events))
         .route("/runs/{id}/{file}", get(download))
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
@@ -232,13 +235,7 @@ async fn home(State(server): Shared) -> Html<String> {
     let listed: Vec<(u64, String, String)> = runs
         .iter()
         .rev()
-        .map(|(id, entry)| {
-            (
-                *id,
-                entry.name.clone(),
-                phase_label(&entry.phase, &entry.folder),
-            )
-        })
+        .map(|(id, entry)| (*id, entry.name.clone(), phase_label(entry)))
         .collect();
     Html(pages::home(&server.config.target, &listed))
 }

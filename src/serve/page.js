@@ -79,6 +79,7 @@ if (numbers && numbers.dataset.events) {
   const bar = document.getElementById("progress");
   const phase = document.getElementById("phase");
   const events = new EventSource(numbers.dataset.events);
+  const ending = numbers.dataset.kind === "end";
   const started = Date.now();
   events.addEventListener("progress", (event) => {
     const p = JSON.parse(event.data);
@@ -91,7 +92,7 @@ if (numbers && numbers.dataset.events) {
     bar.value = p.rows_done;
     phase.textContent = "Running";
     numbers.textContent = p.rows_done + " of " + p.total + " rows, " + p.succeeded +
-      " succeeded, " + p.need_attention + " need attention, " + rate.toFixed(1) +
+      (ending ? " ended or skipped, " : " succeeded, ") + p.need_attention + " need attention, " + rate.toFixed(1) +
       " requests/s" + (Number.isNaN(left) ? "" : ", about " + Math.ceil(left) + " s left");
   });
   events.addEventListener("done", (event) => {
@@ -103,12 +104,20 @@ if (numbers && numbers.dataset.events) {
     if (done.died) {
       phase.textContent = "Died: " + done.died;
       numbers.textContent = "Its journal holds " + done.journal_rows + " of " + s.total +
-        " rows (" + s.succeeded + " granted); Resume finishes it without sending those again.";
+        " rows (" + s.succeeded + (ending ? " ended" : " granted") +
+        "); Resume finishes it without sending those again.";
     } else {
       phase.textContent = (done.exit_code === 130 ? "Stopped" : "Finished") +
         " (exit " + done.exit_code + ")";
-      numbers.textContent = s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
-        " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+      numbers.textContent = ending
+        ? s.total + " rows: " + s.ended + " ended, " + s.skipped + " skipped, " + s.failed +
+          " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted"
+        : s.total + " rows: " + s.succeeded + " succeeded, " + s.failed +
+          " failed, " + s.invalid + " invalid, " + s.not_attempted + " not attempted";
+      const end = document.getElementById("end");
+      if (end && !ending && s.succeeded > 0) {
+        end.hidden = false;
+      }
     }
     const stop = document.getElementById("stop");
     if (stop) {
@@ -116,7 +125,9 @@ if (numbers && numbers.dataset.events) {
     }
     const resume = document.getElementById("resume");
     if (resume && (done.died || done.exit_code === 130 || done.exit_code === 1)) {
-      resume.querySelector("button").textContent = done.exit_code === 1
+      resume.querySelector("button").textContent = ending
+        ? "Resume (rows already ended are not read again)"
+        : done.exit_code === 1
         ? "Retry the rows not granted (failed or not attempted)"
         : "Resume (rows already granted are not sent again)";
       resume.hidden = false;

@@ -270,24 +270,104 @@ pub fn plan(
     )
 }
 
+/// The plan of an end: who would be ended and who skipped and why, and the button that ends
+/// them (`within` says how soon each ends, in words).
+pub fn end_plan(
+    id: u64,
+    name: &str,
+    target: &str,
+    summary: &Summary,
+    rows: &[BTreeMap<String, String>],
+    within: &str,
+) -> String {
+    let mut table = String::new();
+    for row in rows {
+        table.push_str(&format!(
+            "<tr class=\"{status}\"><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td><time class=\"utc\">{}</time></td><td>{}</td></tr>",
+            cell(row, "row"),
+            cell(row, "error_code"),
+            cell(row, "user_id"),
+            cell(row, "previous_until"),
+            cell(row, "error_message"),
+            status = cell(row, "status"),
+        ));
+    }
+    let confirm = if summary.planned > 0 {
+        format!(
+            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">End {} bypasses in {}</button></form>\
+             <p>Each bypass is read again when you confirm: one that changed meanwhile is left as it is then.</p>",
+            summary.planned,
+            escape(within)
+        )
+    } else {
+        "<p id=\"nothing\">No bypass here is in force and ends later: nothing to end.</p>"
+            .to_owned()
+    };
+    layout(
+        "End",
+        &format!(
+            "<h1>Ending the bypasses: {}</h1><p class=\"target\">Requests go {}.</p>\
+             <p id=\"counts\">{} rows: {} to end, {} skipped ({} not granted by the run, {} with no bypass, {} ending sooner, {} changed since), {} failed, {} invalid.</p>\
+             {confirm}<p><a href=\"/runs/{id}/plan.csv\">Download the plan</a></p>\
+             <table><thead><tr><th>Row</th><th>Status</th><th>Why</th><th>User</th><th>In force until (UTC)</th><th>Message</th></tr></thead><tbody>{table}</tbody></table>",
+            escape(name),
+            escape(target),
+            summary.total,
+            summary.planned,
+            summary.skipped,
+            summary.not_granted,
+            summary.no_bypass,
+            summary.ends_sooner,
+            summary.changed_since,
+            summary.failed,
+            summary.invalid,
+        ),
+    )
+}
+
 /// The resume button's words for a run that died or was stopped, and for one with rows not
 /// granted (the page's script uses the same).
 pub const RESUME: &str = "Resume (rows already granted are not sent again)";
 pub const RETRY: &str = "Retry the rows not granted (failed or not attempted)";
+/// An end's resume button, whether it died, was stopped or left rows not ended.
+pub const RESUME_END: &str = "Resume (rows already ended are not read again)";
+
+/// The button that plans the end of a run's (or a status check's) bypasses.
+fn end_offer(id: u64, hidden: bool) -> String {
+    format!(
+        "<form method=\"post\" action=\"/runs/{id}/end\" id=\"end\"{}><button type=\"submit\">End these bypasses</button> <span>(reads each bypass first and shows who would be ended; nothing ends until you confirm)</span></form>",
+        if hidden { " hidden" } else { "" }
+    )
+}
 
 /// A run's page; `resume` shows its resume button from the start with those words (a run that
-/// ended so before the page was opened), which the script otherwise shows when that happens.
-pub fn run(id: u64, name: &str, phase: &str, resume: Option<&str>) -> String {
+/// ended so before the page was opened), which the script otherwise shows when that happens;
+/// a grant's page offers to end its bypasses (from the start when `ended_offer`, a grant that
+/// finished before the page was opened, otherwise when the script sees it finish so).
+pub fn run(
+    id: u64,
+    name: &str,
+    phase: &str,
+    resume: Option<&str>,
+    kind: super::state::EntryKind,
+    ended_offer: bool,
+) -> String {
+    let (kind_name, offer) = match kind {
+        super::state::EntryKind::End => ("end", String::new()),
+        super::state::EntryKind::Grant | super::state::EntryKind::Status => {
+            ("grant", end_offer(id, !ended_offer))
+        }
+    };
     layout(
         "Run",
         &format!(
             "<h1>Run {id}: {}</h1><p id=\"phase\">{}</p>\
-             <progress id=\"progress\" max=\"1\" value=\"0\"></progress><p id=\"numbers\" data-events=\"/runs/{id}/events\"></p>\
+             <progress id=\"progress\" max=\"1\" value=\"0\"></progress><p id=\"numbers\" data-events=\"/runs/{id}/events\" data-kind=\"{kind_name}\"></p>\
              <table id=\"attention\" hidden><caption>Rows that need attention, as they finish (the first {most}; the results have every row)</caption>\
              <thead><tr><th>Row</th><th>Status</th><th>User ID</th><th>Error</th></tr></thead><tbody></tbody></table>\
              <form method=\"post\" action=\"/runs/{id}/stop\"><button type=\"submit\" id=\"stop\">Stop (rows in flight finish; the rest are not attempted)</button></form>\
              <form method=\"post\" action=\"/runs/{id}/resume\" id=\"resume\"{hidden}><button type=\"submit\">{label}</button></form>\
-             <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>",
+             <p id=\"downloads\"><a href=\"/runs/{id}/results.csv\" id=\"results\">Download the results</a> · <a href=\"/runs/{id}/summary.json\">the summary</a></p>{offer}",
             escape(name),
             escape(phase),
             most = crate::record::progress::MOST_ATTENTION_ROWS,
@@ -329,14 +409,19 @@ pub fn status(id: u64, name: &str, summary: &Summary, rows: &[BTreeMap<String, S
         "Who has a bypass",
         &format!(
             "<h1>Bypasses of {}</h1><p id=\"counts\">{} rows: {} active, {} none, {} failed, {} invalid.</p>\
-             <p><a href=\"/runs/{id}/status.csv\">Download</a></p>\
+             <p><a href=\"/runs/{id}/status.csv\">Download</a></p>{}\
              <table><thead><tr><th>Row</th><th>Status</th><th>User</th><th>Until (UTC)</th><th>Left</th><th>Message</th></tr></thead><tbody>{table}</tbody></table>",
             escape(name),
             summary.total,
             summary.active,
             summary.none,
             summary.failed,
-            summary.invalid
+            summary.invalid,
+            if summary.active > 0 {
+                end_offer(id, false)
+            } else {
+                String::new()
+            }
         ),
     )
 }

@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::child::Ended;
-use super::state::{Phase, ServeConfig, Server, Shared, in_child, page_error};
+use super::state::{EntryKind, Phase, ServeConfig, Server, Shared, in_child, page_error};
 use super::{history, pages};
 use crate::cli::request::RunRequest;
 use crate::cli::run::{GrantArgs, RowsArgs};
@@ -76,7 +76,12 @@ fn launch(
         Err(busy) => return busy.page(),
     };
     let live = Arc::new(LiveCounters::keeping_attention());
-    live.total.store(entry.plan.planned, Ordering::Relaxed);
+    // A grant sends its plan's planned rows; an end reads every row of its input again.
+    let rows = match entry.kind {
+        EntryKind::End => entry.plan.total,
+        EntryKind::Grant | EntryKind::Status => entry.plan.planned,
+    };
+    live.total.store(rows, Ordering::Relaxed);
     let interrupt = CancellationToken::new();
     entry.phase = Phase::Running {
         live: live.clone(),
@@ -84,7 +89,10 @@ fn launch(
     };
     let summary = entry.folder.join("summary.json");
     let folder = entry.folder.clone();
-    let request = grant_request(&server.config, &folder, resume);
+    let request = match entry.kind {
+        EntryKind::End => super::ends::end_request(&server.config, &folder, false, resume),
+        EntryKind::Grant | EntryKind::Status => grant_request(&server.config, &folder, resume),
+    };
     if resume && summary.exists() {
         // The stopped attempt's summary is kept beside the new one.
         let _ = std::fs::rename(&summary, unused_name(&folder, "summary", "json"));
@@ -173,8 +181,13 @@ pub(super) async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -
         Some(entry) => Html(pages::run(
             id,
             &entry.name,
-            &phase_label(&entry.phase, &entry.folder),
-            resume_label(&entry.phase),
+            &phase_label(entry),
+            resume_label(&entry.phase).map(|label| match entry.kind {
+                EntryKind::End => pages::RESUME_END,
+                EntryKind::Grant | EntryKind::Status => label,
+            }),
+            entry.kind,
+            ended_offer(entry),
         ))
         .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),
@@ -311,8 +324,18 @@ pub(super) async fn download(
     }
 }
 
-pub(super) fn phase_label(phase: &Phase, folder: &Path) -> String {
-    match phase {
+/// Whether a run's page offers to end its bypasses from the start: a grant that finished
+/// with some granted (the page's script offers it when that happens while the page is open).
+fn ended_offer(entry: &super::state::RunEntry) -> bool {
+    matches!(
+        (&entry.phase, entry.kind),
+        (Phase::Done { summary, .. }, EntryKind::Grant) if summary.succeeded > 0
+    )
+}
+
+pub(super) fn phase_label(entry: &super::state::RunEntry) -> String {
+    let folder = &entry.folder;
+    match &entry.phase {
         Phase::Died { why, .. } => {
             let held = history::journal_holds(folder);
             format!(
@@ -324,6 +347,12 @@ pub(super) fn phase_label(phase: &Phase, folder: &Path) -> String {
         Phase::Running { live, .. } => format!(
             "running: {} rows done",
             live.rows_done.load(Ordering::Relaxed)
+        ),
+        Phase::Done {
+            summary, exit_code, ..
+        } if entry.kind == EntryKind::End => format!(
+            "finished (exit {exit_code}): {} ended, {} skipped, {} failed, {} invalid",
+            summary.ended, summary.skipped, summary.failed, summary.invalid
         ),
         Phase::Done {
             summary, exit_code, ..

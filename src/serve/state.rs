@@ -85,8 +85,18 @@ impl ServeConfig {
     }
 }
 
+/// What a run of the page does: grant an upload's plan, read an upload's bypasses back, or end
+/// the bypasses a finished grant (or a status check) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EntryKind {
+    Grant,
+    Status,
+    End,
+}
+
 /// One upload and what became of it.
 pub(super) struct RunEntry {
+    pub(super) kind: EntryKind,
     pub(super) name: String,
     pub(super) folder: PathBuf,
     pub(super) plan: Summary,

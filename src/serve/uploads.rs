@@ -13,7 +13,7 @@ use clap::ValueEnum as _;
 
 use super::child::Ended;
 use super::state::{
-    Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, in_child, page_error,
+    EntryKind, Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, in_child, page_error,
     refusal_page, turned_away,
 };
 use super::{history, pages};
@@ -260,6 +260,7 @@ pub(super) async fn plan(State(server): Shared, form: Multipart) -> Response {
     server.runs().insert(
         id,
         RunEntry {
+            kind: EntryKind::Grant,
             name: upload.name,
             folder,
             plan: outcome,
@@ -338,6 +339,7 @@ pub(super) async fn status(State(server): Shared, form: Multipart) -> Response {
     server.runs().insert(
         id,
         RunEntry {
+            kind: EntryKind::Status,
             name: format!("who has a bypass: {}", upload.name),
             folder,
             plan: summary.clone(),

@@ -519,3 +519,140 @@ async fn serve_simulate_needs_no_credentials_and_grants_on_its_own_simulator() {
     let stream = confirm_and_follow(&served, &cookie, 1).await;
     assert!(stream.contains("\"succeeded\":3"), "{stream}");
 }
+
+/// Posts an empty form to `path` (a button of the page), as the signed-in browser does.
+async fn press(served: &Served, cookie: &str, path: &str) -> reqwest::Response {
+    browser()
+        .post(format!("{}{path}", served.base()))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_grant_is_ended_from_its_page_through_a_plan_and_a_confirmation() {
+    // A user the tenant does not have: its grant fails, so the end does not touch it.
+    let missing = Uuid::new_v4();
+    let simulator = start(SimulatorConfig {
+        population: Population::AllExcept([missing].into_iter().collect()),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let served = serve(&simulator, &["--rate", "1000"]).await;
+    let cookie = sign_in(&served).await;
+    let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let mut csv = String::from("envID,userID\n");
+    for user in &users {
+        csv.push_str(&format!("{ENV_A},{user}\n"));
+    }
+    csv.push_str(&format!("{ENV_A},{missing}\n"));
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("outage.csv"),
+        )
+        .text("until", "8h");
+    let plan = post_page(&served, &cookie, "/plan", form).await;
+    assert!(plan.contains("4 rows: 4 to grant, 0 invalid"), "{plan}");
+    confirm_and_follow(&served, &cookie, 1).await;
+    let finished = get_page(&served, &cookie, "/runs/1").await;
+    assert!(
+        finished.contains("action=\"/runs/1/end\" id=\"end\">"),
+        "a finished grant offers its end, shown: {finished}"
+    );
+
+    let end_plan = press(&served, &cookie, "/runs/1/end").await;
+    assert_eq!(end_plan.status(), StatusCode::OK);
+    let end_plan = end_plan.text().await.expect("the end's plan");
+    assert!(
+        end_plan.contains("End 3 bypasses in 1 minute"),
+        "{end_plan}"
+    );
+    assert!(
+        end_plan.contains("4 rows: 3 to end, 1 skipped (1 not granted by the run"),
+        "{end_plan}"
+    );
+    assert_eq!(
+        simulator.stats().total_puts(),
+        4,
+        "the plan of an end PUTs nothing"
+    );
+
+    let stream = confirm_and_follow(&served, &cookie, 2).await;
+    assert!(stream.contains("\"ended\":3"), "{stream}");
+    let results = get_page(&served, &cookie, "/runs/2/results.csv").await;
+    let mut reader = csv::Reader::from_reader(results.as_bytes());
+    let statuses: Vec<String> = reader
+        .records()
+        .map(|record| record.expect("a row")[3].to_owned())
+        .collect();
+    assert_eq!(statuses, ["ended", "ended", "ended", "skipped"]);
+    let within_a_minute = chrono::Utc::now() + chrono::Duration::minutes(1);
+    for user in &users {
+        let until = simulator.bypass(ENV_A, *user).expect("a bypass");
+        assert!(
+            until <= within_a_minute,
+            "{user} ends within the minute: {until}"
+        );
+    }
+    assert_eq!(
+        simulator.stats().total_puts(),
+        7,
+        "three ends, none for the user not granted"
+    );
+
+    let workdir = served.stop();
+    let restarted = serve_in(
+        workdir,
+        crate::support::worker_app_settings(&simulator),
+        &[],
+    )
+    .await;
+    let cookie = sign_in(&restarted).await;
+    let home = get_page(&restarted, &cookie, "/").await;
+    assert!(
+        home.contains("Run 2: end of outage.csv</a> — finished (exit 0): 3 ended, 1 skipped"),
+        "a restarted server lists the end: {home}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_pages_active_bypasses_can_be_ended_the_same_way() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let (active, none) = (Uuid::new_v4(), Uuid::new_v4());
+    simulator.store_bypass(
+        ENV_A,
+        active,
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    );
+    let served = serve(&simulator, &[]).await;
+    let cookie = sign_in(&served).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(
+            format!("envID,userID\n{ENV_A},{active}\n{ENV_A},{none}\n").into_bytes(),
+        )
+        .file_name("check.csv"),
+    );
+    let page = post_page(&served, &cookie, "/status", form).await;
+    assert!(page.contains("action=\"/runs/1/end\""), "{page}");
+    let end_plan = press(&served, &cookie, "/runs/1/end")
+        .await
+        .text()
+        .await
+        .expect("the end's plan");
+    assert!(
+        end_plan.contains("End 1 bypasses in 1 minute"),
+        "{end_plan}"
+    );
+    assert!(end_plan.contains("1 with no bypass"), "{end_plan}");
+    let stream = confirm_and_follow(&served, &cookie, 2).await;
+    assert!(stream.contains("\"ended\":1"), "{stream}");
+    assert_eq!(simulator.stats().puts_for(ENV_A, active), 1);
+    assert_eq!(
+        simulator.stats().puts_for(ENV_A, none),
+        0,
+        "no bypass is created"
+    );
+}

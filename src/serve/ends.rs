@@ -1,0 +1,162 @@
+//! Closing an incident from the page: a finished grant's results (or a status check's report)
+//! become the input of an `end` in a folder of its own (`end-<n>`). "End these bypasses" plans
+//! it in a child process (`end --dry-run`: the bypasses are read, nothing is PUT), shows who
+//! would be ended and who skipped and why, and the confirmation starts the end itself through
+//! the same launch, progress and downloads as a grant. The end reads every bypass again when
+//! it runs, so a bypass that changed after the plan was shown is decided on as it is then.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use super::child::Ended;
+use super::state::{
+    EntryKind, Phase, RunEntry, ServeConfig, Shared, in_child, page_error, refusal_page,
+};
+use super::{history, pages};
+use crate::cli::request::RunRequest;
+use crate::cli::run::{GrantArgs, RowsArgs};
+use crate::config::Mode;
+use crate::row::Ending;
+
+/// How long an ended bypass still lasts: `end`'s default `--in`, and as the button says it.
+const ENDS_IN: std::time::Duration = crate::defaults::END_IN;
+const ENDS_IN_WORDS: &str = "1 minute";
+
+/// The end of the bypasses in `folder`'s input: its plan (`dry_run`), or the end itself
+/// (resumed when `resume`).
+pub(super) fn end_request(
+    config: &ServeConfig,
+    folder: &Path,
+    dry_run: bool,
+    resume: bool,
+) -> RunRequest {
+    let output = if dry_run { "plan.csv" } else { "results.csv" };
+    let rows = RowsArgs {
+        input: Some(folder.join(INPUT).display().to_string()),
+        output: Some(folder.join(output).display().to_string()),
+        ..RowsArgs::default()
+    };
+    let grant = GrantArgs {
+        resume,
+        ..GrantArgs::default()
+    };
+    let mode = Mode::End {
+        ending: Ending {
+            within: ENDS_IN,
+            force: false,
+        },
+        dry_run,
+    };
+    config.request(mode, rows, grant)
+}
+
+/// The end's input, as kept in its folder.
+const INPUT: &str = "input.csv";
+
+/// "End these bypasses" on a finished grant's page or a status check's: the plan of the end.
+pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    let source = {
+        let runs = server.runs();
+        let Some(entry) = runs.get(&id) else {
+            return page_error(StatusCode::NOT_FOUND, "no such run");
+        };
+        match (entry.kind, &entry.phase) {
+            (EntryKind::Grant, Phase::Done { summary, .. }) if summary.succeeded > 0 => Some((
+                entry.folder.join("results.csv"),
+                format!("end of {}", entry.name),
+            )),
+            (EntryKind::Status, Phase::Done { summary, .. }) if summary.active > 0 => Some((
+                entry.folder.join("status.csv"),
+                format!("end of {}", entry.name),
+            )),
+            _ => None,
+        }
+    };
+    let Some((source, name)) = source else {
+        return Redirect::to(&format!("/runs/{id}")).into_response();
+    };
+    let _running = match server.run_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy.page(),
+    };
+    let end_id = server.next_run.fetch_add(1, Ordering::Relaxed);
+    let folder = server.config.workdir.join(format!("end-{end_id}"));
+    if let Err(error) = keep_input(&source, &folder) {
+        return page_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!(
+                "cannot keep the end's input in {}: {error}",
+                folder.display()
+            ),
+        );
+    }
+    history::keep(
+        &folder,
+        history::UPLOAD_RECORD,
+        &history::UploadRecord { name: name.clone() },
+    );
+    let planning = end_request(&server.config, &folder, true, false);
+    let summary_path = folder.join("plan.summary.json");
+    let ended = in_child(
+        &server,
+        planning,
+        (&folder.join("plan"), &summary_path),
+        None,
+    )
+    .await;
+    let summary = match ended {
+        Ended::Finished { summary, .. } => summary,
+        Ended::Refused(message, setting) => {
+            let _ = std::fs::remove_dir_all(&folder);
+            return refusal_page(&message, setting);
+        }
+        Ended::Died(why) => {
+            let _ = std::fs::remove_dir_all(&folder);
+            return page_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "the bypasses could not be read: the process reading them ended ({why}); nothing was ended"
+                ),
+            );
+        }
+    };
+    let rows = pages::read_rows(&folder.join("plan.csv"));
+    let html = pages::end_plan(
+        end_id,
+        &name,
+        &server.config.target,
+        &summary,
+        &rows,
+        ENDS_IN_WORDS,
+    );
+    server.runs().insert(
+        end_id,
+        RunEntry {
+            kind: EntryKind::End,
+            name,
+            folder,
+            plan: summary,
+            phase: Phase::Planned,
+        },
+    );
+    Html(crate::secrets::scrub(&html)).into_response()
+}
+
+/// Copies `source` into a new folder, readable by this user alone, as the end's input; a folder
+/// already there (another server on the same work folder) is never written into.
+fn keep_input(source: &Path, folder: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let bytes = std::fs::read(source)?;
+    std::fs::DirBuilder::new().mode(0o700).create(folder)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(folder.join(INPUT))?
+        .write_all(&bytes)
+}
