@@ -340,23 +340,22 @@ fn end_offer(id: u64, hidden: bool) -> String {
     )
 }
 
+/// Which run a run's page shows.
+pub enum RunPage {
+    /// A grant, which offers to end its bypasses: from the start when `end_offered` (it
+    /// finished with some granted before the page was opened), otherwise when the script sees
+    /// it finish so.
+    Grant { end_offered: bool },
+    /// An end of bypasses.
+    End,
+}
+
 /// A run's page; `resume` shows its resume button from the start with those words (a run that
-/// ended so before the page was opened), which the script otherwise shows when that happens;
-/// a grant's page offers to end its bypasses (from the start when `ended_offer`, a grant that
-/// finished before the page was opened, otherwise when the script sees it finish so).
-pub fn run(
-    id: u64,
-    name: &str,
-    phase: &str,
-    resume: Option<&str>,
-    kind: super::state::EntryKind,
-    ended_offer: bool,
-) -> String {
-    let (kind_name, offer) = match kind {
-        super::state::EntryKind::End => ("end", String::new()),
-        super::state::EntryKind::Grant | super::state::EntryKind::Status => {
-            ("grant", end_offer(id, !ended_offer))
-        }
+/// ended so before the page was opened), which the script otherwise shows when that happens.
+pub fn run(id: u64, name: &str, phase: &str, resume: Option<&str>, page: RunPage) -> String {
+    let (kind_name, offer) = match page {
+        RunPage::End => ("end", String::new()),
+        RunPage::Grant { end_offered } => ("grant", end_offer(id, !end_offered)),
     };
     layout(
         "Run",

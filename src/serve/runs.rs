@@ -186,8 +186,12 @@ pub(super) async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -
                 EntryKind::End => pages::RESUME_END,
                 EntryKind::Grant | EntryKind::Status => label,
             }),
-            entry.kind,
-            ended_offer(entry),
+            match entry.kind {
+                EntryKind::End => pages::RunPage::End,
+                EntryKind::Grant | EntryKind::Status => pages::RunPage::Grant {
+                    end_offered: ended_offer(entry),
+                },
+            },
         ))
         .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),
