@@ -283,6 +283,77 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
         }
     }
     assert_eq!(succeeded, 5);
+
+    // The incident is over: the finished run's page, open all along, now offers its end.
+    let end = browser
+        .find(Locator::Css("#end button"))
+        .await
+        .expect("the end button");
+    assert!(
+        end.is_displayed().await.expect("its visibility"),
+        "a run that granted offers to end its bypasses once it finishes"
+    );
+    end.click().await.expect("the end is planned");
+    let counts = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("counts"))
+        .await
+        .expect("the end's plan")
+        .text()
+        .await
+        .expect("its counts");
+    assert_eq!(
+        counts,
+        "6 rows: 5 to end, 1 skipped (1 not granted by the run, 0 with no bypass, 0 ending sooner, 0 changed since), 0 failed, 0 invalid."
+    );
+    assert_eq!(
+        simulator.stats().total_puts(),
+        6,
+        "planning an end PUTs nothing"
+    );
+    screenshot(
+        "4-end-plan",
+        &browser.screenshot().await.expect("a screenshot"),
+    );
+    let confirm = browser
+        .find(Locator::Id("confirm"))
+        .await
+        .expect("the confirm button");
+    assert_eq!(
+        confirm.text().await.expect("its label"),
+        "End 5 bypasses in 1 minute"
+    );
+    confirm.click().await.expect("confirmed");
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-finished=true]"))
+        .await
+        .expect("the end finishes");
+    let numbers = browser
+        .find(Locator::Id("numbers"))
+        .await
+        .expect("the numbers")
+        .text()
+        .await
+        .expect("their text");
+    assert_eq!(
+        numbers,
+        "6 rows: 5 ended, 1 skipped, 0 failed, 0 invalid, 0 not attempted"
+    );
+    screenshot(
+        "5-ended",
+        &browser.screenshot().await.expect("a screenshot"),
+    );
+    let within_a_minute = chrono::Utc::now() + chrono::Duration::minutes(1);
+    for user in &users {
+        let until = simulator.bypass(ENV_A, *user).expect("a bypass");
+        assert!(
+            until <= within_a_minute,
+            "{user}'s bypass ends within the minute"
+        );
+    }
     browser.close().await.expect("the session ends");
 }
 
