@@ -474,9 +474,14 @@ fn run_record(config: &RunConfig) -> RunRecord {
 }
 
 /// The place a run's results go, claimed: the lock, and on `--resume` the earlier results
-/// checked to have been made against the same API.
+/// checked to have been made against the same API (as, for `end`, the results it ends).
 fn claim(config: &RunConfig) -> Result<ResultsPlace, RunError> {
     let identity = config.target.api_identity(config.rehearsal);
+    if let (Mode::End { .. }, Rows::Input(InputSource::File(input))) = (config.mode, &config.input)
+    {
+        crate::record::resume::check_end_api(input, &identity, config.resume_any_api)
+            .map_err(crate::record::place::PlaceError::from)?;
+    }
     let resume = config.resume.then_some((&identity, config.resume_any_api));
     Ok(ResultsPlace::claim(
         &config.output,

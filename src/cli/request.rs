@@ -79,7 +79,7 @@ impl EndArgs {
             grant: GrantArgs {
                 timezone: self.timezone.clone(),
                 resume: self.resume,
-                resume_any_api: self.resume_any_api,
+                resume_any_api: self.any_api,
                 ..GrantArgs::default()
             },
         }

@@ -198,9 +198,10 @@ pub struct EndArgs {
     #[arg(long, conflicts_with = "overwrite", help_heading = "Ending")]
     pub resume: bool,
 
-    /// With --resume: resume results that were made against another API (or the simulator).
-    #[arg(long, requires = "resume", help_heading = "Ending")]
-    pub resume_any_api: bool,
+    /// End (and resume) results that were made against another API than this one, or on the
+    /// simulator: without it, such results are exit 2 and nothing is sent.
+    #[arg(long, help_heading = "Ending")]
+    pub any_api: bool,
 }
 
 /// `status`: the rows only; nothing is granted, so no expiry, resume or dry run applies.

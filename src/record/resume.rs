@@ -46,6 +46,14 @@ pub enum ResumeError {
         now: String,
     },
     #[error(
+        "{results} records bypasses granted on {earlier}, but this end sends to {now}; end them where they were granted (with --simulate for a rehearsal's), or pass --any-api if that is really meant"
+    )]
+    EndElsewhere {
+        results: PathBuf,
+        earlier: String,
+        now: String,
+    },
+    #[error(
         "cannot tell which API the earlier results {results} were made against: their run record {manifest} is missing; pass --resume-any-api to resume them anyway"
     )]
     UnknownApi { results: PathBuf, manifest: PathBuf },
@@ -400,6 +408,31 @@ impl EarlierResults {
         }
         Ok(())
     }
+}
+
+/// Refuses to end the bypasses of `results` on another API than the one their run record says
+/// they were granted on (a rehearsal's on PingOne, or a real run's on the simulator), unless
+/// `any_api`: its users are not that API's, and their bypasses, if any, not that run's. Results
+/// without a run record (copied on their own) are not refused: `CHANGED_SINCE` still guards
+/// every row.
+pub fn check_end_api(results: &Path, now: &ApiIdentity, any_api: bool) -> Result<(), ResumeError> {
+    if any_api || *now == ApiIdentity::DryRun {
+        return Ok(());
+    }
+    let Some(manifest) = Manifest::load(results)? else {
+        return Ok(());
+    };
+    for run in manifest.runs() {
+        let earlier = ApiIdentity::of(run);
+        if earlier != ApiIdentity::DryRun && !earlier.same_as(now) {
+            return Err(ResumeError::EndElsewhere {
+                results: results.to_owned(),
+                earlier: earlier.describe(),
+                now: now.describe(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Partial files of killed resumes and journals of killed runs beside `output`, oldest first.

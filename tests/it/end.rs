@@ -1,8 +1,9 @@
 //! `pingone-bypass end` through the binary: the incident's arc on one simulated tenant (a run,
 //! one user extended in between by another request, `end --dry-run`, `end`, `end --force`,
 //! `status`), a population's bypasses ended, a user whose bypass cannot be read, the bounds of
-//! `--in`, a dry run's plan named apart from the run that follows it, and a `--simulate`
-//! rehearsal whose tenant outlives each command.
+//! `--in`, a dry run's plan named apart from the run that follows it, a `--simulate`
+//! rehearsal whose tenant outlives each command (and whose results no real end takes), and an
+//! interrupted end resumed.
 
 use chrono::{DateTime, Duration, Utc};
 use pingone_bypass::simulator::{DirectoryUser, Population, SimulatorConfig};
@@ -351,6 +352,17 @@ async fn a_rehearsal_keeps_its_tenant_so_run_status_and_end_see_one_tenant() {
             .exists(),
         "the tenant is kept beside the results"
     );
+    // A rehearsal's results ended on a real API: refused, nothing sent.
+    let elsewhere = start(SimulatorConfig::default()).await;
+    let refused = command(&elsewhere, "end", &results, &[]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("the built-in simulator")
+            && stderr(&refused).contains("--simulate"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(elsewhere.stats().tokens_issued, 0);
     let checked = rehearse("status", results.clone()).await;
     assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
     let status_path = folder.path().join("outage.rehearsal.results.status.csv");
