@@ -41,14 +41,9 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
     let saved_tenant = match &rehearsal {
         Some(simulator) => {
             let path = saved_tenant_path(request.rows.simulate_state.clone(), &config.output);
-            match simulator.restore_bypasses(&path) {
-                Ok(bypasses) => {
-                    tracing::info!(path = %path.display(), bypasses, "the rehearsal tenant's bypasses are kept in this file between --simulate commands");
-                }
-                Err(error) => {
-                    format.error(&error.to_string());
-                    return Ok(exit::USAGE);
-                }
+            if let Err(error) = restore_tenant(simulator, &path) {
+                format.error(&error.to_string());
+                return Ok(exit::USAGE);
             }
             Some(path)
         }
@@ -89,6 +84,12 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
     {
         format.say(Level::Warn, &error.to_string(), Map::new());
     }
+    Ok(said(format, ran))
+}
+
+/// What the run's end says on standard error (the summary line and what went wrong, or the
+/// error that stopped it and every granted bypass no file took), and its exit code.
+fn said(format: LogFormat, ran: Result<crate::outcome::RunOutcome, RunError>) -> u8 {
     match ran {
         Ok(outcome) => {
             let mut lines = outcome.report().into_iter();
@@ -104,16 +105,26 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
             for line in lines {
                 format.say(Level::Error, &line, Map::new());
             }
-            Ok(outcome.exit_code())
+            outcome.exit_code()
         }
         Err(error) => {
             format.error_about(&error.to_string(), error.setting());
             if let RunError::Record(record) = &error {
                 say_unrecorded(format, &record.unrecorded);
             }
-            Ok(error.exit_code())
+            error.exit_code()
         }
     }
+}
+
+/// Gives the rehearsal's simulator the tenant an earlier `--simulate` command left at `path`.
+fn restore_tenant(
+    simulator: &Simulator,
+    path: &std::path::Path,
+) -> Result<(), crate::simulator::SavedTenantError> {
+    let bypasses = simulator.restore_bypasses(path)?;
+    tracing::info!(path = %path.display(), bypasses, "the rehearsal tenant's bypasses are kept in this file between --simulate commands");
+    Ok(())
 }
 
 /// Where a rehearsal's tenant is kept: `--simulate-state`, or beside the results (in the current

@@ -191,21 +191,18 @@ pub(crate) fn interpret_header(names: &[String], source_name: &str) -> Result<He
             found: names.join(", "),
         });
     }
+    let own_column = |own: &str| {
+        is_results
+            .then(|| names.iter().position(|name| name == own))
+            .flatten()
+    };
     Ok(Header {
         environment,
         users,
         until,
         extras,
-        status: is_results
-            .then(|| names.iter().position(|name| name == "status"))
-            .flatten(),
-        granted_until: is_results
-            .then(|| {
-                names
-                    .iter()
-                    .position(|name| name == "bypass_mfa_enabled_until")
-            })
-            .flatten(),
+        status: own_column("status"),
+        granted_until: own_column("bypass_mfa_enabled_until"),
         field_count: names.len(),
     })
 }

@@ -157,41 +157,10 @@ impl ResultRow {
     ) -> EndDecision {
         let mut row = Self::for_job(origin, RowStatus::Failed, job);
         row.attempts = attempts;
-        let (http_status, state) = match read {
-            Attempt::Success {
-                http_status,
-                answer,
-            } => (http_status, answer),
-            Attempt::Refused {
-                http_status,
-                error_code,
-                error_message,
-                ..
-            } => {
-                row.http_status = Some(http_status);
-                row.error_code = error_code;
-                row.error_message =
-                    format!("the bypass could not be read, so it was not ended: {error_message}");
-                return EndDecision::Recorded(row);
-            }
-            Attempt::NoAnswer { error_message } => {
-                row.error_code = "NO_ANSWER".to_owned();
-                row.error_message =
-                    format!("the bypass could not be read, so it was not ended: {error_message}");
-                return EndDecision::Recorded(row);
-            }
+        let state = match row.read_bypass(read) {
+            Some(state) => state,
+            None => return EndDecision::Recorded(row),
         };
-        row.http_status = Some(http_status);
-        row.can_bypass_mfa = state.can_bypass_mfa;
-        row.previous_until = state.until.map(format_bypass_until).unwrap_or_default();
-        row.bypass_mfa_enabled_until = row.previous_until.clone();
-        if let Some(why) = &state.unreadable {
-            row.error_code = UNREADABLE_RESPONSE.to_owned();
-            row.error_message = format!(
-                "PingOne answered the read (HTTP {http_status}) but {why}, so the bypass was not ended: check it with the status command"
-            );
-            return EndDecision::Recorded(row);
-        }
         let new_end = chrono::Duration::from_std(ending.within)
             .ok()
             .and_then(|within| now.checked_add_signed(within))
@@ -241,6 +210,48 @@ impl ResultRow {
             job: job.clone(),
             new_until: format_bypass_until(new_end),
         })
+    }
+
+    /// Records what the read of the bypass came to on this (failed) row: the state read, or,
+    /// when there is none to go by (an error answer, no answer, a body that cannot be read),
+    /// `None` with the row saying why nothing was ended.
+    fn read_bypass(&mut self, read: Attempt) -> Option<crate::pingone::BypassState> {
+        let not_ended =
+            |message: &str| format!("the bypass could not be read, so it was not ended: {message}");
+        let (http_status, state) = match read {
+            Attempt::Success {
+                http_status,
+                answer,
+            } => (http_status, answer),
+            Attempt::Refused {
+                http_status,
+                error_code,
+                error_message,
+                ..
+            } => {
+                self.http_status = Some(http_status);
+                self.error_code = error_code;
+                self.error_message = not_ended(&error_message);
+                return None;
+            }
+            Attempt::NoAnswer { error_message } => {
+                self.error_code = "NO_ANSWER".to_owned();
+                self.error_message = not_ended(&error_message);
+                return None;
+            }
+        };
+        self.http_status = Some(http_status);
+        self.can_bypass_mfa = state.can_bypass_mfa;
+        self.previous_until = state.until.map(format_bypass_until).unwrap_or_default();
+        self.bypass_mfa_enabled_until = self.previous_until.clone();
+        if let Some(why) = &state.unreadable {
+            self.error_code = UNREADABLE_RESPONSE.to_owned();
+            self.error_message = format!(
+                "PingOne answered the read (HTTP {http_status}) but {why}, so the bypass was not ended: check it with the status command"
+            );
+            return None;
+        }
+        Some(state)
     }
 }
 

@@ -59,22 +59,9 @@ const INPUT: &str = "input.csv";
 
 /// "End these bypasses" on a finished grant's page or a status check's: the plan of the end.
 pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
-    let source = {
-        let runs = server.runs();
-        let Some(entry) = runs.get(&id) else {
-            return page_error(StatusCode::NOT_FOUND, "no such run");
-        };
-        match (entry.kind, &entry.phase) {
-            (EntryKind::Grant, Phase::Done { summary, .. }) if summary.succeeded > 0 => Some((
-                entry.folder.join("results.csv"),
-                format!("end of {}", entry.name),
-            )),
-            (EntryKind::Status, Phase::Done { summary, .. }) if summary.active > 0 => Some((
-                entry.folder.join("status.csv"),
-                format!("end of {}", entry.name),
-            )),
-            _ => None,
-        }
+    let source = match server.runs().get(&id) {
+        None => return page_error(StatusCode::NOT_FOUND, "no such run"),
+        Some(entry) => bypasses_of(entry),
     };
     let Some((source, name)) = source else {
         return Redirect::to(&format!("/runs/{id}")).into_response();
@@ -144,6 +131,17 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
         },
     );
     Html(crate::secrets::scrub(&html)).into_response()
+}
+
+/// The file holding the bypasses `entry` can end, and the end's name: a grant that finished
+/// with some granted (its results), or a status check that found some active (its report).
+fn bypasses_of(entry: &RunEntry) -> Option<(std::path::PathBuf, String)> {
+    let report = match (entry.kind, &entry.phase) {
+        (EntryKind::Grant, Phase::Done { summary, .. }) if summary.succeeded > 0 => "results.csv",
+        (EntryKind::Status, Phase::Done { summary, .. }) if summary.active > 0 => "status.csv",
+        _ => return None,
+    };
+    Some((entry.folder.join(report), format!("end of {}", entry.name)))
 }
 
 /// Copies `source` into a new folder, readable by this user alone, as the end's input; a folder
