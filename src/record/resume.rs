@@ -209,17 +209,14 @@ impl EarlierResults {
                 manifest: Manifest::path_for(results),
             });
         };
-        for run in manifest.runs() {
-            let earlier = ApiIdentity::of(run);
-            if earlier != ApiIdentity::DryRun && !earlier.same_as(now) {
-                return Err(ResumeError::OtherApi {
-                    results: results.to_owned(),
-                    earlier: earlier.describe(),
-                    now: now.describe(),
-                });
-            }
+        match made_elsewhere(manifest, now) {
+            Some(earlier) => Err(ResumeError::OtherApi {
+                results: results.to_owned(),
+                earlier: earlier.describe(),
+                now: now.describe(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// What to do with an input row that validation would send as `requested_until`, by its
@@ -422,17 +419,23 @@ pub fn check_end_api(results: &Path, now: &ApiIdentity, any_api: bool) -> Result
     let Some(manifest) = Manifest::load(results)? else {
         return Ok(());
     };
-    for run in manifest.runs() {
-        let earlier = ApiIdentity::of(run);
-        if earlier != ApiIdentity::DryRun && !earlier.same_as(now) {
-            return Err(ResumeError::EndElsewhere {
-                results: results.to_owned(),
-                earlier: earlier.describe(),
-                now: now.describe(),
-            });
-        }
+    match made_elsewhere(&manifest, now) {
+        Some(earlier) => Err(ResumeError::EndElsewhere {
+            results: results.to_owned(),
+            earlier: earlier.describe(),
+            now: now.describe(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The API, other than `now`, that a run `manifest` records sent to, if any did (a dry run
+/// sent nowhere).
+fn made_elsewhere(manifest: &Manifest, now: &ApiIdentity) -> Option<ApiIdentity> {
+    manifest
+        .runs()
+        .map(ApiIdentity::of)
+        .find(|earlier| *earlier != ApiIdentity::DryRun && !earlier.same_as(now))
 }
 
 /// Partial files of killed resumes and journals of killed runs beside `output`, oldest first.
