@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::gateway::client::{Attempt, PingOneClient, Transaction};
 use crate::gateway::{Gateway, Request, Sent};
 use crate::plan::Job;
-use crate::row::{EndDecision, Ending, ResultRow, RowOrigin};
+use crate::row::{EndDecision, Ending, PendingEnd, ResultRow, RowOrigin};
 
 /// What each row sends.
 #[derive(Debug, Clone, Copy)]
@@ -103,12 +103,44 @@ async fn end_row(
     if !put {
         return pending.planned();
     }
-    match gateway
-        .send(job.environment_id, &pending.put(), transaction)
-        .await
-    {
-        Sent::Answered(attempt, attempts) => pending.answered(attempt, attempts),
-        Sent::Stopped(reason, last) => pending.not_sent(reason, last),
+    let end = EndPut {
+        pending: &pending,
+        sent: std::sync::Mutex::new(pending.new_until.clone()),
+    };
+    let answer = gateway.send(job.environment_id, &end, transaction).await;
+    let sent = end
+        .sent
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match answer {
+        Sent::Answered(attempt, attempts) => pending.answered(attempt, attempts, sent),
+        Sent::Stopped(reason, last) => pending.not_sent(reason, last, sent),
+    }
+}
+
+/// The PUT that ends a bypass. Its expiry is fixed as each attempt goes out, not when the row
+/// was read (`PendingEnd::until_at`), and the last one sent is kept for the row.
+struct EndPut<'a> {
+    pending: &'a PendingEnd,
+    sent: std::sync::Mutex<String>,
+}
+
+impl Request for EndPut<'_> {
+    type Answer = crate::pingone::BypassState;
+    fn send_once(
+        &self,
+        client: &PingOneClient,
+        token: &SecretString,
+        transaction: &Transaction,
+    ) -> impl Future<Output = Attempt<Self::Answer>> + Send {
+        let until = self.pending.until_at(chrono::Utc::now());
+        // Holds a plain string that no panic can leave half-written.
+        *self
+            .sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until.clone();
+        let ids = (self.pending.environment_id(), self.pending.user_id());
+        async move { client.put_bypass(ids, &until, token, transaction).await }
     }
 }
 

@@ -35,22 +35,40 @@ pub enum EndDecision {
     End(PendingEnd),
 }
 
-/// A row whose bypass is to be ended: the row as read, and the expiry that ends it.
+/// A row whose bypass is to be ended: the row as read, the expiry in force, and the expiry
+/// that ends it as the read decided it.
 #[derive(Debug)]
 pub struct PendingEnd {
     row: ResultRow,
     job: Job,
-    /// Exactly what the PUT sends as `bypassMFAEnabledUntil`.
+    /// The expiry in force when the row was read.
+    in_force: DateTime<Utc>,
+    within: Duration,
+    /// The end as decided when the row was read: `within` from then.
     pub new_until: String,
 }
 
 impl PendingEnd {
-    /// The PUT that ends the bypass: the row's IDs with the new expiry.
-    pub fn put(&self) -> Job {
-        Job {
-            requested_until: self.new_until.clone(),
-            ..self.job.clone()
-        }
+    pub fn environment_id(&self) -> uuid::Uuid {
+        self.job.environment_id
+    }
+
+    pub fn user_id(&self) -> uuid::Uuid {
+        self.job.user_id
+    }
+
+    /// The expiry a PUT sent at `now` sets: `--in` from `now`, so that a PUT that waited its
+    /// turn under the rate limit, in retries or through an outage still leaves the bypass
+    /// `--in` after it arrives instead of an expiry already past; but never later than the
+    /// expiry in force (then a millisecond before it), so that an end never lengthens a bypass.
+    pub fn until_at(&self, now: DateTime<Utc>) -> String {
+        let from_now = chrono::Duration::from_std(self.within)
+            .ok()
+            .and_then(|within| now.checked_add_signed(within))
+            .unwrap_or(now)
+            .trunc_subsecs(3);
+        let latest = self.in_force - chrono::Duration::milliseconds(1);
+        format_bypass_until(from_now.min(latest))
     }
 
     /// A dry run's row that would be ended.
@@ -65,12 +83,12 @@ impl PendingEnd {
         self.row
     }
 
-    /// The row once PingOne answered the PUT (or the failure to get an answer), with the
-    /// attempts of the read and of the PUT together.
-    pub fn answered(self, attempt: Attempt, attempts: u32) -> ResultRow {
+    /// The row once PingOne answered the PUT of `sent` (or the failure to get an answer), with
+    /// the attempts of the read and of the PUT together.
+    pub fn answered(self, attempt: Attempt, attempts: u32, sent: String) -> ResultRow {
         let mut row = self.row;
         row.attempts = row.attempts.saturating_add(attempts);
-        row.requested_until = self.new_until;
+        row.requested_until = sent;
         row.completed_at = Utc::now();
         match attempt {
             Attempt::Success {
@@ -117,10 +135,15 @@ impl PendingEnd {
 
     /// The row when the run stopped before the PUT went out (or after it reached PingOne
     /// without an answer to record): the bypass read stays as it was read.
-    pub fn not_sent(self, reason: NotSent, last_answer: Option<(Attempt, u32)>) -> ResultRow {
+    pub fn not_sent(
+        self,
+        reason: NotSent,
+        last_answer: Option<(Attempt, u32)>,
+        sent: String,
+    ) -> ResultRow {
         match last_answer {
             Some((attempt, attempts)) => {
-                let mut row = self.answered(attempt, attempts);
+                let mut row = self.answered(attempt, attempts, sent);
                 row.error_message = format!(
                     "{}; not retried: {}",
                     row.error_message.trim_end(),
@@ -208,6 +231,8 @@ impl ResultRow {
         EndDecision::End(PendingEnd {
             row,
             job: job.clone(),
+            in_force: until,
+            within: ending.within,
             new_until: format_bypass_until(new_end),
         })
     }
@@ -324,12 +349,41 @@ mod tests {
             panic!("not ended");
         };
         assert_eq!(pending.new_until, "2026-12-02T12:01:00.000Z");
-        assert_eq!(pending.put().requested_until, "2026-12-02T12:01:00.000Z");
-        let row = pending.answered(read(Some("2026-12-02T12:01:00.000Z"), Some(true)), 1);
+        assert_eq!(pending.until_at(now()), "2026-12-02T12:01:00.000Z");
+        let row = pending.answered(
+            read(Some("2026-12-02T12:01:00.000Z"), Some(true)),
+            1,
+            pending_sent(),
+        );
         assert_eq!(row.status, RowStatus::Ended);
         assert_eq!(row.previous_until, "2026-12-02T20:00:00.000Z");
         assert_eq!(row.bypass_mfa_enabled_until, "2026-12-02T12:01:00.000Z");
         assert_eq!(row.attempts, 2, "the read and the PUT");
+    }
+
+    fn pending_sent() -> String {
+        "2026-12-02T12:01:00.000Z".to_owned()
+    }
+
+    #[test]
+    fn a_put_that_waited_ends_the_bypass_a_minute_after_it_goes_but_never_later_than_in_force() {
+        let EndDecision::End(pending) = decide(
+            &job(None),
+            read(Some("2026-12-02T12:05:00.000Z"), Some(true)),
+            MINUTE,
+        ) else {
+            panic!("not ended");
+        };
+        let later = |seconds| now() + chrono::Duration::seconds(seconds);
+        assert_eq!(pending.until_at(later(90)), "2026-12-02T12:02:30.000Z");
+        assert_eq!(pending.until_at(later(239)), "2026-12-02T12:04:59.000Z");
+        for waited in [240, 600] {
+            assert_eq!(
+                pending.until_at(later(waited)),
+                "2026-12-02T12:04:59.999Z",
+                "after {waited} s"
+            );
+        }
     }
 
     #[test]

@@ -451,3 +451,26 @@ async fn an_interrupted_end_resumes_keeping_what_it_ended_and_ends_the_rest() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_that_waits_its_turn_still_leaves_the_bypass_a_minute_from_when_it_is_sent() {
+    let simulator = start(SimulatorConfig::default()).await;
+    let user = Uuid::new_v4();
+    simulator.store_bypass(ENV_A, user, Utc::now() + Duration::hours(3));
+    let files = run_files(&format!("envID,userID\n{ENV_A},{user}\n"));
+    // One request every four seconds: the PUT waits that long behind the row's own GET.
+    let output = command(&simulator, "end", &files.input, &["--rate", "0.25"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_results(&files.input.with_file_name("users.end.csv"));
+    assert_eq!(rows[0]["status"], "ended");
+    let until = simulator.bypass(ENV_A, user).expect("a bypass");
+    let answered = instant(&rows[0]["completed_at"]);
+    assert!(
+        until - answered > Duration::seconds(58),
+        "the minute counts from the PUT, not from the read four seconds before it: until {until}, answered {answered}"
+    );
+    assert_eq!(
+        rows[0]["bypass_mfa_enabled_until"],
+        pingone_bypass::pingone::format_bypass_until(until)
+    );
+}
