@@ -27,9 +27,9 @@ pub const MOST_OUTAGE_PATIENCE: Duration = Duration::from_secs(86_400);
 pub const MOST_MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
 /// The longest `--timeout`: an hour, far past any answer PingOne gives.
 pub const MOST_TIMEOUT: Duration = Duration::from_secs(3600);
-/// `end --in`: how long an ended bypass still lasts, by default and at the least and most. At
-/// least half a minute, so that a PUT on its way (under the rate limit, with retries) does not
-/// arrive after the expiry it sets; at most an hour, so that an end is an end.
+/// `end --in`: how long an ended bypass still lasts after its PUT is sent, by default and at the
+/// least and most. At least half a minute, room for the request's own trip and for clocks that
+/// differ; at most an hour, so that an end is an end.
 pub const END_IN_TEXT: &str = "1m";
 pub const END_IN: Duration = Duration::from_secs(60);
 pub const LEAST_END_IN: Duration = Duration::from_secs(30);

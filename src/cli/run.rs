@@ -167,8 +167,8 @@ pub struct EndArgs {
     #[command(flatten)]
     pub rows: RowsArgs,
 
-    /// How long each ended bypass still lasts from the moment it is read: the expiry the PUT
-    /// sets. At least 30s, at most 1h.
+    /// How long each ended bypass still lasts: the PUT sets an expiry this long after it is
+    /// sent. At least 30s, at most 1h.
     #[arg(long = "in", value_name = "DURATION", default_value = defaults::END_IN_TEXT, value_parser = parse_end_in, help_heading = "Ending")]
     pub within: Duration,
 

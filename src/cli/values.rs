@@ -48,7 +48,7 @@ pub fn parse_end_in(text: &str) -> Result<Duration, String> {
     let within = parse_bounded_duration(text, false, (defaults::MOST_END_IN, "1h"))?;
     if within < defaults::LEAST_END_IN {
         return Err(format!(
-            "{text:?} is shorter than 30s, the least an ended bypass may still last (a PUT on its way must arrive before the expiry it sets)"
+            "{text:?} is shorter than 30s, the least an ended bypass may still last (room for the PUT's trip and for clocks that differ)"
         ));
     }
     Ok(within)
