@@ -20,7 +20,7 @@ use crate::plan::Job;
 /// How `end` ends a bypass: `--in` and `--force`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ending {
-    /// `--in`: how long from the moment a row is read its bypass still lasts.
+    /// `--in`: how long a bypass still lasts after the PUT that ends it is sent.
     pub within: Duration,
     /// `--force`: end a results file's row whose bypass changed since its run recorded it.
     pub force: bool,
@@ -67,7 +67,12 @@ impl PendingEnd {
             .and_then(|within| now.checked_add_signed(within))
             .unwrap_or(now)
             .trunc_subsecs(3);
-        let latest = self.in_force - chrono::Duration::milliseconds(1);
+        // PingOne's expiry, which is later than the read's moment: a millisecond before it is
+        // a date too.
+        let latest = self
+            .in_force
+            .checked_sub_signed(chrono::Duration::milliseconds(1))
+            .unwrap_or(self.in_force);
         format_bypass_until(from_now.min(latest))
     }
 
