@@ -60,6 +60,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
         config.progress,
         config.log_format,
         config.live.clone(),
+        config.mode.report(),
     ));
     if let Some(total) = opened.listed.or(opened.reader.counted_rows()) {
         progress.set_total(total);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::log_format::{Level, LogFormat};
-use crate::row::{ResultRow, RowStatus};
+use crate::row::{Report, ResultRow, RowStatus};
 
 /// When to draw the bar (`--progress`).
 #[derive(
@@ -174,13 +174,21 @@ impl ProgressEvent {
 pub struct Progress {
     bar: Option<ProgressBar>,
     counters: Arc<LiveCounters>,
+    /// What the rows counted as `succeeded` did, in the report's word.
+    done: &'static str,
     status_lines: Option<tokio::task::JoinHandle<()>>,
     /// `--progress events`: the task writing the counters.
     events: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    pub fn start(mode: ProgressMode, format: LogFormat, counters: Arc<LiveCounters>) -> Self {
+    pub fn start(
+        mode: ProgressMode,
+        format: LogFormat,
+        counters: Arc<LiveCounters>,
+        report: Report,
+    ) -> Self {
+        let done = done_word(report);
         let events = (mode == ProgressMode::Events).then(|| {
             let counters = counters.clone();
             tokio::spawn(async move {
@@ -228,7 +236,7 @@ impl Progress {
                     let elapsed = started.elapsed();
                     format.say(
                         Level::Info,
-                        &status_line(&counters, elapsed),
+                        &status_line(&counters, elapsed, done),
                         status_fields(&counters, elapsed),
                     );
                 }
@@ -237,6 +245,7 @@ impl Progress {
         Self {
             bar,
             counters,
+            done,
             status_lines,
             events,
         }
@@ -280,8 +289,9 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.inc(1);
             bar.set_message(format!(
-                "| {} succeeded, {} need attention",
+                "| {} {}, {} need attention",
                 LiveCounters::get(&self.counters.succeeded),
+                self.done,
                 LiveCounters::get(&self.counters.unfinished)
             ));
         }
@@ -323,7 +333,16 @@ fn status_fields(
     fields
 }
 
-fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
+/// What the rows a report counts as `succeeded` did: granted, read back, or ended.
+fn done_word(report: Report) -> &'static str {
+    match report {
+        Report::Grants => "succeeded",
+        Report::Status => "checked",
+        Report::Ends => "ended",
+    }
+}
+
+fn status_line(counters: &LiveCounters, elapsed: Duration, did: &str) -> String {
     let requests = LiveCounters::get(&counters.sent.requests);
     let done = LiveCounters::get(&counters.rows_done);
     let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
@@ -344,7 +363,7 @@ fn status_line(counters: &LiveCounters, elapsed: Duration) -> String {
         }
     };
     format!(
-        "progress: {rows} ({} succeeded, {} need attention), {} requests ({} retries, {} throttled), {:.1} requests/s",
+        "progress: {rows} ({} {did}, {} need attention), {} requests ({} retries, {} throttled), {:.1} requests/s",
         LiveCounters::get(&counters.succeeded),
         LiveCounters::get(&counters.unfinished),
         requests,
@@ -364,11 +383,14 @@ mod tests {
         LiveCounters::add(&counters.total, 2000);
         LiveCounters::add(&counters.rows_done, 500);
         LiveCounters::add(&counters.sent.requests, 500);
-        let line = status_line(&counters, Duration::from_secs(5));
+        let line = status_line(&counters, Duration::from_secs(5), done_word(Report::Grants));
         assert!(
             line.contains("500 of 2000 rows done (25%, ETA 15s)")
+                && line.contains("(0 succeeded, 0 need attention)")
                 && line.contains("100.0 requests/s"),
             "{line}"
         );
+        let ending = status_line(&counters, Duration::from_secs(5), done_word(Report::Ends));
+        assert!(ending.contains("(0 ended, 0 need attention)"), "{ending}");
     }
 }
