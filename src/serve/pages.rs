@@ -185,6 +185,14 @@ pub fn read_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// "1 bypass", "412 bypasses": a button's count in words.
+fn bypasses(count: u64) -> String {
+    match count {
+        1 => "1 bypass".to_owned(),
+        count => format!("{count} bypasses"),
+    }
+}
+
 /// A row's cell in `key`'s column, escaped for HTML (empty when the row has none).
 fn cell(row: &BTreeMap<String, String>, key: &str) -> String {
     escape(row.get(key).map_or("", String::as_str))
@@ -228,8 +236,8 @@ pub fn plan(
     };
     let confirm = if summary.planned > 0 {
         format!(
-            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">Grant {} bypasses {}</button></form>",
-            summary.planned,
+            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">Grant {} {}</button></form>",
+            bypasses(summary.planned),
             escape(&until)
         )
     } else {
@@ -294,9 +302,9 @@ pub fn end_plan(
     }
     let confirm = if summary.planned > 0 {
         format!(
-            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">End {} bypasses in {}</button></form>\
+            "<form method=\"post\" action=\"/runs/{id}/start\"><button type=\"submit\" id=\"confirm\">End {} in {}</button></form>\
              <p>Each bypass is read again when you confirm: one that changed meanwhile is left as it is then.</p>",
-            summary.planned,
+            bypasses(summary.planned),
             escape(within)
         )
     } else {

@@ -642,10 +642,7 @@ async fn the_status_pages_active_bypasses_can_be_ended_the_same_way() {
         .text()
         .await
         .expect("the end's plan");
-    assert!(
-        end_plan.contains("End 1 bypasses in 1 minute"),
-        "{end_plan}"
-    );
+    assert!(end_plan.contains("End 1 bypass in 1 minute"), "{end_plan}");
     assert!(end_plan.contains("1 with no bypass"), "{end_plan}");
     let stream = confirm_and_follow(&served, &cookie, 2).await;
     assert!(stream.contains("\"ended\":1"), "{stream}");
