@@ -170,16 +170,24 @@ impl Rules {
     }
 }
 
+/// What the rows are planned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `run`: each row's expiry checked, a user named twice skipped or refused.
+    Grant,
+    /// `status`: rows are read back, so no expiry is needed and a user named twice is simply
+    /// read twice.
+    Check,
+    /// `end`: no expiry is needed and a user named twice is ended once; `from_results`: the
+    /// input is a results file, and only its succeeded rows are ended.
+    End { from_results: bool },
+}
+
 /// Validates rows in input order, remembering pairs already seen.
 pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
-    /// `status` and `end`: rows are read back, not granted, so no expiry is needed; for
-    /// `status` a user named twice is simply read twice.
-    checking_only: bool,
-    /// `end`: a user named twice is ended once; with `Some(true)` the input is a results file,
-    /// and only its succeeded rows are ended.
-    ending: Option<bool>,
+    purpose: Purpose,
     seen: SeenPairs,
     parsed_untils: HashMap<String, Result<DateTime<Utc>, UntilProblem>>,
 }
@@ -192,29 +200,15 @@ impl Planner {
         Self {
             rules,
             columns,
-            checking_only: false,
-            ending: None,
+            purpose: Purpose::Grant,
             seen: SeenPairs::default(),
             parsed_untils: HashMap::new(),
         }
     }
 
-    /// A planner for `status`, when `checking_only`.
-    pub fn checking_only(self, checking_only: bool) -> Self {
-        Self {
-            checking_only,
-            ..self
-        }
-    }
-
-    /// A planner for `end`: each user once, and of a results file (`from_results`) only the
-    /// rows its run granted.
-    pub fn ending(self, from_results: bool) -> Self {
-        Self {
-            checking_only: true,
-            ending: Some(from_results),
-            ..self
-        }
+    /// A planner for `purpose` (a grant's, unless told otherwise).
+    pub fn for_purpose(self, purpose: Purpose) -> Self {
+        Self { purpose, ..self }
     }
 
     /// Most files repeat a few expiries ("8h", one date) on every row; each is parsed once.
@@ -231,7 +225,8 @@ impl Planner {
     }
 
     pub fn plan(&mut self, record: &InputRecord) -> Verdict {
-        if self.ending == Some(true) && record.status != "succeeded" {
+        let ends_results = self.purpose == Purpose::End { from_results: true };
+        if ends_results && record.status != "succeeded" {
             let status = match record.status.as_str() {
                 "" => "no status",
                 status => status,
@@ -246,7 +241,9 @@ impl Planner {
             Ok((environment_id, User::Id(user_id), until)) => {
                 match self.deduplicate(record.row, environment_id, user_id, until) {
                     Ok(job) => Verdict::Send(Job {
-                        granted_until: crate::expiry::parse_recorded_instant(&record.granted_until),
+                        granted_until: ends_results
+                            .then(|| crate::expiry::parse_recorded_instant(&record.granted_until))
+                            .flatten(),
                         ..job
                     }),
                     Err(refused) => Verdict::Refuse(refused),
@@ -330,7 +327,7 @@ impl Planner {
             UserColumn::Name(attribute) => User::Name(attribute, user_text.to_owned()),
         };
         let until = match (record.until.trim(), &self.rules.default_until) {
-            _ if self.checking_only => self.rules.run_start,
+            _ if self.purpose != Purpose::Grant => self.rules.run_start,
             ("", Some((_, default))) => *default,
             ("", None) => {
                 return Err(format!(
@@ -356,18 +353,17 @@ impl Planner {
         user_id: Uuid,
         until: DateTime<Utc>,
     ) -> Result<Job, Refused> {
-        if self.checking_only && self.ending.is_none() {
-            return Ok(Job {
-                environment_id,
-                user_id,
-                requested_until: String::new(),
-                granted_until: None,
-            });
-        }
-        let requested_until = if self.checking_only {
-            String::new()
-        } else {
-            format_bypass_until(until)
+        let requested_until = match self.purpose {
+            Purpose::Check => {
+                return Ok(Job {
+                    environment_id,
+                    user_id,
+                    requested_until: String::new(),
+                    granted_until: None,
+                });
+            }
+            Purpose::End { .. } => String::new(),
+            Purpose::Grant => format_bypass_until(until),
         };
         let until_millis = until.timestamp_millis();
         let this = FirstRequest { row, until_millis };

@@ -23,7 +23,7 @@ use crate::gateway::stop::Stop;
 use crate::gateway::throttle::Throttle;
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
-use crate::plan::{ColumnNames, Planner};
+use crate::plan::{ColumnNames, Planner, Purpose};
 use crate::planning::Feed;
 use crate::record::in_order::{RecordError, Recorder};
 use crate::record::journal::Journal;
@@ -237,15 +237,17 @@ async fn feed(
             .map(|(text, _)| text.clone()),
         ending: matches!(config.mode, Mode::End { .. }),
     };
-    let planner = Planner::new(config.rules.clone(), ColumnNames::of(header))
-        .checking_only(config.mode == Mode::Check);
+    let purpose = match config.mode {
+        Mode::Grant | Mode::Plan { .. } => Purpose::Grant,
+        Mode::Check => Purpose::Check,
+        // A results file of `run` has a status column: only its succeeded rows are ended.
+        Mode::End { .. } => Purpose::End {
+            from_results: header.status.is_some(),
+        },
+    };
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: match config.mode {
-            // A results file of `run` has a status column: only its succeeded rows are ended.
-            Mode::End { .. } => planner.ending(header.status.is_some()),
-            _ => planner,
-        },
+        planner: Planner::new(config.rules.clone(), ColumnNames::of(header)).for_purpose(purpose),
         earlier: opened.place.earlier.take(),
         resume_rules,
         sending: sending.is_some(),

@@ -12,9 +12,8 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use super::child::Ended;
 use super::state::{
-    EntryKind, Phase, RunEntry, ServeConfig, Shared, in_child, page_error, refusal_page,
+    EntryKind, Phase, RunEntry, ServeConfig, Shared, check_in_child, keep_in_new_folder, page_error,
 };
 use super::{history, pages};
 use crate::cli::request::RunRequest;
@@ -72,7 +71,9 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
     };
     let end_id = server.next_run.fetch_add(1, Ordering::Relaxed);
     let folder = server.config.workdir.join(format!("end-{end_id}"));
-    if let Err(error) = keep_input(&source, &folder) {
+    let input = folder.join(INPUT);
+    let kept = std::fs::read(&source).and_then(|bytes| keep_in_new_folder(&folder, &input, &bytes));
+    if let Err(error) = kept {
         return page_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!(
@@ -87,29 +88,21 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
         &history::UploadRecord { name: name.clone() },
     );
     let planning = end_request(&server.config, &folder, true, false);
-    let summary_path = folder.join("plan.summary.json");
-    let ended = in_child(
+    let checked = check_in_child(
         &server,
-        planning,
-        (&folder.join("plan"), &summary_path),
-        None,
+        Ok(planning),
+        &folder.join("plan"),
+        (&input, str::to_owned),
+        |why| {
+            format!(
+                "the bypasses could not be read: the process reading them ended ({why}); nothing was ended"
+            )
+        },
     )
     .await;
-    let summary = match ended {
-        Ended::Finished { summary, .. } => summary,
-        Ended::Refused(message, setting) => {
-            let _ = std::fs::remove_dir_all(&folder);
-            return refusal_page(&message, setting);
-        }
-        Ended::Died(why) => {
-            let _ = std::fs::remove_dir_all(&folder);
-            return page_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!(
-                    "the bypasses could not be read: the process reading them ended ({why}); nothing was ended"
-                ),
-            );
-        }
+    let summary = match checked {
+        Ok((summary, _)) => summary,
+        Err(page) => return page,
     };
     let rows = pages::read_rows(&folder.join("plan.csv"));
     let html = pages::end_plan(
@@ -142,19 +135,4 @@ fn bypasses_of(entry: &RunEntry) -> Option<(std::path::PathBuf, String)> {
         _ => return None,
     };
     Some((entry.folder.join(report), format!("end of {}", entry.name)))
-}
-
-/// Copies `source` into a new folder, readable by this user alone, as the end's input; a folder
-/// already there (another server on the same work folder) is never written into.
-fn keep_input(source: &Path, folder: &Path) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let bytes = std::fs::read(source)?;
-    std::fs::DirBuilder::new().mode(0o700).create(folder)?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(folder.join(INPUT))?
-        .write_all(&bytes)
 }

@@ -293,6 +293,9 @@ pub(super) fn refuse(status: StatusCode, message: &'static str) -> Response {
     secured((status, message).into_response())
 }
 
+/// `request` in a child process (`child`), kept as `<stem>.request.json` in the run's folder
+/// with its summary as `summary`, its counters followed on `control`'s and stopped by its
+/// token.
 pub(super) async fn in_child(
     server: &Server,
     request: RunRequest,
@@ -313,6 +316,48 @@ pub(super) async fn in_child(
     }
     .run()
     .await
+}
+
+/// A check in a child process (an upload's plan or who has a bypass, an end's plan): its summary
+/// and exit code, or the page that says why there is none, its messages as `worded` puts them
+/// and `died` wording a process that ended without finishing. The folder of `input` is not
+/// kept when nothing came of it.
+pub(super) async fn check_in_child(
+    server: &Server,
+    request: Result<RunRequest, (String, crate::outcome::Setting)>,
+    stem: &Path,
+    (input, worded): (&Path, impl Fn(&str) -> String),
+    died: impl FnOnce(&str) -> String,
+) -> Result<(Summary, u8), Response> {
+    let summary = stem.with_extension("summary.json");
+    let ended = match request {
+        Ok(request) => in_child(server, request, (stem, &summary), None).await,
+        Err((message, setting)) => Ended::Refused(message, Some(setting)),
+    };
+    if !matches!(ended, Ended::Finished { .. })
+        && let Some(folder) = input.parent()
+    {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    match ended {
+        Ended::Finished { summary, exit_code } => Ok((summary, exit_code)),
+        Ended::Refused(message, setting) => Err(refusal_page(&worded(&message), setting)),
+        Ended::Died(why) => Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, &died(&why))),
+    }
+}
+
+/// Writes `bytes` as `file` in a new `folder`, readable by this user alone; a folder already
+/// there (another server on the same work folder) is never written into.
+pub(super) fn keep_in_new_folder(folder: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new().mode(0o700).create(folder)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?
+        .write_all(bytes)
 }
 
 /// A plan or status check that refused to start: what it said, and, when one setting would fix

@@ -11,10 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use clap::ValueEnum as _;
 
-use super::child::Ended;
 use super::state::{
-    EntryKind, Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, in_child, page_error,
-    refusal_page, turned_away,
+    EntryKind, Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, check_in_child,
+    keep_in_new_folder, page_error, turned_away,
 };
 use super::{history, pages};
 use crate::cli::request::RunRequest;
@@ -22,7 +21,6 @@ use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::config::Mode;
 use crate::input::{HiddenRowsChoice, sheet_names};
 use crate::outcome::Setting;
-use crate::record::summary::Summary;
 
 /// The upload's fields, as the form sends them.
 #[derive(Default)]
@@ -167,18 +165,7 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
     let input = folder.join(kept_name(&upload.name));
     // A new folder, readable by this user alone; one already there (another server on the same
     // work folder) is never written into.
-    let kept = || -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        std::fs::DirBuilder::new().mode(0o700).create(&folder)?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&input)?
-            .write_all(&upload.bytes)
-    };
-    kept()
+    keep_in_new_folder(&folder, &input, &upload.bytes)
         .map(|()| {
             history::keep(
                 &folder,
@@ -237,7 +224,7 @@ pub(super) async fn plan(State(server): Shared, form: Multipart) -> Response {
         &server,
         planning,
         &folder.join("plan"),
-        (&upload, &input),
+        (&input, |message| upload.worded(message, &input)),
         |why| {
             format!(
                 "the file could not be planned: the process reading it ended ({}). Nothing was granted; the server and every other run go on. Save the file again from Excel, or export it as CSV, and upload it again.",
@@ -270,38 +257,6 @@ pub(super) async fn plan(State(server): Shared, form: Multipart) -> Response {
     Html(crate::secrets::scrub(&html)).into_response()
 }
 
-/// A check of an upload (its plan, or who has a bypass) in a child process: its summary and
-/// exit code, or the page that says why there is none, `died` wording a process that ended
-/// without finishing. An upload nothing came of is not kept.
-async fn check_in_child(
-    server: &Server,
-    request: Result<RunRequest, (String, Setting)>,
-    stem: &Path,
-    (upload, input): (&Upload, &Path),
-    died: impl FnOnce(&str) -> String,
-) -> Result<(Summary, u8), Response> {
-    let summary = stem.with_extension("summary.json");
-    let ended = match request {
-        Ok(request) => in_child(server, request, (stem, &summary), None).await,
-        Err((message, setting)) => Ended::Refused(message, Some(setting)),
-    };
-    if !matches!(ended, Ended::Finished { .. })
-        && let Some(folder) = input.parent()
-    {
-        let _ = std::fs::remove_dir_all(folder);
-    }
-    match ended {
-        Ended::Finished { summary, exit_code } => Ok((summary, exit_code)),
-        Ended::Refused(message, setting) => {
-            Err(refusal_page(&upload.worded(&message, input), setting))
-        }
-        Ended::Died(why) => Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, &died(&why))),
-    }
-}
-
-/// `request` in a child process (`child`), kept as `<stem>.request.json` in the run's folder
-/// with its summary as `summary`, its counters followed on `control`'s and stopped by its
-/// token.
 pub(super) async fn status_form(State(server): Shared) -> Html<String> {
     Html(pages::status_form(&server.config.target))
 }
@@ -322,7 +277,7 @@ pub(super) async fn status(State(server): Shared, form: Multipart) -> Response {
         &server,
         checking,
         &folder.join("status"),
-        (&upload, &input),
+        (&input, |message| upload.worded(message, &input)),
         |why| {
             format!(
                 "the bypasses could not be read: the process reading the file ended ({why}); the server and every other run go on"
