@@ -108,7 +108,8 @@ pub struct Gateway {
 
 /// What became of a row's turn in a slot.
 enum InSlot<T> {
-    Sent(auth::Bearer, Attempt<T>),
+    /// Sent with this token at this instant.
+    Sent(auth::Bearer, Instant, Attempt<T>),
     /// Not sent this time; the row goes back to wait for admission.
     Again,
     Stopped(NotSent),
@@ -148,11 +149,11 @@ impl Gateway {
                     // The probe before this one may have proven the credentials meanwhile.
                     .filter(|_| !self.credentials_proven());
             }
-            let (bearer, attempt) = match self
+            let (bearer, sent_at, attempt) = match self
                 .attempt_in_slot(environment, request, transaction, outage_probe.is_some())
                 .await
             {
-                InSlot::Sent(bearer, attempt) => (bearer, attempt),
+                InSlot::Sent(bearer, sent_at, attempt) => (bearer, sent_at, attempt),
                 InSlot::Again => continue,
                 InSlot::Stopped(reason) => {
                     return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts)));
@@ -179,7 +180,7 @@ impl Gateway {
                 }
             }
             probe = None;
-            self.note_answer(environment, http_status);
+            self.note_answer(environment, http_status, sent_at);
             // PingOne failing (5xx) or unreachable: a sporadic failure is the row's to retry;
             // a run of them is an outage, which the circuit rides out for every row.
             let failed = matches!(http_status, Some(500..) | None);
@@ -234,15 +235,18 @@ impl Gateway {
             }
         };
         RequestCounts::add(&self.counts.requests, 1);
+        let sent_at = Instant::now();
         let attempt = request
             .send_once(&self.client, &bearer.token, transaction)
             .await;
-        InSlot::Sent(bearer, attempt)
+        InSlot::Sent(bearer, sent_at, attempt)
     }
 
     /// What an answer tells the run beyond its row: the credentials work, how the environment
-    /// answers, and whether the rate must come down (a 429) or may go up again.
-    fn note_answer(&self, environment: Uuid, http_status: Option<u16>) {
+    /// answers, and whether the rate must come down (a 429) or may go up again. Every answer
+    /// but a 429 or a server error passed whatever limiter stands in front of the API (a 404
+    /// too), and so counts toward the rate it accepts.
+    fn note_answer(&self, environment: Uuid, http_status: Option<u16>, sent_at: Instant) {
         if http_status.is_some() {
             self.credentials_proven
                 .store(true, std::sync::atomic::Ordering::Release);
@@ -251,9 +255,9 @@ impl Gateway {
         match http_status {
             Some(429) => {
                 RequestCounts::add(&self.counts.throttled, 1);
-                self.throttle.throttled();
+                self.throttle.limited(sent_at);
             }
-            Some(status) if status < 400 => self.throttle.succeeded(),
+            Some(status) if status < 500 => self.throttle.passed(sent_at),
             _ => {}
         }
     }

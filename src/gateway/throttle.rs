@@ -1,14 +1,24 @@
 //! Pacing every request, retries included, across all rows and environments: a shared
 //! schedule of send slots, a pause gate that a `Retry-After` closes for every sender at once,
-//! and an adaptive rate: 429s bring it down to what PingOne was accepting, sustained success
-//! brings it back up, a step at a time, toward the configured rate. An outage does not touch
-//! the rate: the circuit (`circuit.rs`) holds rows back while PingOne is down, so that the rate
-//! is the run's again the moment it answers.
+//! and an adaptive rate that finds what the limiter in front of the API accepts, whatever that
+//! limiter is: PingOne's own token bucket with `Retry-After`, or a gateway's, a WAF's or an
+//! egress proxy's leaky bucket that answers 429 with an HTML page and no wait at all.
+//!
+//! The rate comes down to what was measured being accepted, not to a guess: each answer is
+//! kept with the instant its request was sent, and a 429 lowers the rate to a little below
+//! the accepted share of what was sent, over the time those requests actually span (never an
+//! assumed full second: the first 429 can come a few milliseconds into a run). A 429 to a
+//! request sent before the last lowering is the same storm and changes nothing; until enough
+//! answers have come back at the new rate, one more 429 is not yet evidence. Each second
+//! without a 429 the rate climbs by a share that doubles while nothing pushes back, so that a
+//! limit that rose (another client on the license finished) is found again in seconds. An
+//! outage does not touch the rate: the circuit (`circuit.rs`) holds rows back while PingOne is
+//! down, so that the rate is the run's again the moment it answers.
 //!
 //! Written by hand rather than with `governor`: the schedule hands each caller its own slot
 //! (so waiters do not wake together and race), a pause applies to slots already handed out,
 //! and it sleeps on tokio's clock, so its behaviour can be tested with paused time; governor
-//! sleeps on its own clock and its quotas cannot change, which adaptive throttling will need.
+//! sleeps on its own clock and its quotas cannot change, which the adaptive rate needs.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -19,6 +29,8 @@ use tokio::time::Instant;
 /// Shared by every sender of a run.
 pub struct Throttle {
     schedule: Mutex<Schedule>,
+    /// Wakes every sender waiting for a slot when the rate changes.
+    rescheduled: tokio::sync::Notify,
 }
 
 struct Schedule {
@@ -30,25 +42,61 @@ struct Schedule {
     ceiling: f64,
     /// The rate in force now.
     rate: f64,
-    /// How much the rate climbs each second without a 429, once it has been lowered.
-    step: f64,
-    last_lowered: Option<Instant>,
-    last_raised: Instant,
-    /// Successes within the last second: what PingOne was accepting when a 429 came.
-    recent_successes: VecDeque<Instant>,
+    /// The evidence for the next lowering: answers to requests sent since the last one, within
+    /// `EVIDENCE` of now, in the order they came back.
+    answers: VecDeque<Answered>,
+    /// How many of `answers` the limiter let through.
+    passed: usize,
+    /// Requests sent before this were sent at a rate since lowered: their 429s are old news.
+    lowered_at: Option<Instant>,
+    /// The last 429 that counted as evidence.
+    last_limited: Option<Instant>,
+    /// No climb before this: a second after the rate last changed, or `raise_wait` after a
+    /// climb met a 429.
+    next_raise: Instant,
+    /// The share the rate climbs by at its next raise.
+    climb: f64,
+    /// The last rate that went a second without a 429: a 429 above it goes back to it at
+    /// once, with no need of more evidence (a leaky bucket met by a rate a little above its
+    /// limit refuses every other request, so what it accepts then says little of the limit).
+    proven: Option<f64>,
+    /// How long after a climb met a 429 the next climb waits: doubled each time, so that a
+    /// limit just found is probed less often, and back to a second once a climb holds.
+    raise_wait: Duration,
+    /// The lowest rate lately met by a 429: a climb from far below it goes halfway there
+    /// rather than a small step at a time (a leaky bucket met a little above its limit lets
+    /// only every other request through, so the rate it is lowered to can be half the limit).
+    over: Option<f64>,
 }
 
-/// 429s within this long after the rate was lowered (plus their pause) are the same storm:
-/// requests that were already in flight, not news about the limit.
-const STORM: Duration = Duration::from_secs(1);
+#[derive(Clone, Copy)]
+struct Answered {
+    sent_at: Instant,
+    passed: bool,
+}
+
+/// The longest span of answers a lowering weighs: long enough to average a limiter's bursts
+/// out, short enough that a limit that changed is not hidden by what it was before.
+const EVIDENCE: Duration = Duration::from_secs(2);
+/// Before this many answers at the present rate (or this long), one more 429 is not enough to
+/// say what is accepted: a leaky bucket's first two answers would say half.
+const ENOUGH_ANSWERS: usize = 16;
+const ENOUGH_TIME: Duration = Duration::from_secs(1);
 /// After a 429, the rate goes a little below what was being accepted, so that the limiter's
-/// bucket can refill.
+/// bucket can refill and a strict one is not met by every request that arrives a little early.
 const BELOW_ACCEPTED: f64 = 0.95;
-/// The climb back, per second, as a share of the rate that was being accepted: slow enough
-/// that the limit is met again only after many seconds at full use.
-const STEP_SHARE: f64 = 0.01;
-const LOWEST_RATE: f64 = 0.5;
+/// However few of the requests were accepted, one lowering divides the rate by at most this.
 const MOST_LOWERED_AT_ONCE: f64 = 8.0;
+const LOWEST_RATE: f64 = 0.5;
+/// The climb: after this long without a 429 (and since the last raise), the rate rises by
+/// `climb`, which starts at `FIRST_CLIMB` after a lowering and doubles with each raise up to
+/// `MOST_CLIMB`: 2% and 4% probe just above a limit just found, a rate far below a risen
+/// limit is back within about ten seconds. A probe that met a 429 makes the next one wait
+/// twice as long, up to `MOST_RAISE_WAIT`.
+const RAISE_EVERY: Duration = Duration::from_secs(1);
+const MOST_RAISE_WAIT: Duration = Duration::from_secs(4);
+const FIRST_CLIMB: f64 = 0.02;
+const MOST_CLIMB: f64 = 0.64;
 
 impl Throttle {
     /// At most `requests_per_second` sends per second, evenly spaced, with no burst: a slot
@@ -61,17 +109,25 @@ impl Throttle {
                 paused_until: now,
                 ceiling: requests_per_second,
                 rate: requests_per_second,
-                step: 0.0,
-                last_lowered: None,
-                last_raised: now,
-                recent_successes: VecDeque::new(),
+                answers: VecDeque::new(),
+                passed: 0,
+                lowered_at: None,
+                last_limited: None,
+                next_raise: now + RAISE_EVERY,
+                climb: FIRST_CLIMB,
+                proven: None,
+                raise_wait: RAISE_EVERY,
+                over: None,
             }),
+            rescheduled: tokio::sync::Notify::new(),
         }
     }
 
     /// Waits for this caller's send slot. Call it before every attempt.
     pub async fn acquire(&self) {
         loop {
+            // Made before the slot is taken, so that a lowering between the two still wakes it.
+            let rescheduled = self.rescheduled.notified();
             let slot = {
                 let mut schedule = self.lock();
                 let now = Instant::now();
@@ -88,7 +144,12 @@ impl Throttle {
                 Ok(slot) => {
                     // A slot already due needs no timer, which matters when the rate is high.
                     if slot > Instant::now() {
-                        tokio::time::sleep_until(slot).await;
+                        tokio::select! {
+                            () = tokio::time::sleep_until(slot) => {}
+                            // Slots handed out at a rate since lowered are taken again at the
+                            // new one: a queue of senders would otherwise go on at the old rate.
+                            () = rescheduled => continue,
+                        }
                     }
                     // A pause that began while this caller waited for its slot applies to it too.
                     if self.lock().paused_until <= Instant::now() {
@@ -111,52 +172,98 @@ impl Throttle {
         self.lock().rate
     }
 
-    /// A request was accepted: counts toward the accepted rate and, after a second without a
-    /// 429, raises a lowered rate by one step.
-    pub fn succeeded(&self) {
+    /// The limiter let through the request sent at `sent_at` (any answer but a 429 or a
+    /// server error): evidence for the next lowering. A rate that has gone a second without
+    /// a 429 is proven and, when no climb met a 429 within `raise_wait`, climbs: by `climb`,
+    /// or halfway to the lowest rate lately met by a 429 when that is further.
+    pub fn passed(&self, sent_at: Instant) {
         let now = Instant::now();
         let mut schedule = self.lock();
-        schedule.recent_successes.push_back(now);
-        while schedule
-            .recent_successes
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > Duration::from_secs(1))
-        {
-            schedule.recent_successes.pop_front();
-        }
-        if schedule.rate < schedule.ceiling
-            && now.duration_since(schedule.last_raised) >= Duration::from_secs(1)
-        {
-            schedule.rate = (schedule.rate + schedule.step).min(schedule.ceiling);
-            schedule.last_raised = now;
-        }
-    }
-
-    /// A 429 came back: the first of a storm lowers the rate to a little below what PingOne
-    /// accepted in the last second (but by at most eight times, in case that second was not
-    /// typical); the rest of the storm changes nothing.
-    pub fn throttled(&self) {
-        let now = Instant::now();
-        let mut schedule = self.lock();
-        let storm_ends = schedule
-            .last_lowered
-            .map(|lowered| lowered.max(schedule.paused_until) + STORM);
-        if storm_ends.is_some_and(|ends| now < ends) {
+        schedule.weigh(sent_at, true, now);
+        let quiet = |since: Instant| now.saturating_duration_since(since) >= RAISE_EVERY;
+        if now < schedule.next_raise || !schedule.last_limited.is_none_or(quiet) {
             return;
         }
-        let accepted = schedule.recent_successes.len() as f64;
-        let lowered = (accepted * BELOW_ACCEPTED)
-            .max(schedule.rate / MOST_LOWERED_AT_ONCE)
-            .min(schedule.rate)
-            .max(LOWEST_RATE);
-        schedule.rate = lowered;
-        schedule.step = (accepted * STEP_SHARE).max(LOWEST_RATE);
-        schedule.last_lowered = Some(now);
-        schedule.last_raised = now.max(schedule.paused_until);
+        if schedule.proven.is_none_or(|proven| schedule.rate > proven) {
+            // A climb that held: the next may come as soon as ever.
+            schedule.raise_wait = RAISE_EVERY;
+        }
+        schedule.proven = Some(schedule.rate);
+        schedule.next_raise = now + RAISE_EVERY;
+        if schedule.rate >= schedule.ceiling {
+            return;
+        }
+        let climbed = schedule.rate * (1.0 + schedule.climb);
+        schedule.climb = (schedule.climb * 2.0).min(MOST_CLIMB);
+        let raised = match schedule.over.filter(|over| *over > climbed) {
+            Some(over) => ((schedule.rate + over) / 2.0).max(climbed),
+            None => {
+                schedule.over = None;
+                climbed
+            }
+        }
+        .min(schedule.ceiling);
+        self.reschedule(schedule, raised, now);
+    }
+
+    /// A 429 came back for the request sent at `sent_at`. Above a proven rate, the rate goes
+    /// back to it at once, and the next climb waits twice as long; at or below it, once the
+    /// answers since the last lowering are enough evidence, the rate goes to a little below
+    /// the rate they were accepted at, measured over the time their requests span.
+    pub fn limited(&self, sent_at: Instant) {
+        let now = Instant::now();
+        let mut schedule = self.lock();
+        if !schedule.weigh(sent_at, false, now) {
+            return;
+        }
+        schedule.last_limited = Some(now);
+        let rate = schedule.rate;
+        let lowered = match schedule.proven.filter(|proven| *proven < rate) {
+            Some(proven) => {
+                schedule.raise_wait = (schedule.raise_wait * 2).min(MOST_RAISE_WAIT);
+                schedule.next_raise = now.max(schedule.paused_until) + schedule.raise_wait;
+                proven
+            }
+            None => {
+                let Some(accepted) = schedule.accepted_rate(now) else {
+                    return;
+                };
+                // What was proven no longer holds: the limit came down.
+                schedule.proven = None;
+                schedule.raise_wait = RAISE_EVERY;
+                schedule.next_raise = now.max(schedule.paused_until) + RAISE_EVERY;
+                (accepted * BELOW_ACCEPTED)
+                    .max(rate / MOST_LOWERED_AT_ONCE)
+                    .max(LOWEST_RATE)
+                    .min(rate)
+            }
+        };
+        schedule.over = Some(schedule.over.map_or(rate, |over| over.min(rate)));
+        schedule.answers.clear();
+        schedule.passed = 0;
+        schedule.lowered_at = Some(now);
+        schedule.climb = FIRST_CLIMB;
         tracing::info!(
             rate = lowered,
-            "PingOne is limiting requests; lowering the rate"
+            "the API is limiting requests; lowering the rate to what it was seen to accept"
         );
+        self.reschedule(schedule, lowered, now);
+    }
+
+    /// Puts `rate` in force from now: slots handed out at the old rate are taken again at the
+    /// new one, or a queue of senders would go on at the old rate for as many slots as it
+    /// holds (and a climb would be proven by requests never sent at it).
+    fn reschedule(
+        &self,
+        mut schedule: std::sync::MutexGuard<'_, Schedule>,
+        rate: f64,
+        now: Instant,
+    ) {
+        schedule.rate = rate;
+        // The last send was no later than now: the next one is an interval of the new rate on.
+        schedule.next_slot = now + interval_for(rate);
+        drop(schedule);
+        self.rescheduled.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Schedule> {
@@ -164,6 +271,42 @@ impl Throttle {
         self.schedule
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Schedule {
+    /// Keeps an answer as evidence, unless its request was sent before the last lowering;
+    /// says whether it was kept. Answers older than `EVIDENCE` are let go.
+    fn weigh(&mut self, sent_at: Instant, passed: bool, now: Instant) -> bool {
+        if self.lowered_at.is_some_and(|lowered| sent_at < lowered) {
+            return false;
+        }
+        self.answers.push_back(Answered { sent_at, passed });
+        self.passed += usize::from(passed);
+        while self
+            .answers
+            .front()
+            .is_some_and(|answer| now.saturating_duration_since(answer.sent_at) > EVIDENCE)
+        {
+            if self.answers.pop_front().is_some_and(|answer| answer.passed) {
+                self.passed -= 1;
+            }
+        }
+        true
+    }
+
+    /// Requests accepted per second over the time the kept answers' requests were sent in,
+    /// each send taking one interval of the present rate (so that evenly spaced sends measure
+    /// exactly their rate); `None` while that is too little to go by.
+    fn accepted_rate(&self, now: Instant) -> Option<f64> {
+        let first = self.answers.iter().map(|answer| answer.sent_at).min()?;
+        let last = self.answers.iter().map(|answer| answer.sent_at).max()?;
+        if self.answers.len() < ENOUGH_ANSWERS && now.saturating_duration_since(first) < ENOUGH_TIME
+        {
+            return None;
+        }
+        let span = last.saturating_duration_since(first) + interval_for(self.rate);
+        (!span.is_zero()).then(|| self.passed as f64 / span.as_secs_f64())
     }
 }
 
@@ -179,6 +322,7 @@ fn interval_for(requests_per_second: f64) -> Duration {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Send instants of `count` acquisitions by `tasks` concurrent tasks, relative to the start.
     async fn send_times(throttle: Arc<Throttle>, tasks: usize, count: usize) -> Vec<Duration> {
@@ -251,56 +395,290 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_secs(3));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_storm_of_429s_lowers_the_rate_once_to_below_what_was_accepted() {
-        let throttle = Throttle::new(500.0);
-        for _ in 0..100 {
-            throttle.acquire().await;
-            throttle.succeeded();
+    /// Answers for `count` requests sent evenly at `rate` from `start`; `passes` says which
+    /// the limiter let through, by their number.
+    fn answer_at(
+        throttle: &Throttle,
+        start: Instant,
+        rate: f64,
+        count: u32,
+        passes: impl Fn(u32) -> bool,
+    ) {
+        for index in 0..count {
+            let sent_at = start + Duration::from_secs_f64(f64::from(index) / rate);
+            if passes(index) {
+                throttle.passed(sent_at);
+            } else {
+                throttle.limited(sent_at);
+            }
         }
-        for _ in 0..30 {
-            throttle.throttled();
-        }
-        assert_eq!(throttle.rate(), 95.0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_second_storm_after_the_first_has_passed_lowers_it_again() {
-        let throttle = Throttle::new(1000.0);
-        for _ in 0..100 {
-            throttle.succeeded();
+    async fn the_rate_comes_down_to_a_little_below_the_accepted_share_of_what_was_sent() {
+        let throttle = Throttle::new(300.0);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Sent at 300/s, one in three let through: 100/s accepted. The decision comes at the
+        // 17th answer (6 let through in 17 intervals of 300/s), 0.95 of that.
+        answer_at(&throttle, start, 300.0, 30, |index| index % 3 == 0);
+        let expected = 0.95 * 6.0 / (17.0 / 300.0);
+        assert!(
+            (throttle.rate() - expected).abs() < 0.01,
+            "{} (expected {expected})",
+            throttle.rate()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answers_of_a_run_are_not_yet_evidence() {
+        let throttle = Throttle::new(300.0);
+        let start = Instant::now();
+        // A leaky bucket's first two answers: one through, one refused. Half of 300 is not
+        // what it accepts, so nothing is decided on two answers.
+        answer_at(&throttle, start, 300.0, 2, |index| index == 0);
+        assert_eq!(throttle.rate(), 300.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_storm_of_429s_to_requests_sent_before_the_lowering_changes_nothing_more() {
+        let throttle = Throttle::new(500.0);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        answer_at(&throttle, start, 500.0, 100, |index| index % 5 != 4);
+        let lowered = throttle.rate();
+        assert!((lowered - 380.0).abs() < 0.01, "{lowered}");
+        // Requests sent before the lowering were in flight; their 429s are the same storm.
+        for index in 0..200 {
+            throttle.limited(start + Duration::from_millis(index));
         }
-        throttle.throttled();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        for _ in 0..40 {
-            throttle.succeeded();
-        }
-        throttle.throttled();
-        assert_eq!(throttle.rate(), 38.0);
+        assert_eq!(throttle.rate(), lowered);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_never_drops_more_than_eightfold_at_once() {
         let throttle = Throttle::new(800.0);
-        throttle.succeeded();
-        throttle.throttled();
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for index in 0..20 {
+            throttle.limited(start + Duration::from_millis(index));
+        }
         assert_eq!(throttle.rate(), 100.0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn sustained_success_climbs_back_a_step_a_second_up_to_the_configured_rate() {
-        let throttle = Throttle::new(100.0);
-        for _ in 0..100 {
-            throttle.succeeded();
-        }
-        throttle.throttled();
-        assert_eq!(throttle.rate(), 95.0);
+    async fn a_quiet_climb_goes_halfway_back_then_doubles_its_step_up_to_the_configured_rate() {
+        let throttle = Throttle::new(400.0);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Half let through: the decision at the 16th answer, 8 of them in 16 intervals.
+        answer_at(&throttle, start, 400.0, 200, |index| index % 2 == 0);
+        assert!(
+            (throttle.rate() - 190.0).abs() < 0.01,
+            "{}",
+            throttle.rate()
+        );
         let mut rates = Vec::new();
         for _ in 0..8 {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            throttle.succeeded();
-            rates.push(throttle.rate());
+            throttle.passed(Instant::now());
+            rates.push(throttle.rate().round());
         }
-        assert_eq!(rates, [96.0, 97.0, 98.0, 99.0, 100.0, 100.0, 100.0, 100.0]);
+        // Halfway to the 400/s that met the 429s while that is further than the climb, then
+        // past it by 2%, 4%, ... of the rate, never beyond --rate.
+        assert_eq!(rates[..3], [295.0, 348.0, 375.0]);
+        assert!(rates.windows(2).all(|pair| pair[1] >= pair[0]), "{rates:?}");
+        assert_eq!(rates[7], 400.0, "{rates:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_above_a_proven_rate_goes_back_to_it_at_once_and_the_next_climb_waits_longer() {
+        let throttle = Throttle::new(200.0);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        answer_at(&throttle, start, 200.0, 100, |index| index % 4 == 0);
+        let found = throttle.rate();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        throttle.passed(Instant::now());
+        let probe = throttle.rate();
+        assert!(probe > found, "{probe} after {found}");
+        // One 429 at the probe, on no more evidence than itself: back to the proven rate.
+        throttle.limited(Instant::now());
+        assert_eq!(throttle.rate(), found);
+        // The next climb waits two seconds, not one.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        throttle.passed(Instant::now());
+        assert_eq!(throttle.rate(), found);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        throttle.passed(Instant::now());
+        assert!(throttle.rate() > found);
+    }
+
+    /// A limiter in front of the API, as the generic cell rate algorithm meters one: a token
+    /// bucket holding `burst` requests refilled at `per_second`, which with a burst of one is
+    /// a leaky bucket that lets one request through per interval and refuses any earlier.
+    struct Limiter {
+        interval: Duration,
+        tolerance: Duration,
+        theoretical_arrival: Instant,
+    }
+
+    impl Limiter {
+        fn new(per_second: u32, burst: u32) -> Self {
+            let interval = Duration::from_secs(1) / per_second;
+            Self {
+                interval,
+                tolerance: interval * burst.saturating_sub(1),
+                theoretical_arrival: Instant::now(),
+            }
+        }
+
+        fn admit(&mut self, at: Instant) -> bool {
+            let due = self.theoretical_arrival.max(at);
+            if due.saturating_duration_since(at) > self.tolerance {
+                return false;
+            }
+            self.theoretical_arrival = due + self.interval;
+            true
+        }
+    }
+
+    struct Drive {
+        elapsed: Duration,
+        limited: u64,
+    }
+
+    /// Sends `rows` requests through `throttle` from 32 senders, each answered 30 ms after it
+    /// was sent by whichever limiter `limiter_at` gives for the time it arrives; a row met by a
+    /// 429 waits a quarter of a second (a retry's backoff) and goes again.
+    async fn drive(
+        throttle: Arc<Throttle>,
+        rows: usize,
+        limiter_at: impl Fn(Duration) -> usize + Send + Sync + 'static,
+        limiters: Vec<Limiter>,
+    ) -> Drive {
+        let start = Instant::now();
+        let limiters = Arc::new(Mutex::new(limiters));
+        let limiter_at = Arc::new(limiter_at);
+        let next_row = Arc::new(AtomicUsize::new(0));
+        let limited = Arc::new(AtomicU64::new(0));
+        let mut senders = Vec::new();
+        for _ in 0..32 {
+            let (throttle, limiters, limiter_at) =
+                (throttle.clone(), limiters.clone(), limiter_at.clone());
+            let (next_row, limited) = (next_row.clone(), limited.clone());
+            senders.push(tokio::spawn(async move {
+                while next_row.fetch_add(1, Ordering::Relaxed) < rows {
+                    loop {
+                        throttle.acquire().await;
+                        let sent_at = Instant::now();
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                        let which = limiter_at(start.elapsed());
+                        let passed = limiters
+                            .lock()
+                            .map(|mut all| all[which].admit(Instant::now()))
+                            .unwrap_or(false);
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                        if passed {
+                            throttle.passed(sent_at);
+                            break;
+                        }
+                        limited.fetch_add(1, Ordering::Relaxed);
+                        throttle.limited(sent_at);
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            }));
+        }
+        for sender in senders {
+            sender.await.ok();
+        }
+        Drive {
+            elapsed: start.elapsed(),
+            limited: limited.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn drive_against(limiter: Limiter, rate: f64, rows: usize) -> Drive {
+        drive(Arc::new(Throttle::new(rate)), rows, |_| 0, vec![limiter]).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leaky_bucket_without_retry_after_is_found_from_its_first_milliseconds() {
+        let run = drive_against(Limiter::new(50, 1), 150.0, 600).await;
+        assert!(
+            run.elapsed <= Duration::from_secs(12).mul_f64(1.15),
+            "{:?}, {} limited",
+            run.elapsed,
+            run.limited
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leaky_bucket_with_a_burst_is_found() {
+        let run = drive_against(Limiter::new(50, 10), 150.0, 600).await;
+        assert!(
+            run.elapsed <= Duration::from_secs(12).mul_f64(1.15),
+            "{:?}, {} limited",
+            run.elapsed,
+            run.limited
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_bucket_that_starts_full_is_found_when_its_429s_name_no_wait() {
+        let run = drive_against(Limiter::new(50, 50), 150.0, 600).await;
+        assert!(
+            run.elapsed <= Duration::from_secs(12).mul_f64(1.15),
+            "{:?}, {} limited",
+            run.elapsed,
+            run.limited
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_first_met_after_a_long_quiet_spell_is_found_as_fast() {
+        // 40/s is accepted for 100 s; then another client takes half of a limit of 60: 30/s.
+        let limiters = vec![Limiter::new(1000, 1), Limiter::new(30, 1)];
+        let switch = Duration::from_secs(100);
+        let throttle = Arc::new(Throttle::new(40.0));
+        let run = drive(
+            throttle.clone(),
+            4000 + 600,
+            move |at| usize::from(at >= switch),
+            limiters,
+        )
+        .await;
+        let after_switch = run.elapsed.saturating_sub(switch);
+        assert!(
+            after_switch <= Duration::from_secs(20).mul_f64(1.15),
+            "600 rows took {after_switch:?} after the limit fell to 30/s, {} limited",
+            run.limited
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_that_rose_is_found_again_within_about_ten_seconds() {
+        // 50/s for 10 s, then the other client on the license finishes: 150/s.
+        let limiters = vec![Limiter::new(50, 1), Limiter::new(150, 1)];
+        let switch = Duration::from_secs(10);
+        let throttle = Arc::new(Throttle::new(200.0));
+        let watched = throttle.clone();
+        let watch = tokio::spawn(async move {
+            tokio::time::sleep(switch + Duration::from_secs(12)).await;
+            watched.rate()
+        });
+        drive(
+            throttle,
+            500 + 150 * 20,
+            move |at| usize::from(at >= switch),
+            limiters,
+        )
+        .await;
+        let rate = watch.await.unwrap_or_default();
+        assert!(
+            rate >= 0.85 * 150.0,
+            "12 s after the limit rose to 150/s the rate was {rate}"
+        );
     }
 }
