@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::cli::connection::{ConnectionArgs, CredentialSettings};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AnswerShape, ClientAuthMethod, FaultChances, Outage, Population, RateLimit, Simulator,
-    SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
+    AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
+    Simulator, SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
 };
 
 #[derive(Debug, Args)]
@@ -39,6 +39,13 @@ pub struct SimulateArgs {
     /// Requests per second allowed in each environment, on top of --rate-limit.
     #[arg(long, value_name = "N")]
     pub env_rate_limit: Option<NonZeroU32>,
+
+    /// How the rate limits meter and answer: `pingone` (a token bucket of a second's worth, a
+    /// JSON 429 with Retry-After), `token-bucket` (the same without Retry-After, as behind a
+    /// gateway that drops it), `leaky-bucket` (an edge's: one request an interval, an HTML 429
+    /// without Retry-After), `leaky-burst` (the same with a burst of a tenth of a second's worth).
+    #[arg(long, value_enum, default_value_t = LimiterShape::Pingone)]
+    pub limiter: LimiterShape,
 
     /// Chance (0 to 1) that an API request is answered 500 UNEXPECTED_ERROR.
     #[arg(long, value_name = "P", value_parser = parse_chance, default_value = "0")]
@@ -170,6 +177,7 @@ impl SimulateArgs {
             jitter: self.jitter,
             rate_limit: self.rate_limit.map(RateLimit::per_second),
             environment_rate_limit: self.env_rate_limit.map(RateLimit::per_second),
+            limiter: self.limiter,
             faults,
             retry_after_503: self.retry_after_503,
             hang_for: self.hang_for,

@@ -4,21 +4,26 @@
 //! limiter is: PingOne's own token bucket with `Retry-After`, or a gateway's, a WAF's or an
 //! egress proxy's leaky bucket that answers 429 with an HTML page and no wait at all.
 //!
-//! The rate comes down to what was measured being accepted, not to a guess: each answer is
-//! kept with the instant its request was sent, and a 429 lowers the rate to a little below
-//! the accepted share of what was sent, over the time those requests actually span (never an
-//! assumed full second: the first 429 can come a few milliseconds into a run). A 429 to a
-//! request sent before the last lowering is the same storm and changes nothing; until enough
-//! answers have come back at the new rate, one more 429 is not yet evidence. Each second
-//! without a 429 the rate climbs by a share that doubles while nothing pushes back, so that a
-//! limit that rose (another client on the license finished) is found again in seconds. An
-//! outage does not touch the rate: the circuit (`circuit.rs`) holds rows back while PingOne is
-//! down, so that the rate is the run's again the moment it answers.
+//! The rate comes down to what was measured, not to a guess. Each answer is weighed with the
+//! instant its request was sent, and only answers to requests sent at the rate in force count:
+//! a 429 to one sent before the rate last changed is the same storm. Once enough answers have
+//! come back at a rate (16, or a second's worth), a 429 lowers it to a little below the share
+//! of them the limiter let through, over the time their requests actually span: never an
+//! assumed full second, since the first 429 can come a few milliseconds into a run. A rate
+//! that goes half a second without a 429 is proven and climbs, by a share that doubles while
+//! nothing pushes back (so that a limit that rose, when another client on the license
+//! finished, is found again within about ten seconds), or halfway to the rate last met by a
+//! 429 when that is further. A 429 above a proven rate goes back to it at once: a leaky bucket
+//! met a little above its limit refuses every other request, so what it accepts then says
+//! little of its limit, while the proven rate is known to pass.
+//!
+//! An outage does not touch the rate: the circuit (`circuit.rs`) holds rows back while
+//! PingOne is down, so that the rate is the run's again the moment it answers.
 //!
 //! Written by hand rather than with `governor`: the schedule hands each caller its own slot
-//! (so waiters do not wake together and race), a pause applies to slots already handed out,
-//! and it sleeps on tokio's clock, so its behaviour can be tested with paused time; governor
-//! sleeps on its own clock and its quotas cannot change, which the adaptive rate needs.
+//! (so waiters do not wake together and race), a pause or a new rate applies to slots already
+//! handed out, and it sleeps on tokio's clock, so its behaviour can be tested with paused time;
+//! governor sleeps on its own clock and its quotas cannot change, which the adaptive rate needs.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -42,30 +47,31 @@ struct Schedule {
     ceiling: f64,
     /// The rate in force now.
     rate: f64,
-    /// The evidence for the next lowering: answers to requests sent since the last one, within
-    /// `EVIDENCE` of now, in the order they came back.
+    /// The evidence for the next lowering: answers to requests sent at the rate in force,
+    /// within `EVIDENCE` of now, in the order they came back.
     answers: VecDeque<Answered>,
     /// How many of `answers` the limiter let through.
     passed: usize,
-    /// Requests sent before this were sent at a rate since lowered: their 429s are old news.
-    lowered_at: Option<Instant>,
-    /// The last 429 that counted as evidence.
-    last_limited: Option<Instant>,
-    /// No climb before this: a second after the rate last changed, or `raise_wait` after a
-    /// climb met a 429.
+    /// When the rate in force was put in force: answers to requests sent before it speak of
+    /// another rate, and are not weighed.
+    changed_at: Instant,
+    /// A 429 to a request sent at the rate in force has come back since it was put in force
+    /// or last proven: it has not held.
+    limited_since_change: bool,
+    /// No climb before this: `RAISE_EVERY` after the rate last changed, `raise_wait` after a
+    /// small climb met a 429, `NEXT_LONG_STEP` after a long one did.
     next_raise: Instant,
     /// The share the rate climbs by at its next raise.
     climb: f64,
-    /// The last rate that went a second without a 429: a 429 above it goes back to it at
-    /// once, with no need of more evidence (a leaky bucket met by a rate a little above its
-    /// limit refuses every other request, so what it accepts then says little of the limit).
+    /// The last rate that went `RAISE_EVERY` without a 429: a 429 above it goes back to it at
+    /// once, with no need of more evidence.
     proven: Option<f64>,
-    /// How long after a climb met a 429 the next climb waits: doubled each time, so that a
-    /// limit just found is probed less often, and back to a second once a climb holds.
+    /// How long after a small climb met a 429 the next climb waits: doubled each time, so that
+    /// a limit just found is probed less often, and back to `RAISE_EVERY` once a climb holds.
     raise_wait: Duration,
     /// The lowest rate lately met by a 429: a climb from far below it goes halfway there
     /// rather than a small step at a time (a leaky bucket met a little above its limit lets
-    /// only every other request through, so the rate it is lowered to can be half the limit).
+    /// only every other request through, so the rate it lowers to can be half its limit).
     over: Option<f64>,
 }
 
@@ -88,13 +94,17 @@ const BELOW_ACCEPTED: f64 = 0.95;
 /// However few of the requests were accepted, one lowering divides the rate by at most this.
 const MOST_LOWERED_AT_ONCE: f64 = 8.0;
 const LOWEST_RATE: f64 = 0.5;
-/// The climb: after this long without a 429 (and since the last raise), the rate rises by
-/// `climb`, which starts at `FIRST_CLIMB` after a lowering and doubles with each raise up to
-/// `MOST_CLIMB`: 2% and 4% probe just above a limit just found, a rate far below a risen
-/// limit is back within about ten seconds. A probe that met a 429 makes the next one wait
-/// twice as long, up to `MOST_RAISE_WAIT`.
-const RAISE_EVERY: Duration = Duration::from_secs(1);
+/// The climb: after this long without a 429 (and since the rate last changed), the rate is
+/// proven and rises by `climb`, which starts at `FIRST_CLIMB` after a lowering and doubles
+/// with each raise up to `MOST_CLIMB`: 2% and 4% probe just above a limit just found; a rate
+/// far below a risen limit is back within about ten seconds. A small climb that met a 429
+/// makes the next one wait twice as long, up to `MOST_RAISE_WAIT`.
+const RAISE_EVERY: Duration = Duration::from_millis(500);
 const MOST_RAISE_WAIT: Duration = Duration::from_secs(4);
+/// A climb of at most this factor that meets a 429 has found the limit; after a longer one
+/// that met a 429, the next step (a shorter one) is tried this soon.
+const SMALL_CLIMB: f64 = 1.1;
+const NEXT_LONG_STEP: Duration = Duration::from_millis(250);
 const FIRST_CLIMB: f64 = 0.02;
 const MOST_CLIMB: f64 = 0.64;
 
@@ -111,8 +121,8 @@ impl Throttle {
                 rate: requests_per_second,
                 answers: VecDeque::new(),
                 passed: 0,
-                lowered_at: None,
-                last_limited: None,
+                changed_at: now,
+                limited_since_change: false,
                 next_raise: now + RAISE_EVERY,
                 climb: FIRST_CLIMB,
                 proven: None,
@@ -173,15 +183,20 @@ impl Throttle {
     }
 
     /// The limiter let through the request sent at `sent_at` (any answer but a 429 or a
-    /// server error): evidence for the next lowering. A rate that has gone a second without
-    /// a 429 is proven and, when no climb met a 429 within `raise_wait`, climbs: by `climb`,
-    /// or halfway to the lowest rate lately met by a 429 when that is further.
+    /// server error): evidence for the next lowering. A rate that has gone `RAISE_EVERY` (or,
+    /// back at a proven rate, `raise_wait`) without a 429 is proven and climbs: by `climb`, or
+    /// halfway (geometrically) to the lowest rate lately met by a 429 when that is further.
     pub fn passed(&self, sent_at: Instant) {
         let now = Instant::now();
         let mut schedule = self.lock();
         schedule.weigh(sent_at, true, now);
-        let quiet = |since: Instant| now.saturating_duration_since(since) >= RAISE_EVERY;
-        if now < schedule.next_raise || !schedule.last_limited.is_none_or(quiet) {
+        if now < schedule.next_raise {
+            return;
+        }
+        if schedule.limited_since_change {
+            // A 429 too little to decide on came at this rate: it has not held this time.
+            schedule.limited_since_change = false;
+            schedule.next_raise = now + RAISE_EVERY;
             return;
         }
         if schedule.proven.is_none_or(|proven| schedule.rate > proven) {
@@ -196,34 +211,36 @@ impl Throttle {
         let climbed = schedule.rate * (1.0 + schedule.climb);
         schedule.climb = (schedule.climb * 2.0).min(MOST_CLIMB);
         let raised = match schedule.over.filter(|over| *over > climbed) {
-            Some(over) => ((schedule.rate + over) / 2.0).max(climbed),
+            Some(over) => (schedule.rate * over).sqrt().max(climbed),
             None => {
                 schedule.over = None;
                 climbed
             }
         }
         .min(schedule.ceiling);
-        self.reschedule(schedule, raised, now);
+        self.reschedule(schedule, raised, now + RAISE_EVERY);
     }
 
     /// A 429 came back for the request sent at `sent_at`. Above a proven rate, the rate goes
-    /// back to it at once, and the next climb waits twice as long; at or below it, once the
-    /// answers since the last lowering are enough evidence, the rate goes to a little below
-    /// the rate they were accepted at, measured over the time their requests span.
+    /// back to it at once; at or below it, once the answers at this rate are enough evidence,
+    /// the rate goes to a little below the rate they were accepted at, measured over the time
+    /// their requests span.
     pub fn limited(&self, sent_at: Instant) {
         let now = Instant::now();
         let mut schedule = self.lock();
         if !schedule.weigh(sent_at, false, now) {
             return;
         }
-        schedule.last_limited = Some(now);
+        schedule.limited_since_change = true;
         let rate = schedule.rate;
-        let lowered = match schedule.proven.filter(|proven| *proven < rate) {
-            Some(proven) => {
+        let (lowered, wait) = match schedule.proven.filter(|proven| *proven < rate) {
+            // A small climb that failed has found the limit: probe it less and less often. A
+            // long step that failed has only narrowed the distance to it: go on narrowing.
+            Some(proven) if rate <= proven * SMALL_CLIMB => {
                 schedule.raise_wait = (schedule.raise_wait * 2).min(MOST_RAISE_WAIT);
-                schedule.next_raise = now.max(schedule.paused_until) + schedule.raise_wait;
-                proven
+                (proven, schedule.raise_wait)
             }
+            Some(proven) => (proven, NEXT_LONG_STEP),
             None => {
                 let Some(accepted) = schedule.accepted_rate(now) else {
                     return;
@@ -231,35 +248,43 @@ impl Throttle {
                 // What was proven no longer holds: the limit came down.
                 schedule.proven = None;
                 schedule.raise_wait = RAISE_EVERY;
-                schedule.next_raise = now.max(schedule.paused_until) + RAISE_EVERY;
-                (accepted * BELOW_ACCEPTED)
+                let lowered = (accepted * BELOW_ACCEPTED)
                     .max(rate / MOST_LOWERED_AT_ONCE)
                     .max(LOWEST_RATE)
-                    .min(rate)
+                    .min(rate);
+                (lowered, RAISE_EVERY)
             }
         };
         schedule.over = Some(schedule.over.map_or(rate, |over| over.min(rate)));
-        schedule.answers.clear();
-        schedule.passed = 0;
-        schedule.lowered_at = Some(now);
         schedule.climb = FIRST_CLIMB;
-        tracing::info!(
-            rate = lowered,
-            "the API is limiting requests; lowering the rate to what it was seen to accept"
-        );
-        self.reschedule(schedule, lowered, now);
+        if schedule.proven.is_some_and(|proven| proven == lowered) {
+            tracing::debug!(rate = lowered, "a climb met a 429; back to the proven rate");
+        } else {
+            tracing::info!(
+                rate = lowered,
+                "the API is limiting requests; lowering the rate to what it was seen to accept"
+            );
+        }
+        let next_raise = now.max(schedule.paused_until) + wait;
+        self.reschedule(schedule, lowered, next_raise);
     }
 
-    /// Puts `rate` in force from now: slots handed out at the old rate are taken again at the
-    /// new one, or a queue of senders would go on at the old rate for as many slots as it
-    /// holds (and a climb would be proven by requests never sent at it).
+    /// Puts `rate` in force from now, to be raised no sooner than `next_raise`: the evidence
+    /// starts again, and slots handed out at the old rate are taken again at the new one, or
+    /// a queue of senders would go on at the old rate for as many slots as it holds.
     fn reschedule(
         &self,
         mut schedule: std::sync::MutexGuard<'_, Schedule>,
         rate: f64,
-        now: Instant,
+        next_raise: Instant,
     ) {
+        let now = Instant::now();
         schedule.rate = rate;
+        schedule.changed_at = now;
+        schedule.limited_since_change = false;
+        schedule.answers.clear();
+        schedule.passed = 0;
+        schedule.next_raise = next_raise;
         // The last send was no later than now: the next one is an interval of the new rate on.
         schedule.next_slot = now + interval_for(rate);
         drop(schedule);
@@ -275,10 +300,10 @@ impl Throttle {
 }
 
 impl Schedule {
-    /// Keeps an answer as evidence, unless its request was sent before the last lowering;
+    /// Keeps an answer as evidence, unless its request was sent before the rate in force was;
     /// says whether it was kept. Answers older than `EVIDENCE` are let go.
     fn weigh(&mut self, sent_at: Instant, passed: bool, now: Instant) -> bool {
-        if self.lowered_at.is_some_and(|lowered| sent_at < lowered) {
+        if sent_at < self.changed_at {
             return false;
         }
         self.answers.push_back(Answered { sent_at, passed });
@@ -484,32 +509,60 @@ mod tests {
             throttle.passed(Instant::now());
             rates.push(throttle.rate().round());
         }
-        // Halfway to the 400/s that met the 429s while that is further than the climb, then
-        // past it by 2%, 4%, ... of the rate, never beyond --rate.
-        assert_eq!(rates[..3], [295.0, 348.0, 375.0]);
+        // Halfway (geometrically) to the 400/s that met the 429s while that is further than the
+        // climb, then past it by 2%, 4%, ... of the rate, never beyond --rate.
+        assert_eq!(rates[..3], [276.0, 332.0, 364.0]);
         assert!(rates.windows(2).all(|pair| pair[1] >= pair[0]), "{rates:?}");
         assert_eq!(rates[7], 400.0, "{rates:?}");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_above_a_proven_rate_goes_back_to_it_at_once_and_the_next_climb_waits_longer() {
-        let throttle = Throttle::new(200.0);
+    /// A throttle at `rate` lowered by 16 answers, one in `one_in` refused (the last), then
+    /// proven and raised once a second later: the throttle, its proven rate and the probe.
+    async fn probing_from(rate: f64, one_in: u32) -> (Throttle, f64, f64) {
+        let throttle = Throttle::new(rate);
         let start = Instant::now();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        answer_at(&throttle, start, 200.0, 100, |index| index % 4 == 0);
+        answer_at(&throttle, start, rate, 16, |index| {
+            index % one_in != one_in - 1
+        });
         let found = throttle.rate();
         tokio::time::sleep(Duration::from_secs(1)).await;
         throttle.passed(Instant::now());
         let probe = throttle.rate();
         assert!(probe > found, "{probe} after {found}");
+        (throttle, found, probe)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_to_a_long_step_goes_back_at_once_and_a_shorter_step_follows_soon() {
+        let (throttle, found, probe) = probing_from(400.0, 2).await;
+        assert!(probe > found * 1.1, "{probe} is a long step from {found}");
         // One 429 at the probe, on no more evidence than itself: back to the proven rate.
         throttle.limited(Instant::now());
         assert_eq!(throttle.rate(), found);
-        // The next climb waits two seconds, not one.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        throttle.passed(Instant::now());
+        let shorter = throttle.rate();
+        assert!(
+            shorter > found && shorter < probe,
+            "{shorter} between {found} and {probe}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_to_a_small_climb_goes_back_at_once_and_the_next_climb_waits_twice_as_long() {
+        let (throttle, found, probe) = probing_from(100.0, 16).await;
+        assert!(
+            probe <= found * 1.1,
+            "{probe} is a small climb from {found}"
+        );
+        throttle.limited(Instant::now());
+        assert_eq!(throttle.rate(), found);
+        // Twice the half second a climb waits after one that held.
+        tokio::time::sleep(Duration::from_millis(900)).await;
         throttle.passed(Instant::now());
         assert_eq!(throttle.rate(), found);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         throttle.passed(Instant::now());
         assert!(throttle.rate() > found);
     }

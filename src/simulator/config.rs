@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-/// A limit of `requests` per `period`, enforced as a token bucket that holds `requests` tokens,
-/// so a full second's worth may arrive at once (as PingOne's per-second license limits allow).
+/// A limit of `requests` per `period`, metered as `SimulatorConfig::limiter` says (by default
+/// a token bucket that holds `requests` tokens, so a full second's worth may arrive at once, as
+/// PingOne's per-second license limits allow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub requests: NonZeroU32,
@@ -21,6 +22,36 @@ impl RateLimit {
         Self {
             requests,
             period: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How a rate limiter meters requests and words its 429: PingOne's own, or the API gateway,
+/// WAF or egress proxy in front of it that a real deployment may have. The client must find
+/// the limit of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LimiterShape {
+    /// PingOne's own: a token bucket that holds one period's worth, and its JSON 429 with
+    /// `Retry-After`.
+    #[default]
+    Pingone,
+    /// The same token bucket behind a gateway that drops `Retry-After` from the 429.
+    TokenBucket,
+    /// An edge's leaky bucket with no burst (nginx's `limit_req` without `burst`): one request
+    /// an interval, any earlier one refused with an HTML 429 and no `Retry-After`.
+    LeakyBucket,
+    /// The same with a burst of a tenth of a period's worth (`limit_req burst=N nodelay`).
+    LeakyBurst,
+}
+
+impl LimiterShape {
+    /// Requests that may arrive at once, beyond the steady spacing, for a limit of `requests`
+    /// a period.
+    pub fn burst(self, requests: NonZeroU32) -> NonZeroU32 {
+        match self {
+            Self::Pingone | Self::TokenBucket => requests,
+            Self::LeakyBucket => NonZeroU32::MIN,
+            Self::LeakyBurst => NonZeroU32::new(requests.get() / 10).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -138,6 +169,8 @@ pub struct SimulatorConfig {
     pub rate_limit: Option<RateLimit>,
     /// Applied to each environment separately, on top of `rate_limit`.
     pub environment_rate_limit: Option<RateLimit>,
+    /// How both limits meter and answer.
+    pub limiter: LimiterShape,
     pub faults: FaultChances,
     /// `Retry-After` sent with an injected 503, in whole seconds.
     pub retry_after_503: Duration,
@@ -177,6 +210,7 @@ impl Default for SimulatorConfig {
             jitter: Duration::ZERO,
             rate_limit: None,
             environment_rate_limit: None,
+            limiter: LimiterShape::Pingone,
             faults: FaultChances::default(),
             retry_after_503: Duration::from_secs(1),
             hang_for: Duration::from_secs(300),

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use config::{
-    AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, Outage, Population, RateLimit,
-    SimulatorConfig, directory_object_id,
+    AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
+    RateLimit, SimulatorConfig, directory_object_id,
 };
 pub use directory::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, UsersFileError,

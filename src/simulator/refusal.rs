@@ -34,6 +34,11 @@ pub(super) enum Refusal {
     RateLimited {
         retry_after_seconds: u64,
     },
+    /// A limiter in front of PingOne: a 429 without `Retry-After`, as PingOne's JSON or as the
+    /// edge's own HTML page.
+    LimitedInFront {
+        html: bool,
+    },
     Injected500,
     Injected502,
     Injected503 {
@@ -95,13 +100,16 @@ impl Refusal {
     /// PingOne's error body for this refusal in `shape`; with `wait_in_body`, a 429 says when
     /// to come back in its details instead of `Retry-After`.
     pub(super) fn render(self, shape: AnswerShape, wait_in_body: bool) -> Response {
-        let Some(answer) = self.answer(wait_in_body) else {
+        if let Some((status, page)) = self.page() {
             return (
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
-                "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                page,
             )
                 .into_response();
+        }
+        let Some(answer) = self.answer(wait_in_body) else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         let keeps_details = shape != AnswerShape::Lean || wait_in_body;
         let body = ErrorBody {
@@ -125,7 +133,23 @@ impl Refusal {
         response
     }
 
-    /// The answer, as PingOne words it; `None` for the outage, which is not PingOne's JSON.
+    /// The refusals that are not PingOne's JSON but a page of the load balancer or edge in
+    /// front of it, as nginx words them.
+    fn page(self) -> Option<(StatusCode, &'static str)> {
+        match self {
+            Self::Outage => Some((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+            )),
+            Self::LimitedInFront { html: true } => Some((
+                StatusCode::TOO_MANY_REQUESTS,
+                "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+            )),
+            _ => None,
+        }
+    }
+
+    /// The answer, as PingOne words it; `None` for the pages of `page`.
     fn answer(self, wait_in_body: bool) -> Option<Answer> {
         use StatusCode as S;
         Some(match self {
@@ -176,8 +200,11 @@ impl Refusal {
                     "Too many requests; retry after the time in Retry-After.",
                 )
                 .with_header(header::RETRY_AFTER, retry_after_seconds.into()),
+            Self::LimitedInFront { html: false } => {
+                Answer::plain(S::TOO_MANY_REQUESTS, "REQUEST_LIMITED", RATE_LIMITED)
+            }
             Self::UnknownEnvironment => Answer::plain(S::FORBIDDEN, "ACCESS_FAILED", NO_ACCESS),
-            Self::Outage => return None,
+            Self::Outage | Self::LimitedInFront { html: true } => return None,
             Self::Injected500 => Answer::plain(
                 S::INTERNAL_SERVER_ERROR,
                 "UNEXPECTED_ERROR",

@@ -18,7 +18,7 @@ use chrono::{SubsecRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::config::{AnswerShape, DirectoryUser, directory_object_id};
+use super::config::{AnswerShape, DirectoryUser, LimiterShape, directory_object_id};
 use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
 use super::refusal::Refusal;
@@ -445,8 +445,14 @@ async fn admit(
         tokio::time::sleep(plan.latency).await;
     }
     if let Err(limited) = limited {
-        return Err(Refusal::RateLimited {
-            retry_after_seconds: limited.retry_after_seconds,
+        return Err(match state.config.limiter {
+            LimiterShape::Pingone => Refusal::RateLimited {
+                retry_after_seconds: limited.retry_after_seconds,
+            },
+            LimiterShape::TokenBucket => Refusal::LimitedInFront { html: false },
+            LimiterShape::LeakyBucket | LimiterShape::LeakyBurst => {
+                Refusal::LimitedInFront { html: true }
+            }
         });
     }
     match plan.fault {

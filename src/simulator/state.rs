@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::config::{DirectoryUser, Population, RateLimit, SimulatorConfig};
+use super::config::{DirectoryUser, LimiterShape, Population, RateLimit, SimulatorConfig};
 use super::directory::built_in_directory;
 
 /// What a client needs to get a token from the simulator, as `simulate` prints it.
@@ -206,10 +206,10 @@ impl TenantState {
             malformed_correlation: AtomicU64::new(0),
             global_limiter: config
                 .rate_limit
-                .map(|limit| RateLimiter::direct(quota(limit))),
+                .map(|limit| RateLimiter::direct(quota(limit, config.limiter))),
             environment_limiter: config
                 .environment_rate_limit
-                .map(|limit| RateLimiter::keyed(quota(limit))),
+                .map(|limit| RateLimiter::keyed(quota(limit, config.limiter))),
             config,
             credentials,
             api_url,
@@ -487,11 +487,11 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn quota(limit: RateLimit) -> Quota {
+fn quota(limit: RateLimit, shape: LimiterShape) -> Quota {
     let interval = limit.period / limit.requests.get();
     Quota::with_period(interval.max(Duration::from_nanos(1)))
         .unwrap_or_else(|| Quota::per_second(limit.requests))
-        .allow_burst(limit.requests)
+        .allow_burst(shape.burst(limit.requests))
 }
 
 /// `Retry-After` carries whole seconds; rounding down would invite a client back too early.

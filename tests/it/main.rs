@@ -4,6 +4,7 @@
 mod audit_trail;
 mod bounds;
 mod browser;
+mod edges;
 mod end;
 mod fuzz_corpus;
 mod hostile_csv;
