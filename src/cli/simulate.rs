@@ -119,6 +119,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
     pub token_ttl: Duration,
 
+    /// Issued tokens stop working this long after they were issued, whatever their expires_in
+    /// (--token-ttl) says, as tokens revoked mid-run do.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub token_revoked_after: Option<Duration>,
+
     /// How the worker application must authenticate at the token endpoint.
     #[arg(long, value_enum, default_value_t = ClientAuthMethod::Basic)]
     pub client_auth: ClientAuthMethod,
@@ -195,6 +200,7 @@ impl SimulateArgs {
                 .map(|(from, lasting)| Outage { from, lasting }),
             population,
             token_ttl: self.token_ttl,
+            token_revoked_after: self.token_revoked_after,
             client_auth: self.client_auth,
             max_bypass: self.max_bypass,
             refuse_or_filters: self.refuse_or_filters,

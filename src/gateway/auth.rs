@@ -43,6 +43,10 @@ pub enum AuthError {
     /// The token endpoint could not be reached, or kept failing, through every attempt.
     #[error("{0}")]
     Unreachable(String),
+    /// A proxy on the way refused the tunnel (407 or 403): nothing will pass it until its
+    /// credentials or rules change. The message names the proxy by host and port only.
+    #[error("{0}")]
+    ProxyRefused(String),
 }
 
 impl AuthError {
@@ -51,8 +55,20 @@ impl AuthError {
         match self {
             Self::Rejected(_) => "CREDENTIALS_REJECTED",
             Self::Unreachable(_) => "TOKEN_ENDPOINT_UNREACHABLE",
+            Self::ProxyRefused(_) => "PROXY_REFUSED",
         }
     }
+}
+
+/// What a renewal after a 401 was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Another sender had already replaced the refused token.
+    AlreadyDone,
+    /// The refused token was the run's first and PingOne had never taken it.
+    FirstRefused,
+    /// PingOne had taken the refused token before: it was revoked or outlived.
+    AfterUse,
 }
 
 /// A token handed to a sender, with the generation that tells a renewal whether someone else
@@ -95,6 +111,11 @@ pub struct TokenSource {
     method: AtomicU8,
     /// The generation of the last token fetched because its predecessor was refused.
     renewed_generation: AtomicU64,
+    /// One more than the newest generation PingOne has accepted (0: none yet): a refused token
+    /// it had accepted was revoked or outlived, and is renewed; a replacement refused before it
+    /// was ever accepted says the credentials are wrong.
+    accepted_before: AtomicU64,
+
     /// Set when no token can be had: every later caller gets the same answer at once.
     failed: std::sync::OnceLock<AuthError>,
     timeout: Duration,
@@ -142,6 +163,7 @@ impl TokenSource {
             fetching: tokio::sync::Mutex::new(()),
             method: AtomicU8::new(METHOD_UNKNOWN),
             renewed_generation: AtomicU64::new(0),
+            accepted_before: AtomicU64::new(0),
             failed: std::sync::OnceLock::new(),
             timeout,
         })
@@ -162,19 +184,40 @@ impl TokenSource {
         self.fetch().await
     }
 
+    /// PingOne answered a request sent with `bearer` with anything but 401: it took the token.
+    pub fn accepted(&self, bearer: &Bearer) {
+        self.accepted_before
+            .fetch_max(bearer.generation.saturating_add(1), Ordering::AcqRel);
+    }
+
+    /// Whether PingOne has accepted the token in use now (false before there is one).
+    pub fn current_is_accepted(&self) -> bool {
+        let accepted_before = self.accepted_before.load(Ordering::Acquire);
+        self.lock()
+            .as_ref()
+            .is_some_and(|current| accepted_before > current.bearer.generation)
+    }
+
     /// Called when PingOne refused `rejected` with 401. Returns the token to try next: a new
-    /// one, or the replacement another sender already fetched. Refuses (the run must stop)
-    /// when the credentials cannot be renewed, or when `rejected` was itself the replacement
-    /// for a refused token: a fresh token refused means the credentials, not the token, are
+    /// one (and whether it renews one PingOne had accepted), or the replacement another sender
+    /// already fetched. A token PingOne had accepted
+    /// and then refused (revoked, or shorter-lived than its `expires_in`) is renewed as often
+    /// as that happens. Refuses (the run must stop) when the credentials cannot be renewed, or
+    /// when `rejected` was itself the replacement for a refused token and PingOne never took
+    /// it: a fresh token refused before any use means the credentials, not the token, are
     /// wrong.
-    pub async fn renew_after_rejection(&self, rejected: &Bearer) -> Result<Bearer, AuthError> {
+    pub async fn renew_after_rejection(
+        &self,
+        rejected: &Bearer,
+    ) -> Result<(Bearer, Renewal), AuthError> {
         let Credentials::Client(_) = &self.credentials else {
             return Err(AuthError::Rejected(
                 "PingOne refused the access token (401): put a fresh token in PINGONE_API_ACCESS_TOKEN or the --token-file, and check that it was issued for this region".to_owned(),
             ));
         };
         let _fetching = self.fetching.lock().await;
-        if rejected.generation == self.renewed_generation.load(Ordering::Acquire) {
+        let was_accepted = self.accepted_before.load(Ordering::Acquire) > rejected.generation;
+        if rejected.generation == self.renewed_generation.load(Ordering::Acquire) && !was_accepted {
             return Err(AuthError::Rejected(
                 "PingOne refused a freshly issued token (401): check that the worker application is enabled and has a role in the environments of the file, and that PINGONE_ENVIRONMENT_ID and the region (--region, PINGONE_REGION_CODE) are the right ones".to_owned(),
             ));
@@ -182,12 +225,18 @@ impl TokenSource {
         if let Some(current) = self.lock().as_ref()
             && current.bearer.generation != rejected.generation
         {
-            return Ok(current.bearer.clone());
+            return Ok((current.bearer.clone(), Renewal::AlreadyDone));
         }
         let renewed = self.fetch().await?;
         self.renewed_generation
             .store(renewed.generation, Ordering::Release);
-        Ok(renewed)
+        if !was_accepted {
+            return Ok((renewed, Renewal::FirstRefused));
+        }
+        tracing::warn!(
+            "PingOne refused an access token it had accepted (revoked, or shorter-lived than its expires_in); a new one was obtained and the run goes on"
+        );
+        Ok((renewed, Renewal::AfterUse))
     }
 
     fn fresh(&self) -> Option<Bearer> {
@@ -328,17 +377,30 @@ impl TokenSource {
             );
         }
         let body = serde_urlencoded::to_string(&form).unwrap_or_default();
-        let response = request
+        let sent = request
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
             .body(body)
             .send()
-            .await
-            .map_err(|error| {
-                TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout), None)
-            })?;
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                let refusal = match error.url() {
+                    Some(url) => super::proxy::refusal_of(&error, url).await,
+                    None => None,
+                };
+                return Err(match refusal {
+                    Some(refusal) => TokenRefusal::Proxy(refusal.to_string()),
+                    None => TokenRefusal::Unavailable(
+                        describe_transport_error(&error, self.timeout),
+                        None,
+                    ),
+                });
+            }
+        };
         let status = response.status();
         if status.is_redirection() {
             return Err(TokenRefusal::Redirected(format!(
@@ -392,6 +454,8 @@ enum TokenRefusal {
     InvalidClient(String),
     Refused(String),
     Redirected(String),
+    /// A proxy refused the tunnel: not worth asking again.
+    Proxy(String),
     /// Worth asking again, after the endpoint's `Retry-After` when it gave one.
     Unavailable(String, Option<Duration>),
 }
@@ -405,6 +469,7 @@ impl TokenRefusal {
                 ))
             }
             Self::Redirected(message) => AuthError::Rejected(message),
+            Self::Proxy(message) => AuthError::ProxyRefused(message),
             Self::Unavailable(reason, _) => AuthError::Unreachable(reason),
         }
     }

@@ -27,6 +27,8 @@ pub struct PingOneClient {
     session: HeaderValue,
     /// Numbers the lookups and listings, which name no row, for their transaction IDs.
     requests_named: std::sync::atomic::AtomicU64,
+    /// Set when a proxy refused a tunnel: the run stops, since no request will pass it.
+    proxy_refusal: std::sync::OnceLock<String>,
 }
 
 /// `X-Ping-External-Transaction-ID` of a request: the same on every retry of the same row or
@@ -75,6 +77,7 @@ impl PingOneClient {
             timeout,
             session: header_value(&run_id.to_string()),
             requests_named: std::sync::atomic::AtomicU64::new(0),
+            proxy_refusal: std::sync::OnceLock::new(),
         })
     }
 
@@ -221,15 +224,29 @@ impl PingOneClient {
         sent: Result<reqwest::Response, reqwest::Error>,
         decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Attempt<T> {
-        match sent {
-            Ok(response) => self.read_answer(response, decode).await,
-            Err(error) => Attempt::NoAnswer {
-                error_message: crate::secrets::scrub(&describe_transport_error(
-                    &error,
-                    self.timeout,
-                )),
-            },
+        let error = match sent {
+            Ok(response) => return self.read_answer(response, decode).await,
+            Err(error) => error,
+        };
+        let refusal = match error.url() {
+            Some(url) => super::proxy::refusal_of(&error, url).await,
+            None => None,
+        };
+        if let Some(refusal) = refusal {
+            let message = refusal.to_string();
+            let _ = self.proxy_refusal.set(message.clone());
+            return Attempt::NoAnswer {
+                error_message: message,
+            };
         }
+        Attempt::NoAnswer {
+            error_message: crate::secrets::scrub(&describe_transport_error(&error, self.timeout)),
+        }
+    }
+
+    /// What a proxy said when it refused a tunnel, once one has.
+    pub(crate) fn proxy_refusal(&self) -> Option<&str> {
+        self.proxy_refusal.get().map(String::as_str)
     }
 
     async fn read_answer<T>(

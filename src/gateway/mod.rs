@@ -11,6 +11,7 @@ pub mod auth;
 pub(crate) mod circuit;
 pub mod client;
 pub(crate) mod listing;
+pub(crate) mod proxy;
 pub(crate) mod stop;
 pub(crate) mod throttle;
 pub(crate) mod transport;
@@ -50,6 +51,8 @@ pub struct RequestCounts {
     pub retries: AtomicU64,
     /// 429 answers.
     pub throttled: AtomicU64,
+    /// Tokens renewed because PingOne refused one it had accepted.
+    pub token_renewals: AtomicU64,
 }
 
 impl RequestCounts {
@@ -97,9 +100,9 @@ pub struct Gateway {
     /// Opens when PingOne seems down: rows then wait for it instead of spending retries.
     pub(crate) circuit: Circuit,
     pub(crate) in_flight: Semaphore,
-    /// Until some answer shows that PingOne accepts the token, one request at a time probes:
-    /// wrong credentials then cost one PUT, not one per sender.
-    pub(crate) credentials_proven: std::sync::atomic::AtomicBool,
+    /// Until some answer shows that PingOne accepts the token in use (the first, or one that
+    /// replaced a refused one), one request at a time probes: wrong credentials then cost one
+    /// PUT, not one per sender.
     pub(crate) probe: tokio::sync::Mutex<()>,
     pub(crate) retry: RetryPolicy,
     pub(crate) counts: Arc<RequestCounts>,
@@ -165,11 +168,30 @@ impl Gateway {
                 RequestCounts::add(&self.counts.retries, 1);
             }
             let http_status = attempt.http_status();
+            if http_status.is_none()
+                && let Some(refusal) = self.client.proxy_refusal()
+            {
+                // Nothing passes a proxy that refuses the tunnel: the run stops, and this row
+                // was not sent to PingOne.
+                self.stop
+                    .abort(&auth::AuthError::ProxyRefused(refusal.to_owned()));
+                let reason = self
+                    .stop
+                    .reason_not_to_send(environment)
+                    .unwrap_or(NotSent {
+                        code: "PROXY_REFUSED",
+                        message: refusal.to_owned(),
+                    });
+                return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts - 1)));
+            }
             if http_status == Some(401) {
                 // The probe, if this row holds it, is kept through the renewal: the renewed
                 // token is tried before anyone else sends.
                 match self.tokens.renew_after_rejection(&bearer).await {
-                    Ok(_) => {
+                    Ok((_, renewal)) => {
+                        if renewal == auth::Renewal::AfterUse {
+                            RequestCounts::add(&self.counts.token_renewals, 1);
+                        }
                         last_answer = Some(attempt);
                         continue;
                     }
@@ -180,7 +202,10 @@ impl Gateway {
                 }
             }
             probe = None;
-            self.note_answer(environment, http_status, sent_at);
+            if http_status.is_some() {
+                self.tokens.accepted(&bearer);
+            }
+            self.note_answer(environment, &attempt, sent_at);
             // PingOne failing (5xx) or unreachable: a sporadic failure is the row's to retry;
             // a run of them is an outage, which the circuit rides out for every row.
             let failed = matches!(http_status, Some(500..) | None);
@@ -242,20 +267,18 @@ impl Gateway {
         InSlot::Sent(bearer, sent_at, attempt)
     }
 
-    /// What an answer tells the run beyond its row: the credentials work, how the environment
-    /// answers, and whether the rate must come down (a 429) or may go up again. Every answer
+    /// What an answer tells the run beyond its row: how the environment answers, and whether the rate must come down (a 429) or may go up again. Every answer
     /// but a 429 or a server error passed whatever limiter stands in front of the API (a 404
     /// too), and so counts toward the rate it accepts.
-    fn note_answer(&self, environment: Uuid, http_status: Option<u16>, sent_at: Instant) {
+    fn note_answer<T>(&self, environment: Uuid, attempt: &Attempt<T>, sent_at: Instant) {
+        let http_status = attempt.http_status();
         if http_status.is_some() {
-            self.credentials_proven
-                .store(true, std::sync::atomic::Ordering::Release);
             self.stop.record_answer(environment, http_status);
         }
         match http_status {
             Some(429) => {
                 RequestCounts::add(&self.counts.throttled, 1);
-                self.throttle.limited(sent_at);
+                self.throttle.limited(sent_at, attempt.retry_after());
             }
             Some(status) if status < 500 => self.throttle.passed(sent_at),
             _ => {}
@@ -320,7 +343,6 @@ impl Gateway {
     }
 
     fn credentials_proven(&self) -> bool {
-        self.credentials_proven
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.tokens.current_is_accepted()
     }
 }

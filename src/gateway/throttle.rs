@@ -52,9 +52,9 @@ struct Schedule {
     answers: VecDeque<Answered>,
     /// How many of `answers` the limiter let through.
     passed: usize,
-    /// When the rate in force was put in force: answers to requests sent before it speak of
-    /// another rate, and are not weighed.
-    changed_at: Instant,
+    /// When the rate in force was put in force (the first slot, for the configured rate):
+    /// answers to requests sent before it speak of another rate, and are not weighed.
+    changed_at: Option<Instant>,
     /// A 429 to a request sent at the rate in force has come back since it was put in force
     /// or last proven: it has not held.
     limited_since_change: bool,
@@ -121,7 +121,7 @@ impl Throttle {
                 rate: requests_per_second,
                 answers: VecDeque::new(),
                 passed: 0,
-                changed_at: now,
+                changed_at: None,
                 limited_since_change: false,
                 next_raise: now + RAISE_EVERY,
                 climb: FIRST_CLIMB,
@@ -146,6 +146,7 @@ impl Throttle {
                 } else {
                     let slot = schedule.next_slot.max(now);
                     schedule.next_slot = slot + interval_for(schedule.rate);
+                    schedule.changed_at.get_or_insert(slot);
                     Ok(slot)
                 }
             };
@@ -221,11 +222,12 @@ impl Throttle {
         self.reschedule(schedule, raised, now + RAISE_EVERY);
     }
 
-    /// A 429 came back for the request sent at `sent_at`. Above a proven rate, the rate goes
+    /// A 429 came back for the request sent at `sent_at`, asking (or not) to wait
+    /// `retry_after`. Above a proven rate, the rate goes
     /// back to it at once; at or below it, once the answers at this rate are enough evidence,
     /// the rate goes to a little below the rate they were accepted at, measured over the time
     /// their requests span.
-    pub fn limited(&self, sent_at: Instant) {
+    pub fn limited(&self, sent_at: Instant, retry_after: Option<Duration>) {
         let now = Instant::now();
         let mut schedule = self.lock();
         if !schedule.weigh(sent_at, false, now) {
@@ -242,7 +244,7 @@ impl Throttle {
             }
             Some(proven) => (proven, NEXT_LONG_STEP),
             None => {
-                let Some(accepted) = schedule.accepted_rate(now) else {
+                let Some(accepted) = schedule.accepted_rate(now, retry_after) else {
                     return;
                 };
                 // What was proven no longer holds: the limit came down.
@@ -280,7 +282,7 @@ impl Throttle {
     ) {
         let now = Instant::now();
         schedule.rate = rate;
-        schedule.changed_at = now;
+        schedule.changed_at = Some(now);
         schedule.limited_since_change = false;
         schedule.answers.clear();
         schedule.passed = 0;
@@ -303,7 +305,10 @@ impl Schedule {
     /// Keeps an answer as evidence, unless its request was sent before the rate in force was;
     /// says whether it was kept. Answers older than `EVIDENCE` are let go.
     fn weigh(&mut self, sent_at: Instant, passed: bool, now: Instant) -> bool {
-        if sent_at < self.changed_at {
+        if self
+            .changed_at
+            .is_some_and(|changed_at| sent_at < changed_at)
+        {
             return false;
         }
         self.answers.push_back(Answered { sent_at, passed });
@@ -320,17 +325,26 @@ impl Schedule {
         true
     }
 
-    /// Requests accepted per second over the time the kept answers' requests were sent in,
-    /// each send taking one interval of the present rate (so that evenly spaced sends measure
-    /// exactly their rate); `None` while that is too little to go by.
-    fn accepted_rate(&self, now: Instant) -> Option<f64> {
-        let first = self.answers.iter().map(|answer| answer.sent_at).min()?;
+    /// Requests accepted per second at the rate in force, from when it was put in force (or
+    /// `EVIDENCE` ago) to the last answered request's send plus one interval, so that evenly
+    /// spaced sends measure exactly their rate and a pause the limiter asked for counts as
+    /// time it had; then as long again as the limiter now asks to wait (`retry_after`), in
+    /// which it will accept nothing. `None` while that is too little to go by.
+    fn accepted_rate(&self, now: Instant, retry_after: Option<Duration>) -> Option<f64> {
         let last = self.answers.iter().map(|answer| answer.sent_at).max()?;
-        if self.answers.len() < ENOUGH_ANSWERS && now.saturating_duration_since(first) < ENOUGH_TIME
+        let window = now.checked_sub(EVIDENCE);
+        let start = match (self.changed_at, window) {
+            (Some(changed_at), Some(window)) => changed_at.max(window),
+            (Some(changed_at), None) => changed_at,
+            (None, _) => self.answers.iter().map(|answer| answer.sent_at).min()?,
+        };
+        if self.answers.len() < ENOUGH_ANSWERS && now.saturating_duration_since(start) < ENOUGH_TIME
         {
             return None;
         }
-        let span = last.saturating_duration_since(first) + interval_for(self.rate);
+        let span = last.saturating_duration_since(start)
+            + interval_for(self.rate)
+            + retry_after.unwrap_or(Duration::ZERO);
         (!span.is_zero()).then(|| self.passed as f64 / span.as_secs_f64())
     }
 }
@@ -434,7 +448,7 @@ mod tests {
             if passes(index) {
                 throttle.passed(sent_at);
             } else {
-                throttle.limited(sent_at);
+                throttle.limited(sent_at, None);
             }
         }
     }
@@ -451,6 +465,26 @@ mod tests {
         assert!(
             (throttle.rate() - expected).abs() < 0.01,
             "{} (expected {expected})",
+            throttle.rate()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_that_asks_to_wait_counts_the_wait_as_time_in_which_nothing_is_accepted() {
+        let throttle = Throttle::new(500.0);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A full bucket of 100 let through in a fifth of a second, then "come back in 1 s":
+        // 100 in 1.2 s is what the limiter accepts, not 500/s.
+        answer_at(&throttle, start, 500.0, 100, |_| true);
+        throttle.limited(
+            start + Duration::from_millis(200),
+            Some(Duration::from_secs(1)),
+        );
+        let expected = 0.95 * 100.0 / 1.2;
+        assert!(
+            (throttle.rate() - expected).abs() < 1.0,
+            "{} (expected about {expected})",
             throttle.rate()
         );
     }
@@ -475,7 +509,7 @@ mod tests {
         assert!((lowered - 380.0).abs() < 0.01, "{lowered}");
         // Requests sent before the lowering were in flight; their 429s are the same storm.
         for index in 0..200 {
-            throttle.limited(start + Duration::from_millis(index));
+            throttle.limited(start + Duration::from_millis(index), None);
         }
         assert_eq!(throttle.rate(), lowered);
     }
@@ -486,7 +520,7 @@ mod tests {
         let start = Instant::now();
         tokio::time::sleep(Duration::from_millis(100)).await;
         for index in 0..20 {
-            throttle.limited(start + Duration::from_millis(index));
+            throttle.limited(start + Duration::from_millis(index), None);
         }
         assert_eq!(throttle.rate(), 100.0);
     }
@@ -538,7 +572,7 @@ mod tests {
         let (throttle, found, probe) = probing_from(400.0, 2).await;
         assert!(probe > found * 1.1, "{probe} is a long step from {found}");
         // One 429 at the probe, on no more evidence than itself: back to the proven rate.
-        throttle.limited(Instant::now());
+        throttle.limited(Instant::now(), None);
         assert_eq!(throttle.rate(), found);
         tokio::time::sleep(Duration::from_millis(250)).await;
         throttle.passed(Instant::now());
@@ -556,7 +590,7 @@ mod tests {
             probe <= found * 1.1,
             "{probe} is a small climb from {found}"
         );
-        throttle.limited(Instant::now());
+        throttle.limited(Instant::now(), None);
         assert_eq!(throttle.rate(), found);
         // Twice the half second a climb waits after one that held.
         tokio::time::sleep(Duration::from_millis(900)).await;
@@ -637,7 +671,7 @@ mod tests {
                             break;
                         }
                         limited.fetch_add(1, Ordering::Relaxed);
-                        throttle.limited(sent_at);
+                        throttle.limited(sent_at, None);
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }

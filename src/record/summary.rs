@@ -25,7 +25,7 @@ const STATUS_KEYS: [&str; 9] = [
 ];
 
 /// The keys of `end`'s summary JSON.
-const END_KEYS: [&str; 17] = [
+const END_KEYS: [&str; 18] = [
     "run_id",
     "total",
     "ended",
@@ -41,6 +41,7 @@ const END_KEYS: [&str; 17] = [
     "requests",
     "retries",
     "throttled",
+    "token_renewals",
     "elapsed_seconds",
     "rate_per_second",
 ];
@@ -96,6 +97,8 @@ pub struct Summary {
     pub retries: u64,
     /// 429 answers.
     pub throttled: u64,
+    /// Tokens renewed because PingOne refused one it had accepted (revoked mid-run).
+    pub token_renewals: u64,
     pub elapsed_seconds: f64,
     /// `requests` divided by `elapsed_seconds`.
     pub rate_per_second: f64,
@@ -180,6 +183,7 @@ impl Summary {
         self.lookups = counters.sent.lookups.load(Relaxed);
         self.retries = counters.sent.retries.load(Relaxed);
         self.throttled = counters.sent.throttled.load(Relaxed);
+        self.token_renewals = counters.sent.token_renewals.load(Relaxed);
         self.elapsed_seconds = elapsed.as_secs_f64();
         self.rate_per_second = if self.elapsed_seconds > 0.0 {
             self.requests as f64 / self.elapsed_seconds

@@ -187,7 +187,12 @@ pub struct SimulatorConfig {
     pub retry_after_in_body: bool,
     pub outage: Option<Outage>,
     pub population: Population,
+    /// The `expires_in` of issued tokens, and how long they work unless revoked sooner.
     pub token_ttl: Duration,
+    /// Tokens stop working this long after they were issued, whatever their `expires_in`
+    /// says: a token revoked mid-run, or an authorization server whose tokens are shorter-lived
+    /// than they claim.
+    pub token_revoked_after: Option<Duration>,
     pub client_auth: ClientAuthMethod,
     /// When set, an expiry later than now + this is shortened to it, as a tenant policy might;
     /// the response then reports the shortened expiry.
@@ -221,6 +226,7 @@ impl Default for SimulatorConfig {
             outage: None,
             population: Population::Everyone,
             token_ttl: Duration::from_secs(3600),
+            token_revoked_after: None,
             client_auth: ClientAuthMethod::Basic,
             max_bypass: None,
             refuse_or_filters: false,

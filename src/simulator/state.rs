@@ -291,7 +291,14 @@ impl TenantState {
     pub fn issue_token(&self) -> String {
         let token = random_text(&mut rand::rng(), 48);
         let now = Instant::now();
-        let expires_at = now + self.config.token_ttl;
+        // A token revoked early stops working before the `expires_in` it was issued with.
+        let expires_at = now
+            + self
+                .config
+                .token_revoked_after
+                .map_or(self.config.token_ttl, |revoked| {
+                    revoked.min(self.config.token_ttl)
+                });
         let mut tokens = self
             .tokens
             .write()

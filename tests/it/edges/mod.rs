@@ -3,3 +3,4 @@
 //! page.
 
 mod limiters;
+mod tokens;

@@ -101,6 +101,7 @@ async fn the_summary_json_has_the_documented_keys_and_agrees_with_the_results() 
         "lookups",
         "retries",
         "throttled",
+        "token_renewals",
         "elapsed_seconds",
         "rate_per_second",
     ];
