@@ -3,4 +3,5 @@
 //! page.
 
 mod limiters;
+mod proxy;
 mod tokens;
