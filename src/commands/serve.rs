@@ -119,6 +119,7 @@ fn serve_config(args: &ServeArgs, simulator: Option<&Simulator>) -> Result<Serve
         credentials,
         target,
         rehearsal: simulator.is_some(),
+        connections: args.connections,
     })
 }
 

@@ -19,7 +19,7 @@ mod runs;
 mod state;
 mod uploads;
 
-pub use connections::MOST_CONNECTIONS;
+pub use connections::{FEWEST_CONNECTIONS, MOST_CONNECTIONS};
 pub use pages::REHEARSAL_BANNER;
 pub use state::{
     KeyRenewal, MOST_RUNS_AT_ONCE, MOST_UPLOAD_BYTES, MOST_UPLOADS_AT_ONCE, ServeConfig,
@@ -129,7 +129,13 @@ pub async fn start(
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server.clone());
-    Ok((url, KeyRenewal(server), connections::serve(listener, app)))
+    let bound = connections::bound(server.config.connections);
+    tracing::debug!(bound, "the page keeps at most this many connections open");
+    Ok((
+        url,
+        KeyRenewal(server),
+        connections::serve(listener, app, bound),
+    ))
 }
 
 /// Every request: the `Host` (and any `Origin`) must be the listen address, so that a page

@@ -59,6 +59,9 @@ pub struct ServeConfig {
     pub target: String,
     /// `serve --simulate`: every run is a rehearsal against the server's own simulator.
     pub rehearsal: bool,
+    /// `--connections`: the most connections open at once; by default, what the descriptor
+    /// limit allows.
+    pub connections: Option<usize>,
 }
 
 impl ServeConfig {
