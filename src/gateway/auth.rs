@@ -115,7 +115,6 @@ pub struct TokenSource {
     /// it had accepted was revoked or outlived, and is renewed; a replacement refused before it
     /// was ever accepted says the credentials are wrong.
     accepted_before: AtomicU64,
-
     /// Set when no token can be had: every later caller gets the same answer at once.
     failed: std::sync::OnceLock<AuthError>,
     timeout: Duration,
@@ -200,9 +199,8 @@ impl TokenSource {
 
     /// Called when PingOne refused `rejected` with 401. Returns the token to try next: a new
     /// one (and whether it renews one PingOne had accepted), or the replacement another sender
-    /// already fetched. A token PingOne had accepted
-    /// and then refused (revoked, or shorter-lived than its `expires_in`) is renewed as often
-    /// as that happens. Refuses (the run must stop) when the credentials cannot be renewed, or
+    /// already fetched. A token PingOne had accepted and then refused (revoked, or
+    /// shorter-lived than its `expires_in`) is renewed as often as that happens. Refuses (the run must stop) when the credentials cannot be renewed, or
     /// when `rejected` was itself the replacement for a refused token and PingOne never took
     /// it: a fresh token refused before any use means the credentials, not the token, are
     /// wrong.
@@ -377,30 +375,7 @@ impl TokenSource {
             );
         }
         let body = serde_urlencoded::to_string(&form).unwrap_or_default();
-        let sent = request
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(error) => {
-                let refusal = match error.url() {
-                    Some(url) => super::proxy::refusal_of(&error, url).await,
-                    None => None,
-                };
-                return Err(match refusal {
-                    Some(refusal) => TokenRefusal::Proxy(refusal.to_string()),
-                    None => TokenRefusal::Unavailable(
-                        describe_transport_error(&error, self.timeout),
-                        None,
-                    ),
-                });
-            }
-        };
+        let response = self.post(request, body).await?;
         let status = response.status();
         if status.is_redirection() {
             return Err(TokenRefusal::Redirected(format!(
@@ -447,6 +422,35 @@ impl TokenSource {
                 retry_after,
             )),
         }
+    }
+
+    /// Sends the token request; no answer is `Unavailable` (worth asking again), unless a
+    /// proxy refused the tunnel, which no second ask changes.
+    async fn post(
+        &self,
+        request: reqwest::RequestBuilder,
+        body: String,
+    ) -> Result<reqwest::Response, TokenRefusal> {
+        let sent = request
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await;
+        let error = match sent {
+            Ok(response) => return Ok(response),
+            Err(error) => error,
+        };
+        let refusal = match error.url() {
+            Some(url) => super::proxy::refusal_of(&error, url).await,
+            None => None,
+        };
+        Err(match refusal {
+            Some(refusal) => TokenRefusal::Proxy(refusal.to_string()),
+            None => TokenRefusal::Unavailable(describe_transport_error(&error, self.timeout), None),
+        })
     }
 }
 

@@ -169,43 +169,21 @@ impl Gateway {
             }
             let http_status = attempt.http_status();
             if http_status.is_none()
-                && let Some(refusal) = self.client.proxy_refusal()
+                && let Some(reason) = self.stopped_by_proxy(environment)
             {
-                // Nothing passes a proxy that refuses the tunnel: the run stops, and this row
-                // was not sent to PingOne.
-                self.stop
-                    .abort(&auth::AuthError::ProxyRefused(refusal.to_owned()));
-                let reason = self
-                    .stop
-                    .reason_not_to_send(environment)
-                    .unwrap_or(NotSent {
-                        code: "PROXY_REFUSED",
-                        message: refusal.to_owned(),
-                    });
                 return Sent::Stopped(reason, last_answer.map(|answer| (answer, attempts - 1)));
             }
             if http_status == Some(401) {
                 // The probe, if this row holds it, is kept through the renewal: the renewed
                 // token is tried before anyone else sends.
-                match self.tokens.renew_after_rejection(&bearer).await {
-                    Ok((_, renewal)) => {
-                        if renewal == auth::Renewal::AfterUse {
-                            RequestCounts::add(&self.counts.token_renewals, 1);
-                        }
-                        last_answer = Some(attempt);
-                        continue;
-                    }
-                    Err(error) => {
-                        self.stop.abort(&error);
-                        return Sent::Answered(attempt, attempts);
-                    }
+                if !self.renewed(&bearer).await {
+                    return Sent::Answered(attempt, attempts);
                 }
+                last_answer = Some(attempt);
+                continue;
             }
             probe = None;
-            if http_status.is_some() {
-                self.tokens.accepted(&bearer);
-            }
-            self.note_answer(environment, &attempt, sent_at);
+            self.note_answer(environment, &bearer, &attempt, sent_at);
             // PingOne failing (5xx) or unreachable: a sporadic failure is the row's to retry;
             // a run of them is an outage, which the circuit rides out for every row.
             let failed = matches!(http_status, Some(500..) | None);
@@ -267,12 +245,20 @@ impl Gateway {
         InSlot::Sent(bearer, sent_at, attempt)
     }
 
-    /// What an answer tells the run beyond its row: how the environment answers, and whether the rate must come down (a 429) or may go up again. Every answer
+    /// What an answer (never a 401) tells the run beyond its row: PingOne took the token, how
+    /// the environment answers, and whether the rate must come down (a 429) or may go up again. Every answer
     /// but a 429 or a server error passed whatever limiter stands in front of the API (a 404
     /// too), and so counts toward the rate it accepts.
-    fn note_answer<T>(&self, environment: Uuid, attempt: &Attempt<T>, sent_at: Instant) {
+    fn note_answer<T>(
+        &self,
+        environment: Uuid,
+        bearer: &auth::Bearer,
+        attempt: &Attempt<T>,
+        sent_at: Instant,
+    ) {
         let http_status = attempt.http_status();
         if http_status.is_some() {
+            self.tokens.accepted(bearer);
             self.stop.record_answer(environment, http_status);
         }
         match http_status {
@@ -282,6 +268,39 @@ impl Gateway {
             }
             Some(status) if status < 500 => self.throttle.passed(sent_at),
             _ => {}
+        }
+    }
+
+    /// After an attempt that got no answer: when it was a proxy refusing the tunnel, the run
+    /// stops, since nothing passes it, and why this row was not sent.
+    fn stopped_by_proxy(&self, environment: Uuid) -> Option<NotSent> {
+        let refusal = self.client.proxy_refusal()?;
+        self.stop
+            .abort(&auth::AuthError::ProxyRefused(refusal.to_owned()));
+        Some(
+            self.stop
+                .reason_not_to_send(environment)
+                .unwrap_or(NotSent {
+                    code: "PROXY_REFUSED",
+                    message: refusal.to_owned(),
+                }),
+        )
+    }
+
+    /// After PingOne refused `bearer` with 401: whether a token to try next could be had (one
+    /// renewed, counted when PingOne had taken the refused one); when not, the run stops.
+    async fn renewed(&self, bearer: &auth::Bearer) -> bool {
+        match self.tokens.renew_after_rejection(bearer).await {
+            Ok((_, renewal)) => {
+                if renewal == auth::Renewal::AfterUse {
+                    RequestCounts::add(&self.counts.token_renewals, 1);
+                }
+                true
+            }
+            Err(error) => {
+                self.stop.abort(&error);
+                false
+            }
         }
     }
 
