@@ -8,6 +8,11 @@ pub const CONCURRENCY: u16 = 32;
 /// Most requests in flight `--concurrency` allows: far beyond what a PingOne license accepts,
 /// and each one costs senders and memory.
 pub const MOST_CONCURRENCY: i64 = 1024;
+/// `serve --connections`: the fewest connections the page's bound allows, whatever the
+/// descriptor limit (a browser opens about six to a host, and the page's runs each hold one for
+/// their events), and the most (past it, memory is the limit, not descriptors).
+pub const FEWEST_PAGE_CONNECTIONS: usize = 64;
+pub const MOST_PAGE_CONNECTIONS: usize = 8192;
 /// The `--rate` allowed, in requests per second: from one every 100 seconds to far beyond any
 /// license.
 pub const RATE_RANGE: (f64, f64) = (0.01, 100_000.0);

@@ -10,7 +10,7 @@ use clap::Args;
 use crate::cli::connection::ConnectionArgs;
 use crate::cli::values::parse_max_window;
 use crate::defaults;
-use crate::serve::{FEWEST_CONNECTIONS, MOST_CONNECTIONS};
+use crate::defaults::{FEWEST_PAGE_CONNECTIONS, MOST_PAGE_CONNECTIONS};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// The most connections the page keeps open at once (64 to 8192); by default, what the
     /// process's descriptor limit allows. At the bound, the oldest connection that has not yet
     /// sent a whole request is cut to make room.
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(FEWEST_CONNECTIONS as u64..=MOST_CONNECTIONS as u64))]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(FEWEST_PAGE_CONNECTIONS as u64..=MOST_PAGE_CONNECTIONS as u64))]
     pub connections: Option<usize>,
 
     #[command(flatten)]

@@ -25,13 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// The fewest connections the bound allows, whatever the descriptor limit: a browser opens
-/// about six to a host, and the page's runs each hold one for their events.
-pub const FEWEST_CONNECTIONS: usize = 64;
-
-/// The most, however many descriptors the process may have: past this, memory (a few KiB a
-/// connection, more while a request is read) is the limit, not descriptors.
-pub const MOST_CONNECTIONS: usize = 8192;
+use crate::defaults::{FEWEST_PAGE_CONNECTIONS, MOST_PAGE_CONNECTIONS};
 
 /// Descriptors kept for everything but connections: the listener, the work folder's files
 /// and journals, the control socket, the pipes of the runs' child processes.
@@ -52,23 +46,23 @@ const BUSY: &str = "The page is busy: too many connections are open. Try again i
 /// How many connections may be open at once: `requested` (`serve --connections`), or what the
 /// descriptor limit leaves once `DESCRIPTORS_KEPT` are set aside, raising the process's soft
 /// limit to its hard one first (as Go's runtime does) so that a default of 1,024 is not the
-/// bound; never fewer than `FEWEST_CONNECTIONS` nor more than `MOST_CONNECTIONS`.
+/// bound; never fewer than `FEWEST_PAGE_CONNECTIONS` nor more than `MOST_PAGE_CONNECTIONS`.
 pub fn bound(requested: Option<usize>) -> usize {
     let sized = requested.unwrap_or_else(|| {
         let descriptors = raised_descriptor_limit();
         usize::try_from(descriptors.saturating_sub(DESCRIPTORS_KEPT)).unwrap_or(usize::MAX)
     });
-    sized.clamp(FEWEST_CONNECTIONS, MOST_CONNECTIONS)
+    sized.clamp(FEWEST_PAGE_CONNECTIONS, MOST_PAGE_CONNECTIONS)
 }
 
 /// The soft descriptor limit, raised to the hard limit where it was lower (never past what
-/// `MOST_CONNECTIONS` needs).
+/// `MOST_PAGE_CONNECTIONS` needs).
 fn raised_descriptor_limit() -> u64 {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return FEWEST_CONNECTIONS as u64 + DESCRIPTORS_KEPT;
+        return FEWEST_PAGE_CONNECTIONS as u64 + DESCRIPTORS_KEPT;
     };
-    let wanted = (MOST_CONNECTIONS as u64 + DESCRIPTORS_KEPT).min(hard);
+    let wanted = (MOST_PAGE_CONNECTIONS as u64 + DESCRIPTORS_KEPT).min(hard);
     if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok() {
         return wanted;
     }
@@ -211,8 +205,8 @@ mod tests {
     #[test]
     fn the_bound_is_what_is_asked_within_its_limits() {
         assert_eq!(bound(Some(1000)), 1000);
-        assert_eq!(bound(Some(1)), FEWEST_CONNECTIONS);
-        assert_eq!(bound(Some(1_000_000)), MOST_CONNECTIONS);
+        assert_eq!(bound(Some(1)), FEWEST_PAGE_CONNECTIONS);
+        assert_eq!(bound(Some(1_000_000)), MOST_PAGE_CONNECTIONS);
     }
 
     #[test]

@@ -19,7 +19,6 @@ mod runs;
 mod state;
 mod uploads;
 
-pub use connections::{FEWEST_CONNECTIONS, MOST_CONNECTIONS};
 pub use pages::REHEARSAL_BANNER;
 pub use state::{
     KeyRenewal, MOST_RUNS_AT_ONCE, MOST_UPLOAD_BYTES, MOST_UPLOADS_AT_ONCE, ServeConfig,
