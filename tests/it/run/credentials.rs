@@ -150,7 +150,7 @@ async fn a_refused_static_token_costs_one_put_then_every_other_row_is_not_attemp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_is_renewed_once_and_its_rows_retried() {
+async fn a_revoked_token_is_renewed_and_its_rows_retried() {
     let simulator = std::sync::Arc::new(start(SimulatorConfig::default()).await);
     let files = run_files(&users_csv(100, ENV_A, "8h"));
     let mut config = run_config(&files, as_worker_app(&simulator));
