@@ -111,24 +111,9 @@ pub fn describe_transport_error(error: &reqwest::Error, timeout: Duration) -> St
     }
 }
 
-/// The proxy the environment sets for `url`, as reqwest reads it (`HTTPS_PROXY`,
-/// `ALL_PROXY`, `HTTP_PROXY`), unless `url` is loopback, which never goes through one.
+/// The proxy the environment sets for `url`, by host and port (never its user or password).
 fn proxy_for(url: &reqwest::Url) -> Option<String> {
-    if is_loopback_url(url.as_str()) {
-        return None;
-    }
-    let names: &[&str] = if url.scheme() == "https" {
-        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    } else {
-        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-    };
-    names
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-        .map(|value| match reqwest::Url::parse(&value) {
-            Ok(proxy) => proxy.host_str().unwrap_or(&value).to_owned(),
-            Err(_) => value,
-        })
+    super::proxy::proxy_url_for(url).and_then(|proxy| super::proxy::shown_as(&proxy))
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
