@@ -13,8 +13,7 @@ use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::support::{
-    ENV_A, EXPIRY, column, put_bypass, read_results, run_command, run_files, start, stderr,
-    users_csv,
+    ENV_A, EXPIRY, column, put_bypass, read_results, run_files, start, stderr, users_csv,
 };
 
 fn limited_to(per_second: u32, limiter: LimiterShape) -> SimulatorConfig {
@@ -117,22 +116,11 @@ async fn every_row_is_granted_behind(limiter: LimiterShape) {
     })
     .await;
     let files = run_files(&users_csv(150, ENV_A, "8h"));
-    let summary = files.output.with_extension("summary.json");
-    let summary_path = summary.to_string_lossy().into_owned();
-    let output = run_command(
-        &simulator,
-        &files.input,
-        &["--rate", "150", "--summary-json", &summary_path],
-    )
-    .output()
-    .await
-    .expect("the run runs");
+    let (output, summary) = super::run_with_summary(&simulator, &files, "150").await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows = read_results(&files.output);
     assert!(column(&rows, "status").iter().all(|s| *s == "succeeded"));
     assert!(column(&rows, "error_message").iter().all(|m| m.is_empty()));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("the summary")).expect("JSON");
     let refused = simulator.stats().responses(429);
     assert!(refused > 0, "the limit was never met");
     assert_eq!(summary["throttled"], serde_json::json!(refused));

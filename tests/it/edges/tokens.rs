@@ -11,9 +11,7 @@ use pingone_bypass::simulator::SimulatorConfig;
 use uuid::Uuid;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate, matchers};
 
-use crate::support::{
-    ENV_A, binary, column, read_results, run_command, run_files, start, stderr, users_csv,
-};
+use crate::support::{ENV_A, binary, column, read_results, run_files, start, stderr, users_csv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_revoked_again_and_again_are_renewed_each_time_and_the_run_goes_on() {
@@ -26,22 +24,11 @@ async fn tokens_revoked_again_and_again_are_renewed_each_time_and_the_run_goes_o
     })
     .await;
     let files = run_files(&users_csv(40, ENV_A, "8h"));
-    let summary = files.output.with_extension("summary.json");
-    let summary_path = summary.to_string_lossy().into_owned();
-    let output = run_command(
-        &simulator,
-        &files.input,
-        &["--rate", "7", "--summary-json", &summary_path],
-    )
-    .output()
-    .await
-    .expect("the run runs");
+    let (output, summary) = super::run_with_summary(&simulator, &files, "7").await;
     let log = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{log}");
     let rows = read_results(&files.output);
     assert!(column(&rows, "status").iter().all(|s| *s == "succeeded"));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("the summary")).expect("JSON");
     let renewals = summary["token_renewals"].as_u64().unwrap_or_default();
     assert!(
         renewals >= 3,
