@@ -15,12 +15,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::{Mode, Rows, RunConfig, Target};
-use crate::gateway::Gateway;
-use crate::gateway::auth::TokenSource;
-use crate::gateway::circuit::Circuit;
-use crate::gateway::client::{ClientError, PingOneClient};
 use crate::gateway::stop::Stop;
-use crate::gateway::throttle::Throttle;
+use crate::gateway::{Endpoint, Gateway, Pace};
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Planner, Purpose};
@@ -402,24 +398,23 @@ fn connect(config: &RunConfig, stop: Arc<Stop>) -> Result<Option<Arc<Gateway>>, 
             _,
         ) => (api_url, credentials.clone()),
     };
-    let sender = Gateway {
-        client: PingOneClient::new(
+    let sender = Gateway::connect(
+        Endpoint {
             api_url,
-            config.run_id,
-            config.timeout,
-            config.concurrency,
-            &config.extra_roots,
-        )?,
-        tokens: TokenSource::new(credentials, config.timeout, &config.extra_roots)
-            .map_err(ClientError::from)?,
-        throttle: Throttle::new(config.rate),
-        circuit: Circuit::new(config.outage_patience),
-        in_flight: Semaphore::new(config.concurrency.max(1)),
-        probe: tokio::sync::Mutex::new(()),
-        retry: config.retry,
-        counts: config.live.sent.clone(),
+            run_id: config.run_id,
+            credentials,
+            timeout: config.timeout,
+            extra_roots: &config.extra_roots,
+        },
+        Pace {
+            rate: config.rate,
+            concurrency: config.concurrency,
+            retry: config.retry,
+            outage_patience: config.outage_patience,
+        },
+        config.live.sent.clone(),
         stop,
-    };
+    )?;
     Ok(Some(Arc::new(sender)))
 }
 
@@ -427,6 +422,10 @@ fn connect(config: &RunConfig, stop: Arc<Stop>) -> Result<Option<Arc<Gateway>>, 
 fn run_record(config: &RunConfig) -> RunRecord {
     RunRecord {
         run_id: Some(config.run_id.to_string()),
+        client_id: match &config.target {
+            Target::PingOne { credentials, .. } => credentials.client_id(),
+            Target::Offline { .. } => None,
+        },
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         api_url: match &config.target {
             Target::PingOne { .. } if config.rehearsal => Some("the built-in simulator".to_owned()),

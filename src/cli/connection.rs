@@ -15,10 +15,10 @@ use crate::gateway::transport::is_loopback_url;
 use crate::pingone::Region;
 use crate::plan::parse_id;
 
-/// Where requests go, with which credentials, how fast and how patiently: the options `run`,
-/// `status` and `serve` share.
-#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
-pub struct ConnectionArgs {
+/// Where requests go and with which credentials: what every command that talks to PingOne
+/// shares, `verify --pingone` included, which paces itself by the audit API's own limit.
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
+pub struct EndpointArgs {
     /// PingOne region: picks the API and auth bases.
     #[arg(long, value_enum, env = "PINGONE_REGION_CODE", hide_env_values = true, default_value_t = Region::Na, ignore_case = true)]
     pub region: Region,
@@ -63,6 +63,15 @@ pub struct ConnectionArgs {
     /// PEM certificates to trust beside the system's, for a corporate proxy that inspects TLS.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+}
+
+/// Where requests go, with which credentials, how fast and how patiently: the options `run`,
+/// `status`, `end` and `serve` share.
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub endpoint: EndpointArgs,
 
     /// Most requests per second, all environments together.
     #[arg(long, value_name = "N", default_value_t = defaults::RATE, value_parser = parse_rate)]
@@ -90,12 +99,7 @@ impl Default for ConnectionArgs {
     /// What the command line gives with none of these flags and none of their variables set.
     fn default() -> Self {
         Self {
-            region: Region::default(),
-            api_url: None,
-            auth_url: None,
-            token_url: None,
-            token_file: None,
-            ca_file: None,
+            endpoint: EndpointArgs::default(),
             rate: defaults::RATE,
             concurrency: defaults::CONCURRENCY,
             retries: defaults::RETRIES,
@@ -105,7 +109,7 @@ impl Default for ConnectionArgs {
     }
 }
 
-impl ConnectionArgs {
+impl EndpointArgs {
     /// The API base: `--api-url`, or the region's; https unless it is loopback; `/v1` added
     /// to a URL without a path, and required at the end of one with a path.
     pub fn api_url(&self) -> Result<String, ConnectionError> {

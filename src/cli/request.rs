@@ -213,7 +213,7 @@ impl RunRequest {
             rehearsal: self.rows.rehearsal,
             read: self.read_options()?,
             mode: self.mode,
-            extra_roots: self.rows.connection.extra_roots()?,
+            extra_roots: self.rows.connection.endpoint.extra_roots()?,
             ..RunConfig::new(input, output, target)
         })
     }
@@ -230,9 +230,12 @@ impl RunRequest {
                 would_send: "to the built-in simulator".to_owned(),
             });
         }
-        let api_url = self.rows.connection.api_url()?;
+        let api_url = self.rows.connection.endpoint.api_url()?;
         Ok(
-            match (!connects, self.rows.connection.credentials(settings)) {
+            match (
+                !connects,
+                self.rows.connection.endpoint.credentials(settings),
+            ) {
                 (false, credentials) => Target::PingOne {
                     api_url,
                     credentials: credentials?,
@@ -243,7 +246,7 @@ impl RunRequest {
                 (true, Ok(credentials)) => Target::Offline {
                     would_send: format!(
                         "to {api_url} with {}",
-                        self.rows.connection.describe(&credentials)
+                        self.rows.connection.endpoint.describe(&credentials)
                     ),
                 },
                 (true, Err(ConnectionError::NoCredentials)) => Target::Offline {

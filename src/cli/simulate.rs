@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use uuid::Uuid;
 
-use crate::cli::connection::{ConnectionArgs, CredentialSettings};
+use crate::cli::connection::{CredentialSettings, EndpointArgs};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
     AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
@@ -230,7 +230,7 @@ pub fn simulated_tenant() -> SimulatorConfig {
 /// Points `connection` at `simulator` and gives the settings of its worker application, so
 /// that a rehearsal is a run like any other, against the simulator's URLs (what `--simulate`
 /// and `serve --simulate` do before converting a request).
-pub fn rehearse_on(simulator: &Simulator, connection: &mut ConnectionArgs) -> CredentialSettings {
+pub fn rehearse_on(simulator: &Simulator, connection: &mut EndpointArgs) -> CredentialSettings {
     connection.api_url = Some(simulator.api_url());
     connection.auth_url = Some(simulator.auth_url());
     connection.token_url = None;

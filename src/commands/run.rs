@@ -23,7 +23,7 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
     let (rehearsal, settings) = if request.rows.simulate && request.mode.connects() {
         let simulator = Simulator::start(simulated_tenant(), ([127, 0, 0, 1], 0).into()).await?;
         tracing::info!(api_url = %simulator.api_url(), "running against the built-in PingOne simulator");
-        let settings = rehearse_on(&simulator, &mut request.rows.connection);
+        let settings = rehearse_on(&simulator, &mut request.rows.connection.endpoint);
         request.rows.simulate = false;
         request.rows.rehearsal = true;
         (Some(simulator), settings)

@@ -102,7 +102,7 @@ fn serve_config(args: &ServeArgs, simulator: Option<&Simulator>) -> Result<Serve
     let mut connection = args.connection.clone();
     let (credentials, target) = match simulator {
         Some(simulator) => (
-            rehearse_on(simulator, &mut connection),
+            rehearse_on(simulator, &mut connection.endpoint),
             "to the built-in simulator started with this server".to_owned(),
         ),
         None => {

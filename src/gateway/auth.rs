@@ -26,6 +26,26 @@ pub enum Credentials {
     Client(ClientCredentials),
 }
 
+impl Credentials {
+    /// The client whose requests these are, as PingOne's audit log names it (`actors.client.id`):
+    /// the worker application's ID, or a ready token's `client_id` claim. A token is read, never
+    /// checked: this only says whose activities to look for, it grants nothing.
+    pub fn client_id(&self) -> Option<String> {
+        use base64::Engine;
+        let token = match self {
+            Self::Client(client) => return Some(client.client_id.clone()),
+            Self::Token(token) => token.expose_secret(),
+        };
+        let payload = token.split('.').nth(1)?;
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+        let client_id = claims.get("client_id")?.as_str()?;
+        crate::plan::parse_id(client_id).map(|id| id.to_string())
+    }
+}
+
 #[derive(Clone)]
 pub struct ClientCredentials {
     /// `<auth-url>/<environment>/as/token`.

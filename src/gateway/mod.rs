@@ -118,6 +118,53 @@ enum InSlot<T> {
     Stopped(NotSent),
 }
 
+/// Where a gateway sends and as whom.
+pub(crate) struct Endpoint<'a> {
+    pub api_url: &'a str,
+    /// Sent as `X-Ping-External-Session-ID` with every request.
+    pub run_id: Uuid,
+    pub credentials: auth::Credentials,
+    pub timeout: Duration,
+    /// `--ca-file`'s certificates, trusted beside the system's.
+    pub extra_roots: &'a [reqwest::Certificate],
+}
+
+/// How fast and how patiently a gateway sends.
+pub(crate) struct Pace {
+    pub rate: f64,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub outage_patience: Duration,
+}
+
+impl Gateway {
+    /// A gateway to `endpoint` at `pace`, counting into `counts` and stopping with `stop`.
+    pub(crate) fn connect(
+        endpoint: Endpoint<'_>,
+        pace: Pace,
+        counts: Arc<RequestCounts>,
+        stop: Arc<Stop>,
+    ) -> Result<Self, client::ClientError> {
+        Ok(Self {
+            client: PingOneClient::new(
+                endpoint.api_url,
+                endpoint.run_id,
+                endpoint.timeout,
+                pace.concurrency,
+                endpoint.extra_roots,
+            )?,
+            tokens: TokenSource::new(endpoint.credentials, endpoint.timeout, endpoint.extra_roots)?,
+            throttle: Throttle::new(pace.rate),
+            circuit: Circuit::new(pace.outage_patience),
+            in_flight: Semaphore::new(pace.concurrency.max(1)),
+            probe: tokio::sync::Mutex::new(()),
+            retry: pace.retry,
+            counts,
+            stop,
+        })
+    }
+}
+
 impl Gateway {
     /// A token, or why none can be had. A run that only reads (a plan) asks first, so that no
     /// plan shows rows to grant that its credentials could never grant.

@@ -31,6 +31,11 @@ pub struct RunRecord {
     /// PingOne's audit log shows which events are this run's. Absent in older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The client the run's requests were made as (`actors.client.id` in PingOne's audit log):
+    /// the worker application, or a ready token's `client_id` claim. Absent in older records
+    /// and when it could not be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub tool_version: String,
     /// The API base requests went to; `None` for a dry run, which sends nothing.
     pub api_url: Option<String>,
