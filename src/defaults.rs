@@ -43,6 +43,16 @@ pub const MOST_END_IN: Duration = Duration::from_secs(3600);
 pub const MOST_RESUME_MARGIN: Duration = MOST_MAX_WINDOW;
 pub const RESUME_MARGIN_TEXT: &str = "15m";
 pub const RESUME_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// `verify --pingone`: audit requests a second, by default and at the most. PingOne's audit API
+/// allows 10 a second (its own limit, apart from the license's); half of it leaves room for
+/// another reader of the same log.
+pub const AUDIT_RATE: f64 = 5.0;
+pub const MOST_AUDIT_RATE: f64 = 10.0;
+/// `verify --pingone --audit-wait`: how long rows not yet in the audit log are looked for
+/// again, by default and at the most.
+pub const AUDIT_WAIT_TEXT: &str = "2m";
+pub const AUDIT_WAIT: Duration = Duration::from_secs(120);
+pub const MOST_AUDIT_WAIT: Duration = Duration::from_secs(30 * 60);
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds
 /// the rows behind it in memory until this many are waiting, then reading pauses until it
 /// ends. At a few hundred bytes a row this bounds the window to a few megabytes; at
@@ -60,6 +70,7 @@ mod tests {
             (defaults::MAX_WINDOW_TEXT, defaults::MAX_WINDOW),
             (defaults::RESUME_MARGIN_TEXT, defaults::RESUME_MARGIN),
             (defaults::OUTAGE_PATIENCE_TEXT, defaults::OUTAGE_PATIENCE),
+            (defaults::AUDIT_WAIT_TEXT, defaults::AUDIT_WAIT),
         ] {
             assert_eq!(
                 humantime::parse_duration(text).ok(),

@@ -13,8 +13,11 @@
 //! secret the process has seen so that no text leaves it carrying one. `commands` carries each
 //! command out; the binary only starts them. `serve` is a front end whose every plan, grant and
 //! status check is this same binary's pipeline in a child process, handed its request as JSON.
-//! The simulator is started by a front end, which hands the pipeline its URL.
+//! The simulator is started by a front end, which hands the pipeline its URL. `audit` reads
+//! PingOne's audit log back through a gateway of its own and reconciles a run's results with it
+//! (`verify --pingone`).
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -413,11 +413,12 @@ pub struct ListPage<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Embedded<T> {
-    /// `users`, `populations` or `groups`, after the collection listed.
+    /// `users`, `populations`, `groups` or `activities`, after the collection listed.
     #[serde(
         rename = "users",
         alias = "populations",
         alias = "groups",
+        alias = "activities",
         default = "Vec::new"
     )]
     pub items: Vec<T>,

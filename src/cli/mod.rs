@@ -13,7 +13,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use std::time::Duration;
+
+use crate::cli::connection::EndpointArgs;
 use crate::cli::run::{EndArgs, RunArgs, StatusArgs};
+use crate::cli::values::{parse_audit_rate, parse_audit_wait, parse_timeout};
+use crate::defaults;
 use crate::cli::serve::ServeArgs;
 use crate::cli::simulate::SimulateArgs;
 use crate::record::log_format::LogFormat;
@@ -68,10 +73,19 @@ pub enum Command {
     /// progress, download the results. Prints `url: http://127.0.0.1:PORT/?key=...`.
     Serve(Box<ServeArgs>),
     /// Check a results file against the SHA-256 its run record (<results stem>.manifest.json)
-    /// holds.
+    /// holds; with --pingone, also against PingOne's own audit log.
     ///
-    /// Exit codes: 0 the results are what the run wrote; 1 they were altered; 2 there is no
-    /// run record, or it holds no SHA-256 (the run did not finish).
+    /// With --pingone, takes run's connection and credential options, reads the activities of
+    /// the run's window in each environment of the results, and writes <results stem>.audit.csv:
+    /// each row's verdict (CONFIRMED, NOT_IN_PINGONE, NOT_IN_RESULTS, CONSISTENT), then one
+    /// line per activity of the run that names no row.
+    ///
+    /// Exit codes: 0 the results are what the run wrote (with --pingone: and every line is
+    /// CONFIRMED or CONSISTENT); 1 they were altered (or some line is NOT_IN_PINGONE or
+    /// NOT_IN_RESULTS, or the audit log could not be read); 2 there is no run record, it holds
+    /// no SHA-256 (the run did not finish), it is not a grant's or an end's, or its window is
+    /// older than the 14 days PingOne serves; 3 credentials refused, or the audit permission
+    /// missing.
     Verify(VerifyArgs),
     /// Print a shell completion script on standard output.
     Completions(CompletionsArgs),
@@ -95,6 +109,50 @@ pub struct VerifyArgs {
     /// The results file.
     #[arg(value_name = "RESULTS")]
     pub results: PathBuf,
+
+    /// Also reconcile the results of run or end with PingOne's audit log: every row's request
+    /// found by its run and transaction IDs, and every change PingOne logged for the run that
+    /// the results do not record. Writes <results stem>.audit.csv.
+    #[arg(long, help_heading = "PingOne's audit log")]
+    pub pingone: bool,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// With --pingone: most audit requests per second (PingOne's audit API allows 10).
+    #[arg(long, value_name = "N", default_value_t = defaults::AUDIT_RATE, value_parser = parse_audit_rate, help_heading = "PingOne's audit log")]
+    pub rate: f64,
+
+    /// With --pingone: how long rows whose change PingOne's audit log does not show yet are
+    /// looked for again (audit messages arrive late); at most 30m.
+    #[arg(long, value_name = "DURATION", default_value = defaults::AUDIT_WAIT_TEXT, value_parser = parse_audit_wait, help_heading = "PingOne's audit log")]
+    pub audit_wait: Duration,
+
+    /// With --pingone: retries per audit request after the first attempt.
+    #[arg(long, value_name = "N", default_value_t = defaults::RETRIES, help_heading = "PingOne's audit log")]
+    pub retries: u32,
+
+    /// With --pingone: per-request timeout, e.g. 30s or 2m; at most 1h.
+    #[arg(long, value_name = "DURATION", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_timeout, help_heading = "PingOne's audit log")]
+    pub timeout: Duration,
+
+    /// With --pingone: the reconciliation file. Default: <results stem>.audit.csv beside the
+    /// results (replaced if it exists).
+    #[arg(short, long, value_name = "PATH", requires = "pingone", help_heading = "PingOne's audit log")]
+    pub output: Option<PathBuf>,
+
+    /// With --pingone: also write the summary as JSON here.
+    #[arg(long, value_name = "PATH", requires = "pingone", help_heading = "PingOne's audit log")]
+    pub summary_json: Option<PathBuf>,
+
+    /// With --pingone: check a rehearsal's results against the audit log of the rehearsal
+    /// tenant (pingone-bypass.rehearsal-tenant.json beside the results).
+    #[arg(long, requires = "pingone", help_heading = "PingOne's audit log")]
+    pub simulate: bool,
+
+    /// With --simulate: the rehearsal tenant is kept in this file instead.
+    #[arg(long, value_name = "PATH", requires = "simulate", help_heading = "PingOne's audit log")]
+    pub simulate_state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

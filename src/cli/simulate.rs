@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::cli::connection::{CredentialSettings, EndpointArgs};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
+    AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
     Simulator, SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
 };
 
@@ -142,6 +142,21 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub tls: bool,
 
+    /// How long an activity of the audit log takes to show after its request, as PingOne's
+    /// cached audit messages do.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    pub audit_lag: Duration,
+
+    /// Audit requests (/activities) per second, PingOne's own limit for them by default; more
+    /// are answered 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = NonZeroU32::new(AUDIT_REQUESTS_PER_SECOND).unwrap_or(NonZeroU32::MIN))]
+    pub audit_rate_limit: NonZeroU32,
+
+    /// The worker application may not read the audit log (no audit_reporting:read:activity):
+    /// /activities answers 403.
+    #[arg(long)]
+    pub no_audit_permission: bool,
+
     /// Seed that makes faults, jitter and the generated credentials reproducible; random if
     /// not given.
     #[arg(long, value_name = "N")]
@@ -205,6 +220,9 @@ impl SimulateArgs {
             max_bypass: self.max_bypass,
             refuse_or_filters: self.refuse_or_filters,
             tls: self.tls,
+            audit_lag: self.audit_lag,
+            audit_rate_limit: Some(RateLimit::per_second(self.audit_rate_limit)),
+            audit_permission: !self.no_audit_permission,
             seed: self.seed.unwrap_or_else(rand::random),
         })
     }

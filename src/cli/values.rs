@@ -87,3 +87,20 @@ pub fn parse_chance(text: &str) -> Result<f64, String> {
         Err(format!("{chance} is not between 0 and 1"))
     }
 }
+
+/// `verify --pingone --rate`: more than zero, at most the audit API's own limit.
+pub fn parse_audit_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate >= defaults::RATE_RANGE.0 && rate <= defaults::MOST_AUDIT_RATE => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a number of audit requests per second from {} to {}, PingOne's own limit for its audit API",
+            defaults::RATE_RANGE.0,
+            defaults::MOST_AUDIT_RATE
+        )),
+    }
+}
+
+/// `--audit-wait`: zero (no second look) up to half an hour.
+pub fn parse_audit_wait(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, true, (defaults::MOST_AUDIT_WAIT, "30m"))
+}

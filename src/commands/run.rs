@@ -118,7 +118,7 @@ fn said(format: LogFormat, ran: Result<crate::outcome::RunOutcome, RunError>) ->
 }
 
 /// Gives the rehearsal's simulator the tenant an earlier `--simulate` command left at `path`.
-fn restore_tenant(
+pub(super) fn restore_tenant(
     simulator: &Simulator,
     path: &std::path::Path,
 ) -> Result<(), crate::simulator::SavedTenantError> {
@@ -129,7 +129,7 @@ fn restore_tenant(
 
 /// Where a rehearsal's tenant is kept: `--simulate-state`, or beside the results (in the current
 /// folder when they go to standard output).
-fn saved_tenant_path(
+pub(super) fn saved_tenant_path(
     chosen: Option<std::path::PathBuf>,
     output: &crate::record::writer::OutputTarget,
 ) -> std::path::PathBuf {

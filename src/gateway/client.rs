@@ -1,4 +1,5 @@
-//! HTTP to PingOne: the `bypassMFA` PUT and GET and the user, population and group listings,
+//! HTTP to PingOne: the `bypassMFA` PUT and GET, the user, population and group listings and
+//! the audit log's activities,
 //! reading their answers, and deciding what an answer means: done, refused for good, or worth
 //! another attempt (and after how long).
 
@@ -169,8 +170,13 @@ impl PingOneClient {
     /// `groups`) with `filter` and the largest page PingOne serves. Built only from a checked
     /// UUID; the filter is a query value, encoded as one.
     pub fn listing_url(&self, environment: uuid::Uuid, collection: &str, filter: &str) -> String {
+        let page_size = if collection == "activities" {
+            ACTIVITIES_PAGE_SIZE
+        } else {
+            LISTING_PAGE_SIZE
+        };
         let base = format!("{}/environments/{environment}/{collection}", self.api_url);
-        let query = [("filter", filter), ("limit", LISTING_PAGE_SIZE)];
+        let query = [("filter", filter), ("limit", page_size)];
         match serde_urlencoded::to_string(query) {
             Ok(query) => format!("{base}?{query}"),
             Err(_) => base,
@@ -329,6 +335,10 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The largest page PingOne serves for `/users`; it may serve fewer, which paging follows.
 const LISTING_PAGE_SIZE: &str = "200";
+
+/// The page of audit activities asked for: Ping publishes no largest page for `/activities`,
+/// and may serve fewer, which paging follows; fewer, larger pages spend less of its low limit.
+const ACTIVITIES_PAGE_SIZE: &str = "1000";
 
 /// Ping's guidance: retry 408, 429, 500, 502, 503 and 504; classify by status, since codes
 /// within a class may change.

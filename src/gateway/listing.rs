@@ -124,7 +124,7 @@ pub(crate) async fn list_all<T: serde::de::DeserializeOwned + Send>(
 
 /// A page PingOne answered with, or what the listing came to instead: refused as asked (a
 /// filter PingOne will not take, 400 or 414), failed, or stopped.
-fn page_of<T>(sent: Sent<ListPage<T>>) -> Result<ListPage<T>, ListingFailure> {
+pub(crate) fn page_of<T>(sent: Sent<ListPage<T>>) -> Result<ListPage<T>, ListingFailure> {
     match sent {
         Sent::Answered(Attempt::Success { answer, .. }, _) => Ok(answer),
         Sent::Answered(
@@ -169,7 +169,7 @@ pub(crate) struct PageRequestOf<T> {
 }
 
 impl<T> PageRequestOf<T> {
-    fn new(url: String) -> Self {
+    pub(crate) fn new(url: String) -> Self {
         Self {
             url,
             items: std::marker::PhantomData,

@@ -26,6 +26,9 @@ impl RateLimit {
     }
 }
 
+/// PingOne's audit API limit: requests a second (group rlgAuditRps).
+pub const AUDIT_REQUESTS_PER_SECOND: u32 = 10;
+
 /// How a rate limiter meters requests and words its 429: PingOne's own, or the API gateway,
 /// WAF or egress proxy in front of it that a real deployment may have. The client must find
 /// the limit of each.
@@ -201,6 +204,14 @@ pub struct SimulatorConfig {
     pub refuse_or_filters: bool,
     /// Serve HTTPS, with a certificate signed by an authority made at start.
     pub tls: bool,
+    /// How long an activity takes to show in the audit log after its request: PingOne caches
+    /// audit messages before they can be read.
+    pub audit_lag: Duration,
+    /// The audit API's own limit (PingOne's is 10 requests a second), apart from the license's.
+    pub audit_rate_limit: Option<RateLimit>,
+    /// Whether the worker application may read the audit log (`audit_reporting:read:activity`);
+    /// without it, the activities endpoint answers 403.
+    pub audit_permission: bool,
     /// Makes faults, jitter and the generated IDs and secret reproducible. Fault decisions are
     /// drawn per (request, how many times that same request was seen), so they do not depend on
     /// the order in which concurrent requests arrive.
@@ -231,6 +242,9 @@ impl Default for SimulatorConfig {
             max_bypass: None,
             refuse_or_filters: false,
             tls: false,
+            audit_lag: Duration::ZERO,
+            audit_rate_limit: NonZeroU32::new(AUDIT_REQUESTS_PER_SECOND).map(RateLimit::per_second),
+            audit_permission: true,
             seed: 0,
         }
     }

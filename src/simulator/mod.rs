@@ -3,6 +3,7 @@
 //! tenant, and tests cannot reach PingOne, so this is part of the product: `simulate` serves it,
 //! `run --simulate` embeds it, and every test and benchmark stands on it.
 
+mod audit;
 mod config;
 mod directory;
 mod faults;
@@ -24,8 +25,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use audit::{AddedActivity, AuditActivity, READABLE_DAYS};
 pub use config::{
-    AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
+    AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
     RateLimit, SimulatorConfig, directory_object_id,
 };
 pub use directory::{
@@ -164,6 +166,22 @@ impl Simulator {
         self.state.store_bypass(environment_id, user_id, until);
     }
 
+    /// Every activity of the audit log, shown or not yet, in the order they were recorded.
+    pub fn activities(&self) -> Vec<AuditActivity> {
+        self.state.audit.all()
+    }
+
+    /// Takes every activity of `transaction_id` out of the audit log, as if PingOne had not
+    /// logged its request; how many there were.
+    pub fn lose_activity(&self, transaction_id: &str) -> usize {
+        self.state.audit.lose(transaction_id)
+    }
+
+    /// Adds an activity the tool never caused, as if PingOne had logged a request of its.
+    pub fn add_activity(&self, added: AddedActivity) {
+        self.state.add_activity(added);
+    }
+
     /// Makes every token issued so far invalid (a rotated secret, a revoked grant).
     pub fn revoke_tokens(&self) {
         self.state.revoke_tokens();
@@ -217,7 +235,11 @@ fn validate(config: &SimulatorConfig) -> Result<(), SimulatorError> {
             chances.total()
         )));
     }
-    for limit in [config.rate_limit, config.environment_rate_limit]
+    for limit in [
+        config.rate_limit,
+        config.environment_rate_limit,
+        config.audit_rate_limit,
+    ]
         .into_iter()
         .flatten()
     {

@@ -97,6 +97,19 @@ impl IntoResponse for Refusal {
 }
 
 impl Refusal {
+    /// `result.description` of the audit activity of a PUT the service refused.
+    pub(super) fn audit_description(&self) -> &'static str {
+        match self {
+            Self::NotFound => "The requested resource was not found.",
+            Self::UnsupportedMediaType => "The request Content-Type is not supported.",
+            Self::UnparsableJson => "The request could not be parsed as JSON.",
+            Self::InvalidData { message, .. } => message,
+            _ => "The request could not be completed.",
+        }
+    }
+}
+
+impl Refusal {
     /// PingOne's error body for this refusal in `shape`; with `wait_in_body`, a 429 says when
     /// to come back in its details instead of `Retry-After`.
     pub(super) fn render(self, shape: AnswerShape, wait_in_body: bool) -> Response {

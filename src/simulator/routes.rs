@@ -53,6 +53,10 @@ pub fn router(state: Arc<TenantState>) -> Router {
             get(list_populations),
         )
         .route("/v1/environments/{environment}/groups", get(list_groups))
+        .route(
+            "/v1/environments/{environment}/activities",
+            get(super::audit::list_activities).post(super::audit::search_activities),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track));
@@ -95,25 +99,40 @@ async fn put_bypass(
     authorize(&state, &headers)?;
     let (environment, user) = ids.ok_or(Refusal::NotFound)?;
     check_environment(&state, environment)?;
-    if !content_type_is(&headers, "application/json") {
-        return Err(Refusal::UnsupportedMediaType);
-    }
-    if !state.user_exists(environment, user) {
-        return Err(Refusal::NotFound);
-    }
-    let requested = requested_until(&body)?;
-    // PingOne keeps milliseconds, so a shortened expiry is cut to them too.
-    let stored = match state.config.max_bypass {
-        Some(max) => requested.min((Utc::now() + max).trunc_subsecs(3)),
-        None => requested,
-    };
-    state.store_bypass(environment, user, stored);
+    // Every PUT that reaches the service is in its audit log, granted or refused.
+    let stored = change_bypass(&state, (environment, user), &headers, &body);
+    state.log_put((environment, user), &headers, stored.as_ref().map(|_| ()));
+    let stored = stored?;
     Ok(axum::Json(bypass_body(
         &state,
         environment,
         user,
         Some(stored),
     )))
+}
+
+/// The service's part of a PUT: the user's bypass set to the expiry the body asks (cut to the
+/// tenant's policy), or why not.
+fn change_bypass(
+    state: &TenantState,
+    (environment, user): (Uuid, Uuid),
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<chrono::DateTime<Utc>, Refusal> {
+    if !content_type_is(headers, "application/json") {
+        return Err(Refusal::UnsupportedMediaType);
+    }
+    if !state.user_exists(environment, user) {
+        return Err(Refusal::NotFound);
+    }
+    let requested = requested_until(body)?;
+    // PingOne keeps milliseconds, so a shortened expiry is cut to them too.
+    let stored = match state.config.max_bypass {
+        Some(max) => requested.min((Utc::now() + max).trunc_subsecs(3)),
+        None => requested,
+    };
+    state.store_bypass(environment, user, stored);
+    Ok(stored)
 }
 
 /// An environment the tenant does not have answers 403 as PingOne's does (it cannot tell a
@@ -339,13 +358,38 @@ async fn admit_listing(
     query: Option<String>,
     headers: &HeaderMap,
 ) -> Result<(Uuid, HashMap<String, String>), Refusal> {
-    let environment = parse_id(environment);
-    admit(state, connection, environment, None).await?;
-    authorize(state, headers)?;
-    let environment = environment.ok_or(Refusal::NotFound)?;
-    check_environment(state, environment)?;
+    admit(state, connection, parse_id(environment), None).await?;
+    let environment = authorize_and_find(state, headers, environment)?;
     let query = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     Ok((environment, query))
+}
+
+/// The token checked, then the environment the path names.
+pub(super) fn authorize_and_find(
+    state: &TenantState,
+    headers: &HeaderMap,
+    environment: &str,
+) -> Result<Uuid, Refusal> {
+    authorize(state, headers)?;
+    let environment = parse_id(environment).ok_or(Refusal::NotFound)?;
+    check_environment(state, environment)?;
+    Ok(environment)
+}
+
+/// What an audit request meets first: an outage, the audit API's own rate limit (not the
+/// license's), then the latency.
+pub(super) async fn admit_audit(state: &TenantState) -> Result<(), Refusal> {
+    if state.in_outage() {
+        return Err(Refusal::Outage);
+    }
+    let limited = state.check_audit_rate_limit();
+    let plan = plan_request(&state.config, &"audit", state.next_unkeyed_request());
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    limited.map_err(|limited| Refusal::RateLimited {
+        retry_after_seconds: limited.retry_after_seconds,
+    })
 }
 
 /// `GET /populations` or `/groups`, optionally with `filter=name eq "..."`: the populations or

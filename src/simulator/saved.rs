@@ -2,7 +2,8 @@
 //! its own, so without this a rehearsal could grant with `run` and then find nothing with
 //! `status` or `end`: the bypasses the tenant holds are written to a file when a command ends
 //! and read back when the next one starts, so that the whole arc (grant, check, end, check) is
-//! rehearsed on one tenant, as PingOne would keep it.
+//! rehearsed on one tenant, as PingOne would keep it. Its audit log of the last 14 days is kept
+//! the same way, so that `verify --pingone` rehearses against it.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,10 @@ struct SavedTenant {
     /// Says what the file is to whoever opens it.
     about: String,
     bypasses: Vec<SavedBypass>,
+    /// The audit log's activities of the last 14 days, so that `verify --pingone --simulate`
+    /// finds what the rehearsal's earlier commands did. Absent in files of older versions.
+    #[serde(default)]
+    activities: Vec<super::AuditActivity>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +91,9 @@ impl Simulator {
                 })?;
             self.store_bypass(bypass.environment_id, bypass.user_id, until);
         }
+        for activity in saved.activities {
+            self.state.audit.record(activity);
+        }
         Ok(saved.bypasses.len())
     }
 
@@ -100,6 +108,14 @@ impl Simulator {
                     environment_id: bypass.environment_id,
                     user_id: bypass.user_id,
                     bypass_mfa_enabled_until: format_bypass_until(bypass.bypass_mfa_enabled_until),
+                })
+                .collect(),
+            activities: self
+                .activities()
+                .into_iter()
+                .filter(|activity| {
+                    activity.recorded_at
+                        > chrono::Utc::now() - chrono::Duration::days(super::READABLE_DAYS)
                 })
                 .collect(),
         };

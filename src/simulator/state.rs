@@ -167,6 +167,8 @@ pub struct TenantState {
     put_arrivals: std::sync::Mutex<Vec<u32>>,
     unkeyed_requests: AtomicU64,
     global_limiter: Option<DefaultDirectRateLimiter>,
+    audit_limiter: Option<DefaultDirectRateLimiter>,
+    pub(super) audit: super::audit::AuditLog,
     environment_limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
     responses_by_status: Box<[AtomicU64]>,
     resets: AtomicU64,
@@ -204,6 +206,10 @@ impl TenantState {
             session_ids: DashMap::new(),
             transaction_ids: DashMap::new(),
             malformed_correlation: AtomicU64::new(0),
+            audit_limiter: config
+                .audit_rate_limit
+                .map(|limit| RateLimiter::direct(quota(limit, LimiterShape::Pingone))),
+            audit: super::audit::AuditLog::default(),
             global_limiter: config
                 .rate_limit
                 .map(|limit| RateLimiter::direct(quota(limit, config.limiter))),
@@ -384,6 +390,18 @@ impl TenantState {
                 })?;
         }
         Ok(())
+    }
+
+    /// Takes one request from the audit API's limit.
+    pub fn check_audit_rate_limit(&self) -> Result<(), Limited> {
+        let Some(limiter) = &self.audit_limiter else {
+            return Ok(());
+        };
+        limiter.check().map_err(|not_until| Limited {
+            retry_after_seconds: whole_seconds_at_least_one(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ),
+        })
     }
 
     pub fn store_bypass(&self, environment_id: Uuid, user_id: Uuid, until: DateTime<Utc>) {

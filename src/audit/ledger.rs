@@ -1,0 +1,403 @@
+//! The reconciliation itself: each row of the results beside what PingOne's audit log says of
+//! its request, and every activity of the run that no row accounts for. Rows are held once, in
+//! a compact form; each activity is folded into its row's finding as its page is read, so that
+//! no activity is held beyond its page (only those that name no row are kept, to be written).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use super::activity::Activity;
+use crate::record::manifest::Manifest;
+use crate::row::RowStatus;
+use crate::row::{RecordedCells, escape_formula};
+
+/// What PingOne's record says of a row (or of an activity that names none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// The results say the row was changed, and PingOne logged that change.
+    Confirmed,
+    /// The results say the row was changed; PingOne logged no successful change for it.
+    NotInPingone,
+    /// PingOne logged a successful change the results do not record as one.
+    NotInResults,
+    /// Nothing was changed, and PingOne logged nothing successful.
+    Consistent,
+}
+
+impl Verdict {
+    pub const ALL: [Self; 4] = [
+        Self::Confirmed,
+        Self::NotInPingone,
+        Self::NotInResults,
+        Self::Consistent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "CONFIRMED",
+            Self::NotInPingone => "NOT_IN_PINGONE",
+            Self::NotInResults => "NOT_IN_RESULTS",
+            Self::Consistent => "CONSISTENT",
+        }
+    }
+
+    /// Whether the verdict needs no one's attention.
+    pub fn agrees(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Consistent)
+    }
+}
+
+/// The columns of the reconciliation file, in order.
+pub const AUDIT_COLUMNS: [&str; 10] = [
+    "row",
+    "environment_id",
+    "user_id",
+    "status",
+    "verdict",
+    "pingone_result",
+    "pingone_recorded_at",
+    "pingone_activity_id",
+    "pingone_correlation_id",
+    "detail",
+];
+
+/// A row of the results, as much of it as reconciling needs.
+struct Row {
+    row: u64,
+    environment_id: String,
+    user_id: String,
+    status: RowStatus,
+    /// The run (its index in the record) that recorded the row's outcome.
+    recorded_by: usize,
+}
+
+impl Row {
+    /// Whether the results say PingOne changed this row's bypass.
+    fn changed(&self) -> bool {
+        matches!(self.status, RowStatus::Succeeded | RowStatus::Ended)
+    }
+}
+
+/// The activity of a row's own request that says most: a success over a failure.
+#[derive(Debug, Clone)]
+struct Finding {
+    succeeded: bool,
+    result: String,
+    recorded_at: String,
+    activity_id: String,
+    correlation_id: String,
+    description: String,
+}
+
+impl Finding {
+    fn of(activity: &Activity) -> Self {
+        Self {
+            succeeded: activity.succeeded(),
+            result: activity.result_status().to_owned(),
+            recorded_at: activity.recorded_at.clone().unwrap_or_default(),
+            activity_id: activity.id.clone().unwrap_or_default(),
+            correlation_id: activity.correlation_id.clone().unwrap_or_default(),
+            description: activity.result_description().to_owned(),
+        }
+    }
+}
+
+/// A line for an activity that no row's verdict accounts for.
+struct Unaccounted {
+    row: Option<u64>,
+    environment_id: String,
+    user_id: String,
+    verdict: Verdict,
+    finding: Finding,
+    detail: String,
+}
+
+/// Why the results could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the results {path}: {message}")]
+pub struct ResultsUnreadable {
+    path: std::path::PathBuf,
+    message: String,
+}
+
+pub struct Ledger {
+    rows: Vec<Row>,
+    by_number: HashMap<u64, usize>,
+    findings: Vec<Option<Finding>>,
+    unaccounted: Vec<Unaccounted>,
+    /// Run IDs of the record, by their index.
+    runs: HashMap<String, usize>,
+    seen: HashSet<String>,
+    /// Activities read, and of them those of the record's runs.
+    pub activities_read: u64,
+    pub activities_of_runs: u64,
+}
+
+impl Ledger {
+    /// The rows of `results`, each with the run of `manifest` that recorded it.
+    pub fn read(results: &Path, manifest: &Manifest) -> Result<Self, ResultsUnreadable> {
+        let unreadable = |message: String| ResultsUnreadable {
+            path: results.to_owned(),
+            message,
+        };
+        let runs: Vec<_> = manifest.runs().collect();
+        let mut reader =
+            csv::Reader::from_path(results).map_err(|error| unreadable(error.to_string()))?;
+        let mut rows = Vec::new();
+        for (index, record) in reader.deserialize::<RecordedCells>().enumerate() {
+            let cells = record.map_err(|error| unreadable(error.to_string()))?;
+            let Some(row) = cells.into_row() else {
+                return Err(unreadable(format!(
+                    "line {} has a status this tool does not write",
+                    index.saturating_add(2)
+                )));
+            };
+            let Some(number) = row.row else { continue };
+            let recorded_by = runs
+                .iter()
+                .rposition(|run| run.started_at <= row.completed_at)
+                .unwrap_or(runs.len().saturating_sub(1));
+            rows.push(Row {
+                row: number,
+                environment_id: row.environment_id,
+                user_id: row.user_id,
+                status: row.status,
+                recorded_by,
+            });
+        }
+        let by_number = rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| (row.row, index))
+            .collect();
+        Ok(Self {
+            findings: vec![None; rows.len()],
+            rows,
+            by_number,
+            unaccounted: Vec::new(),
+            runs: runs
+                .iter()
+                .enumerate()
+                .filter_map(|(index, run)| run.run_id.clone().map(|id| (id, index)))
+                .collect(),
+            seen: HashSet::new(),
+            activities_read: 0,
+            activities_of_runs: 0,
+        })
+    }
+
+    /// The environments the rows name (their IDs as PingOne spells them).
+    pub fn environments(&self) -> BTreeSet<uuid::Uuid> {
+        self.rows
+            .iter()
+            .filter_map(|row| crate::plan::parse_id(&row.environment_id))
+            .collect()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Rows the results say were changed whose change PingOne has not shown yet.
+    pub fn pending(&self) -> usize {
+        self.rows
+            .iter()
+            .zip(&self.findings)
+            .filter(|(row, finding)| row.changed() && !finding.as_ref().is_some_and(|f| f.succeeded))
+            .count()
+    }
+
+    /// Folds one activity read from `environment`'s log into the findings.
+    pub fn note(&mut self, activity: &Activity, environment: uuid::Uuid) {
+        if !self.seen.insert(activity.key()) {
+            return;
+        }
+        self.activities_read = self.activities_read.saturating_add(1);
+        let Some((session, run)) = activity
+            .session()
+            .and_then(|session| self.runs.get(session).map(|run| (session, *run)))
+        else {
+            return;
+        };
+        self.activities_of_runs = self.activities_of_runs.saturating_add(1);
+        let named_row = activity
+            .transaction()
+            .and_then(|transaction| transaction.strip_prefix(session))
+            .and_then(|rest| rest.strip_prefix("-row-"))
+            .map(|number| number.parse::<u64>().ok());
+        let unaccounted = |verdict, row, detail: String| Unaccounted {
+            row,
+            environment_id: environment.to_string(),
+            user_id: activity.user().to_owned(),
+            verdict,
+            finding: Finding::of(activity),
+            detail,
+        };
+        let change_verdict = if activity.succeeded() {
+            Verdict::NotInResults
+        } else {
+            Verdict::Consistent
+        };
+        let number = match named_row {
+            None => {
+                self.unaccounted.push(unaccounted(
+                    change_verdict,
+                    None,
+                    format!(
+                        "a request of the run that names no row (transaction {:?}): a lookup or listing, not a row's change, unless PingOne logged it as one",
+                        activity.transaction().unwrap_or("")
+                    ),
+                ));
+                return;
+            }
+            Some(None) => {
+                self.unaccounted.push(unaccounted(
+                    change_verdict,
+                    None,
+                    format!(
+                        "the transaction {:?} names no row number",
+                        activity.transaction().unwrap_or("")
+                    ),
+                ));
+                return;
+            }
+            Some(Some(number)) => number,
+        };
+        let Some(&index) = self.by_number.get(&number) else {
+            self.unaccounted.push(unaccounted(
+                change_verdict,
+                Some(number),
+                format!("PingOne logged a request for row {number}, which the results do not hold"),
+            ));
+            return;
+        };
+        let row = &self.rows[index];
+        if !activity.names_user(&row.user_id) {
+            self.unaccounted.push(unaccounted(
+                change_verdict,
+                Some(number),
+                format!(
+                    "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
+                    activity.user(),
+                    row.user_id
+                ),
+            ));
+            return;
+        }
+        if run != row.recorded_by {
+            if activity.succeeded() {
+                self.unaccounted.push(unaccounted(
+                    Verdict::NotInResults,
+                    Some(number),
+                    format!(
+                        "run {session} also changed row {number}, and the results hold another run's outcome for it: an answer never recorded (a run killed between PingOne's answer and its record), or a row granted again on --resume"
+                    ),
+                ));
+            }
+            return;
+        }
+        let finding = &mut self.findings[index];
+        if finding.as_ref().is_none_or(|found| !found.succeeded) {
+            *finding = Some(Finding::of(activity));
+        }
+    }
+
+    /// Each row's verdict, then each unaccounted activity's, written as the reconciliation file
+    /// at `path` (replaced whole); the counts of each verdict.
+    pub fn write(
+        &self,
+        path: &Path,
+        nothing_logged: bool,
+    ) -> std::io::Result<HashMap<Verdict, u64>> {
+        let mut counts: HashMap<Verdict, u64> = Verdict::ALL.iter().map(|v| (*v, 0)).collect();
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".{}.partial", std::process::id()));
+        let partial = std::path::PathBuf::from(partial);
+        let mut writer = csv::Writer::from_path(&partial)?;
+        writer.write_record(AUDIT_COLUMNS)?;
+        for (row, finding) in self.rows.iter().zip(&self.findings) {
+            let (verdict, detail) = judge(row, finding.as_ref(), nothing_logged);
+            *counts.entry(verdict).or_default() += 1;
+            let number = row.row.to_string();
+            write_line(
+                &mut writer,
+                [&number, &row.environment_id, &row.user_id, row.status.as_str()],
+                verdict,
+                finding.as_ref(),
+                &detail,
+            )?;
+        }
+        for extra in &self.unaccounted {
+            *counts.entry(extra.verdict).or_default() += 1;
+            let number = extra.row.map(|row| row.to_string()).unwrap_or_default();
+            write_line(
+                &mut writer,
+                [&number, &extra.environment_id, &extra.user_id, ""],
+                extra.verdict,
+                Some(&extra.finding),
+                &extra.detail,
+            )?;
+        }
+        writer.flush()?;
+        drop(writer);
+        std::fs::rename(&partial, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })?;
+        Ok(counts)
+    }
+}
+
+/// A row's verdict and what explains it.
+fn judge(row: &Row, finding: Option<&Finding>, nothing_logged: bool) -> (Verdict, String) {
+    match (row.changed(), finding) {
+        (true, Some(found)) if found.succeeded => (Verdict::Confirmed, String::new()),
+        (true, Some(found)) => (
+            Verdict::NotInPingone,
+            format!(
+                "PingOne logged this row's request as {} ({}), not as a change",
+                found.result, found.description
+            ),
+        ),
+        (true, None) if nothing_logged => (
+            Verdict::NotInPingone,
+            "PingOne's audit log holds no activity of this run at all: nothing could be confirmed (see the summary)".to_owned(),
+        ),
+        (true, None) => (
+            Verdict::NotInPingone,
+            "PingOne's audit log holds no activity for this row's request".to_owned(),
+        ),
+        (false, Some(found)) if found.succeeded => (
+            Verdict::NotInResults,
+            format!(
+                "PingOne logged this row's request as a successful change; the results record it {}",
+                row.status.as_str()
+            ),
+        ),
+        (false, _) => (Verdict::Consistent, String::new()),
+    }
+}
+
+fn write_line(
+    writer: &mut csv::Writer<std::fs::File>,
+    [row, environment, user, status]: [&str; 4],
+    verdict: Verdict,
+    finding: Option<&Finding>,
+    detail: &str,
+) -> csv::Result<()> {
+    let found = |cell: fn(&Finding) -> &str| finding.map_or("", cell);
+    let cells = [
+        row,
+        environment,
+        user,
+        status,
+        verdict.as_str(),
+        found(|f| &f.result),
+        found(|f| &f.recorded_at),
+        found(|f| &f.activity_id),
+        found(|f| &f.correlation_id),
+        detail,
+    ];
+    let escaped = cells.map(escape_formula);
+    writer.write_record(escaped.iter().map(|cell| cell.as_bytes()))
+}
+
