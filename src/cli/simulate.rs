@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::cli::connection::{CredentialSettings, EndpointArgs};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
+    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
     Simulator, SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
 };
 
@@ -223,6 +223,7 @@ impl SimulateArgs {
             audit_lag: self.audit_lag,
             audit_rate_limit: Some(RateLimit::per_second(self.audit_rate_limit)),
             audit_permission: !self.no_audit_permission,
+            audit_page_size: AUDIT_PAGE_SIZE,
             seed: self.seed.unwrap_or_else(rand::random),
         })
     }

@@ -368,7 +368,7 @@ async fn activities_page(
         .get("limit")
         .and_then(|limit| limit.parse::<usize>().ok())
         .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
+        .clamp(1, MAX_PAGE_SIZE.min(state.config.audit_page_size.max(1)));
     let offset = query
         .get("cursor")
         .and_then(|cursor| cursor.parse::<usize>().ok())

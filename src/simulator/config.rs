@@ -29,6 +29,9 @@ impl RateLimit {
 /// PingOne's audit API limit: requests a second (group rlgAuditRps).
 pub const AUDIT_REQUESTS_PER_SECOND: u32 = 10;
 
+/// The most activities a simulated audit page holds unless a specification says fewer.
+pub const AUDIT_PAGE_SIZE: usize = 1000;
+
 /// How a rate limiter meters requests and words its 429: PingOne's own, or the API gateway,
 /// WAF or egress proxy in front of it that a real deployment may have. The client must find
 /// the limit of each.
@@ -209,6 +212,9 @@ pub struct SimulatorConfig {
     pub audit_lag: Duration,
     /// The audit API's own limit (PingOne's is 10 requests a second), apart from the license's.
     pub audit_rate_limit: Option<RateLimit>,
+    /// The most activities a page of the audit log holds, whatever `limit` asks: a client must
+    /// follow `_links.next`.
+    pub audit_page_size: usize,
     /// Whether the worker application may read the audit log (`audit_reporting:read:activity`);
     /// without it, the activities endpoint answers 403.
     pub audit_permission: bool,
@@ -244,6 +250,7 @@ impl Default for SimulatorConfig {
             tls: false,
             audit_lag: Duration::ZERO,
             audit_rate_limit: NonZeroU32::new(AUDIT_REQUESTS_PER_SECOND).map(RateLimit::per_second),
+            audit_page_size: AUDIT_PAGE_SIZE,
             audit_permission: true,
             seed: 0,
         }

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 pub use audit::{AddedActivity, AuditActivity, READABLE_DAYS};
 pub use config::{
-    AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
+    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
     RateLimit, SimulatorConfig, directory_object_id,
 };
 pub use directory::{

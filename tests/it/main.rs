@@ -11,6 +11,7 @@ mod hostile_csv;
 mod hostile_workbooks;
 mod names;
 mod outage;
+mod pingone_audit;
 mod pingone_shapes;
 mod run;
 mod run_command;
