@@ -103,6 +103,15 @@ async fn put_bypass(
     let stored = change_bypass(&state, (environment, user), &headers, &body);
     state.log_put((environment, user), &headers, stored.as_ref().map(|_| ()));
     let stored = stored?;
+    let first_put = occurrence.is_some_and(|(_, _, before)| before == 0);
+    if first_put && state.config.first_answer_lost.contains(&user) {
+        // Granted and logged, and then the answer never comes: what a client killed between
+        // PingOne's answer and its record, or cut off by the network, leaves behind.
+        state.count_hang();
+        tokio::time::sleep(state.config.hang_for).await;
+        connection.reset();
+        return std::future::pending().await;
+    }
     Ok(axum::Json(bypass_body(
         &state,
         environment,

@@ -363,3 +363,49 @@ async fn a_rehearsal_checks_its_whole_arc_against_the_rehearsal_tenants_audit_lo
         assert!(lines.iter().all(|line| line["verdict"] == "CONFIRMED"), "{lines:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_a_killed_run_never_recorded_is_named_not_in_results_after_the_resume() {
+    let csv = users_csv(5, ENV_A, "8h");
+    let lost = csv
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split(',').nth(1))
+        .and_then(|user| Uuid::parse_str(user).ok())
+        .expect("the first row's user");
+    let simulator = start(SimulatorConfig {
+        first_answer_lost: HashSet::from([lost]),
+        hang_for: Duration::from_secs(120),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&csv);
+    let output = files.output.display().to_string();
+    let mut killed = run_command(&simulator, &files.input, &["-o", &output])
+        .spawn()
+        .expect("the run starts");
+    crate::support::eventually("every row granted, the first one's answer held back", || {
+        simulator.activities().len() == 5 && simulator.stats().in_flight == 1
+    })
+    .await;
+    crate::support::signal(&killed, "-KILL");
+    killed.wait().await.expect("the run ends");
+    assert_exit(&grant(&simulator, &files, &["--resume"]).await, 0);
+
+    let checked = verify(&simulator, &files.output, &["--audit-wait", "0s"]).await;
+    assert_exit(&checked, 1);
+    let (lines, by_row) = verdicts(&files.output);
+    assert!(by_row.values().all(|verdict| verdict == "CONFIRMED"), "{lines:?}");
+    let unrecorded: Vec<_> = lines.iter().filter(|line| line["status"].is_empty()).collect();
+    assert!(
+        unrecorded.iter().any(|line| line["row"] == "2"
+            && line["verdict"] == "NOT_IN_RESULTS"
+            && line["user_id"] == lost.to_string()
+            && line["detail"].contains("also changed row 2")),
+        "the killed run's grant of row 2, which no file recorded: {lines:?}"
+    );
+    assert!(
+        unrecorded.iter().all(|line| line["verdict"] == "NOT_IN_RESULTS"),
+        "only grants the killed run made and never recorded: {lines:?}"
+    );
+}
