@@ -51,7 +51,6 @@ pub const MOST_AUDIT_RATE: f64 = 10.0;
 /// `verify --pingone --audit-wait`: how long rows not yet in the audit log are looked for
 /// again, by default and at the most.
 pub const AUDIT_WAIT_TEXT: &str = "2m";
-pub const AUDIT_WAIT: Duration = Duration::from_secs(120);
 pub const MOST_AUDIT_WAIT: Duration = Duration::from_secs(30 * 60);
 /// Rows that may be between "started" and "written" at once. A row stuck in retries holds
 /// the rows behind it in memory until this many are waiting, then reading pauses until it
@@ -70,7 +69,6 @@ mod tests {
             (defaults::MAX_WINDOW_TEXT, defaults::MAX_WINDOW),
             (defaults::RESUME_MARGIN_TEXT, defaults::RESUME_MARGIN),
             (defaults::OUTAGE_PATIENCE_TEXT, defaults::OUTAGE_PATIENCE),
-            (defaults::AUDIT_WAIT_TEXT, defaults::AUDIT_WAIT),
         ] {
             assert_eq!(
                 humantime::parse_duration(text).ok(),

@@ -137,7 +137,10 @@ mod tests {
         )
         .unwrap_or_default();
         assert!(activity.succeeded());
-        assert_eq!((activity.session(), activity.transaction()), (Some("s"), Some("s-row-2")));
+        assert_eq!(
+            (activity.session(), activity.transaction()),
+            (Some("s"), Some("s-row-2"))
+        );
         assert!(activity.names_user("u1"));
         assert!(!activity.names_user("p"));
         let bare: Activity = serde_json::from_str("{}").unwrap_or_default();

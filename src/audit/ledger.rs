@@ -203,7 +203,9 @@ impl Ledger {
         self.rows
             .iter()
             .zip(&self.findings)
-            .filter(|(row, finding)| row.changed() && !finding.as_ref().is_some_and(|f| f.succeeded))
+            .filter(|(row, finding)| {
+                row.changed() && !finding.as_ref().is_some_and(|f| f.succeeded)
+            })
             .count()
     }
 
@@ -321,7 +323,12 @@ impl Ledger {
             let number = row.row.to_string();
             write_line(
                 &mut writer,
-                [&number, &row.environment_id, &row.user_id, row.status.as_str()],
+                [
+                    &number,
+                    &row.environment_id,
+                    &row.user_id,
+                    row.status.as_str(),
+                ],
                 verdict,
                 finding.as_ref(),
                 &detail,
@@ -400,4 +407,3 @@ fn write_line(
     let escaped = cells.map(escape_formula);
     writer.write_record(escaped.iter().map(|cell| cell.as_bytes()))
 }
-

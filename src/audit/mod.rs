@@ -182,11 +182,10 @@ pub enum AuditError {
     #[error(
         "PingOne refused to read the audit log of environment {environment} ({message}): the client needs the permission audit_reporting:read:activity (\"Read audit activity\"). Give the worker application a role that holds it in the admin console (Directory > Administrator Roles; Ping's page \"PingOne Built-in Role Permissions\" lists the built-in roles that do), or a custom role with just that permission, and run verify --pingone again"
     )]
-    Forbidden {
-        environment: Uuid,
-        message: String,
-    },
-    #[error("PingOne refused the audit query in environment {environment}: HTTP {http_status} {message}")]
+    Forbidden { environment: Uuid, message: String },
+    #[error(
+        "PingOne refused the audit query in environment {environment}: HTTP {http_status} {message}"
+    )]
     Refused {
         environment: Uuid,
         http_status: u16,
@@ -253,7 +252,8 @@ pub async fn reconcile(request: AuditRequest) -> Result<AuditOutcome, AuditError
         if pending == 0 || left.is_zero() {
             break;
         }
-        let pause = (request.audit_wait / 12).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let pause =
+            (request.audit_wait / 12).clamp(Duration::from_secs(1), Duration::from_secs(10));
         request.log_format.say(
             Level::Info,
             &format!(
@@ -306,9 +306,7 @@ pub fn checked_record(
     }
     let manifest = Manifest::load(results)
         .map_err(VerifyError::from)?
-        .ok_or_else(|| {
-        VerifyError::NoRecord(results.to_owned(), Manifest::path_for(results))
-    })?;
+        .ok_or_else(|| VerifyError::NoRecord(results.to_owned(), Manifest::path_for(results)))?;
     let run = &manifest.run;
     let changes = matches!(
         (run.kind, run.dry_run),
@@ -374,11 +372,10 @@ fn windows_of(
             return Err(AuditError::NoRunId(results.to_owned()));
         };
         let next_started = runs.get(index + 1).map(|next| next.started_at);
-        let window = Window::of(run, run_id, next_started, now).map_err(|too_old| {
-            AuditError::TooOld {
+        let window =
+            Window::of(run, run_id, next_started, now).map_err(|too_old| AuditError::TooOld {
                 started_at: crate::pingone::format_bypass_until(too_old.started_at),
-            }
-        })?;
+            })?;
         windows.push(window);
     }
     Ok(windows)

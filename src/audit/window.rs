@@ -94,16 +94,37 @@ mod tests {
         let finished = now - Duration::hours(2);
         let window = Window::of(&record(started, Some(finished)), "r", None, now)
             .unwrap_or_else(|_| panic!("readable"));
-        assert_eq!((window.from, window.to), (started - CLOCK_SKEW, finished + RECORDED_LATE));
-        assert!(window.filter().ends_with(
-            "and actors.client.id eq \"6b3e4c1a-0000-4000-8000-000000000001\""
-        ));
+        assert_eq!(
+            (window.from, window.to),
+            (started - CLOCK_SKEW, finished + RECORDED_LATE)
+        );
+        assert!(
+            window
+                .filter()
+                .ends_with("and actors.client.id eq \"6b3e4c1a-0000-4000-8000-000000000001\"")
+        );
         let recent = Window::of(&record(now - Duration::minutes(2), None), "r", None, now)
             .unwrap_or_else(|_| panic!("readable"));
         assert_eq!(recent.to, now, "a window never reaches past now");
-        let edge = Window::of(&record(now - READABLE + Duration::seconds(30), Some(now)), "r", None, now)
-            .unwrap_or_else(|_| panic!("readable"));
-        assert!(edge.from > now - READABLE, "the skew never reaches past 14 days");
-        assert!(Window::of(&record(now - READABLE - Duration::seconds(1), Some(now)), "r", None, now).is_err());
+        let edge = Window::of(
+            &record(now - READABLE + Duration::seconds(30), Some(now)),
+            "r",
+            None,
+            now,
+        )
+        .unwrap_or_else(|_| panic!("readable"));
+        assert!(
+            edge.from > now - READABLE,
+            "the skew never reaches past 14 days"
+        );
+        assert!(
+            Window::of(
+                &record(now - READABLE - Duration::seconds(1), Some(now)),
+                "r",
+                None,
+                now
+            )
+            .is_err()
+        );
     }
 }

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use crate::cli::connection::EndpointArgs;
 use crate::cli::run::{EndArgs, RunArgs, StatusArgs};
-use crate::cli::values::{parse_audit_rate, parse_audit_wait, parse_timeout};
-use crate::defaults;
 use crate::cli::serve::ServeArgs;
 use crate::cli::simulate::SimulateArgs;
+use crate::cli::values::{parse_audit_rate, parse_audit_wait, parse_timeout};
+use crate::defaults;
 use crate::record::log_format::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -138,11 +138,22 @@ pub struct VerifyArgs {
 
     /// With --pingone: the reconciliation file. Default: <results stem>.audit.csv beside the
     /// results (replaced if it exists).
-    #[arg(short, long, value_name = "PATH", requires = "pingone", help_heading = "PingOne's audit log")]
+    #[arg(
+        short,
+        long,
+        value_name = "PATH",
+        requires = "pingone",
+        help_heading = "PingOne's audit log"
+    )]
     pub output: Option<PathBuf>,
 
     /// With --pingone: also write the summary as JSON here.
-    #[arg(long, value_name = "PATH", requires = "pingone", help_heading = "PingOne's audit log")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "pingone",
+        help_heading = "PingOne's audit log"
+    )]
     pub summary_json: Option<PathBuf>,
 
     /// With --pingone: check a rehearsal's results against the audit log of the rehearsal
@@ -151,8 +162,18 @@ pub struct VerifyArgs {
     pub simulate: bool,
 
     /// With --simulate: the rehearsal tenant is kept in this file instead.
-    #[arg(long, value_name = "PATH", requires = "simulate", help_heading = "PingOne's audit log")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "simulate",
+        help_heading = "PingOne's audit log"
+    )]
     pub simulate_state: Option<PathBuf>,
+
+    /// The API is a simulator another process of this tool started (`serve --simulate` checks
+    /// its runs so): the results are a rehearsal's. Not for people.
+    #[arg(long, hide = true, requires = "pingone", conflicts_with = "simulate")]
+    pub rehearsal: bool,
 }
 
 #[derive(Debug, Args)]

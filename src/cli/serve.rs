@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::connection::ConnectionArgs;
-use crate::cli::values::parse_max_window;
+use crate::cli::values::{parse_audit_wait, parse_max_window};
 use crate::defaults;
 use crate::defaults::{FEWEST_PAGE_CONNECTIONS, MOST_PAGE_CONNECTIONS};
 
@@ -43,4 +43,9 @@ pub struct ServeArgs {
     /// Refuse any expiry later than run start + this.
     #[arg(long, value_name = "DURATION", default_value = defaults::MAX_WINDOW_TEXT, value_parser = parse_max_window)]
     pub max_window: Duration,
+
+    /// How long the page's "Check against PingOne's audit log" looks again for changes PingOne
+    /// has not shown yet (verify --pingone --audit-wait); at most 30m.
+    #[arg(long, value_name = "DURATION", default_value = defaults::AUDIT_WAIT_TEXT, value_parser = parse_audit_wait)]
+    pub audit_wait: Duration,
 }

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::cli::connection::{CredentialSettings, EndpointArgs};
 use crate::cli::values::{parse_chance, parse_duration};
 use crate::simulator::{
-    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, FaultChances, LimiterShape, Outage, Population, RateLimit,
-    Simulator, SimulatorConfig, UsersFileError, read_missing_users_file, read_users_file,
+    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, FaultChances,
+    LimiterShape, Outage, Population, RateLimit, Simulator, SimulatorConfig, UsersFileError,
+    read_missing_users_file, read_users_file,
 };
 
 #[derive(Debug, Args)]

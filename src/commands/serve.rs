@@ -120,6 +120,7 @@ fn serve_config(args: &ServeArgs, simulator: Option<&Simulator>) -> Result<Serve
         target,
         rehearsal: simulator.is_some(),
         connections: args.connections,
+        audit_wait: args.audit_wait,
     })
 }
 

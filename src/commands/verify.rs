@@ -70,7 +70,8 @@ async fn against_pingone(mut args: VerifyArgs, format: LogFormat) -> Result<u8, 
     } else {
         (None, CredentialSettings::from_process_environment())
     };
-    let request = match audit_request(&args, &settings, format, rehearsal.is_some()) {
+    let simulated = rehearsal.is_some() || args.rehearsal;
+    let request = match audit_request(&args, &settings, format, simulated) {
         Ok(request) => request,
         Err((message, code)) => {
             format.error(&message);

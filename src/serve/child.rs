@@ -83,7 +83,11 @@ impl ChildRun<'_> {
                 None,
             );
         }
-        let mut command = child_command(&program, self.request_file, self.credentials);
+        let mut command = child_command(
+            &program,
+            &["request".as_ref(), self.request_file.as_os_str()],
+            self.credentials,
+        );
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(error) => {
@@ -153,18 +157,18 @@ fn ended(status: std::process::ExitStatus, said: LastWords, summary: &Path) -> E
     }
 }
 
-/// The child's command: this program running the request at `request_file`, its output piped to
-/// the page, the credentials in its environment as the command line takes them (and no others
-/// this process inherited).
+/// The child's command: this program with `args` (`request FILE`, or a `verify`), its output
+/// piped to the page, the credentials in its environment as the command line takes them (and
+/// no others this process inherited).
 fn child_command(
     program: &Path,
-    request_file: &Path,
+    args: &[&std::ffi::OsStr],
     settings: &CredentialSettings,
 ) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(program);
     command
-        .args(["--log-format", "json", "request"])
-        .arg(request_file)
+        .args(["--log-format", "json"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -201,6 +205,45 @@ fn child_command(
         }
     }
     command
+}
+
+/// How a check against PingOne's audit log in a child ended: its exit code (0 or 1) once it
+/// wrote its summary at `summary`, or why it did not.
+pub async fn audit_in_child(
+    args: &[&std::ffi::OsStr],
+    credentials: &CredentialSettings,
+    summary: &Path,
+) -> Result<(u8, serde_json::Value), String> {
+    let program = std::env::current_exe()
+        .map_err(|error| format!("cannot find this program to start the check ({error})"))?;
+    let mut child = child_command(&program, args, credentials)
+        .spawn()
+        .map_err(|error| format!("cannot start the check's process ({error})"))?;
+    let said = match child.stderr.take() {
+        Some(stderr) => last_words(stderr).await,
+        None => LastWords::default(),
+    };
+    let status = child
+        .wait()
+        .await
+        .map_err(|error| format!("its end could not be read ({error})"))?;
+    let written = std::fs::read(summary)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    match (
+        status.code().and_then(|code| u8::try_from(code).ok()),
+        written,
+    ) {
+        (Some(code @ (exit::SUCCESS | exit::UNFINISHED)), Some(written)) => Ok((code, written)),
+        (Some(code), _) => Err(said
+            .error
+            .or(said.other)
+            .unwrap_or_else(|| format!("the check ended with exit {code}"))),
+        (None, _) => Err(died_saying(
+            "the check was ended by a signal".to_owned(),
+            said,
+        )),
+    }
 }
 
 /// `request` as JSON at `path`, readable by this user alone: it names files, never a secret

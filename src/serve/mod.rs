@@ -6,10 +6,12 @@
 //! form with the uploaded file as INPUT and run as a child process (`child`), so the page adds
 //! no second implementation of anything and nothing a run does can stop the server. This file
 //! starts the server and guards every request; `uploads` answers the form, `runs` a planned
-//! run's pages, `ends` the end of a run's bypasses, `state` holds what they share. The page is safe by default: loopback
+//! run's pages, `ends` the end of a run's bypasses, `audits` a finished run's check against
+//! PingOne's audit log, `state` holds what they share. The page is safe by default: loopback
 //! only, a one-time launch key exchanged for a `SameSite=Strict`, `HttpOnly` cookie, `Host` and
 //! `Origin` checked against the listen address, a strict Content-Security-Policy, capped uploads.
 
+mod audits;
 mod child;
 mod connections;
 mod ends;
@@ -123,6 +125,7 @@ pub async fn start(
         .route("/runs/{id}/stop", post(stop_run))
         .route("/runs/{id}/resume", post(resume_run))
         .route("/runs/{id}/end", post(ends::plan_end))
+        .route("/runs/{id}/audit", post(audits::check_audit))
         .route("/runs/{id}/events", get(events))
         .route("/runs/{id}/{file}", get(download))
         .layer(DefaultBodyLimit::max(MOST_UPLOAD_BYTES))

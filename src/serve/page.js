@@ -118,6 +118,10 @@ if (numbers && numbers.dataset.events) {
       if (end && !ending && s.succeeded > 0) {
         end.hidden = false;
       }
+      const audit = document.getElementById("audit");
+      if (audit && (ending ? s.ended > 0 : s.succeeded > 0)) {
+        audit.hidden = false;
+      }
     }
     const stop = document.getElementById("stop");
     if (stop) {

@@ -192,6 +192,10 @@ pub(super) async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -
                     end_offered: ended_offer(entry),
                 },
             },
+            (
+                super::audits::audit_offered(entry),
+                server.config.audit_wait,
+            ),
         ))
         .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),
@@ -297,6 +301,7 @@ pub(super) async fn download(
         "summary.json" => ("summary.json", "application/json"),
         "plan.csv" => ("plan.csv", "text/csv; charset=utf-8"),
         "status.csv" => ("status.csv", "text/csv; charset=utf-8"),
+        super::audits::AUDIT_FILE => (super::audits::AUDIT_FILE, "text/csv; charset=utf-8"),
         _ => return page_error(StatusCode::NOT_FOUND, "no such file"),
     };
     let folder = server.runs().get(&id).map(|entry| entry.folder.clone());

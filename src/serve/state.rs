@@ -62,6 +62,8 @@ pub struct ServeConfig {
     /// `--connections`: the most connections open at once; by default, what the descriptor
     /// limit allows.
     pub connections: Option<usize>,
+    /// `--audit-wait`: how long the audit check looks again for changes not yet shown.
+    pub audit_wait: Duration,
 }
 
 impl ServeConfig {

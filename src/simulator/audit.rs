@@ -232,8 +232,7 @@ impl ActivityFilter {
         let mut filter = Self::default();
         let mut rest = text.trim();
         loop {
-            let (attribute, after_attribute) =
-                rest.split_once(' ').ok_or(FilterProblem::Syntax)?;
+            let (attribute, after_attribute) = rest.split_once(' ').ok_or(FilterProblem::Syntax)?;
             let (operator, after_operator) = after_attribute
                 .trim_start()
                 .split_once(' ')
@@ -281,7 +280,9 @@ impl ActivityFilter {
 
     fn selects(&self, activity: &AuditActivity) -> bool {
         let in_range = self.after.is_none_or(|after| activity.recorded_at >= after)
-            && self.before.is_none_or(|before| activity.recorded_at <= before);
+            && self
+                .before
+                .is_none_or(|before| activity.recorded_at <= before);
         in_range
             && self.equal.iter().all(|(attribute, value)| {
                 let same = |id: Uuid| id.to_string().eq_ignore_ascii_case(value);
@@ -343,7 +344,10 @@ pub(super) async fn search_activities(
         query.insert("filter".to_owned(), filter);
     }
     if let Some(limit) = search.limit {
-        query.insert("limit".to_owned(), limit.to_string().trim_matches('"').to_owned());
+        query.insert(
+            "limit".to_owned(),
+            limit.to_string().trim_matches('"').to_owned(),
+        );
     }
     activities_page(state, &environment, &query, &headers).await
 }
@@ -467,7 +471,9 @@ mod tests {
         assert!(ActivityFilter::parse(range, now()).is_ok());
         assert!(
             ActivityFilter::parse(
-                &format!(r#"{range} AND actors.client.id eq "6b3e4c1a-0000-4000-8000-000000000001""#),
+                &format!(
+                    r#"{range} AND actors.client.id eq "6b3e4c1a-0000-4000-8000-000000000001""#
+                ),
                 now()
             )
             .is_ok()
@@ -496,7 +502,10 @@ mod tests {
 
     #[test]
     fn external_ids_are_recorded_as_pingone_records_them() {
-        assert_eq!(recorded_external_id(b"run-1.a/b@c=d#e+f_g"), "run-1.a/b@c=d#e+f_g");
+        assert_eq!(
+            recorded_external_id(b"run-1.a/b@c=d#e+f_g"),
+            "run-1.a/b@c=d#e+f_g"
+        );
         assert_eq!(recorded_external_id("a b;c\u{e9}".as_bytes()), "a_b_c_");
         assert_eq!(recorded_external_id(&[b'x'; 150]).len(), 100);
     }

@@ -27,8 +27,9 @@ use uuid::Uuid;
 
 pub use audit::{AddedActivity, AuditActivity, READABLE_DAYS};
 pub use config::{
-    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser, FaultChances, LimiterShape, Outage, Population,
-    RateLimit, SimulatorConfig, directory_object_id,
+    AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser,
+    FaultChances, LimiterShape, Outage, Population, RateLimit, SimulatorConfig,
+    directory_object_id,
 };
 pub use directory::{
     SAMPLE_PARTNER_ENVIRONMENT, SAMPLE_WORKFORCE_ENVIRONMENT, UsersFileError,
@@ -240,8 +241,8 @@ fn validate(config: &SimulatorConfig) -> Result<(), SimulatorError> {
         config.environment_rate_limit,
         config.audit_rate_limit,
     ]
-        .into_iter()
-        .flatten()
+    .into_iter()
+    .flatten()
     {
         if limit.period.is_zero() {
             return Err(SimulatorError::InvalidConfig(

@@ -19,6 +19,7 @@ mod run_signals;
 mod runbooks;
 mod secrets;
 mod serve;
+mod serve_audit;
 mod serve_isolation;
 mod simulate_command;
 mod simulator;

@@ -10,20 +10,22 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use pingone_bypass::simulator::{
-    AddedActivity, Population, RateLimit, Simulator, SimulatorConfig,
-};
+use pingone_bypass::simulator::{AddedActivity, Population, RateLimit, Simulator, SimulatorConfig};
 use uuid::Uuid;
 
 use crate::support::{
-    ENV_A, RunFiles, binary, pingone_command, read_results, run_command, run_files, start,
-    stderr, users_csv, with_worker_app,
+    ENV_A, RunFiles, binary, pingone_command, read_results, run_command, run_files, start, stderr,
+    users_csv, with_worker_app,
 };
 
 /// `verify RESULTS --pingone` against `simulator` as its worker application, with `extra`.
 async fn verify(simulator: &Simulator, results: &Path, extra: &[&str]) -> Output {
     let mut command = binary();
-    command.arg("verify").arg(results).arg("--pingone").args(extra);
+    command
+        .arg("verify")
+        .arg(results)
+        .arg("--pingone")
+        .args(extra);
     with_worker_app(&mut command, simulator);
     command.output().await.expect("verify runs to its end")
 }
@@ -98,18 +100,32 @@ async fn a_clean_run_is_confirmed_row_by_row_and_what_changed_nothing_is_consist
     assert_exit(&checked, 0);
     let (lines, by_row) = verdicts(&files.output);
     assert_eq!(
-        lines.first().map(|line| line.keys().cloned().collect::<HashSet<_>>()),
+        lines
+            .first()
+            .map(|line| line.keys().cloned().collect::<HashSet<_>>()),
         Some(
             [
-                "row", "environment_id", "user_id", "status", "verdict", "pingone_result",
-                "pingone_recorded_at", "pingone_activity_id", "pingone_correlation_id", "detail",
+                "row",
+                "environment_id",
+                "user_id",
+                "status",
+                "verdict",
+                "pingone_result",
+                "pingone_recorded_at",
+                "pingone_activity_id",
+                "pingone_correlation_id",
+                "detail",
             ]
             .map(str::to_owned)
             .into_iter()
             .collect()
         )
     );
-    assert_eq!(lines.len(), 12, "one line a row, and no activity the rows miss");
+    assert_eq!(
+        lines.len(),
+        12,
+        "one line a row, and no activity the rows miss"
+    );
     let rows: Vec<&str> = lines.iter().map(|line| line["row"].as_str()).collect();
     assert_eq!(rows, (2..14).map(|n| n.to_string()).collect::<Vec<_>>());
     for row in 2..12 {
@@ -117,7 +133,11 @@ async fn a_clean_run_is_confirmed_row_by_row_and_what_changed_nothing_is_consist
     }
     let failed = &lines[10];
     assert_eq!(
-        (failed["status"].as_str(), failed["verdict"].as_str(), failed["pingone_result"].as_str()),
+        (
+            failed["status"].as_str(),
+            failed["verdict"].as_str(),
+            failed["pingone_result"].as_str()
+        ),
         ("failed", "CONSISTENT", "FAILED"),
         "a refused PUT is logged as failed: nothing changed"
     );
@@ -126,7 +146,10 @@ async fn a_clean_run_is_confirmed_row_by_row_and_what_changed_nothing_is_consist
         ("invalid", "CONSISTENT")
     );
     let summary = stderr(&checked);
-    assert!(summary.contains("10 CONFIRMED") && summary.contains("2 CONSISTENT"), "{summary}");
+    assert!(
+        summary.contains("10 CONFIRMED") && summary.contains("2 CONSISTENT"),
+        "{summary}"
+    );
     let run_id = run_id_of(&files.output);
     let sessions = simulator.stats().session_ids;
     assert_eq!(
@@ -148,7 +171,10 @@ async fn an_activity_pingone_lost_is_named_not_in_pingone() {
     assert_exit(&checked, 1);
     let (lines, by_row) = verdicts(&files.output);
     assert_eq!(by_row["4"], "NOT_IN_PINGONE");
-    assert!(lines[2]["detail"].contains("no activity for this row's request"), "{lines:?}");
+    assert!(
+        lines[2]["detail"].contains("no activity for this row's request"),
+        "{lines:?}"
+    );
     assert_eq!(by_row.values().filter(|v| *v == "CONFIRMED").count(), 4);
 }
 
@@ -180,12 +206,23 @@ async fn a_change_the_results_do_not_record_is_named_not_in_results() {
     assert_exit(&checked, 1);
     let (lines, by_row) = verdicts(&files.output);
     assert_eq!(by_row["12"], "NOT_IN_RESULTS", "{lines:?}");
-    let extra = lines.last().expect("a line for the activity that names no row");
+    let extra = lines
+        .last()
+        .expect("a line for the activity that names no row");
     assert_eq!(
-        (extra["row"].as_str(), extra["user_id"].as_str(), extra["status"].as_str(), extra["verdict"].as_str()),
+        (
+            extra["row"].as_str(),
+            extra["user_id"].as_str(),
+            extra["status"].as_str(),
+            extra["verdict"].as_str()
+        ),
         ("99", stranger.to_string().as_str(), "", "NOT_IN_RESULTS")
     );
-    assert!(stderr(&checked).contains("2 NOT_IN_RESULTS"), "{}", stderr(&checked));
+    assert!(
+        stderr(&checked).contains("2 NOT_IN_RESULTS"),
+        "{}",
+        stderr(&checked)
+    );
 }
 
 #[tokio::test]
@@ -225,8 +262,15 @@ async fn a_client_without_the_audit_permission_exits_3_naming_it() {
     assert_exit(&grant(&simulator, &files, &[]).await, 0);
     let checked = verify(&simulator, &files.output, &[]).await;
     assert_exit(&checked, 3);
-    assert!(stderr(&checked).contains("audit_reporting:read:activity"), "{}", stderr(&checked));
-    assert!(!audit_file(&files.output).exists(), "no reconciliation from an unread log");
+    assert!(
+        stderr(&checked).contains("audit_reporting:read:activity"),
+        "{}",
+        stderr(&checked)
+    );
+    assert!(
+        !audit_file(&files.output).exists(),
+        "no reconciliation from an unread log"
+    );
 }
 
 #[tokio::test]
@@ -243,17 +287,30 @@ async fn a_window_past_fourteen_days_a_check_and_a_rehearsal_are_refused_before_
     let requests_before = simulator.stats().session_ids.values().sum::<u64>();
     let old = verify(&simulator, &files.output, &[]).await;
     assert_exit(&old, 2);
-    assert!(stderr(&old).contains("Restore the run's days first"), "{}", stderr(&old));
+    assert!(
+        stderr(&old).contains("Restore the run's days first"),
+        "{}",
+        stderr(&old)
+    );
 
     let status = files.output.with_file_name("users.status.csv");
-    let checked_status = pingone_command(&simulator, "status", &files.input, &["-o", &status.display().to_string()])
-        .output()
-        .await
-        .expect("status runs");
+    let checked_status = pingone_command(
+        &simulator,
+        "status",
+        &files.input,
+        &["-o", &status.display().to_string()],
+    )
+    .output()
+    .await
+    .expect("status runs");
     assert_exit(&checked_status, 0);
     let refused = verify(&simulator, &status, &[]).await;
     assert_exit(&refused, 2);
-    assert!(stderr(&refused).contains("changes nothing PingOne logs"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("changes nothing PingOne logs"),
+        "{}",
+        stderr(&refused)
+    );
 
     let rehearsal = run_files(&users_csv(2, ENV_A, "8h"));
     let mut rehearsed = binary();
@@ -261,12 +318,21 @@ async fn a_window_past_fourteen_days_a_check_and_a_rehearsal_are_refused_before_
         .args(["run", "--simulate", "--progress", "never"])
         .arg(&rehearsal.input);
     assert_exit(&rehearsed.output().await.expect("the rehearsal runs"), 0);
-    let rehearsal_results = rehearsal.input.with_file_name("users.rehearsal.results.csv");
+    let rehearsal_results = rehearsal
+        .input
+        .with_file_name("users.rehearsal.results.csv");
     let on_pingone = verify(&simulator, &rehearsal_results, &[]).await;
     assert_exit(&on_pingone, 2);
-    assert!(stderr(&on_pingone).contains("add --simulate"), "{}", stderr(&on_pingone));
+    assert!(
+        stderr(&on_pingone).contains("add --simulate"),
+        "{}",
+        stderr(&on_pingone)
+    );
     let status_requests = simulator.stats().session_ids.values().sum::<u64>() - requests_before;
-    assert_eq!(status_requests, 3, "only the status check's GETs reached PingOne");
+    assert_eq!(
+        status_requests, 3,
+        "only the status check's GETs reached PingOne"
+    );
 }
 
 #[tokio::test]
@@ -275,16 +341,28 @@ async fn an_ends_results_are_confirmed_as_a_grants_are() {
     let files = run_files(&users_csv(6, ENV_A, "8h"));
     assert_exit(&grant(&simulator, &files, &[]).await, 0);
     let ended = files.output.with_file_name("users.results.end.csv");
-    let end = pingone_command(&simulator, "end", &files.output, &["-o", &ended.display().to_string()])
-        .output()
-        .await
-        .expect("end runs");
+    let end = pingone_command(
+        &simulator,
+        "end",
+        &files.output,
+        &["-o", &ended.display().to_string()],
+    )
+    .output()
+    .await
+    .expect("end runs");
     assert_exit(&end, 0);
     let checked = verify(&simulator, &ended, &["--audit-wait", "0s"]).await;
     assert_exit(&checked, 0);
     let (lines, by_row) = verdicts(&ended);
-    assert_eq!(lines.len(), 6, "the grant's activities are another run's, not the end's");
-    assert!(by_row.values().all(|verdict| verdict == "CONFIRMED"), "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "the grant's activities are another run's, not the end's"
+    );
+    assert!(
+        by_row.values().all(|verdict| verdict == "CONFIRMED"),
+        "{lines:?}"
+    );
     assert!(lines.iter().all(|line| line["status"] == "ended"));
 }
 
@@ -296,20 +374,37 @@ async fn every_page_is_read_within_the_audit_limit_and_its_429s_are_waited_out()
     })
     .await;
     let files = run_files(&users_csv(600, ENV_A, "8h"));
-    assert_exit(&grant(&simulator, &files, &["--rate", "3000", "--concurrency", "64"]).await, 0);
+    assert_exit(
+        &grant(
+            &simulator,
+            &files,
+            &["--rate", "3000", "--concurrency", "64"],
+        )
+        .await,
+        0,
+    );
     let before = simulator.stats().responses(429);
     let summary = files.output.with_file_name("audit-summary.json");
     let checked = verify(
         &simulator,
         &files.output,
-        &["--audit-wait", "0s", "--summary-json", &summary.display().to_string()],
+        &[
+            "--audit-wait",
+            "0s",
+            "--summary-json",
+            &summary.display().to_string(),
+        ],
     )
     .await;
     assert_exit(&checked, 0);
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary")).expect("JSON");
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary"))
+            .expect("JSON");
     assert_eq!(summary["confirmed"], 600);
-    assert_eq!(summary["requests"], 15, "600 activities at 40 a page, every page followed");
+    assert_eq!(
+        summary["requests"], 15,
+        "600 activities at 40 a page, every page followed"
+    );
     assert_eq!(
         simulator.stats().responses(429),
         before,
@@ -324,7 +419,12 @@ async fn every_page_is_read_within_the_audit_limit_and_its_429s_are_waited_out()
     .await;
     let strict_files = run_files(&users_csv(240, ENV_A, "8h"));
     assert_exit(&grant(&strict, &strict_files, &["--rate", "3000"]).await, 0);
-    let limited = verify(&strict, &strict_files.output, &["--audit-wait", "0s", "--rate", "10"]).await;
+    let limited = verify(
+        &strict,
+        &strict_files.output,
+        &["--audit-wait", "0s", "--rate", "10"],
+    )
+    .await;
     assert_exit(&limited, 0);
     assert!(strict.stats().responses(429) > 0, "the limit was met");
     let (lines, _) = verdicts(&strict_files.output);
@@ -336,7 +436,9 @@ async fn a_rehearsal_checks_its_whole_arc_against_the_rehearsal_tenants_audit_lo
     let files = run_files(&users_csv(20, ENV_A, "8h"));
     let rehearse = |args: &[&str]| {
         let mut command = binary();
-        command.args(args).args(["--simulate", "--progress", "never"]);
+        command
+            .args(args)
+            .args(["--simulate", "--progress", "never"]);
         command
     };
     let input = files.input.display().to_string();
@@ -350,7 +452,12 @@ async fn a_rehearsal_checks_its_whole_arc_against_the_rehearsal_tenants_audit_lo
         let output = rehearse(&step).output().await.expect("the step runs");
         assert_exit(&output, 0);
     }
-    for checked in [results.clone(), files.input.with_file_name("users.rehearsal.results.end.csv")] {
+    for checked in [
+        results.clone(),
+        files
+            .input
+            .with_file_name("users.rehearsal.results.end.csv"),
+    ] {
         let mut command = binary();
         command
             .arg("verify")
@@ -360,7 +467,10 @@ async fn a_rehearsal_checks_its_whole_arc_against_the_rehearsal_tenants_audit_lo
         assert_exit(&output, 0);
         let (lines, _) = verdicts(&checked);
         assert_eq!(lines.len(), 20);
-        assert!(lines.iter().all(|line| line["verdict"] == "CONFIRMED"), "{lines:?}");
+        assert!(
+            lines.iter().all(|line| line["verdict"] == "CONFIRMED"),
+            "{lines:?}"
+        );
     }
 }
 
@@ -384,9 +494,10 @@ async fn a_grant_a_killed_run_never_recorded_is_named_not_in_results_after_the_r
     let mut killed = run_command(&simulator, &files.input, &["-o", &output])
         .spawn()
         .expect("the run starts");
-    crate::support::eventually("every row granted, the first one's answer held back", || {
-        simulator.activities().len() == 5 && simulator.stats().in_flight == 1
-    })
+    crate::support::eventually(
+        "every row granted, the first one's answer held back",
+        || simulator.activities().len() == 5 && simulator.stats().in_flight == 1,
+    )
     .await;
     crate::support::signal(&killed, "-KILL");
     killed.wait().await.expect("the run ends");
@@ -395,8 +506,14 @@ async fn a_grant_a_killed_run_never_recorded_is_named_not_in_results_after_the_r
     let checked = verify(&simulator, &files.output, &["--audit-wait", "0s"]).await;
     assert_exit(&checked, 1);
     let (lines, by_row) = verdicts(&files.output);
-    assert!(by_row.values().all(|verdict| verdict == "CONFIRMED"), "{lines:?}");
-    let unrecorded: Vec<_> = lines.iter().filter(|line| line["status"].is_empty()).collect();
+    assert!(
+        by_row.values().all(|verdict| verdict == "CONFIRMED"),
+        "{lines:?}"
+    );
+    let unrecorded: Vec<_> = lines
+        .iter()
+        .filter(|line| line["status"].is_empty())
+        .collect();
     assert!(
         unrecorded.iter().any(|line| line["row"] == "2"
             && line["verdict"] == "NOT_IN_RESULTS"
@@ -405,7 +522,9 @@ async fn a_grant_a_killed_run_never_recorded_is_named_not_in_results_after_the_r
         "the killed run's grant of row 2, which no file recorded: {lines:?}"
     );
     assert!(
-        unrecorded.iter().all(|line| line["verdict"] == "NOT_IN_RESULTS"),
+        unrecorded
+            .iter()
+            .all(|line| line["verdict"] == "NOT_IN_RESULTS"),
         "only grants the killed run made and never recorded: {lines:?}"
     );
 }

@@ -1,0 +1,105 @@
+//! "Check against PingOne's audit log" on a finished grant's or end's page: `verify --pingone`
+//! on the run's results, in a child process like every run of the page, with the server's
+//! connection and credentials; the page shows the count of each verdict and offers the
+//! reconciliation file to download.
+
+use std::ffi::OsString;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use super::child::audit_in_child;
+use super::pages;
+use super::state::{EntryKind, Phase, RunEntry, ServeConfig, Shared, page_error};
+
+/// The reconciliation file of a run's results, as `verify --pingone` names it.
+pub(super) const AUDIT_FILE: &str = "results.audit.csv";
+
+/// Whether `entry` is a run PingOne's audit log can confirm: a grant or an end that finished
+/// having changed some bypass.
+pub(super) fn audit_offered(entry: &RunEntry) -> bool {
+    match (&entry.phase, entry.kind) {
+        (Phase::Done { summary, .. }, EntryKind::Grant) => summary.succeeded > 0,
+        (Phase::Done { summary, .. }, EntryKind::End) => summary.ended > 0,
+        _ => false,
+    }
+}
+
+pub(super) async fn check_audit(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
+    let found = server.runs().get(&id).map(|entry| {
+        (
+            audit_offered(entry),
+            entry.folder.clone(),
+            entry.name.clone(),
+        )
+    });
+    let (folder, name) = match found {
+        None => return page_error(StatusCode::NOT_FOUND, "no such run"),
+        Some((false, _, _)) => return Redirect::to(&format!("/runs/{id}")).into_response(),
+        Some((true, folder, name)) => (folder, name),
+    };
+    let _running = match server.run_slot() {
+        Ok(slot) => slot,
+        Err(busy) => return busy.page(),
+    };
+    let summary = folder.join("audit-summary.json");
+    let args = match verify_args(&server.config, &folder, &summary) {
+        Ok(args) => args,
+        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
+    match audit_in_child(&args, &server.config.credentials, &summary).await {
+        Ok((exit_code, checked)) => Html(crate::secrets::scrub(&pages::audit(
+            id, &name, exit_code, &checked,
+        )))
+        .into_response(),
+        Err(why) => page_error(
+            StatusCode::BAD_GATEWAY,
+            &format!("PingOne's audit log could not be checked: {why}"),
+        ),
+    }
+}
+
+/// `verify RESULTS --pingone` with the server's connection: its API, its token endpoint, its
+/// token file and certificates, and, on a rehearsal, the server's simulator as the tenant.
+fn verify_args(
+    config: &ServeConfig,
+    folder: &std::path::Path,
+    summary: &std::path::Path,
+) -> Result<Vec<OsString>, String> {
+    let endpoint = &config.connection.endpoint;
+    let api_url = endpoint.api_url().map_err(|error| error.to_string())?;
+    let mut args: Vec<OsString> = vec![
+        "verify".into(),
+        folder.join("results.csv").into(),
+        "--pingone".into(),
+        "--audit-wait".into(),
+        humantime::format_duration(config.audit_wait)
+            .to_string()
+            .into(),
+        "--summary-json".into(),
+        summary.into(),
+        "-o".into(),
+        folder.join(AUDIT_FILE).into(),
+        "--api-url".into(),
+        api_url.into(),
+    ];
+    match (&endpoint.token_url, &endpoint.auth_url) {
+        (Some(token_url), _) => args.extend(["--token-url".into(), token_url.into()]),
+        (None, Some(auth_url)) => args.extend(["--auth-url".into(), auth_url.into()]),
+        (None, None) => args.extend(["--auth-url".into(), endpoint.region.auth_url().into()]),
+    }
+    for (flag, path) in [
+        ("--token-file", &endpoint.token_file),
+        ("--ca-file", &endpoint.ca_file),
+    ] {
+        if let Some(path) = path {
+            args.extend([flag.into(), path.into()]);
+        }
+    }
+    if config.rehearsal {
+        args.push("--rehearsal".into());
+    }
+    Ok(args)
+}
