@@ -86,7 +86,7 @@ pub enum Command {
     /// no SHA-256 (the run did not finish), it is not a grant's or an end's, or its window is
     /// older than the 14 days PingOne serves; 3 credentials refused, or the audit permission
     /// missing.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Print a shell completion script on standard output.
     Completions(CompletionsArgs),
     /// Print the man page (roff) on standard output, or with --out write one page per command.

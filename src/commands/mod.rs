@@ -30,7 +30,7 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
             }
         },
         Command::Simulate(args) => simulate::simulate(&args).await,
-        Command::Verify(args) => verify::verify(args, format).await,
+        Command::Verify(args) => verify::verify(*args, format).await,
         Command::Serve(args) => serve::serve(*args, format).await,
         Command::Completions(args) => {
             clap_complete::generate(
