@@ -56,7 +56,12 @@ impl Window {
             // PingOne gets it.
             from: (run.started_at - CLOCK_SKEW).max(readable_from + Duration::minutes(1)),
             to: (ended + RECORDED_LATE).min(now),
-            client_id: run.client_id.clone(),
+            // The record is a file anyone may have edited: only a UUID goes into the filter.
+            client_id: run
+                .client_id
+                .as_deref()
+                .and_then(crate::plan::parse_id)
+                .map(|id| id.to_string()),
         })
     }
 

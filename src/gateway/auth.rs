@@ -498,3 +498,49 @@ impl TokenRefusal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+
+    fn token_with(claims: &str) -> Credentials {
+        let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        Credentials::Token(SecretString::from(format!(
+            "{}.{}.signature",
+            encode(r#"{"alg":"RS256"}"#),
+            encode(claims)
+        )))
+    }
+
+    #[test]
+    fn the_client_a_run_sends_as_is_its_worker_application_or_its_tokens_client_id_claim() {
+        let client = Credentials::Client(ClientCredentials {
+            token_url: "https://auth.pingone.com/e/as/token".to_owned(),
+            client_id: "6b3e4c1a-0000-4000-8000-000000000001".to_owned(),
+            client_secret: SecretString::from("s".to_owned()),
+        });
+        assert_eq!(
+            client.client_id().as_deref(),
+            Some("6b3e4c1a-0000-4000-8000-000000000001")
+        );
+        assert_eq!(
+            token_with(r#"{"client_id":"6B3E4C1A-0000-4000-8000-000000000002","sub":"x"}"#)
+                .client_id()
+                .as_deref(),
+            Some("6b3e4c1a-0000-4000-8000-000000000002")
+        );
+        for unreadable in [
+            token_with(r#"{"sub":"x"}"#),
+            token_with(r#"{"client_id":"\" or 1 eq 1"}"#),
+            Credentials::Token(SecretString::from("not-a-jwt".to_owned())),
+        ] {
+            assert_eq!(
+                unreadable.client_id(),
+                None,
+                "never a filter value unchecked"
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! WebDriver): upload a file with invalid rows, read the plan, confirm, wait for the run to
 //! finish, download the results and compare them with the simulator's state; a workbook's
 //! sheets listed when it is chosen, and the one picked planned; and a request without the key,
-//! or from a foreign origin, refused. Screenshots of the steps are written to
+//! or from a foreign origin, refused; and the end checked against PingOne's audit log. Screenshots of the steps are written to
 //! `docs/screenshots/`.
 //!
 //! These need the browser, so they are `#[ignore]`d in `cargo test`; `.ci/run` installs
@@ -344,6 +344,42 @@ async fn browser_uploads_plans_confirms_and_downloads_results_that_match_the_ten
     );
     screenshot(
         "5-ended",
+        &browser.screenshot().await.expect("a screenshot"),
+    );
+
+    // The auditor's question: PingOne's own record of the end, checked from its page.
+    let audit = browser
+        .find(Locator::Css("#audit button"))
+        .await
+        .expect("the audit check's button");
+    assert!(
+        audit.is_displayed().await.expect("its visibility"),
+        "a finished end offers the check against PingOne's audit log"
+    );
+    audit.click().await.expect("the check starts");
+    let confirmed = browser
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Id("confirmed"))
+        .await
+        .expect("the verdicts")
+        .text()
+        .await
+        .expect("the count");
+    assert_eq!(confirmed, "5", "every end is in PingOne's audit log");
+    let verdict = browser
+        .find(Locator::Id("audit-verdict"))
+        .await
+        .expect("the verdict")
+        .text()
+        .await
+        .expect("its text");
+    assert!(
+        verdict.starts_with("PingOne's audit log agrees"),
+        "{verdict}"
+    );
+    screenshot(
+        "6-audit",
         &browser.screenshot().await.expect("a screenshot"),
     );
     let within_a_minute = chrono::Utc::now() + chrono::Duration::minutes(1);

@@ -74,11 +74,13 @@ fn run_id_of(results: &Path) -> String {
     record["run_id"].as_str().expect("a run ID").to_owned()
 }
 
-/// Twelve rows: ten users who exist, one who does not (failed, 404) and one invalid row.
+/// Thirteen rows: ten users who exist, one who does not (failed, 404) and two invalid rows, the
+/// second's user a spreadsheet formula.
 fn mixed_input(missing: Uuid) -> String {
     let mut csv = users_csv(10, ENV_A, "8h");
     csv.push_str(&format!("{ENV_A},{missing},8h\n"));
     csv.push_str(&format!("{ENV_A},not-a-user,8h\n"));
+    csv.push_str(&format!("{ENV_A},=1+1,8h\n"));
     csv
 }
 
