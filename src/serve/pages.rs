@@ -406,7 +406,7 @@ pub fn audit(id: u64, name: &str, exit_code: u8, checked: &serde_json::Value) ->
         &format!(
             "<h1>Run {id}: {}</h1><p id=\"audit-verdict\">{said}</p>{nothing}\
              <table id=\"verdicts\"><thead><tr><th>Verdict</th><th>Lines</th><th>Meaning</th></tr></thead><tbody>{verdicts}</tbody></table>\
-             <p>{} activities read ({} of this run) in {} requests.</p>\
+             <p>{} activities read ({} of this run); requests to PingOne's audit log: {}.</p>\
              <p><a href=\"/runs/{id}/results.audit.csv\" id=\"reconciliation\">Download the reconciliation</a> · <a href=\"/runs/{id}\">Back to the run</a></p>",
             escape(name),
             count("activities_read"),
