@@ -33,7 +33,7 @@ import json, sys
 summary = json.load(open(sys.argv[1]))
 count, rate, rss, seconds = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 print(f"{count:>7} rows  --rate {rate:>2}  {summary['requests']:>4} requests  {summary['confirmed']:>7} confirmed"
-      f"  {seconds:6.2f} s  {count / seconds:8.0f} rows/s  peak RSS {rss / 1024:6.1f} MiB  exit {summary['exit_code']}")
+      f"  {summary['throttled']} throttled  {seconds:6.2f} s  {count / seconds:8.0f} rows/s  peak RSS {rss / 1024:6.1f} MiB  exit {summary['exit_code']}")
 PY
   done
 done
