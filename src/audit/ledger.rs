@@ -63,7 +63,8 @@ pub const AUDIT_COLUMNS: [&str; 10] = [
 
 /// A row of the results, as much of it as reconciling needs.
 struct Row {
-    row: u64,
+    /// `None` for an earlier run's success that the input of the run resuming it no longer had.
+    row: Option<u64>,
     environment_id: String,
     user_id: String,
     status: RowStatus,
@@ -123,6 +124,10 @@ pub struct ResultsUnreadable {
 pub struct Ledger {
     rows: Vec<Row>,
     by_number: HashMap<u64, usize>,
+    /// The changed rows by the run that recorded them and their user (lower case): how a row
+    /// is found whose number is not the one its run sent (an input edited before `--resume`,
+    /// or an earlier success no longer in it).
+    by_run_and_user: HashMap<(usize, String), usize>,
     findings: Vec<Option<Finding>>,
     unaccounted: Vec<Unaccounted>,
     /// Run IDs of the record, by their index.
@@ -152,13 +157,12 @@ impl Ledger {
                     index.saturating_add(2)
                 )));
             };
-            let Some(number) = row.row else { continue };
             let recorded_by = runs
                 .iter()
                 .rposition(|run| run.started_at <= row.completed_at)
                 .unwrap_or(runs.len().saturating_sub(1));
             rows.push(Row {
-                row: number,
+                row: row.row,
                 environment_id: row.environment_id,
                 user_id: row.user_id,
                 status: row.status,
@@ -168,12 +172,19 @@ impl Ledger {
         let by_number = rows
             .iter()
             .enumerate()
-            .map(|(index, row)| (row.row, index))
+            .filter_map(|(index, row)| row.row.map(|number| (number, index)))
             .collect();
+        let mut by_run_and_user = HashMap::new();
+        for (index, row) in rows.iter().enumerate().filter(|(_, row)| row.changed()) {
+            by_run_and_user
+                .entry((row.recorded_by, row.user_id.trim().to_ascii_lowercase()))
+                .or_insert(index);
+        }
         Ok(Self {
             findings: vec![None; rows.len()],
             rows,
             by_number,
+            by_run_and_user,
             unaccounted: Vec::new(),
             runs: runs
                 .iter()
@@ -265,27 +276,29 @@ impl Ledger {
             }
             Some(Some(number)) => number,
         };
-        let Some(&index) = self.by_number.get(&number) else {
-            self.unaccounted.push(unaccounted(
-                change_verdict,
-                Some(number),
-                format!("PingOne logged a request for row {number}, which the results do not hold"),
-            ));
+        let numbered = self.by_number.get(&number).copied();
+        let index = numbered
+            .filter(|&index| activity.names_user(&self.rows[index].user_id))
+            .or_else(|| {
+                let user = activity.user().trim().to_ascii_lowercase();
+                self.by_run_and_user.get(&(run, user)).copied()
+            });
+        let Some(index) = index else {
+            let detail = match numbered {
+                None => format!(
+                    "PingOne logged a request for row {number}, which the results do not hold"
+                ),
+                Some(index) => format!(
+                    "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
+                    activity.user(),
+                    self.rows[index].user_id
+                ),
+            };
+            self.unaccounted
+                .push(unaccounted(change_verdict, Some(number), detail));
             return;
         };
         let row = &self.rows[index];
-        if !activity.names_user(&row.user_id) {
-            self.unaccounted.push(unaccounted(
-                change_verdict,
-                Some(number),
-                format!(
-                    "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
-                    activity.user(),
-                    row.user_id
-                ),
-            ));
-            return;
-        }
         if run != row.recorded_by {
             if activity.succeeded() {
                 self.unaccounted.push(unaccounted(
@@ -320,7 +333,7 @@ impl Ledger {
         for (row, finding) in self.rows.iter().zip(&self.findings) {
             let (verdict, detail) = judge(row, finding.as_ref(), nothing_logged);
             *counts.entry(verdict).or_default() += 1;
-            let number = row.row.to_string();
+            let number = row.row.map(|row| row.to_string()).unwrap_or_default();
             write_line(
                 &mut writer,
                 [
@@ -406,4 +419,112 @@ fn write_line(
     ];
     let escaped = cells.map(escape_formula);
     writer.write_record(escaped.iter().map(|cell| cell.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: [&str; 5] = [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+        "00000000-0000-4000-8000-000000000003",
+        "00000000-0000-4000-8000-000000000004",
+        "00000000-0000-4000-8000-000000000005",
+    ];
+    const ENV: &str = "4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";
+
+    fn run(id: &str, started_at: &str) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": id, "tool_version": "0", "api_url": "https://api.pingone.com/v1",
+            "simulated": false, "dry_run": false, "kind": "grant", "operator": "o", "input": "i",
+            "until": null, "started_at": started_at, "finished_at": null, "summary": null,
+        })
+    }
+
+    fn activity(session: &str, transaction: &str, user: &str, status: &str) -> Activity {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{transaction}/{user}/{status}"),
+            "externalCorrelation": { "sessionId": session, "transactionId": transaction },
+            "resources": [{ "type": "USER", "id": user }],
+            "result": { "status": status },
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_activity_finds_its_row_by_run_transaction_and_user_even_when_the_input_was_renumbered()
+    {
+        let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let results = folder.path().join("x.results.csv");
+        let (a, b) = ("2026-12-08T10:00:00.000Z", "2026-12-08T11:00:00.000Z");
+        let (in_a, in_b) = ("2026-12-08T10:00:01.000Z", "2026-12-08T11:00:01.000Z");
+        let mut text = String::from(
+            "row,environment_id,user_id,status,http_status,bypass_mfa_enabled_until,error_code,error_message,completed_at\n",
+        );
+        for (row, user, status, at) in [
+            ("2", U[0], "succeeded", in_a),
+            ("3", U[1], "succeeded", in_b),
+            ("4", U[2], "succeeded", in_a),
+            ("5", U[3], "failed", in_b),
+            ("", U[4], "succeeded", in_a),
+        ] {
+            text.push_str(&format!("{row},{ENV},{user},{status},200,,,,{at}\n"));
+        }
+        std::fs::write(&results, text).unwrap_or_else(|error| panic!("{error}"));
+        let manifest: Manifest = serde_json::from_value({
+            let mut latest = run("B", b);
+            latest["earlier_runs"] = serde_json::json!([run("A", a)]);
+            latest
+        })
+        .unwrap_or_else(|error| panic!("a record: {error}"));
+        let mut ledger =
+            Ledger::read(&results, &manifest).unwrap_or_else(|error| panic!("{error}"));
+        let environment = crate::plan::parse_id(ENV).unwrap_or_default();
+        for seen in [
+            activity("A", "A-row-2", U[0], "SUCCESS"),
+            activity("B", "B-row-3", U[1], "SUCCESS"),
+            activity("A", "A-row-3", U[1], "SUCCESS"),
+            activity("A", "A-row-9", U[2], "SUCCESS"),
+            activity("B", "B-row-5", U[3], "SUCCESS"),
+            activity("A", "A-row-7", U[4], "SUCCESS"),
+            activity("A", "A-lookup-1", U[0], "FAILED"),
+            activity("C", "C-row-2", U[0], "SUCCESS"),
+            activity("A", "A-row-2", U[0], "SUCCESS"),
+        ] {
+            ledger.note(&seen, environment);
+        }
+        assert_eq!((ledger.activities_read, ledger.activities_of_runs), (8, 7));
+        let written = folder.path().join("x.results.audit.csv");
+        ledger
+            .write(&written, false)
+            .unwrap_or_else(|error| panic!("{error}"));
+        let mut reader = csv::Reader::from_path(&written).unwrap_or_else(|error| panic!("{error}"));
+        let lines: Vec<(String, String, String)> = reader
+            .records()
+            .map(|record| {
+                let record = record.unwrap_or_default();
+                (
+                    record[0].to_owned(),
+                    record[3].to_owned(),
+                    record[4].to_owned(),
+                )
+            })
+            .collect();
+        let line = |row: &str, status: &str, verdict: &str| {
+            (row.to_owned(), status.to_owned(), verdict.to_owned())
+        };
+        assert_eq!(
+            lines,
+            [
+                line("2", "succeeded", "CONFIRMED"),
+                line("3", "succeeded", "CONFIRMED"),
+                line("4", "succeeded", "CONFIRMED"),
+                line("5", "failed", "NOT_IN_RESULTS"),
+                line("", "succeeded", "CONFIRMED"),
+                line("3", "", "NOT_IN_RESULTS"),
+                line("", "", "CONSISTENT"),
+            ]
+        );
+    }
 }
