@@ -233,11 +233,6 @@ impl Ledger {
             return;
         };
         self.activities_of_runs = self.activities_of_runs.saturating_add(1);
-        let named_row = activity
-            .transaction()
-            .and_then(|transaction| transaction.strip_prefix(session))
-            .and_then(|rest| rest.strip_prefix("-row-"))
-            .map(|number| number.parse::<u64>().ok());
         let unaccounted = |verdict, row, detail: String| Unaccounted {
             row,
             environment_id: environment.to_string(),
@@ -251,52 +246,21 @@ impl Ledger {
         } else {
             Verdict::Consistent
         };
-        let number = match named_row {
-            None => {
-                self.unaccounted.push(unaccounted(
-                    change_verdict,
-                    None,
-                    format!(
-                        "a request of the run that names no row (transaction {:?}): a lookup or listing, not a row's change, unless PingOne logged it as one",
-                        activity.transaction().unwrap_or("")
-                    ),
-                ));
+        let number = match named_row(activity, session) {
+            Ok(number) => number,
+            Err(detail) => {
+                self.unaccounted
+                    .push(unaccounted(change_verdict, None, detail));
                 return;
             }
-            Some(None) => {
-                self.unaccounted.push(unaccounted(
-                    change_verdict,
-                    None,
-                    format!(
-                        "the transaction {:?} names no row number",
-                        activity.transaction().unwrap_or("")
-                    ),
-                ));
-                return;
-            }
-            Some(Some(number)) => number,
         };
-        let numbered = self.by_number.get(&number).copied();
-        let index = numbered
-            .filter(|&index| activity.names_user(&self.rows[index].user_id))
-            .or_else(|| {
-                let user = activity.user().trim().to_ascii_lowercase();
-                self.by_run_and_user.get(&(run, user)).copied()
-            });
-        let Some(index) = index else {
-            let detail = match numbered {
-                None => format!(
-                    "PingOne logged a request for row {number}, which the results do not hold"
-                ),
-                Some(index) => format!(
-                    "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
-                    activity.user(),
-                    self.rows[index].user_id
-                ),
-            };
-            self.unaccounted
-                .push(unaccounted(change_verdict, Some(number), detail));
-            return;
+        let index = match self.row_of(activity, run, number) {
+            Ok(index) => index,
+            Err(detail) => {
+                self.unaccounted
+                    .push(unaccounted(change_verdict, Some(number), detail));
+                return;
+            }
         };
         let row = &self.rows[index];
         if run != row.recorded_by {
@@ -315,6 +279,28 @@ impl Ledger {
         if finding.as_ref().is_none_or(|found| !found.succeeded) {
             *finding = Some(Finding::of(activity));
         }
+    }
+
+    /// The row an activity of `run` naming row `number` is about: that row when its user is the
+    /// activity's, or else the row `run` recorded for that user (renumbered since); or why none.
+    fn row_of(&self, activity: &Activity, run: usize, number: u64) -> Result<usize, String> {
+        let numbered = self.by_number.get(&number).copied();
+        let found = numbered
+            .filter(|&index| activity.names_user(&self.rows[index].user_id))
+            .or_else(|| {
+                let user = activity.user().trim().to_ascii_lowercase();
+                self.by_run_and_user.get(&(run, user)).copied()
+            });
+        found.ok_or_else(|| match numbered {
+            None => {
+                format!("PingOne logged a request for row {number}, which the results do not hold")
+            }
+            Some(index) => format!(
+                "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
+                activity.user(),
+                self.rows[index].user_id
+            ),
+        })
     }
 
     /// Each row's verdict, then each unaccounted activity's, written as the reconciliation file
@@ -364,6 +350,23 @@ impl Ledger {
             let _ = std::fs::remove_file(&partial);
         })?;
         Ok(counts)
+    }
+}
+
+/// The row number an activity of the run `session` names in its transaction
+/// (`<session>-row-<n>`), or what it names instead.
+fn named_row(activity: &Activity, session: &str) -> Result<u64, String> {
+    let transaction = activity.transaction().unwrap_or("");
+    match transaction
+        .strip_prefix(session)
+        .and_then(|rest| rest.strip_prefix("-row-"))
+    {
+        Some(number) => number
+            .parse()
+            .map_err(|_| format!("the transaction {transaction:?} names no row number")),
+        None => Err(format!(
+            "a request of the run that names no row (transaction {transaction:?}): a lookup or listing, not a row's change, unless PingOne logged it as one"
+        )),
     }
 }
 

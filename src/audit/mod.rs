@@ -97,12 +97,13 @@ impl AuditOutcome {
             .collect::<Vec<_>>()
             .join(", ");
         let mut line = format!(
-            "checked against PingOne's audit log: {} rows: {counts}; {} activities read ({} of the run), {} requests in {:.1}s; reconciliation in {}",
+            "checked against PingOne's audit log: {} rows: {counts}; {} activities read ({} of the run), {} requests in {:.1}s (verify run {}); reconciliation in {}",
             self.rows,
             self.activities_read,
             self.activities_of_runs,
             self.requests,
             self.elapsed.as_secs_f64(),
+            self.run_id,
             self.output.display()
         );
         if self.nothing_logged {

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use crate::cli::values::{parse_outage_patience, parse_rate, parse_timeout};
 use crate::defaults;
 use crate::gateway::auth::{ClientCredentials, Credentials};
-use crate::gateway::transport::is_loopback_url;
+use crate::gateway::proxy::is_loopback_url;
 use crate::pingone::Region;
 use crate::plan::parse_id;
 

@@ -10,9 +10,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::transport::{
-    describe_transport_error, is_loopback_url, redact_token_like, redirect_target,
-};
+use super::proxy::is_loopback_url;
+use super::transport::{describe_transport_error, redact_token_like, redirect_target};
 use crate::pingone::{OAuthErrorBody, TokenResponse};
 
 /// How a run proves who it is.
@@ -42,7 +41,11 @@ impl Credentials {
             .ok()?;
         let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
         let client_id = claims.get("client_id")?.as_str()?;
-        crate::plan::parse_id(client_id).map(|id| id.to_string())
+        // Only a hyphenated UUID, as PingOne writes IDs: it goes into a filter.
+        (client_id.len() == 36)
+            .then(|| uuid::Uuid::try_parse(client_id).ok())
+            .flatten()
+            .map(|id| id.to_string())
     }
 }
 

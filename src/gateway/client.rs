@@ -10,9 +10,10 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use super::attempt::{Attempt, Retry, RetryPolicy};
+use super::proxy::is_loopback_url;
 use super::transport::{
-    describe_transport_error, forbidden_meaning, is_loopback_url, parse_retry_after,
-    redact_token_like, redirect_target,
+    describe_transport_error, forbidden_meaning, parse_retry_after, redact_token_like,
+    redirect_target,
 };
 use crate::pingone::{
     BypassRequest, BypassState, ErrorAnswer, ListPage, QUOTED_BYTES, RetryAt, SESSION_HEADER,

@@ -103,7 +103,7 @@ fn error_chain(error: &reqwest::Error) -> String {
 /// `ALL_PROXY`) for https, `HTTP_PROXY` (then `ALL_PROXY`) for http, either spelling, a URL
 /// without a scheme taken as `http://`. Loopback destinations never go through one.
 pub fn proxy_url_for(url: &reqwest::Url) -> Option<reqwest::Url> {
-    if super::transport::is_loopback_url(url.as_str()) {
+    if is_loopback_url(url.as_str()) {
         return None;
     }
     let names: &[&str] = if url.scheme() == "https" {
@@ -181,6 +181,19 @@ fn status_of(answer: &[u8]) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
+/// Loopback hosts: `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +219,20 @@ mod tests {
             proxy.as_ref().and_then(shown_as).as_deref(),
             Some("proxy.corp:3128")
         );
+    }
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://127.9.9.9/v1", true),
+            ("http://localhost/v1", true),
+            ("http://[::1]:80/v1", true),
+            ("https://api.pingone.com/v1", false),
+            ("http://10.0.0.1/v1", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(is_loopback_url(url), loopback, "{url}");
+        }
     }
 }

@@ -127,19 +127,6 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Loopback hosts: `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback_url(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match parsed.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use reqwest::header::HeaderValue;
@@ -182,20 +169,5 @@ mod tests {
         );
         let plain = "The request could not be completed. bypassMFAEnabledUntil: wrong format.";
         assert_eq!(redact_token_like(plain), plain);
-    }
-
-    #[test]
-    fn loopback_urls_are_recognised() {
-        for (url, loopback) in [
-            ("http://127.0.0.1:8080/v1", true),
-            ("http://127.9.9.9/v1", true),
-            ("http://localhost/v1", true),
-            ("http://[::1]:80/v1", true),
-            ("https://api.pingone.com/v1", false),
-            ("http://10.0.0.1/v1", false),
-            ("not a url", false),
-        ] {
-            assert_eq!(is_loopback_url(url), loopback, "{url}");
-        }
     }
 }

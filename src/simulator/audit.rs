@@ -7,130 +7,26 @@
 //! against every disagreement it must find.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::audit_log::{AddedActivity, AuditActivity, READABLE_DAYS, recorded_external_id};
+use super::gate::{admit_audit, authorize_and_find};
 use super::refusal::Refusal;
-use super::routes::{admit_audit, authorize_and_find};
 use super::state::TenantState;
 use super::wire::Tenant;
 use crate::pingone::format_bypass_until;
 
-/// How far back PingOne's audit log can be read without restoring it first.
-pub const READABLE_DAYS: i64 = 14;
-
 /// Activities a page holds when the request does not say, and the most it may ask for.
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
-
-/// The most characters PingOne keeps of an external ID.
-const EXTERNAL_ID_CHARACTERS: usize = 100;
-
-/// One activity of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditActivity {
-    pub id: Uuid,
-    pub recorded_at: DateTime<Utc>,
-    pub environment_id: Uuid,
-    pub user_id: Uuid,
-    pub client_id: Uuid,
-    /// PingOne's own ID of the request.
-    pub correlation_id: Uuid,
-    /// `X-Ping-External-Session-ID` and `-Transaction-ID` as PingOne records them.
-    pub session_id: Option<String>,
-    pub transaction_id: Option<String>,
-    pub succeeded: bool,
-    pub description: String,
-}
-
-/// An activity a specification adds, as if PingOne had logged a request the tool never made.
-#[derive(Debug, Clone)]
-pub struct AddedActivity {
-    pub environment_id: Uuid,
-    pub user_id: Uuid,
-    pub session_id: String,
-    pub transaction_id: String,
-    pub succeeded: bool,
-}
-
-/// The log: appended by the service, read by the activities endpoint.
-#[derive(Default)]
-pub(super) struct AuditLog {
-    activities: Mutex<Vec<AuditActivity>>,
-}
-
-impl AuditLog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AuditActivity>> {
-        self.activities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(super) fn record(&self, activity: AuditActivity) {
-        self.lock().push(activity);
-    }
-
-    pub(super) fn all(&self) -> Vec<AuditActivity> {
-        self.lock().clone()
-    }
-
-    /// Takes away every activity of `transaction_id`; how many there were.
-    pub(super) fn lose(&self, transaction_id: &str) -> usize {
-        let mut activities = self.lock();
-        let before = activities.len();
-        activities.retain(|activity| activity.transaction_id.as_deref() != Some(transaction_id));
-        before - activities.len()
-    }
-
-    /// The activities `filter` selects that PingOne would show by `now` (recorded at least
-    /// `lag` ago), oldest first.
-    fn matching(
-        &self,
-        filter: &ActivityFilter,
-        now: DateTime<Utc>,
-        lag: std::time::Duration,
-    ) -> Vec<AuditActivity> {
-        let lag = chrono::Duration::from_std(lag).unwrap_or(chrono::Duration::MAX);
-        let mut found: Vec<AuditActivity> = self
-            .lock()
-            .iter()
-            .filter(|activity| {
-                activity
-                    .recorded_at
-                    .checked_add_signed(lag)
-                    .is_some_and(|shown| shown <= now)
-                    && filter.selects(activity)
-            })
-            .cloned()
-            .collect();
-        found.sort_by_key(|activity| (activity.recorded_at, activity.id));
-        found
-    }
-}
-
-/// An external ID as PingOne records it: at most 100 characters, and every character outside
-/// letters, digits and `. _ - / @ = # +` replaced by `_`.
-pub(super) fn recorded_external_id(sent: &[u8]) -> String {
-    String::from_utf8_lossy(sent)
-        .chars()
-        .take(EXTERNAL_ID_CHARACTERS)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-/@=#+".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 impl TenantState {
     /// Logs one bypass PUT that reached the service, with the headers it carried.
@@ -379,7 +275,11 @@ async fn activities_page(
         .unwrap_or(0);
     let matching: Vec<AuditActivity> = state
         .audit
-        .matching(&filter, now, state.config.audit_lag)
+        .matching(
+            |activity| filter.selects(activity),
+            now,
+            state.config.audit_lag,
+        )
         .into_iter()
         .filter(|activity| activity.environment_id == environment)
         .collect();

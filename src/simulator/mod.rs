@@ -4,9 +4,11 @@
 //! `run --simulate` embeds it, and every test and benchmark stands on it.
 
 mod audit;
+mod audit_log;
 mod config;
 mod directory;
 mod faults;
+mod gate;
 mod refusal;
 mod routes;
 mod saved;
@@ -25,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use audit::{AddedActivity, AuditActivity, READABLE_DAYS};
+pub use audit_log::{AddedActivity, AuditActivity, READABLE_DAYS};
 pub use config::{
     AUDIT_PAGE_SIZE, AUDIT_REQUESTS_PER_SECOND, AnswerShape, ClientAuthMethod, DirectoryUser,
     FaultChances, LimiterShape, Outage, Population, RateLimit, SimulatorConfig,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::config::{AnswerShape, DirectoryUser, LimiterShape, directory_object_id};
 use super::directory::{UserFilter, parse_name_filter};
 use super::faults::{Fault, plan_request};
+use super::gate::{authorize, authorize_and_find, check_environment};
 use super::refusal::Refusal;
 use super::server::ConnectionControl;
 use super::state::TenantState;
@@ -142,19 +143,6 @@ fn change_bypass(
     };
     state.store_bypass(environment, user, stored);
     Ok(stored)
-}
-
-/// An environment the tenant does not have answers 403 as PingOne's does (it cannot tell a
-/// missing environment from one the worker application may not see), and so does one where
-/// the application lacks a role.
-fn check_environment(state: &TenantState, environment: Uuid) -> Result<(), Refusal> {
-    if !state.environment_exists(environment) {
-        return Err(Refusal::UnknownEnvironment);
-    }
-    if state.config.forbidden_environments.contains(&environment) {
-        return Err(Refusal::Forbidden);
-    }
-    Ok(())
 }
 
 /// Reads `bypassMFAEnabledUntil` from a PUT body; it must be present and in the one accepted
@@ -373,34 +361,6 @@ async fn admit_listing(
     Ok((environment, query))
 }
 
-/// The token checked, then the environment the path names.
-pub(super) fn authorize_and_find(
-    state: &TenantState,
-    headers: &HeaderMap,
-    environment: &str,
-) -> Result<Uuid, Refusal> {
-    authorize(state, headers)?;
-    let environment = parse_id(environment).ok_or(Refusal::NotFound)?;
-    check_environment(state, environment)?;
-    Ok(environment)
-}
-
-/// What an audit request meets first: an outage, the audit API's own rate limit (not the
-/// license's), then the latency.
-pub(super) async fn admit_audit(state: &TenantState) -> Result<(), Refusal> {
-    if state.in_outage() {
-        return Err(Refusal::Outage);
-    }
-    let limited = state.check_audit_rate_limit();
-    let plan = plan_request(&state.config, &"audit", state.next_unkeyed_request());
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    limited.map_err(|limited| Refusal::RateLimited {
-        retry_after_seconds: limited.retry_after_seconds,
-    })
-}
-
 /// `GET /populations` or `/groups`, optionally with `filter=name eq "..."`: the populations or
 /// groups the directory's users of that environment belong to, each with its stable ID.
 async fn list_collection(
@@ -526,20 +486,6 @@ async fn admit(
             connection.reset();
             std::future::pending().await
         }
-    }
-}
-
-fn authorize(state: &TenantState, headers: &HeaderMap) -> Result<(), Refusal> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    if token.is_some_and(|token| state.token_is_valid(token)) {
-        Ok(())
-    } else {
-        Err(Refusal::InvalidToken)
     }
 }
 

@@ -168,7 +168,7 @@ pub struct TenantState {
     unkeyed_requests: AtomicU64,
     global_limiter: Option<DefaultDirectRateLimiter>,
     audit_limiter: Option<DefaultDirectRateLimiter>,
-    pub(super) audit: super::audit::AuditLog,
+    pub(super) audit: super::audit_log::AuditLog,
     environment_limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
     responses_by_status: Box<[AtomicU64]>,
     resets: AtomicU64,
@@ -209,7 +209,7 @@ impl TenantState {
             audit_limiter: config
                 .audit_rate_limit
                 .map(|limit| RateLimiter::direct(quota(limit, LimiterShape::Pingone))),
-            audit: super::audit::AuditLog::default(),
+            audit: super::audit_log::AuditLog::default(),
             global_limiter: config
                 .rate_limit
                 .map(|limit| RateLimiter::direct(quota(limit, config.limiter))),
