@@ -131,5 +131,13 @@ mod tests {
             )
             .is_err()
         );
+        let mut edited = record(started, Some(finished));
+        edited.client_id = Some("x\" or recordedat gt \"2000-01-01T00:00:00.000Z".to_owned());
+        let window = Window::of(&edited, "r", None, now).unwrap_or_else(|_| panic!("readable"));
+        assert!(
+            !window.filter().contains("actors"),
+            "an edited record's client ID never reaches the filter: {}",
+            window.filter()
+        );
     }
 }

@@ -101,35 +101,27 @@ async fn a_clean_run_is_confirmed_row_by_row_and_what_changed_nothing_is_consist
     let checked = verify(&simulator, &files.output, &["--audit-wait", "0s"]).await;
     assert_exit(&checked, 0);
     let (lines, by_row) = verdicts(&files.output);
+    let header = std::fs::read_to_string(audit_file(&files.output))
+        .ok()
+        .and_then(|text| text.lines().next().map(str::to_owned));
     assert_eq!(
-        lines
-            .first()
-            .map(|line| line.keys().cloned().collect::<HashSet<_>>()),
+        header.as_deref(),
         Some(
-            [
-                "row",
-                "environment_id",
-                "user_id",
-                "status",
-                "verdict",
-                "pingone_result",
-                "pingone_recorded_at",
-                "pingone_activity_id",
-                "pingone_correlation_id",
-                "detail",
-            ]
-            .map(str::to_owned)
-            .into_iter()
-            .collect()
-        )
+            "row,environment_id,user_id,status,verdict,pingone_result,pingone_recorded_at,pingone_activity_id,pingone_correlation_id,detail"
+        ),
+        "the columns docs/cli.md names, in its order"
     );
     assert_eq!(
         lines.len(),
-        12,
+        13,
         "one line a row, and no activity the rows miss"
     );
     let rows: Vec<&str> = lines.iter().map(|line| line["row"].as_str()).collect();
-    assert_eq!(rows, (2..14).map(|n| n.to_string()).collect::<Vec<_>>());
+    assert_eq!(rows, (2..15).map(|n| n.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        lines[12]["user_id"], "'=1+1",
+        "the reconciliation is formula-safe as every results file"
+    );
     for row in 2..12 {
         assert_eq!(by_row[&row.to_string()], "CONFIRMED", "row {row}");
     }
@@ -149,7 +141,7 @@ async fn a_clean_run_is_confirmed_row_by_row_and_what_changed_nothing_is_consist
     );
     let summary = stderr(&checked);
     assert!(
-        summary.contains("10 CONFIRMED") && summary.contains("2 CONSISTENT"),
+        summary.contains("10 CONFIRMED") && summary.contains("3 CONSISTENT"),
         "{summary}"
     );
     let run_id = run_id_of(&files.output);
