@@ -248,17 +248,20 @@ impl Ledger {
         };
         let number = match named_row(activity, session) {
             Ok(number) => number,
-            Err(detail) => {
+            Err(no_row) => {
                 self.unaccounted
-                    .push(unaccounted(change_verdict, None, detail));
+                    .push(unaccounted(change_verdict, None, no_row.to_string()));
                 return;
             }
         };
         let index = match self.row_of(activity, run, number) {
             Ok(index) => index,
-            Err(detail) => {
-                self.unaccounted
-                    .push(unaccounted(change_verdict, Some(number), detail));
+            Err(no_row) => {
+                self.unaccounted.push(unaccounted(
+                    change_verdict,
+                    Some(number),
+                    no_row.to_string(),
+                ));
                 return;
             }
         };
@@ -283,7 +286,7 @@ impl Ledger {
 
     /// The row an activity of `run` naming row `number` is about: that row when its user is the
     /// activity's, or else the row `run` recorded for that user (renumbered since); or why none.
-    fn row_of(&self, activity: &Activity, run: usize, number: u64) -> Result<usize, String> {
+    fn row_of(&self, activity: &Activity, run: usize, number: u64) -> Result<usize, NoRow> {
         let numbered = self.by_number.get(&number).copied();
         let found = numbered
             .filter(|&index| activity.names_user(&self.rows[index].user_id))
@@ -292,14 +295,12 @@ impl Ledger {
                 self.by_run_and_user.get(&(run, user)).copied()
             });
         found.ok_or_else(|| match numbered {
-            None => {
-                format!("PingOne logged a request for row {number}, which the results do not hold")
-            }
-            Some(index) => format!(
-                "PingOne logged row {number}'s request for user {:?}; the results' row {number} is user {}",
-                activity.user(),
-                self.rows[index].user_id
-            ),
+            None => NoRow::NotHeld(number),
+            Some(index) => NoRow::OtherUser {
+                number,
+                logged: activity.user().to_owned(),
+                recorded: self.rows[index].user_id.clone(),
+            },
         })
     }
 
@@ -353,9 +354,30 @@ impl Ledger {
     }
 }
 
+/// Why an activity of a checked run is about none of the results' rows: the line's `detail`.
+#[derive(Debug, thiserror::Error)]
+enum NoRow {
+    #[error(
+        "a request of the run that names no row (transaction {0:?}): a lookup or listing, not a row's change, unless PingOne logged it as one"
+    )]
+    NoneNamed(String),
+    #[error("the transaction {0:?} names no row number")]
+    NotANumber(String),
+    #[error("PingOne logged a request for row {0}, which the results do not hold")]
+    NotHeld(u64),
+    #[error(
+        "PingOne logged row {number}'s request for user {logged:?}; the results' row {number} is user {recorded}"
+    )]
+    OtherUser {
+        number: u64,
+        logged: String,
+        recorded: String,
+    },
+}
+
 /// The row number an activity of the run `session` names in its transaction
 /// (`<session>-row-<n>`), or what it names instead.
-fn named_row(activity: &Activity, session: &str) -> Result<u64, String> {
+fn named_row(activity: &Activity, session: &str) -> Result<u64, NoRow> {
     let transaction = activity.transaction().unwrap_or("");
     match transaction
         .strip_prefix(session)
@@ -363,10 +385,8 @@ fn named_row(activity: &Activity, session: &str) -> Result<u64, String> {
     {
         Some(number) => number
             .parse()
-            .map_err(|_| format!("the transaction {transaction:?} names no row number")),
-        None => Err(format!(
-            "a request of the run that names no row (transaction {transaction:?}): a lookup or listing, not a row's change, unless PingOne logged it as one"
-        )),
+            .map_err(|_| NoRow::NotANumber(transaction.to_owned())),
+        None => Err(NoRow::NoneNamed(transaction.to_owned())),
     }
 }
 

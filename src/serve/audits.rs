@@ -46,7 +46,7 @@ pub(super) async fn check_audit(State(server): Shared, UrlPath(id): UrlPath<u64>
     let summary = folder.join("audit-summary.json");
     let args = match verify_args(&server.config, &folder, &summary) {
         Ok(args) => args,
-        Err(message) => return page_error(StatusCode::BAD_REQUEST, &message),
+        Err(error) => return page_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
     match audit_in_child(&args, &server.config.credentials, &summary).await {
@@ -67,9 +67,9 @@ fn verify_args(
     config: &ServeConfig,
     folder: &std::path::Path,
     summary: &std::path::Path,
-) -> Result<Vec<OsString>, String> {
+) -> Result<Vec<OsString>, crate::cli::connection::ConnectionError> {
     let endpoint = &config.connection.endpoint;
-    let api_url = endpoint.api_url().map_err(|error| error.to_string())?;
+    let api_url = endpoint.api_url()?;
     let mut args: Vec<OsString> = vec![
         "verify".into(),
         folder.join("results.csv").into(),

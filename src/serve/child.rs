@@ -207,26 +207,36 @@ fn child_command(
     command
 }
 
+/// Why a check against PingOne's audit log in a child gave no verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckNotMade {
+    #[error("cannot find this program to start the check ({0})")]
+    NoProgram(std::io::Error),
+    #[error("cannot start the check's process ({0})")]
+    NotStarted(std::io::Error),
+    #[error("its end could not be read ({0})")]
+    EndUnread(std::io::Error),
+    /// It refused or failed (exit 2 or 3, or no summary): what it said last.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// How a check against PingOne's audit log in a child ended: its exit code (0 or 1) once it
 /// wrote its summary at `summary`, or why it did not.
 pub async fn audit_in_child(
     args: &[&std::ffi::OsStr],
     credentials: &CredentialSettings,
     summary: &Path,
-) -> Result<(u8, serde_json::Value), String> {
-    let program = std::env::current_exe()
-        .map_err(|error| format!("cannot find this program to start the check ({error})"))?;
+) -> Result<(u8, serde_json::Value), CheckNotMade> {
+    let program = std::env::current_exe().map_err(CheckNotMade::NoProgram)?;
     let mut child = child_command(&program, args, credentials)
         .spawn()
-        .map_err(|error| format!("cannot start the check's process ({error})"))?;
+        .map_err(CheckNotMade::NotStarted)?;
     let said = match child.stderr.take() {
         Some(stderr) => last_words(stderr).await,
         None => LastWords::default(),
     };
-    let status = child
-        .wait()
-        .await
-        .map_err(|error| format!("its end could not be read ({error})"))?;
+    let status = child.wait().await.map_err(CheckNotMade::EndUnread)?;
     let written = std::fs::read(summary)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
@@ -235,14 +245,15 @@ pub async fn audit_in_child(
         written,
     ) {
         (Some(code @ (exit::SUCCESS | exit::UNFINISHED)), Some(written)) => Ok((code, written)),
-        (Some(code), _) => Err(said
-            .error
-            .or(said.other)
-            .unwrap_or_else(|| format!("the check ended with exit {code}"))),
-        (None, _) => Err(died_saying(
+        (Some(code), _) => Err(CheckNotMade::Refused(
+            said.error
+                .or(said.other)
+                .unwrap_or_else(|| format!("the check ended with exit {code}")),
+        )),
+        (None, _) => Err(CheckNotMade::Refused(died_saying(
             "the check was ended by a signal".to_owned(),
             said,
-        )),
+        ))),
     }
 }
 
