@@ -27,6 +27,7 @@ pub(crate) mod expiry;
 pub mod fuzzing;
 pub mod gateway;
 pub mod input;
+pub mod logging;
 pub mod outcome;
 pub mod pingone;
 pub(crate) mod plan;

@@ -85,8 +85,9 @@ pub struct RowsArgs {
     pub only: Vec<String>,
 
     /// Run against the built-in PingOne simulator; needs no credentials. Its tenant's bypasses
-    /// are kept between --simulate commands in pingone-bypass.rehearsal-tenant.json beside the
-    /// results, so that run, status and end rehearse on one tenant (delete it for a fresh one).
+    /// and audit log are kept between --simulate commands in
+    /// pingone-bypass.rehearsal-tenant.json beside the results (with -o -, beside the input),
+    /// so that run, status, end and verify rehearse on one tenant (delete it for a fresh one).
     #[arg(long)]
     pub simulate: bool,
 

@@ -40,7 +40,18 @@ pub async fn run(mut request: RunRequest, format: LogFormat) -> Result<u8, Comma
     config.log_format = format;
     let saved_tenant = match &rehearsal {
         Some(simulator) => {
-            let path = saved_tenant_path(request.rows.simulate_state.clone(), &config.output);
+            let input = match &config.input {
+                crate::config::Rows::Input(crate::input::InputSource::File(path)) => {
+                    Some(path.as_path())
+                }
+                _ => None,
+            };
+            let Some(path) =
+                saved_tenant_path(request.rows.simulate_state.clone(), &config.output, input)
+            else {
+                format.error(NO_TENANT_FOLDER);
+                return Ok(exit::USAGE);
+            };
             if let Err(error) = restore_tenant(simulator, &path) {
                 format.error(&error.to_string());
                 return Ok(exit::USAGE);
@@ -117,6 +128,9 @@ fn said(format: LogFormat, ran: Result<crate::outcome::RunOutcome, RunError>) ->
     }
 }
 
+/// Why a rehearsal with no file to keep its tenant beside does not start.
+const NO_TENANT_FOLDER: &str = "--simulate with the results on standard output (-o -) and the rows not from a file has no folder to keep the rehearsal tenant in: name its file with --simulate-state PATH, or write the results to a file with -o PATH";
+
 /// Gives the rehearsal's simulator the tenant an earlier `--simulate` command left at `path`.
 pub(super) fn restore_tenant(
     simulator: &Simulator,
@@ -127,23 +141,28 @@ pub(super) fn restore_tenant(
     Ok(())
 }
 
-/// Where a rehearsal's tenant is kept: `--simulate-state`, or beside the results (in the current
-/// folder when they go to standard output).
-pub(super) fn saved_tenant_path(
+/// Where a rehearsal's tenant is kept: `--simulate-state`, or beside the results, or, when they
+/// go to standard output, beside the input file; never the current folder unasked. `None` when
+/// there is no such file to keep it beside (standard output, and standard input or a
+/// selection).
+fn saved_tenant_path(
     chosen: Option<std::path::PathBuf>,
     output: &crate::record::writer::OutputTarget,
-) -> std::path::PathBuf {
+    input: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
     use crate::record::writer::OutputTarget;
-    chosen.unwrap_or_else(|| {
-        let folder = match output {
-            OutputTarget::File(results) => results
-                .parent()
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default(),
-            OutputTarget::Stdout => std::path::PathBuf::new(),
-        };
-        folder.join(crate::simulator::SAVED_TENANT_NAME)
-    })
+    if chosen.is_some() {
+        return chosen;
+    }
+    let beside = match output {
+        OutputTarget::File(results) => results.as_path(),
+        OutputTarget::Stdout => input?,
+    };
+    let folder = beside
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    Some(folder.join(crate::simulator::SAVED_TENANT_NAME))
 }
 
 /// Every bypass PingOne granted that no file could record, one line each, so that the audit

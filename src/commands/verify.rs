@@ -10,11 +10,10 @@ use crate::cli::VerifyArgs;
 use crate::cli::connection::{CredentialSettings, check_proxy_settings};
 use crate::cli::simulate::{rehearse_on, simulated_tenant};
 use crate::commands::CommandError;
-use crate::commands::run::{restore_tenant, saved_tenant_path};
+use crate::commands::run::restore_tenant;
 use crate::outcome::exit;
 use crate::record::log_format::{Level, LogFormat};
 use crate::record::manifest::{Manifest, Verified, verify as check};
-use crate::record::writer::OutputTarget;
 use crate::simulator::Simulator;
 
 /// Says on standard output whether `args.results` is what its run wrote (and, with
@@ -57,10 +56,11 @@ async fn against_pingone(mut args: VerifyArgs, format: LogFormat) -> Result<u8, 
     // Kept until the reconciliation ends: dropping it stops the simulator.
     let (rehearsal, settings) = if args.simulate {
         let simulator = Simulator::start(simulated_tenant(), ([127, 0, 0, 1], 0).into()).await?;
-        let path = saved_tenant_path(
-            args.simulate_state.clone(),
-            &OutputTarget::File(args.results.clone()),
-        );
+        // The rehearsal's tenant, as its commands kept it beside the results.
+        let path = args.simulate_state.clone().unwrap_or_else(|| {
+            args.results
+                .with_file_name(crate::simulator::SAVED_TENANT_NAME)
+        });
         if let Err(error) = restore_tenant(&simulator, &path) {
             format.error(&error.to_string());
             return Ok(exit::USAGE);

@@ -304,6 +304,67 @@ async fn standard_input_is_read_when_the_input_is_a_dash() {
     assert_eq!(read_results(&results)[0]["status"], "succeeded");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_never_keeps_its_tenant_in_the_current_folder_unasked() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let here = tempfile::tempdir().expect("a current folder");
+    let input = folder.path().join("users.csv");
+    std::fs::write(
+        &input,
+        format!("env,user,until\n{ENV_A},{},8h\n", Uuid::new_v4()),
+    )
+    .expect("the input is written");
+    let beside_the_input = crate::support::binary()
+        .current_dir(here.path())
+        .args(["run", "--simulate", "--progress", "never", "-o", "-"])
+        .arg(&input)
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(
+        beside_the_input.status.code(),
+        Some(0),
+        "{}",
+        text(&beside_the_input.stderr)
+    );
+    assert!(
+        folder
+            .path()
+            .join("pingone-bypass.rehearsal-tenant.json")
+            .exists(),
+        "with the results on standard output, the tenant is kept beside the input"
+    );
+    assert!(
+        text(&beside_the_input.stderr).contains("pingone-bypass.rehearsal-tenant.json"),
+        "and where it is kept is said"
+    );
+
+    let from_stdin = crate::support::binary()
+        .current_dir(here.path())
+        .args(["run", "-", "--simulate", "--progress", "never", "-o", "-"])
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(
+        from_stdin.status.code(),
+        Some(2),
+        "{}",
+        text(&from_stdin.stderr)
+    );
+    assert!(
+        text(&from_stdin.stderr).contains("--simulate-state"),
+        "{}",
+        text(&from_stdin.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(here.path())
+            .expect("the folder lists")
+            .count(),
+        0,
+        "nothing is written into the current folder"
+    );
+}
+
 /// The settings a runbook would export to reach `simulator` as its worker application.
 fn worker_app_settings(
     simulator: &pingone_bypass::simulator::Simulator,
