@@ -49,7 +49,10 @@ async fn main() -> anyhow::Result<()> {
         let folder = tempfile::tempdir()?;
         let input = common::users_file(folder.path(), rows)?;
         let output = folder.path().join("results.csv");
-        let kill_after = rand::rng().random_range(rows / 10..rows * 9 / 10) as u64;
+        // Each trial's kill point is drawn from its number, so that a trial can be replayed.
+        let kill_after =
+            <rand::rngs::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(trial as u64)
+                .random_range(rows / 10..rows * 9 / 10) as u64;
         let mut child = command(&binary, &simulator, &input, &output, concurrency, false)
             .spawn()
             .context("the binary starts")?;

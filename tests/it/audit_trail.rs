@@ -76,7 +76,7 @@ async fn after_kill_9_under_retries_a_resume_resends_at_most_the_requests_in_fli
     .await;
     let files = run_files(&users_csv(1500, ENV_A, "8h"));
     let fast = ["--rate", "3000", "--concurrency", "16"];
-    let after_puts = rand::rng().random_range(100..1200);
+    let after_puts = crate::support::spec_rng("the moment of the kill").random_range(100..1200);
     let mut child = run_command(
         &simulator,
         &files.input,

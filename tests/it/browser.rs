@@ -27,23 +27,34 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-/// `chromedriver` on a free port, and a headless Chromium session through it.
+/// `chromedriver` on the port it picks itself (`--port=0`, read back from the line it prints),
+/// and a headless Chromium session through it.
 async fn browser() -> (Process, Client) {
-    let port = free_port();
-    let driver = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+    use std::io::BufRead;
+    let mut driver = Command::new("chromedriver")
+        .arg("--port=0")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+    let stdout = driver.stdout.take().expect("stdout is piped");
     let driver = Process(driver);
+    let mut said = String::new();
+    let mut lines = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok);
+    let port = lines
+        .by_ref()
+        .find_map(|line| {
+            said.push_str(&line);
+            said.push('\n');
+            line.split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
+        })
+        .unwrap_or_else(|| panic!("chromedriver named no port; it said: {said}"));
+    // Whatever it prints later is read, so that a full pipe never stops it.
+    std::thread::spawn(move || lines.for_each(drop));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),

@@ -54,12 +54,26 @@ fn worker_app<'a>(
     ]
 }
 
-/// A port on loopback that nothing listens on: connections to it are refused.
-fn refusing_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+/// A port on loopback held by a socket that is bound but never listens: connections to it are
+/// refused, and nothing else can take the port while the specification holds it.
+struct RefusingPort(socket2::Socket);
+
+impl RefusingPort {
+    fn port(&self) -> u16 {
+        self.0
+            .local_addr()
+            .ok()
+            .and_then(|address| address.as_socket())
+            .map_or(0, |address| address.port())
+    }
+}
+
+fn refusing_port() -> RefusingPort {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    socket.bind(&loopback.into()).expect("a loopback port");
+    RefusingPort(socket)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +139,8 @@ async fn a_503_retry_after_delays_only_its_own_row() {
 async fn a_token_endpoint_refusing_connections_stops_the_run_with_exit_3() {
     let simulator = start(SimulatorConfig::default()).await;
     let files = run_files(&users_csv(2000, ENV_A, "8h"));
-    let auth_url = format!("http://127.0.0.1:{}", refusing_port());
+    let refusing = refusing_port();
+    let auth_url = format!("http://127.0.0.1:{}", refusing.port());
     let environment_id = simulator.credentials().environment_id.to_string();
     let api_url = simulator.api_url();
     let output = binary(
@@ -167,7 +182,8 @@ async fn a_token_endpoint_that_never_answers_costs_three_timeouts_then_exit_3() 
     });
     let files = run_files(&users_csv(50, ENV_A, "8h"));
     let environment_id = Uuid::new_v4().to_string();
-    let unused_api = format!("http://127.0.0.1:{}/v1", refusing_port());
+    let refusing = refusing_port();
+    let unused_api = format!("http://127.0.0.1:{}/v1", refusing.port());
     let output = binary(
         &["run", &files.input.display().to_string(), "--timeout", "1s"],
         &worker_app(&unused_api, &auth_url, &environment_id),
@@ -240,7 +256,8 @@ async fn a_redirected_token_request_stops_the_run_and_the_secret_goes_nowhere() 
         .await;
     let files = run_files(&users_csv(3, ENV_A, "8h"));
     let environment_id = Uuid::new_v4().to_string();
-    let unused_api = format!("http://127.0.0.1:{}/v1", refusing_port());
+    let refusing = refusing_port();
+    let unused_api = format!("http://127.0.0.1:{}/v1", refusing.port());
     let output = binary(
         &["run", &files.input.display().to_string()],
         &worker_app(&unused_api, &server.uri(), &environment_id),
@@ -490,7 +507,8 @@ async fn an_unusable_proxy_setting_is_exit_2_and_a_dead_proxy_is_named_as_the_ca
         stderr(&unusable)
     );
 
-    let proxy = format!("http://127.0.0.1:{}", refusing_port());
+    let refusing = refusing_port();
+    let proxy = format!("http://127.0.0.1:{}", refusing.port());
     let dead = binary(
         &[
             "run",
@@ -526,9 +544,10 @@ async fn the_worker_app_secret_is_never_printed_when_the_token_endpoint_fails() 
         .arg(&files.input)
         .args(["--progress", "never"]);
     with_worker_app(&mut command, &simulator);
+    let refusing = refusing_port();
     command.env(
         "PINGONE_AUTH_URL",
-        format!("http://127.0.0.1:{}", refusing_port()),
+        format!("http://127.0.0.1:{}", refusing.port()),
     );
     let output = command.output().await.expect("the binary runs");
     assert_eq!(output.status.code(), Some(3));

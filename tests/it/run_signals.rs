@@ -61,7 +61,7 @@ struct SignalledRun {
 async fn signal_at_a_random_moment(signal_name: &str) -> SignalledRun {
     let simulator = simulator_with_latency(Duration::from_millis(10)).await;
     let files = run_files(&users_csv(300, ENV_A, "8h"));
-    let after_puts = rand::rng().random_range(1..250);
+    let after_puts = crate::support::spec_rng("the moment of the signal").random_range(1..250);
     let mut child = run_command(
         &simulator,
         &files.input,

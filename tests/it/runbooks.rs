@@ -218,7 +218,8 @@ async fn json_logs_are_one_object_a_line_with_the_summary_and_no_secret() {
         ..Default::default()
     })
     .await;
-    let files = run_files(&crate::support::users_csv(20, ENV_A, "8h"));
+    // Faults are drawn per user: fixed users make the 503s the same on every run.
+    let files = run_files(&crate::support::seeded_users_csv(20, ENV_A, "8h", 7));
     let output = crate::support::run_command(&simulator, &files.input, &["--log-format", "json"])
         .output()
         .await

@@ -341,12 +341,51 @@ pub fn signal(child: &tokio::process::Child, name: &str) {
     assert!(sent.success());
 }
 
-/// Waits until the simulator has seen `puts` PUTs, or the process has ended.
+/// Waits until the simulator has seen `puts` PUTs; after 20 s the specification fails, saying
+/// how many it saw, rather than go on to signal a run at a moment it did not choose.
 pub async fn wait_for_puts(simulator: &Simulator, puts: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while simulator.stats().total_puts() < puts && std::time::Instant::now() < deadline {
+    loop {
+        let seen = simulator.stats().total_puts();
+        if seen >= puts {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for the simulator to see {puts} PUTs; it saw {seen}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The seed of a specification's random choice: `SPEC_SEED` when it is set (to replay a
+/// failure), otherwise a fresh one. It is printed, so that a failing run's output (which
+/// `cargo test` shows) names the seed that replays it.
+pub fn spec_seed(what: &str) -> u64 {
+    let seed = std::env::var("SPEC_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{what}: seed {seed} (SPEC_SEED={seed} replays it)");
+    seed
+}
+
+/// A random number generator for a specification's choices, from `spec_seed`.
+pub fn spec_rng(what: &str) -> rand::rngs::Xoshiro256PlusPlus {
+    rand::SeedableRng::seed_from_u64(spec_seed(what))
+}
+
+/// `users_csv` with the users drawn from `seed`: the same rows, and so the same simulated
+/// faults (drawn per user), on every run.
+pub fn seeded_users_csv(count: usize, environment: Uuid, until: &str, seed: u64) -> String {
+    use rand::RngExt;
+    let mut rng: rand::rngs::Xoshiro256PlusPlus = rand::SeedableRng::seed_from_u64(seed);
+    let mut csv = String::from("environmentId,userId,until\n");
+    for _ in 0..count {
+        let user = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+        csv.push_str(&format!("{environment},{user},{until}\n"));
+    }
+    csv
 }
 
 /// The users recorded as succeeded in a results file, reading only its complete lines.
