@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SubsecRound, TimeZone, Timelike, Utc};
 
-use crate::pingone::parse_exact_bypass_until;
+use crate::pingone::parse_instant;
 
 /// What a date or time written without a zone means (`--timezone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,11 +116,8 @@ fn read_until(
     run_start: DateTime<Utc>,
     zone: Zone,
 ) -> Result<DateTime<Utc>, UntilProblem> {
-    if let Some(exact) = parse_exact_bypass_until(text) {
-        return Ok(exact);
-    }
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.with_timezone(&Utc).trunc_subsecs(3));
+    if let Some(instant) = parse_instant(text) {
+        return Ok(instant);
     }
     if let Some(naive) = parse_naive(text) {
         return zone.instant(naive);
@@ -172,13 +169,7 @@ fn expressible(instant: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// not read: a resume then treats the bypass as unknown and grants it again.
 pub fn parse_recorded_instant(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    parse_exact_bypass_until(text)
-        .or_else(|| {
-            DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|instant| instant.with_timezone(&Utc))
-        })
-        .or_else(|| parse_naive(text).map(|naive| naive.and_utc()))
+    parse_instant(text).or_else(|| parse_naive(text).map(|naive| naive.and_utc()))
 }
 
 /// Whether `text` is an expiry counted from the run's start (`8h`, `+90m`), whose instant
@@ -203,6 +194,33 @@ mod tests {
 
     fn read(text: &str, zone: Zone) -> Result<String, UntilProblem> {
         parse_until(text, start(), zone).map(format_bypass_until)
+    }
+
+    #[test]
+    fn an_instant_reads_the_same_as_an_expiry_as_a_recorded_time_and_as_pingones_answer() {
+        // One parser behind all three: a spelling none of them may read differently.
+        for (text, expected) in [
+            ("2026-12-20T17:00:00.000Z", "2026-12-20T17:00:00.000Z"),
+            ("2026-12-20T17:00:00Z", "2026-12-20T17:00:00.000Z"),
+            ("2026-12-20T17:00:00.123456789Z", "2026-12-20T17:00:00.123Z"),
+            ("2026-12-20T19:00:00.5+02:00", "2026-12-20T17:00:00.500Z"),
+            (" 2026-12-20T17:00:00.000Z ", "2026-12-20T17:00:00.000Z"),
+        ] {
+            let readings = [
+                read(text, Zone::Utc).ok(),
+                parse_recorded_instant(text).map(format_bypass_until),
+                crate::pingone::parse_instant(text).map(format_bypass_until),
+            ];
+            assert_eq!(
+                readings,
+                [
+                    Some(expected.to_owned()),
+                    Some(expected.to_owned()),
+                    Some(expected.to_owned())
+                ],
+                "{text}"
+            );
+        }
     }
 
     #[test]
