@@ -75,7 +75,7 @@ struct Row {
 impl Row {
     /// Whether the results say PingOne changed this row's bypass.
     fn changed(&self) -> bool {
-        matches!(self.status, RowStatus::Succeeded | RowStatus::Ended)
+        self.status.changed_a_bypass()
     }
 }
 

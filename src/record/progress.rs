@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::record::log_format::{Level, LogFormat};
-use crate::row::{Report, ResultRow, RowStatus};
+use crate::row::{Report, ResultRow, StatusGroup};
 
 /// When to draw the bar (`--progress`).
 #[derive(
@@ -262,11 +262,11 @@ impl Progress {
     /// Called by the writer for each row it writes.
     pub fn row_done(&self, row: &ResultRow) {
         LiveCounters::add(&self.counters.rows_done, 1);
-        match row.status {
-            RowStatus::Succeeded | RowStatus::Active | RowStatus::NoBypass | RowStatus::Ended => {
+        match row.status.group() {
+            StatusGroup::Done => {
                 LiveCounters::add(&self.counters.succeeded, 1);
             }
-            RowStatus::Failed | RowStatus::Invalid | RowStatus::NotAttempted => {
+            StatusGroup::NeedsAttention => {
                 // Only the writer counts rows, so the count before this one says whether the
                 // kept list has room, without taking its lock.
                 let earlier = self.counters.unfinished.fetch_add(1, Ordering::Relaxed);
@@ -284,7 +284,7 @@ impl Progress {
                     self.counters.kept_attention(|kept| kept.push(attention));
                 }
             }
-            RowStatus::Skipped | RowStatus::Planned => {}
+            StatusGroup::Neither => {}
         }
         if let Some(bar) = &self.bar {
             bar.inc(1);

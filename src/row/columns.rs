@@ -153,6 +153,20 @@ impl RowStatus {
         }
     }
 
+    /// How the progress line, the page and its history count a row of this status.
+    pub fn group(self) -> StatusGroup {
+        match self {
+            Self::Succeeded | Self::Active | Self::NoBypass | Self::Ended => StatusGroup::Done,
+            Self::Failed | Self::Invalid | Self::NotAttempted => StatusGroup::NeedsAttention,
+            Self::Skipped | Self::Planned => StatusGroup::Neither,
+        }
+    }
+
+    /// Whether the row records a bypass PingOne changed: granted (`run`) or ended (`end`).
+    pub fn changed_a_bypass(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Ended)
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         [
             Self::Succeeded,
@@ -168,6 +182,17 @@ impl RowStatus {
         .into_iter()
         .find(|status| status.as_str() == text)
     }
+}
+
+/// What a row's status counts as, for whoever follows a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusGroup {
+    /// Done as asked: granted, read back, ended.
+    Done,
+    /// Not done, and worth a look or a retry: failed, invalid, not attempted.
+    NeedsAttention,
+    /// Skipped on purpose, or only planned.
+    Neither,
 }
 
 /// `error_code` of a succeeded row whose bypass is not what was asked for: still granted, but
@@ -264,5 +289,43 @@ impl RecordedCells {
                 .unwrap_or(DateTime::UNIX_EPOCH),
             extras: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_and_counts_in_one_group_for_the_progress_line_the_page_and_its_history()
+     {
+        use StatusGroup::{Done, NeedsAttention, Neither};
+        for (status, text, group, changed) in [
+            (RowStatus::Succeeded, "succeeded", Done, true),
+            (RowStatus::Active, "active", Done, false),
+            (RowStatus::NoBypass, "none", Done, false),
+            (RowStatus::Ended, "ended", Done, true),
+            (RowStatus::Failed, "failed", NeedsAttention, false),
+            (RowStatus::Invalid, "invalid", NeedsAttention, false),
+            (
+                RowStatus::NotAttempted,
+                "not_attempted",
+                NeedsAttention,
+                false,
+            ),
+            (RowStatus::Skipped, "skipped", Neither, false),
+            (RowStatus::Planned, "planned", Neither, false),
+        ] {
+            assert_eq!(
+                (
+                    status.as_str(),
+                    RowStatus::parse(text),
+                    status.group(),
+                    status.changed_a_bypass()
+                ),
+                (text, Some(status), group, changed),
+                "{text}"
+            );
+        }
     }
 }

@@ -21,7 +21,7 @@ mod end;
 pub use columns::{
     AMBIGUOUS_USER, CHANGED_SINCE, Column, END_COLUMNS, ENDS_SOONER, NO_BYPASS, NOT_ACTIVE,
     NOT_GRANTED, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, Report, RowStatus, SHORTENED,
-    STATUS_COLUMNS, USER_NOT_FOUND, escape_formula, unescape_formula,
+    STATUS_COLUMNS, StatusGroup, USER_NOT_FOUND, escape_formula, unescape_formula,
 };
 pub use end::{EndDecision, Ending, PendingEnd};
 

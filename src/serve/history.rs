@@ -14,6 +14,7 @@ use super::state::{EntryKind, Phase, RunEntry};
 use crate::record::journal::Journal;
 use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
 use crate::record::summary::Summary;
+use crate::row::{RowStatus, StatusGroup};
 
 /// What an upload was, kept in its folder.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -162,10 +163,11 @@ pub(super) fn journal_holds(folder: &Path) -> JournalHolds {
         .and_then(|header| header.iter().position(|name| name == "status"));
     for record in reader.records().map_while(Result::ok) {
         held.rows += 1;
-        if matches!(
-            status_at.and_then(|at| record.get(at)),
-            Some("succeeded" | "ended")
-        ) {
+        if status_at
+            .and_then(|at| record.get(at))
+            .and_then(RowStatus::parse)
+            .is_some_and(RowStatus::changed_a_bypass)
+        {
             held.succeeded += 1;
         }
     }
@@ -197,10 +199,8 @@ fn attention_rows(results: &Path) -> Vec<AttentionRow> {
         .records()
         .map_while(Result::ok)
         .filter(|record| {
-            matches!(
-                cell(record, status_at).as_str(),
-                "failed" | "invalid" | "not_attempted"
-            )
+            RowStatus::parse(&cell(record, status_at))
+                .is_some_and(|status| status.group() == StatusGroup::NeedsAttention)
         })
         .take(MOST_ATTENTION_ROWS)
         .map(|record| AttentionRow {
