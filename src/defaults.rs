@@ -69,6 +69,7 @@ mod tests {
             (defaults::MAX_WINDOW_TEXT, defaults::MAX_WINDOW),
             (defaults::RESUME_MARGIN_TEXT, defaults::RESUME_MARGIN),
             (defaults::OUTAGE_PATIENCE_TEXT, defaults::OUTAGE_PATIENCE),
+            (defaults::END_IN_TEXT, defaults::END_IN),
         ] {
             assert_eq!(
                 humantime::parse_duration(text).ok(),

@@ -140,6 +140,11 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// `--until` as given, for the run record and for `--resume` to compare with.
+    pub fn default_until_text(&self) -> Option<String> {
+        self.default_until.as_ref().map(|(text, _)| text.clone())
+    }
+
     pub fn latest_allowed(&self) -> DateTime<Utc> {
         // The flag is bounded to a year, but a window from elsewhere (the library) must not
         // overflow either: past what dates hold, nothing is later.

@@ -226,11 +226,7 @@ async fn feed(
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
-        default_until: config
-            .rules
-            .default_until
-            .as_ref()
-            .map(|(text, _)| text.clone()),
+        default_until: config.rules.default_until_text(),
         ending: matches!(config.mode, Mode::End { .. }),
     };
     let purpose = match config.mode {
@@ -443,11 +439,7 @@ fn run_record(config: &RunConfig) -> RunRecord {
         operator: operator(),
         input: config.input.describe(),
         input_sha256: None,
-        until: config
-            .rules
-            .default_until
-            .as_ref()
-            .map(|(text, _)| text.clone()),
+        until: config.rules.default_until_text(),
         settings: Settings {
             rate: config.rate,
             concurrency: config.concurrency,

@@ -51,31 +51,39 @@ pub(crate) async fn send_rows(
         // A row's GET and PUT share its transaction, so PingOne's audit log ties them together.
         let transaction = gateway.client.row_transaction(origin.row);
         let row = match requests {
-            RowRequests::Grant => {
-                match gateway.send(job.environment_id, &job, &transaction).await {
-                    Sent::Answered(attempt, attempts) => {
-                        ResultRow::answered(origin, &job, attempt, attempts)
-                    }
-                    Sent::Stopped(reason, last) => ResultRow::not_sent(origin, &job, reason, last),
-                }
-            }
-            RowRequests::Check => {
-                match gateway
+            RowRequests::Grant => recorded(
+                gateway.send(job.environment_id, &job, &transaction).await,
+                origin,
+                &job,
+                ResultRow::answered,
+            ),
+            RowRequests::Check => recorded(
+                gateway
                     .send(job.environment_id, &Check(&job), &transaction)
-                    .await
-                {
-                    Sent::Answered(attempt, attempts) => {
-                        ResultRow::checked(origin, &job, attempt, attempts)
-                    }
-                    Sent::Stopped(reason, last) => ResultRow::not_sent(origin, &job, reason, last),
-                }
-            }
+                    .await,
+                origin,
+                &job,
+                ResultRow::checked,
+            ),
             RowRequests::End { ending, put } => {
                 end_row(&gateway, origin, &job, &transaction, ending, put).await
             }
         };
         // Fails only when the writer has stopped, which the run reports.
         let _ = results.send((position, row)).await;
+    }
+}
+
+/// The row one request came to: what its answer means (`answered`), or why it was not sent.
+fn recorded(
+    sent: Sent<crate::pingone::BypassState>,
+    origin: RowOrigin,
+    job: &Job,
+    answered: fn(RowOrigin, &Job, Attempt, u32) -> ResultRow,
+) -> ResultRow {
+    match sent {
+        Sent::Answered(attempt, attempts) => answered(origin, job, attempt, attempts),
+        Sent::Stopped(reason, last) => ResultRow::not_sent(origin, job, reason, last),
     }
 }
 

@@ -21,9 +21,8 @@ use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::config::Mode;
 use crate::row::Ending;
 
-/// How long an ended bypass still lasts: `end`'s default `--in`, and as the button says it.
+/// How long an ended bypass still lasts: `end`'s default `--in`.
 const ENDS_IN: std::time::Duration = crate::defaults::END_IN;
-const ENDS_IN_WORDS: &str = "1 minute";
 
 /// The end of the bypasses in `folder`'s input: its plan (`dry_run`), or the end itself
 /// (resumed when `resume`).
@@ -111,7 +110,7 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
         &server.config.target,
         &summary,
         &rows,
-        ENDS_IN_WORDS,
+        &pages::in_words(ENDS_IN),
     );
     server.runs().insert(
         end_id,

@@ -348,12 +348,24 @@ fn end_offer(id: u64, hidden: bool) -> String {
     )
 }
 
+/// A duration as a button says it: "1 minute", "2 minutes", "90 seconds", "1 hour".
+pub fn in_words(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = match seconds {
+        0 => (0, "second"),
+        _ if seconds % 3600 == 0 => (seconds / 3600, "hour"),
+        _ if seconds % 60 == 0 => (seconds / 60, "minute"),
+        _ => (seconds, "second"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
 /// The button that checks a finished grant's or end's results against PingOne's audit log.
 fn audit_offer(id: u64, hidden: bool, wait: std::time::Duration) -> String {
     format!(
         "<form method=\"post\" action=\"/runs/{id}/audit\" id=\"audit\"{}><button type=\"submit\">Check against PingOne's audit log</button> <span>(reads PingOne's own record of this run; waits up to {} for entries PingOne has not shown yet)</span></form>",
         if hidden { " hidden" } else { "" },
-        humantime::format_duration(wait)
+        in_words(wait)
     )
 }
 
@@ -554,6 +566,19 @@ pub fn error(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_is_said_in_words_as_the_buttons_say_it() {
+        for (seconds, words) in [
+            (60, "1 minute"),
+            (120, "2 minutes"),
+            (90, "90 seconds"),
+            (3600, "1 hour"),
+            (0, "0 seconds"),
+        ] {
+            assert_eq!(in_words(std::time::Duration::from_secs(seconds)), words);
+        }
+    }
 
     #[test]
     fn every_character_that_means_something_in_html_is_escaped() {
