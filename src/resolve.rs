@@ -63,7 +63,7 @@ impl EnvironmentAccess {
         if let Some(known) = self.known.get(&environment) {
             return known.clone();
         }
-        let url = self.sender.client.listing_url(
+        let url = self.sender.client().listing_url(
             environment,
             "users",
             &filter_term("username", ACCESS_CHECK_NAME),
@@ -179,7 +179,7 @@ impl Lookups {
             .join(" or ");
         let url = self
             .sender
-            .client
+            .client()
             .listing_url(first.environment_id, "users", &filter);
         match list_all::<ListedUser>(
             &self.sender,

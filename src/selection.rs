@@ -140,7 +140,7 @@ pub(crate) async fn list_members(
 ) -> Result<(InputReader, u64), SelectionError> {
     let what = selection.describe();
     let id = find_collection(selection, sender).await?;
-    let url = sender.client.listing_url(
+    let url = sender.client().listing_url(
         selection.environment_id,
         "users",
         &selection.collection.members_filter(id),
@@ -213,7 +213,7 @@ async fn find_collection(selection: &Selection, sender: &Gateway) -> Result<Uuid
     }
     let kind = selection.collection;
     let name = selection.named.trim();
-    let url = sender.client.listing_url(
+    let url = sender.client().listing_url(
         selection.environment_id,
         kind.plural(),
         &filter_term("name", name),
@@ -288,7 +288,7 @@ fn listing_failed(what: String, failure: ListingFailure, sender: &Gateway) -> Se
                 http_status.map_or_else(String::new, |status| format!("HTTP {status} "))
             ),
         },
-        ListingFailure::Stopped(reason) => match sender.stop.aborted() {
+        ListingFailure::Stopped(reason) => match sender.stopped_because() {
             Some(no_token) => SelectionError::NoToken {
                 what,
                 reason: no_token,

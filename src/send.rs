@@ -49,7 +49,7 @@ pub(crate) async fn send_rows(
             return;
         };
         // A row's GET and PUT share its transaction, so PingOne's audit log ties them together.
-        let transaction = gateway.client.row_transaction(origin.row);
+        let transaction = gateway.client().row_transaction(origin.row);
         let row = match requests {
             RowRequests::Grant => recorded(
                 gateway.send(job.environment_id, &job, &transaction).await,

@@ -390,9 +390,9 @@ async fn read_window(
     ledger: &mut Ledger,
 ) -> Result<(), AuditError> {
     let url = gateway
-        .client
+        .client()
         .listing_url(environment, "activities", &window.filter());
-    let transaction = gateway.client.new_transaction("audit");
+    let transaction = gateway.client().new_transaction("audit");
     let mut next = Some(url.clone());
     while let Some(page_url) = next.take() {
         let request = PageRequestOf::<Activity>::new(page_url);
@@ -405,7 +405,7 @@ async fn read_window(
             ledger.note(activity, environment);
         }
         if let Some(link) = page.links.next {
-            next = Some(gateway.client.next_page_url(&url, &link.href).ok_or_else(|| {
+            next = Some(gateway.client().next_page_url(&url, &link.href).ok_or_else(|| {
                 AuditError::Unread {
                     environment,
                     message: format!(
@@ -434,7 +434,7 @@ fn failed(environment: Uuid, failure: ListingFailure, gateway: &Gateway) -> Audi
             http_status: Some(401),
             error_message,
             ..
-        } => AuditError::Credentials(gateway.stop.aborted().unwrap_or(error_message)),
+        } => AuditError::Credentials(gateway.stopped_because().unwrap_or(error_message)),
         ListingFailure::Refused {
             http_status,
             message,
@@ -456,7 +456,7 @@ fn failed(environment: Uuid, failure: ListingFailure, gateway: &Gateway) -> Audi
             environment,
             message: error_message,
         },
-        ListingFailure::Stopped(reason) => match gateway.stop.aborted() {
+        ListingFailure::Stopped(reason) => match gateway.stopped_because() {
             Some(why) => AuditError::Credentials(why),
             None => AuditError::Unread {
                 environment,

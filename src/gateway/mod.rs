@@ -94,19 +94,19 @@ pub(crate) enum Sent<T> {
 /// row, token renewal on 401, and a stop when no token can be had or an environment keeps
 /// answering 403.
 pub struct Gateway {
-    pub(crate) client: PingOneClient,
-    pub(crate) tokens: TokenSource,
-    pub(crate) throttle: Throttle,
+    client: PingOneClient,
+    tokens: TokenSource,
+    throttle: Throttle,
     /// Opens when PingOne seems down: rows then wait for it instead of spending retries.
-    pub(crate) circuit: Circuit,
-    pub(crate) in_flight: Semaphore,
+    circuit: Circuit,
+    in_flight: Semaphore,
     /// Until some answer shows that PingOne accepts the token in use (the first, or one that
     /// replaced a refused one), one request at a time probes: wrong credentials then cost one
     /// PUT, not one per sender.
-    pub(crate) probe: tokio::sync::Mutex<()>,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) counts: Arc<RequestCounts>,
-    pub(crate) stop: Arc<Stop>,
+    probe: tokio::sync::Mutex<()>,
+    retry: RetryPolicy,
+    counts: Arc<RequestCounts>,
+    stop: Arc<Stop>,
 }
 
 /// What became of a row's turn in a slot.
@@ -166,6 +166,16 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The HTTP client, for the URLs and transactions of a request to make.
+    pub(crate) fn client(&self) -> &PingOneClient {
+        &self.client
+    }
+
+    /// Why the whole run stopped sending (no token can be had, a proxy refused), once it has.
+    pub(crate) fn stopped_because(&self) -> Option<String> {
+        self.stop.aborted()
+    }
+
     /// A token, or why none can be had. A run that only reads (a plan) asks first, so that no
     /// plan shows rows to grant that its credentials could never grant.
     pub(crate) async fn check_token(&self) -> Result<(), auth::AuthError> {
