@@ -4,7 +4,9 @@
 //! on. A plan that reads (`--dry-run --resolve`) also learns whether PingOne lets the run into
 //! each environment. The pipeline (`run`) builds it and hands it its channels.
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
+
+use crate::record::in_order::ReorderWindow;
 
 use crate::gateway::listing::Resolution;
 use crate::gateway::stop::Stop;
@@ -30,7 +32,7 @@ pub(crate) struct Feed<'a> {
     /// environment of its rows.
     pub(crate) access: Option<EnvironmentAccess>,
     pub(crate) stop: &'a Stop,
-    pub(crate) window: &'a Semaphore,
+    pub(crate) window: &'a ReorderWindow,
     pub(crate) jobs: mpsc::Sender<SendJob>,
     pub(crate) results: mpsc::Sender<(u64, ResultRow)>,
     /// Rows started so far; the next row's position.
@@ -184,13 +186,8 @@ impl Feed<'_> {
     /// are passed on: the rows that hold the window may be the ones waiting for them.
     async fn claim_window_slot(&mut self) -> bool {
         let window = self.window;
-        match window.try_acquire() {
-            Ok(slot) => {
-                slot.forget();
-                return true;
-            }
-            Err(tokio::sync::TryAcquireError::Closed) => return false,
-            Err(tokio::sync::TryAcquireError::NoPermits) => {}
+        if let Some(claimed) = window.try_claim() {
+            return claimed;
         }
         if let Some(resolver) = &mut self.resolver {
             resolver.flush();
@@ -198,11 +195,7 @@ impl Feed<'_> {
         loop {
             let waiting = self.resolver.as_ref().is_some_and(Resolver::is_waiting);
             tokio::select! {
-                slot = window.acquire() => {
-                    let Ok(slot) = slot else { return false };
-                    slot.forget();
-                    return true;
-                }
+                claimed = window.claim() => return claimed,
                 Some(rows) = self.next_resolved(), if waiting => {
                     if self.resolved(rows).await.is_err() {
                         return false;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -21,7 +21,7 @@ use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
 use crate::plan::{ColumnNames, Planner, Purpose};
 use crate::planning::Feed;
-use crate::record::in_order::{RecordError, Recorder};
+use crate::record::in_order::{RecordError, Recorder, ReorderWindow};
 use crate::record::journal::Journal;
 use crate::record::manifest::{Manifest, RecordKind, RunRecord, Settings, operator, sha256_of};
 use crate::record::place::ResultsPlace;
@@ -61,7 +61,7 @@ async fn run_in_span(config: RunConfig) -> Result<RunOutcome, RunError> {
     if let Some(total) = opened.listed.or(opened.reader.counted_rows()) {
         progress.set_total(total);
     }
-    let window = Arc::new(Semaphore::new(config.reorder_window.max(1)));
+    let window = Arc::new(ReorderWindow::new(config.reorder_window));
     let (results_sender, results_received) = mpsc::channel(config.reorder_window.max(1));
     // With a journal, the results file need not be flushed row by row: the journal is what
     // survives a crash. Without one (standard output), a reader gets each row as it is done.
@@ -216,7 +216,7 @@ async fn feed(
     config: &RunConfig,
     mut opened: Opened,
     header: &crate::input::Header,
-    window: &Semaphore,
+    window: &ReorderWindow,
     results: mpsc::Sender<(u64, ResultRow)>,
 ) -> Result<Fed, RunError> {
     let gateway = opened.gateway.as_ref();

@@ -18,13 +18,63 @@ use crate::row::ResultRow;
 /// Rows journalled with one write at most; a burst larger than this is journalled in pieces.
 const ROWS_PER_JOURNAL_WRITE: usize = 256;
 
+/// The reorder window's places: a row claims one when planning takes it, and it is released
+/// when the recorder writes the row, in input order, which may be long after and in another
+/// task. A claimed place is a permit forgotten, not held, since it outlives the claim's scope;
+/// this type is the one place that pairs the two.
+pub(crate) struct ReorderWindow(Semaphore);
+
+impl ReorderWindow {
+    /// A window of `places` rows (at least one).
+    pub(crate) fn new(places: usize) -> Self {
+        Self(Semaphore::new(places.max(1)))
+    }
+
+    /// A place at once: `Some(true)` claimed, `Some(false)` the window closed (the recorder
+    /// failed), `None` full.
+    pub(crate) fn try_claim(&self) -> Option<bool> {
+        match self.0.try_acquire() {
+            Ok(place) => {
+                place.forget();
+                Some(true)
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => Some(false),
+            Err(tokio::sync::TryAcquireError::NoPermits) => None,
+        }
+    }
+
+    /// Waits for a place: `false` once the window is closed.
+    pub(crate) async fn claim(&self) -> bool {
+        match self.0.acquire().await {
+            Ok(place) => {
+                place.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn release(&self) {
+        self.0.add_permits(1);
+    }
+
+    /// No more places: the recorder can write no more rows.
+    fn close(&self) {
+        self.0.close();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
 pub(crate) struct Recorder {
     pub(crate) results: ResultsWriter,
     /// `None` when nothing is sent (a dry run) or results go to standard output.
     pub(crate) journal: Option<Journal>,
-    /// Places in the reorder window: the reader takes one per row, the recorder gives it back
+    /// Places in the reorder window: planning claims one per row, the recorder releases it
     /// once the row is in the results file, and closes it when it can write no more.
-    pub(crate) window: Arc<Semaphore>,
+    pub(crate) window: Arc<ReorderWindow>,
     pub(crate) progress: Arc<Progress>,
     /// Flush the results whenever every finished row is written; otherwise they reach the file
     /// as the buffer fills, which suits a dry run (a crash loses no record of a request) and a
@@ -199,7 +249,7 @@ impl Recorder {
                 }
                 tally.in_results_unflushed += line.granted();
                 next += 1;
-                self.window.add_permits(1);
+                self.window.release();
             }
             if self.flush_when_caught_up && rows.is_empty() {
                 if let Err(failure) = self.results.flush() {
