@@ -70,17 +70,6 @@ enum Event {
     Ended,
 }
 
-/// How `--resume` should match a row about to be sent.
-#[derive(Clone, Copy)]
-enum ResumeBy {
-    /// The user cell as written.
-    Cell,
-    /// The ID the row's name resolved to.
-    ResolvedId,
-    /// Already matched by name.
-    Matched,
-}
-
 impl Feed<'_> {
     /// Plans every record until the input ends, it cannot be read, or the recorder stops; then
     /// waits for the names still being looked up.
@@ -218,7 +207,27 @@ impl Feed<'_> {
         match verdict {
             Verdict::Refuse(refused) => self.refuse(position, refused, origin).await,
             Verdict::Resolve(unresolved) => self.resolve(position, unresolved, origin).await,
-            Verdict::Send(job) => self.send(position, job, origin, ResumeBy::Cell).await,
+            Verdict::Send(job) => {
+                let decision = self.resume_decision(&origin, &job.requested_until, false);
+                self.send(position, job, origin, decision, false).await
+            }
+        }
+    }
+
+    /// What `--resume` says of a row: asked by its user cell as written, or (`by_id`) by the ID
+    /// its name resolved to; a row is new when there is no earlier run.
+    fn resume_decision(
+        &mut self,
+        origin: &RowOrigin,
+        requested_until: &str,
+        by_id: bool,
+    ) -> Decision {
+        match &mut self.earlier {
+            None => Decision::New,
+            Some(earlier) if by_id => {
+                earlier.decide_resolved(origin, requested_until, &self.resume_rules)
+            }
+            Some(earlier) => earlier.decide(origin, requested_until, &self.resume_rules),
         }
     }
 
@@ -236,18 +245,17 @@ impl Feed<'_> {
     ) -> Taken {
         let requested_until = unresolved.requested_until();
         let mut resume_by_id = true;
-        if let Some(earlier) = &mut self.earlier {
-            match earlier.decide(&origin, &requested_until, &self.resume_rules) {
-                Decision::New => {}
-                Decision::Done(earlier) => {
-                    return self
-                        .record(position, ResultRow::resumed(origin, &earlier))
-                        .await;
-                }
-                Decision::Again { earlier } => {
-                    origin.earlier_grant = Some(earlier);
-                    resume_by_id = false;
-                }
+        match self.resume_decision(&origin, &requested_until, false) {
+            Decision::New => {}
+            Decision::Done(earlier) => {
+                return self
+                    .record(position, ResultRow::resumed(origin, &earlier))
+                    .await;
+            }
+            // Decided by the name as written: the ID it resolves to is not asked again.
+            Decision::Again { earlier } => {
+                origin.earlier_grant = Some(earlier);
+                resume_by_id = false;
             }
         }
         let Some(resolver) = &mut self.resolver else {
@@ -283,12 +291,12 @@ impl Feed<'_> {
                 LookedUp::Found(origin, user_id) => {
                     match self.planner.resolved(origin.row, &unresolved, user_id) {
                         Ok(job) => {
-                            let resume = if resume_by_id {
-                                ResumeBy::ResolvedId
+                            let decision = if resume_by_id {
+                                self.resume_decision(&origin, &job.requested_until, true)
                             } else {
-                                ResumeBy::Matched
+                                Decision::New
                             };
-                            self.send(position, job, origin, resume).await?;
+                            self.send(position, job, origin, decision, true).await?;
                         }
                         Err(refused) => self.refuse(position, refused, origin).await?,
                     }
@@ -305,30 +313,21 @@ impl Feed<'_> {
         position: u64,
         job: Job,
         mut origin: RowOrigin,
-        resume_by: ResumeBy,
+        decision: Decision,
+        looked_up: bool,
     ) -> Taken {
-        if let Some(earlier) = &mut self.earlier {
-            let decision = match resume_by {
-                ResumeBy::Cell => earlier.decide(&origin, &job.requested_until, &self.resume_rules),
-                ResumeBy::ResolvedId => {
-                    earlier.decide_resolved(&origin, &job.requested_until, &self.resume_rules)
-                }
-                ResumeBy::Matched => Decision::New,
-            };
-            match decision {
-                Decision::New => {}
-                Decision::Done(earlier) => {
-                    return self
-                        .record(position, ResultRow::resumed(origin, &earlier))
-                        .await;
-                }
-                Decision::Again { earlier } => origin.earlier_grant = Some(earlier),
+        match decision {
+            Decision::New => {}
+            Decision::Done(earlier) => {
+                return self
+                    .record(position, ResultRow::resumed(origin, &earlier))
+                    .await;
             }
+            Decision::Again { earlier } => origin.earlier_grant = Some(earlier),
         }
         if !self.sending {
             // A row whose name was looked up got there through PingOne's answer, which proves
             // the run may enter its environment.
-            let looked_up = matches!(resume_by, ResumeBy::ResolvedId);
             let row = match self.access.as_mut() {
                 Some(access) if looked_up => {
                     access.entered(job.environment_id);
