@@ -15,7 +15,6 @@ use crate::record::log_format::LogFormat;
 use crate::record::progress::ProgressMode;
 use crate::record::resume::ApiIdentity;
 use crate::record::writer::OutputTarget;
-use crate::row::{Ending, Report};
 use crate::selection::Selection;
 
 /// Where a run's rows come from.
@@ -42,42 +41,7 @@ impl Rows {
     }
 }
 
-/// What the run does to each row: the one place a run's mode is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// `run`: a PUT for each valid row.
-    Grant,
-    /// `status`: a GET for each valid row.
-    Check,
-    /// `run --dry-run`: validate and write the plan, never a PUT. With `lookups`
-    /// (`--resolve`), also get a token, look names up and ask each environment once.
-    Plan { lookups: bool },
-    /// `end`: a GET for each valid row, then, for a bypass that is to end, the PUT that ends
-    /// it; with `dry_run`, the GETs only, and the plan of what would be ended.
-    End { ending: Ending, dry_run: bool },
-}
-
-impl Mode {
-    /// The results' columns and statuses this mode writes.
-    pub fn report(self) -> Report {
-        match self {
-            Self::Grant | Self::Plan { .. } => Report::Grants,
-            Self::Check => Report::Status,
-            Self::End { .. } => Report::Ends,
-        }
-    }
-
-    /// Whether the run sends no PUT and writes a plan (`--dry-run` of `run` or of `end`).
-    pub fn is_plan(self) -> bool {
-        matches!(self, Self::Plan { .. } | Self::End { dry_run: true, .. })
-    }
-
-    /// Whether the run needs a connection to PingOne.
-    pub fn connects(self) -> bool {
-        !matches!(self, Self::Plan { lookups: false })
-    }
-}
+pub use crate::mode::Mode;
 
 /// Where requests go.
 pub enum Target {

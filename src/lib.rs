@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod input;
 pub mod logging;
+pub mod mode;
 pub mod outcome;
 pub mod pingone;
 pub(crate) mod plan;

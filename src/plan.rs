@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::expiry::{UntilProblem, Zone, parse_until};
 use crate::input::{InputRecord, UserColumn};
+use crate::mode::Mode;
 use crate::pingone::{NameAttribute, format_bypass_until};
 use crate::seen_pairs::{FirstRequest, SeenPairs};
 
@@ -175,24 +176,13 @@ impl Rules {
     }
 }
 
-/// What the rows are planned for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// `run`: each row's expiry checked, a user named twice skipped or refused.
-    Grant,
-    /// `status`: rows are read back, so no expiry is needed and a user named twice is simply
-    /// read twice.
-    Check,
-    /// `end`: no expiry is needed and a user named twice is ended once; `from_results`: the
-    /// input is a results file, and only its succeeded rows are ended.
-    End { from_results: bool },
-}
-
 /// Validates rows in input order, remembering pairs already seen.
 pub struct Planner {
     rules: Rules,
     columns: ColumnNames,
-    purpose: Purpose,
+    mode: Mode,
+    /// An end whose input is a results file: only the rows it records as granted are ended.
+    ends_results: bool,
     seen: SeenPairs,
     parsed_untils: HashMap<String, Result<DateTime<Utc>, UntilProblem>>,
 }
@@ -205,15 +195,21 @@ impl Planner {
         Self {
             rules,
             columns,
-            purpose: Purpose::Grant,
+            mode: Mode::Grant,
+            ends_results: false,
             seen: SeenPairs::default(),
             parsed_untils: HashMap::new(),
         }
     }
 
-    /// A planner for `purpose` (a grant's, unless told otherwise).
-    pub fn for_purpose(self, purpose: Purpose) -> Self {
-        Self { purpose, ..self }
+    /// A planner for `mode`'s rows (a grant's, unless told otherwise), read from a results file
+    /// of this tool when `input_is_results`.
+    pub fn for_mode(self, mode: Mode, input_is_results: bool) -> Self {
+        Self {
+            mode,
+            ends_results: mode.ends_bypasses() && input_is_results,
+            ..self
+        }
     }
 
     /// Most files repeat a few expiries ("8h", one date) on every row; each is parsed once.
@@ -230,8 +226,7 @@ impl Planner {
     }
 
     pub fn plan(&mut self, record: &InputRecord) -> Verdict {
-        let ends_results = self.purpose == Purpose::End { from_results: true };
-        if ends_results && record.status != "succeeded" {
+        if self.ends_results && record.status != "succeeded" {
             let status = match record.status.as_str() {
                 "" => "no status",
                 status => status,
@@ -246,7 +241,8 @@ impl Planner {
             Ok((environment_id, User::Id(user_id), until)) => {
                 match self.deduplicate(record.row, environment_id, user_id, until) {
                     Ok(job) => Verdict::Send(Job {
-                        granted_until: ends_results
+                        granted_until: self
+                            .ends_results
                             .then(|| crate::expiry::parse_recorded_instant(&record.granted_until))
                             .flatten(),
                         ..job
@@ -332,7 +328,7 @@ impl Planner {
             UserColumn::Name(attribute) => User::Name(attribute, user_text.to_owned()),
         };
         let until = match (record.until.trim(), &self.rules.default_until) {
-            _ if self.purpose != Purpose::Grant => self.rules.run_start,
+            _ if !self.mode.asks_expiry() => self.rules.run_start,
             ("", Some((_, default))) => *default,
             ("", None) => {
                 return Err(format!(
@@ -358,17 +354,18 @@ impl Planner {
         user_id: Uuid,
         until: DateTime<Utc>,
     ) -> Result<Job, Refused> {
-        let requested_until = match self.purpose {
-            Purpose::Check => {
-                return Ok(Job {
-                    environment_id,
-                    user_id,
-                    requested_until: String::new(),
-                    granted_until: None,
-                });
-            }
-            Purpose::End { .. } => String::new(),
-            Purpose::Grant => format_bypass_until(until),
+        if !self.mode.sends_a_user_once() {
+            return Ok(Job {
+                environment_id,
+                user_id,
+                requested_until: String::new(),
+                granted_until: None,
+            });
+        }
+        let requested_until = if self.mode.asks_expiry() {
+            format_bypass_until(until)
+        } else {
+            String::new()
         };
         let until_millis = until.timestamp_millis();
         let this = FirstRequest { row, until_millis };

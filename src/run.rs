@@ -19,7 +19,7 @@ use crate::gateway::stop::Stop;
 use crate::gateway::{Endpoint, Gateway, Pace};
 use crate::input::{InputError, InputReader, InputSource, RECORDS_PER_BATCH};
 use crate::outcome::{RunError, RunOutcome};
-use crate::plan::{ColumnNames, Planner, Purpose};
+use crate::plan::{ColumnNames, Planner};
 use crate::planning::Feed;
 use crate::record::in_order::{RecordError, Recorder, ReorderWindow};
 use crate::record::journal::Journal;
@@ -31,7 +31,7 @@ use crate::record::writer::{OutputTarget, ResultsWriter};
 use crate::resolve::{EnvironmentAccess, Lookups, Resolver};
 use crate::row::ResultRow;
 use crate::selection::{SelectionError, list_members};
-use crate::send::{RowRequests, SendJob, send_rows};
+use crate::send::{SendJob, send_rows};
 
 /// Rows read ahead of planning.
 const READ_AHEAD: usize = 1024;
@@ -220,26 +220,20 @@ async fn feed(
     results: mpsc::Sender<(u64, ResultRow)>,
 ) -> Result<Fed, RunError> {
     let gateway = opened.gateway.as_ref();
-    let requests = row_requests(config.mode);
-    let sending = gateway.filter(|_| requests.is_some());
-    let (jobs, senders) = start_senders(sending, requests, config.concurrency, &results);
+    let sending = gateway.filter(|_| config.mode.sends_rows());
+    let (jobs, senders) = start_senders(sending, config.mode, config.concurrency, &results);
     let resume_rules = ResumeRules {
         now: config.rules.run_start,
         margin: config.resume_margin,
         default_until: config.rules.default_until_text(),
         ending: matches!(config.mode, Mode::End { .. }),
     };
-    let purpose = match config.mode {
-        Mode::Grant | Mode::Plan { .. } => Purpose::Grant,
-        Mode::Check => Purpose::Check,
-        // A results file of `run` has a status column: only its succeeded rows are ended.
-        Mode::End { .. } => Purpose::End {
-            from_results: header.status.is_some(),
-        },
-    };
+
     let mut feed = Feed {
         default_environment: config.rules.default_environment,
-        planner: Planner::new(config.rules.clone(), ColumnNames::of(header)).for_purpose(purpose),
+        // A results file of `run` has a status column: an end of it ends only its granted rows.
+        planner: Planner::new(config.rules.clone(), ColumnNames::of(header))
+            .for_mode(config.mode, header.status.is_some()),
         earlier: opened.place.earlier.take(),
         resume_rules,
         sending: sending.is_some(),
@@ -326,38 +320,24 @@ async fn finish(
     })
 }
 
-/// What each row of `mode` sends; `None` for a plan, whose rows send nothing.
-fn row_requests(mode: Mode) -> Option<RowRequests> {
-    match mode {
-        Mode::Grant => Some(RowRequests::Grant),
-        Mode::Check => Some(RowRequests::Check),
-        Mode::Plan { .. } => None,
-        Mode::End { ending, dry_run } => Some(RowRequests::End {
-            ending,
-            put: !dry_run,
-        }),
-    }
-}
-
 /// Long-lived senders taking rows from a channel (spawning a task for every row cost more than
 /// the overhead benchmark allowed); none when nothing is sent.
 fn start_senders(
     sender: Option<&Arc<Gateway>>,
-    requests: Option<RowRequests>,
+    mode: Mode,
     concurrency: usize,
     results: &mpsc::Sender<(u64, ResultRow)>,
 ) -> (mpsc::Sender<SendJob>, Vec<tokio::task::JoinHandle<()>>) {
     let (jobs, jobs_received) = mpsc::channel::<SendJob>(1);
     let jobs_received = Arc::new(tokio::sync::Mutex::new(jobs_received));
     let senders = sender
-        .zip(requests)
         .iter()
-        .flat_map(|(sender, requests)| {
+        .flat_map(|sender| {
             (0..concurrency.max(1) * ROWS_PER_REQUEST_IN_FLIGHT).map(|_| {
                 tokio::spawn(
                     send_rows(
                         (*sender).clone(),
-                        *requests,
+                        mode,
                         jobs_received.clone(),
                         results.clone(),
                     )

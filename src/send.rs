@@ -9,20 +9,9 @@ use tokio::sync::mpsc;
 
 use crate::gateway::client::{Attempt, PingOneClient, Transaction};
 use crate::gateway::{Gateway, Request, Sent};
+use crate::mode::{Ending, Mode};
 use crate::plan::Job;
-use crate::row::{EndDecision, Ending, PendingEnd, ResultRow, RowOrigin};
-
-/// What each row sends.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum RowRequests {
-    /// `run`: the PUT of its expiry.
-    Grant,
-    /// `status`: the GET of its bypass.
-    Check,
-    /// `end`: the GET, then the PUT that ends the bypass when the row decides so; with
-    /// `put: false` (a dry run) the GET only.
-    End { ending: Ending, put: bool },
-}
+use crate::row::{EndDecision, PendingEnd, ResultRow, RowOrigin};
 
 /// A row on its way to a sender.
 pub(crate) struct SendJob {
@@ -34,7 +23,7 @@ pub(crate) struct SendJob {
 /// One long-lived sender: takes rows until the channel closes, hands each result to the writer.
 pub(crate) async fn send_rows(
     gateway: Arc<Gateway>,
-    requests: RowRequests,
+    mode: Mode,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SendJob>>>,
     results: mpsc::Sender<(u64, ResultRow)>,
 ) {
@@ -50,14 +39,14 @@ pub(crate) async fn send_rows(
         };
         // A row's GET and PUT share its transaction, so PingOne's audit log ties them together.
         let transaction = gateway.client().row_transaction(origin.row);
-        let row = match requests {
-            RowRequests::Grant => recorded(
+        let row = match mode {
+            Mode::Grant => recorded(
                 gateway.send(job.environment_id, &job, &transaction).await,
                 origin,
                 &job,
                 ResultRow::answered,
             ),
-            RowRequests::Check => recorded(
+            Mode::Check => recorded(
                 gateway
                     .send(job.environment_id, &Check(&job), &transaction)
                     .await,
@@ -65,9 +54,11 @@ pub(crate) async fn send_rows(
                 &job,
                 ResultRow::checked,
             ),
-            RowRequests::End { ending, put } => {
-                end_row(&gateway, origin, &job, &transaction, ending, put).await
+            Mode::End { ending, dry_run } => {
+                end_row(&gateway, origin, &job, &transaction, ending, !dry_run).await
             }
+            // A plan's rows are never handed to a sender (`Mode::sends_rows`).
+            Mode::Plan { .. } => return,
         };
         // Fails only when the writer has stopped, which the run reports.
         let _ = results.send((position, row)).await;

@@ -7,6 +7,7 @@ use chrono::DateTime;
 use serde::Deserialize;
 
 use super::ResultRow;
+use crate::mode::Report;
 
 /// A fixed column of a report, named as docs/cli.md names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,16 +101,6 @@ pub const END_COLUMNS: [Column; 10] = [
     Column::ErrorMessage,
     Column::CompletedAt,
 ];
-
-/// What a run reports on: the bypasses it granted (`run`), the ones users have (`status`), or
-/// the ones it ended (`end`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Report {
-    #[default]
-    Grants,
-    Status,
-    Ends,
-}
 
 impl Report {
     pub fn columns(self) -> &'static [Column] {

@@ -14,17 +14,9 @@ use super::{
 };
 use crate::gateway::NotSent;
 use crate::gateway::client::{Attempt, UNREADABLE_RESPONSE};
+use crate::mode::Ending;
 use crate::pingone::format_bypass_until;
 use crate::plan::Job;
-
-/// How `end` ends a bypass: `--in` and `--force`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Ending {
-    /// `--in`: how long a bypass still lasts after the PUT that ends it is sent.
-    pub within: Duration,
-    /// `--force`: end a results file's row whose bypass changed since its run recorded it.
-    pub force: bool,
-}
 
 /// What reading a row's bypass decided.
 #[derive(Debug)]

@@ -18,12 +18,13 @@ use crate::plan::{Job, Refusal, Refused, Unresolved};
 
 mod columns;
 mod end;
+pub use crate::mode::{Ending, Report};
 pub use columns::{
     AMBIGUOUS_USER, CHANGED_SINCE, Column, END_COLUMNS, ENDS_SOONER, NO_BYPASS, NOT_ACTIVE,
-    NOT_GRANTED, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, Report, RowStatus, SHORTENED,
-    STATUS_COLUMNS, StatusGroup, USER_NOT_FOUND, escape_formula, unescape_formula,
+    NOT_GRANTED, NOT_IN_INPUT, RESULT_COLUMNS, RecordedCells, RowStatus, SHORTENED, STATUS_COLUMNS,
+    StatusGroup, USER_NOT_FOUND, escape_formula, unescape_formula,
 };
-pub use end::{EndDecision, Ending, PendingEnd};
+pub use end::{EndDecision, PendingEnd};
 
 /// What a row that names its user came to once the name was looked up.
 #[derive(Debug)]
