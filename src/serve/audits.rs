@@ -3,6 +3,7 @@
 //! connection and credentials; the page shows the count of each verdict and offers the
 //! reconciliation file to download.
 
+use crate::mode::Report;
 use std::ffi::OsString;
 
 use axum::extract::{Path as UrlPath, State};
@@ -11,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::child::audit_in_child;
 use super::pages;
-use super::state::{EntryKind, Phase, RunEntry, ServeConfig, Shared, page_error};
+use super::state::{Phase, RunEntry, ServeConfig, Shared, page_error};
 
 /// The reconciliation file of a run's results, as `verify --pingone` names it.
 pub(super) const AUDIT_FILE: &str = "results.audit.csv";
@@ -20,8 +21,8 @@ pub(super) const AUDIT_FILE: &str = "results.audit.csv";
 /// having changed some bypass.
 pub(super) fn audit_offered(entry: &RunEntry) -> bool {
     match (&entry.phase, entry.kind) {
-        (Phase::Done { summary, .. }, EntryKind::Grant) => summary.succeeded > 0,
-        (Phase::Done { summary, .. }, EntryKind::End) => summary.ended > 0,
+        (Phase::Done { summary, .. }, Report::Grants) => summary.succeeded > 0,
+        (Phase::Done { summary, .. }, Report::Ends) => summary.ended > 0,
         _ => false,
     }
 }

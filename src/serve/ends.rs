@@ -5,6 +5,7 @@
 //! the same launch, progress and downloads as a grant. The end reads every bypass again when
 //! it runs, so a bypass that changed after the plan was shown is decided on as it is then.
 
+use crate::mode::Report;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -13,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::state::{
-    EntryKind, Phase, RunEntry, ServeConfig, Shared, check_in_child, keep_in_new_folder, page_error,
+    Phase, RunEntry, ServeConfig, Shared, check_in_child, keep_in_new_folder, page_error,
 };
 use super::{history, pages};
 use crate::cli::request::RunRequest;
@@ -115,7 +116,7 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
     server.runs().insert(
         end_id,
         RunEntry {
-            kind: EntryKind::End,
+            kind: Report::Ends,
             name,
             folder,
             plan: summary,
@@ -129,8 +130,8 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
 /// with some granted (its results), or a status check that found some active (its report).
 fn bypasses_of(entry: &RunEntry) -> Option<(std::path::PathBuf, String)> {
     let report = match (entry.kind, &entry.phase) {
-        (EntryKind::Grant, Phase::Done { summary, .. }) if summary.succeeded > 0 => "results.csv",
-        (EntryKind::Status, Phase::Done { summary, .. }) if summary.active > 0 => "status.csv",
+        (Report::Grants, Phase::Done { summary, .. }) if summary.succeeded > 0 => "results.csv",
+        (Report::Status, Phase::Done { summary, .. }) if summary.active > 0 => "status.csv",
         _ => return None,
     };
     Some((entry.folder.join(report), format!("end of {}", entry.name)))

@@ -5,12 +5,13 @@
 //! back, lists every earlier run with its state, and numbers new runs after them, so nothing
 //! of an earlier run is overwritten.
 
+use crate::mode::Report;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{EntryKind, Phase, RunEntry};
+use super::state::{Phase, RunEntry};
 use crate::record::journal::Journal;
 use crate::record::progress::{AttentionRow, MOST_ATTENTION_ROWS};
 use crate::record::summary::Summary;
@@ -66,9 +67,9 @@ pub(super) fn earlier(workdir: &Path) -> (BTreeMap<u64, RunEntry>, u64) {
             continue;
         };
         let (kind, number) = match name.split_once('-') {
-            Some(("run", number)) => (EntryKind::Grant, number),
-            Some(("status", number)) => (EntryKind::Status, number),
-            Some(("end", number)) => (EntryKind::End, number),
+            Some(("run", number)) => (Report::Grants, number),
+            Some(("status", number)) => (Report::Status, number),
+            Some(("end", number)) => (Report::Ends, number),
             _ => continue,
         };
         let Ok(id) = number.parse::<u64>() else {
@@ -86,18 +87,18 @@ pub(super) fn earlier(workdir: &Path) -> (BTreeMap<u64, RunEntry>, u64) {
 }
 
 /// The page's entry for an earlier upload's folder; `None` for one never planned.
-fn read_folder(kind: EntryKind, folder: PathBuf) -> Option<RunEntry> {
+fn read_folder(kind: Report, folder: PathBuf) -> Option<RunEntry> {
     let name = read::<UploadRecord>(&folder.join(UPLOAD_RECORD))
         .map(|upload| upload.name)
         .unwrap_or_else(|| "an earlier upload".to_owned());
     let (plan_summary, results) = match kind {
-        EntryKind::Grant | EntryKind::End => ("plan.summary.json", "results.csv"),
-        EntryKind::Status => ("status.summary.json", "status.csv"),
+        Report::Grants | Report::Ends => ("plan.summary.json", "results.csv"),
+        Report::Status => ("status.summary.json", "status.csv"),
     };
     let plan = read::<Summary>(&folder.join(plan_summary))?;
     let ended = read::<EndRecord>(&folder.join(END_RECORD));
     let journal = Journal::path_for(&folder.join(results));
-    let phase = match (kind == EntryKind::Status, ended) {
+    let phase = match (kind == Report::Status, ended) {
         (true, _) => Phase::Done {
             summary: plan.clone(),
             exit_code: 0,
@@ -131,8 +132,8 @@ fn read_folder(kind: EntryKind, folder: PathBuf) -> Option<RunEntry> {
         (false, None) => Phase::Planned,
     };
     let name = match kind {
-        EntryKind::Grant | EntryKind::End => name,
-        EntryKind::Status => format!("who has a bypass: {name}"),
+        Report::Grants | Report::Ends => name,
+        Report::Status => format!("who has a bypass: {name}"),
     };
     Some(RunEntry {
         kind,

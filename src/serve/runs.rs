@@ -2,6 +2,7 @@
 //! child process, stopping it, its page, its progress as server-sent events, and its files to
 //! download.
 
+use crate::mode::Report;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +15,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::child::Ended;
-use super::state::{EntryKind, Phase, ServeConfig, Server, Shared, in_child, page_error};
+use super::state::{Phase, ServeConfig, Server, Shared, in_child, page_error};
 use super::{history, pages};
 use crate::cli::request::RunRequest;
 use crate::cli::run::{GrantArgs, RowsArgs};
@@ -78,8 +79,8 @@ fn launch(
     let live = Arc::new(LiveCounters::keeping_attention());
     // A grant sends its plan's planned rows; an end reads every row of its input again.
     let rows = match entry.kind {
-        EntryKind::End => entry.plan.total,
-        EntryKind::Grant | EntryKind::Status => entry.plan.planned,
+        Report::Ends => entry.plan.total,
+        Report::Grants | Report::Status => entry.plan.planned,
     };
     live.total.store(rows, Ordering::Relaxed);
     let interrupt = CancellationToken::new();
@@ -90,8 +91,8 @@ fn launch(
     let summary = entry.folder.join("summary.json");
     let folder = entry.folder.clone();
     let request = match entry.kind {
-        EntryKind::End => super::ends::end_request(&server.config, &folder, false, resume),
-        EntryKind::Grant | EntryKind::Status => grant_request(&server.config, &folder, resume),
+        Report::Ends => super::ends::end_request(&server.config, &folder, false, resume),
+        Report::Grants | Report::Status => grant_request(&server.config, &folder, resume),
     };
     if resume && summary.exists() {
         // The stopped attempt's summary is kept beside the new one.
@@ -183,12 +184,12 @@ pub(super) async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -
             &entry.name,
             &phase_label(entry),
             resume_label(&entry.phase).map(|label| match entry.kind {
-                EntryKind::End => pages::RESUME_END,
-                EntryKind::Grant | EntryKind::Status => label,
+                Report::Ends => pages::RESUME_END,
+                Report::Grants | Report::Status => label,
             }),
             match entry.kind {
-                EntryKind::End => pages::RunPage::End,
-                EntryKind::Grant | EntryKind::Status => pages::RunPage::Grant {
+                Report::Ends => pages::RunPage::End,
+                Report::Grants | Report::Status => pages::RunPage::Grant {
                     end_offered: ended_offer(entry),
                 },
             },
@@ -338,7 +339,7 @@ pub(super) async fn download(
 fn ended_offer(entry: &super::state::RunEntry) -> bool {
     matches!(
         (&entry.phase, entry.kind),
-        (Phase::Done { summary, .. }, EntryKind::Grant) if summary.succeeded > 0
+        (Phase::Done { summary, .. }, Report::Grants) if summary.succeeded > 0
     )
 }
 
@@ -359,7 +360,7 @@ pub(super) fn phase_label(entry: &super::state::RunEntry) -> String {
         ),
         Phase::Done {
             summary, exit_code, ..
-        } if entry.kind == EntryKind::End => format!(
+        } if entry.kind == Report::Ends => format!(
             "finished (exit {exit_code}): {} ended, {} skipped, {} failed, {} invalid",
             summary.ended, summary.skipped, summary.failed, summary.invalid
         ),

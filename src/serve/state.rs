@@ -21,6 +21,7 @@ use crate::cli::connection::{ConnectionArgs, CredentialSettings};
 use crate::cli::request::RunRequest;
 use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::config::Mode;
+use crate::mode::Report;
 use crate::record::progress::{AttentionRow, LiveCounters};
 use crate::record::summary::Summary;
 
@@ -90,18 +91,12 @@ impl ServeConfig {
     }
 }
 
-/// What a run of the page does: grant an upload's plan, read an upload's bypasses back, or end
-/// the bypasses a finished grant (or a status check) holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EntryKind {
-    Grant,
-    Status,
-    End,
-}
-
 /// One upload and what became of it.
 pub(super) struct RunEntry {
-    pub(super) kind: EntryKind,
+    /// What the run does, by the report it writes: a grant of an upload's plan (`Grants`), a
+    /// read-back of an upload's bypasses (`Status`), or an end of the bypasses a finished
+    /// grant or status check holds (`Ends`).
+    pub(super) kind: Report,
     pub(super) name: String,
     pub(super) folder: PathBuf,
     pub(super) plan: Summary,

@@ -3,6 +3,7 @@
 //! upload gets in a child process: its plan (`run --dry-run --resolve`) and who has a bypass
 //! (`status`). Each builds the run's typed request from the server's options and the form.
 
+use crate::mode::Report;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -12,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use clap::ValueEnum as _;
 
 use super::state::{
-    EntryKind, Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, check_in_child,
+    Phase, RunEntry, ServeConfig, Server, Shared, UPLOAD_TIMEOUT, check_in_child,
     keep_in_new_folder, page_error, turned_away,
 };
 use super::{history, pages};
@@ -247,7 +248,7 @@ pub(super) async fn plan(State(server): Shared, form: Multipart) -> Response {
     server.runs().insert(
         id,
         RunEntry {
-            kind: EntryKind::Grant,
+            kind: Report::Grants,
             name: upload.name,
             folder,
             plan: outcome,
@@ -294,7 +295,7 @@ pub(super) async fn status(State(server): Shared, form: Multipart) -> Response {
     server.runs().insert(
         id,
         RunEntry {
-            kind: EntryKind::Status,
+            kind: Report::Status,
             name: format!("who has a bypass: {}", upload.name),
             folder,
             plan: summary.clone(),
