@@ -77,6 +77,22 @@ impl Mode {
         !matches!(self, Self::Plan { .. })
     }
 
+    /// Whether PingOne's bypasses change: a grant, or an end that is not a dry run. Such a
+    /// run journals every answer, so that no change goes unrecorded.
+    pub fn changes_bypasses(self) -> bool {
+        matches!(self, Self::Grant | Self::End { dry_run: false, .. })
+    }
+
+    /// A grant's plan, which asks each environment once whether the run may enter it.
+    pub fn plans_a_grant(self) -> bool {
+        matches!(self, Self::Plan { .. })
+    }
+
+    /// A grant's plan that also looks names up (`--resolve`).
+    pub fn plans_with_lookups(self) -> bool {
+        self == Self::Plan { lookups: true }
+    }
+
     /// Whether the run ends bypasses: with a results file as its input, only the rows it
     /// records as granted are ended.
     pub fn ends_bypasses(self) -> bool {

@@ -173,13 +173,11 @@ fn create_files(
     )
     .map_err(RunError::Output)?;
     // The journal is there so that no granted bypass goes unrecorded; reads grant nothing.
-    let journal = match (written_to, &opened.gateway, config.mode) {
-        (OutputTarget::File(path), Some(_), Mode::Grant | Mode::End { dry_run: false, .. }) => {
-            Some(
-                Journal::create(path, config.mode.report(), header.extra_names())
-                    .map_err(RunError::Output)?,
-            )
-        }
+    let journal = match (written_to, &opened.gateway) {
+        (OutputTarget::File(path), Some(_)) if config.mode.changes_bypasses() => Some(
+            Journal::create(path, config.mode.report(), header.extra_names())
+                .map_err(RunError::Output)?,
+        ),
         _ => None,
     };
     let manifest = opened
@@ -226,7 +224,7 @@ async fn feed(
         now: config.rules.run_start,
         margin: config.resume_margin,
         default_until: config.rules.default_until_text(),
-        ending: matches!(config.mode, Mode::End { .. }),
+        ending: config.mode.ends_bypasses(),
     };
 
     let mut feed = Feed {
@@ -239,7 +237,7 @@ async fn feed(
         sending: sending.is_some(),
         resolver: gateway.map(|gateway| Resolver::new(Arc::new(Lookups::new(gateway.clone())))),
         access: gateway
-            .filter(|_| matches!(config.mode, Mode::Plan { .. }))
+            .filter(|_| config.mode.plans_a_grant())
             .map(|gateway| EnvironmentAccess::new(gateway.clone())),
         stop: &opened.stop,
         window,
@@ -410,12 +408,7 @@ fn run_record(config: &RunConfig) -> RunRecord {
         },
         simulated: config.rehearsal,
         dry_run: config.mode.is_plan(),
-        kind: Some(match config.mode {
-            Mode::Grant => RecordKind::Grant,
-            Mode::Check => RecordKind::Check,
-            Mode::Plan { .. } => RecordKind::Plan,
-            Mode::End { .. } => RecordKind::End,
-        }),
+        kind: Some(RecordKind::of(config.mode)),
         operator: operator(),
         input: config.input.describe(),
         input_sha256: None,
@@ -436,7 +429,7 @@ fn run_record(config: &RunConfig) -> RunRecord {
             },
             sheet: config.read.sheet.clone(),
             only: config.read.only.clone(),
-            resolve: config.mode == Mode::Plan { lookups: true },
+            resolve: config.mode.plans_with_lookups(),
         },
         environments: Vec::new(),
         started_at: config.rules.run_start,
@@ -450,7 +443,8 @@ fn run_record(config: &RunConfig) -> RunRecord {
 /// checked to have been made against the same API (as, for `end`, the results it ends).
 fn claim(config: &RunConfig) -> Result<ResultsPlace, RunError> {
     let identity = config.target.api_identity(config.rehearsal);
-    if let (Mode::End { .. }, Rows::Input(InputSource::File(input))) = (config.mode, &config.input)
+    if config.mode.ends_bypasses()
+        && let Rows::Input(InputSource::File(input)) = &config.input
     {
         crate::record::resume::check_end_api(input, &identity, config.resume_any_api)
             .map_err(crate::record::place::PlaceError::from)?;

@@ -24,6 +24,19 @@ pub enum RecordKind {
     End,
 }
 
+impl RecordKind {
+    /// How the record names `mode`: the one mapping from the run's mode to its record.
+    pub fn of(mode: crate::mode::Mode) -> Self {
+        use crate::mode::Mode;
+        match mode {
+            Mode::Grant => Self::Grant,
+            Mode::Check => Self::Check,
+            Mode::Plan { .. } => Self::Plan,
+            Mode::End { .. } => Self::End,
+        }
+    }
+}
+
 /// One run that wrote (part of) the results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
