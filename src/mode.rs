@@ -24,6 +24,18 @@ pub enum Report {
     Ends,
 }
 
+impl Report {
+    /// What the rows the report counts as done did, as the progress line says it: granted,
+    /// read back, or ended.
+    pub fn done_word(self) -> &'static str {
+        match self {
+            Self::Grants => "succeeded",
+            Self::Status => "checked",
+            Self::Ends => "ended",
+        }
+    }
+}
+
 /// What the run does to each row: the one place a run's mode is said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

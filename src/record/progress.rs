@@ -188,7 +188,7 @@ impl Progress {
         counters: Arc<LiveCounters>,
         report: Report,
     ) -> Self {
-        let done = done_word(report);
+        let done = report.done_word();
         let events = (mode == ProgressMode::Events).then(|| {
             let counters = counters.clone();
             tokio::spawn(async move {
@@ -333,15 +333,6 @@ fn status_fields(
     fields
 }
 
-/// What the rows a report counts as `succeeded` did: granted, read back, or ended.
-fn done_word(report: Report) -> &'static str {
-    match report {
-        Report::Grants => "succeeded",
-        Report::Status => "checked",
-        Report::Ends => "ended",
-    }
-}
-
 fn status_line(counters: &LiveCounters, elapsed: Duration, did: &str) -> String {
     let requests = LiveCounters::get(&counters.sent.requests);
     let done = LiveCounters::get(&counters.rows_done);
@@ -383,14 +374,14 @@ mod tests {
         LiveCounters::add(&counters.total, 2000);
         LiveCounters::add(&counters.rows_done, 500);
         LiveCounters::add(&counters.sent.requests, 500);
-        let line = status_line(&counters, Duration::from_secs(5), done_word(Report::Grants));
+        let line = status_line(&counters, Duration::from_secs(5), Report::Grants.done_word());
         assert!(
             line.contains("500 of 2000 rows done (25%, ETA 15s)")
                 && line.contains("(0 succeeded, 0 need attention)")
                 && line.contains("100.0 requests/s"),
             "{line}"
         );
-        let ending = status_line(&counters, Duration::from_secs(5), done_word(Report::Ends));
+        let ending = status_line(&counters, Duration::from_secs(5), Report::Ends.done_word());
         assert!(ending.contains("(0 ended, 0 need attention)"), "{ending}");
     }
 }
