@@ -24,8 +24,8 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
         Command::End(args) => run::run(args.request(), format).await,
         Command::Request(args) => match read_request(&args.file) {
             Ok(request) => run::run(request, format).await,
-            Err(message) => {
-                format.error(&message);
+            Err(error) => {
+                format.error(&error.to_string());
                 Ok(exit::USAGE)
             }
         },
@@ -61,12 +61,33 @@ pub async fn execute(command: Command, format: LogFormat) -> Result<u8, CommandE
     }
 }
 
+/// Why a request a front end wrote could not be run.
+#[derive(Debug, thiserror::Error)]
+enum RequestFileError {
+    #[error("cannot read the request {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the request {path} is not one: {source}")]
+    NotARequest {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+}
+
 /// The request a front end wrote at `path`.
-fn read_request(path: &std::path::Path) -> Result<crate::cli::request::RunRequest, String> {
-    let text = std::fs::read(path)
-        .map_err(|error| format!("cannot read the request {}: {error}", path.display()))?;
-    serde_json::from_slice(&text)
-        .map_err(|error| format!("the request {} is not one: {error}", path.display()))
+fn read_request(
+    path: &std::path::Path,
+) -> Result<crate::cli::request::RunRequest, RequestFileError> {
+    let text = std::fs::read(path).map_err(|source| RequestFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| RequestFileError::NotARequest {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A command that cannot go on for a reason of the machine's, not of a row: a signal that

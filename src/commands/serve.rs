@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::cli::connection::{ConnectionArgs, CredentialSettings};
-use crate::cli::request::RunRequest;
+use crate::cli::request::{RunConfigError, RunRequest};
 use crate::cli::run::{GrantArgs, RowsArgs};
 use crate::cli::serve::ServeArgs;
 use crate::cli::simulate::{rehearse_on, simulated_tenant};
@@ -42,8 +42,8 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
     };
     let config = match serve_config(&args, simulator.as_ref()) {
         Ok(config) => config,
-        Err(message) => {
-            format.error(&message);
+        Err(error) => {
+            format.error(&error.to_string());
             return Ok(exit::USAGE);
         }
     };
@@ -98,7 +98,10 @@ pub async fn serve(args: ServeArgs, format: LogFormat) -> Result<u8, CommandErro
 
 /// What the page's runs get: the connection (pointed at `simulator` when there is one) and its
 /// credentials, checked as a run checks them; or why they cannot be used.
-fn serve_config(args: &ServeArgs, simulator: Option<&Simulator>) -> Result<ServeConfig, String> {
+fn serve_config(
+    args: &ServeArgs,
+    simulator: Option<&Simulator>,
+) -> Result<ServeConfig, RunConfigError> {
     let mut connection = args.connection.clone();
     let (credentials, target) = match simulator {
         Some(simulator) => (
@@ -207,7 +210,7 @@ fn would_send(
     connection: &ConnectionArgs,
     max_window: std::time::Duration,
     credentials: &CredentialSettings,
-) -> Result<String, String> {
+) -> Result<String, RunConfigError> {
     let plan = RunRequest {
         mode: Mode::Plan { lookups: false },
         rows: RowsArgs {
@@ -219,11 +222,10 @@ fn would_send(
             ..GrantArgs::default()
         },
     };
-    match plan.to_config(chrono::Utc::now(), credentials) {
-        Ok(config) => match config.target {
-            Target::Offline { would_send } => Ok(would_send),
-            Target::PingOne { .. } => Ok(String::new()),
+    Ok(
+        match plan.to_config(chrono::Utc::now(), credentials)?.target {
+            Target::Offline { would_send } => would_send,
+            Target::PingOne { .. } => String::new(),
         },
-        Err(error) => Err(error.to_string()),
-    }
+    )
 }

@@ -374,7 +374,11 @@ mod tests {
         LiveCounters::add(&counters.total, 2000);
         LiveCounters::add(&counters.rows_done, 500);
         LiveCounters::add(&counters.sent.requests, 500);
-        let line = status_line(&counters, Duration::from_secs(5), Report::Grants.done_word());
+        let line = status_line(
+            &counters,
+            Duration::from_secs(5),
+            Report::Grants.done_word(),
+        );
         assert!(
             line.contains("500 of 2000 rows done (25%, ETA 15s)")
                 && line.contains("(0 succeeded, 0 need attention)")

@@ -86,31 +86,37 @@ impl Upload {
     }
 }
 
-/// The upload's fields, within `UPLOAD_TIMEOUT`.
-async fn read_upload(form: Multipart) -> Result<Upload, String> {
-    tokio::time::timeout(UPLOAD_TIMEOUT, read_fields(form))
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "the upload did not arrive within {} seconds; try again",
-                UPLOAD_TIMEOUT.as_secs()
-            ))
-        })
+/// Why an upload could not be read.
+#[derive(Debug, thiserror::Error)]
+enum UploadError {
+    #[error("the upload did not arrive within {} seconds; try again", UPLOAD_TIMEOUT.as_secs())]
+    TooSlow,
+    #[error("the upload could not be read ({0}); files are limited to 50 MiB")]
+    Form(axum::extract::multipart::MultipartError),
+    #[error("the file could not be read ({0}); files are limited to 50 MiB")]
+    File(axum::extract::multipart::MultipartError),
+    #[error("{0}")]
+    Field(axum::extract::multipart::MultipartError),
+    #[error("choose a file to upload")]
+    NoFile,
 }
 
-async fn read_fields(mut form: Multipart) -> Result<Upload, String> {
+/// The upload's fields, within `UPLOAD_TIMEOUT`.
+async fn read_upload(form: Multipart) -> Result<Upload, UploadError> {
+    tokio::time::timeout(UPLOAD_TIMEOUT, read_fields(form))
+        .await
+        .unwrap_or(Err(UploadError::TooSlow))
+}
+
+async fn read_fields(mut form: Multipart) -> Result<Upload, UploadError> {
     let mut upload = Upload::default();
-    while let Some(field) = form.next_field().await.map_err(|error| {
-        format!("the upload could not be read ({error}); files are limited to 50 MiB")
-    })? {
+    while let Some(field) = form.next_field().await.map_err(UploadError::Form)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             upload.name = field.file_name().unwrap_or("upload.csv").to_owned();
-            upload.bytes = field.bytes().await.map_err(|error| {
-                format!("the file could not be read ({error}); files are limited to 50 MiB")
-            })?;
+            upload.bytes = field.bytes().await.map_err(UploadError::File)?;
         } else {
-            let text = field.text().await.map_err(|error| error.to_string())?;
+            let text = field.text().await.map_err(UploadError::Field)?;
             let text = text.trim().to_owned();
             match name.as_str() {
                 "env" => upload.environment = text,
@@ -124,7 +130,7 @@ async fn read_fields(mut form: Multipart) -> Result<Upload, String> {
         }
     }
     if upload.bytes.is_empty() {
-        return Err("choose a file to upload".to_owned());
+        return Err(UploadError::NoFile);
     }
     Ok(upload)
 }
@@ -160,7 +166,7 @@ async fn receive(server: &Server, kind: &str, form: Multipart) -> Result<(Upload
     };
     let upload = read_upload(form)
         .await
-        .map_err(|message| page_error(StatusCode::BAD_REQUEST, &message))?;
+        .map_err(|error| page_error(StatusCode::BAD_REQUEST, &error.to_string()))?;
     let id = server.next_run.fetch_add(1, Ordering::Relaxed);
     let folder = server.config.workdir.join(format!("{kind}-{id}"));
     let input = folder.join(kept_name(&upload.name));
@@ -192,9 +198,10 @@ pub(super) async fn sheets(State(server): Shared, form: Multipart) -> Response {
         Ok(slot) => slot,
         Err(busy) => return turned_away(busy, form).await,
     };
-    let listed = read_upload(form)
-        .await
-        .and_then(|upload| tokio::task::block_in_place(|| sheet_names(&upload.bytes)));
+    let listed = match read_upload(form).await {
+        Ok(upload) => tokio::task::block_in_place(|| sheet_names(&upload.bytes)),
+        Err(error) => Err(error.to_string()),
+    };
     match listed {
         Ok(names) => axum::Json(serde_json::json!({ "sheets": names })).into_response(),
         Err(message) => (
