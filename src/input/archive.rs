@@ -69,11 +69,11 @@ pub fn check_workbook<R: Read + Seek>(
             }
             _ => std::io::copy(&mut BufReader::new(part), &mut std::io::sink())
                 .map(|_| ())
-                .map_err(|error| Failure::Io(error.to_string())),
+                .map_err(Failure::from),
         };
         checked.map_err(|failure| match settled(failure, name, most) {
-            Failure::Io(text) => format!("its part {name} cannot be read ({text})"),
             Failure::Bound(sentence) => sentence,
+            unsettled => format!("its part {name} cannot be read ({})", unsettled.text()),
         })?;
     }
     Ok(hidden)

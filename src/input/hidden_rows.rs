@@ -29,9 +29,9 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
     let relationship = if binary {
         super::xlsb_sheet::sheet_relationship(&mut zip, workbook, sheet)?
     } else {
-        sheet_relationship(&mut zip, sheet).map_err(Failure::Io)?
+        sheet_relationship(&mut zip, sheet)?
     };
-    let targets = relationship_targets(&mut zip, rels).map_err(Failure::Io)?;
+    let targets = relationship_targets(&mut zip, rels)?;
     let target = targets
         .get(&relationship)
         .ok_or_else(|| Failure::Io(format!("no part for sheet {}", super::shown(sheet))))?;
@@ -44,16 +44,15 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
     let read = if binary {
         super::xlsb_sheet::facts_of(BufReader::new(entry), &part, sheet)
     } else {
-        hidden_in(BufReader::new(entry))
-            .map(|hidden| SheetFacts {
-                hidden,
-                ..SheetFacts::default()
-            })
-            .map_err(Failure::Io)
+        hidden_in(BufReader::new(entry)).map(|hidden| SheetFacts {
+            hidden,
+            ..SheetFacts::default()
+        })
     };
     // A bound the part's reading reached does not name the sheet; the walk's own do.
     read.map_err(|failure| match failure {
-        Failure::Io(text) => match settled(Failure::Io(text), &part, most) {
+        unsettled @ (Failure::Io(_) | Failure::Stopped(_)) => match settled(unsettled, &part, most)
+        {
             Failure::Bound(sentence) => {
                 Failure::Bound(format!("sheet {}: {sentence}", super::shown(sheet)))
             }
@@ -66,16 +65,16 @@ pub fn of_sheet(path: &Path, sheet: &str, binary: bool) -> Result<SheetFacts, Fa
 fn part_reader<'a, R: Read + std::io::Seek>(
     zip: &'a mut zip::ZipArchive<R>,
     name: &str,
-) -> Result<quick_xml::Reader<BufReader<Bounded<zip::read::ZipFile<'a, R>>>>, String> {
-    Ok(quick_xml::Reader::from_reader(BufReader::new(open_part(
-        zip, name,
-    )?)))
+) -> Result<quick_xml::Reader<BufReader<Bounded<zip::read::ZipFile<'a, R>>>>, Failure> {
+    Ok(quick_xml::Reader::from_reader(BufReader::new(
+        open_part(zip, name).map_err(Failure::Io)?,
+    )))
 }
 
 /// The sheets `xl/workbook.xml` lists, in order: each name and relationship ID.
 pub fn sheets_listed<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
-) -> Result<Vec<(String, Option<String>)>, String> {
+) -> Result<Vec<(String, Option<String>)>, Failure> {
     let mut xml = part_reader(zip, "xl/workbook.xml")?;
     let mut buffer = Vec::new();
     let mut sheets = Vec::new();
@@ -89,7 +88,7 @@ pub fn sheets_listed<R: Read + std::io::Seek>(
                 }
             }
             Ok(Event::Eof) => return Ok(sheets),
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(Failure::from(error)),
             _ => {}
         }
         buffer.clear();
@@ -100,18 +99,23 @@ pub fn sheets_listed<R: Read + std::io::Seek>(
 fn sheet_relationship<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     sheet: &str,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     sheets_listed(zip)?
         .into_iter()
         .find_map(|(name, id)| if name == sheet { id } else { None })
-        .ok_or_else(|| format!("no sheet {} in xl/workbook.xml", super::shown(sheet)))
+        .ok_or_else(|| {
+            Failure::Io(format!(
+                "no sheet {} in xl/workbook.xml",
+                super::shown(sheet)
+            ))
+        })
 }
 
 /// The targets of the workbook's relationships part, by relationship ID.
 fn relationship_targets<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     rels: &str,
-) -> Result<HashMap<String, String>, String> {
+) -> Result<HashMap<String, String>, Failure> {
     let mut xml = part_reader(zip, rels)?;
     let mut buffer = Vec::new();
     let mut targets = HashMap::new();
@@ -127,7 +131,7 @@ fn relationship_targets<R: Read + std::io::Seek>(
                 }
             }
             Ok(Event::Eof) => return Ok(targets),
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(Failure::from(error)),
             _ => {}
         }
         buffer.clear();
@@ -135,7 +139,7 @@ fn relationship_targets<R: Read + std::io::Seek>(
 }
 
 /// Rows marked hidden, and whether an `<autoFilter>` is there, in a sheet part's XML.
-fn hidden_in(part: impl std::io::BufRead) -> Result<HiddenRows, String> {
+fn hidden_in(part: impl std::io::BufRead) -> Result<HiddenRows, Failure> {
     let mut xml = quick_xml::Reader::from_reader(part);
     let mut buffer = Vec::new();
     let mut hidden = HiddenRows::default();
@@ -160,7 +164,7 @@ fn hidden_in(part: impl std::io::BufRead) -> Result<HiddenRows, String> {
                 }
             }
             Ok(Event::Eof) => return Ok(hidden),
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(Failure::from(error)),
             _ => {}
         }
         buffer.clear();
@@ -176,8 +180,8 @@ mod tests {
         let xml = br#"<worksheet><sheetData><row r="1"/><row r="2" hidden="1"><c r="A2"/></row><row spans="1:2" hidden="true"/><x:row r="9" hidden="0"/></sheetData><autoFilter ref="A1:B9"/></worksheet>"#;
         let found = hidden_in(&xml[..]);
         assert_eq!(
-            found,
-            Ok(HiddenRows {
+            found.ok(),
+            Some(HiddenRows {
                 rows: vec![2, 3],
                 filtered: true
             })

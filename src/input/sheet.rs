@@ -256,10 +256,11 @@ fn xls_hidden_rows(path: &Path, source_name: &str) -> Result<Vec<HiddenRows>, In
         // Not handed to calamine: its own reader of the container follows a chain of sectors
         // that loops until memory runs out (found by fuzzing); the walk reads the container as
         // calamine does, so a file it cannot read calamine could not either.
-        Err(Failure::Io(why)) => Err(failed(
+        Err(unread) => Err(failed(
             source_name,
             format!(
-                "it cannot be read as an Excel 97-2003 workbook ({why}): open it in Excel and save it again"
+                "it cannot be read as an Excel 97-2003 workbook ({}): open it in Excel and save it again",
+                unread.text()
             ),
         )),
     }
@@ -476,10 +477,11 @@ fn sheet_pass(
     let facts = match super::hidden_rows::of_sheet(path, sheet, binary) {
         Ok(facts) => facts,
         Err(Failure::Bound(sentence)) => return Err(failed(source_name, sentence)),
-        Err(Failure::Io(why)) => {
+        Err(unread) => {
             tracing::warn!(
-                "{source_name}: could not tell which rows of sheet {} are hidden ({why}); reading them all",
-                super::shown(sheet)
+                "{source_name}: could not tell which rows of sheet {} are hidden ({}); reading them all",
+                super::shown(sheet),
+                unread.text()
             );
             return Ok(Default::default());
         }

@@ -17,21 +17,21 @@ pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|error| not_a_workbook(error.to_string()))?;
         return zipped_names(&mut zip).map_err(|failure| match failure {
-            Failure::Io(why) => not_a_workbook(why),
             Failure::Bound(sentence) => sentence,
+            unread => not_a_workbook(unread.text()),
         });
     }
     match super::xls_bounds::check(Cursor::new(bytes)) {
         Ok(facts) => Ok(facts.names),
         Err(Failure::Bound(sentence)) => Err(sentence),
-        Err(Failure::Io(why)) => Err(not_a_workbook(why)),
+        Err(unread) => Err(not_a_workbook(unread.text())),
     }
 }
 
 fn zipped_names<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<Vec<String>, Failure> {
     let has = |zip: &zip::ZipArchive<R>, name: &str| zip.index_for_name(name).is_some();
     let names = if has(zip, "xl/workbook.xml") {
-        super::hidden_rows::sheets_listed(zip).map_err(Failure::Io)?
+        super::hidden_rows::sheets_listed(zip)?
     } else if has(zip, "xl/workbook.bin") {
         super::xlsb_sheet::sheets_listed(zip, "xl/workbook.bin")?
     } else if has(zip, "content.xml") {

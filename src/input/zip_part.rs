@@ -81,27 +81,22 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-/// Why a `Bounded` reader stopped, told apart from a damaged file by its text (the XML
-/// reader's error keeps only that).
-#[derive(Debug, Clone, Copy)]
-enum Stop {
+/// Why a `Bounded` reader stopped: carried inside the I/O error it returns, and found there
+/// again by type (`Failure::from`), whatever reader passed the error on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    #[error("the part is past its bound")]
     PastBound,
+    #[error("a text longer than any cell's")]
     LongText,
 }
 
-const PAST_BOUND: &str = "the part is past its bound";
-const LONG_TEXT: &str = "a text longer than any cell's";
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(match self {
-            Self::PastBound => PAST_BOUND,
-            Self::LongText => LONG_TEXT,
-        })
+impl Stop {
+    /// The `Stop` an I/O error carries, if a `Bounded` reader raised it.
+    fn in_error(error: &std::io::Error) -> Option<Self> {
+        error.get_ref()?.downcast_ref::<Self>().copied()
     }
 }
-
-impl std::error::Error for Stop {}
 
 /// The bound on a part of `compressed` bytes in the zip.
 pub fn part_bound(compressed: u64) -> u64 {
@@ -139,8 +134,8 @@ impl<R> Bounded<R> {
 /// stopped at the bound is the bound's refusal.
 pub fn settled(failure: Failure, name: &str, most: u64) -> Failure {
     match failure {
-        Failure::Io(text) if text.contains(PAST_BOUND) => Failure::Bound(past_bound(name, most)),
-        Failure::Io(text) if text.contains(LONG_TEXT) => Failure::Bound(format!(
+        Failure::Stopped(Stop::PastBound) => Failure::Bound(past_bound(name, most)),
+        Failure::Stopped(Stop::LongText) => Failure::Bound(format!(
             "its part {name} holds a text longer than Excel's {MOST_CELL_CHARS} characters a cell, so the file was not read: no workbook Excel saves holds one; save it again from Excel"
         )),
         other => other,
@@ -162,17 +157,34 @@ fn past_bound(name: &str, most: u64) -> Refusal {
 pub enum Failure {
     Io(String),
     Bound(Refusal),
+    /// A part's reader stopped at a bound; `settled` says which, naming the part.
+    Stopped(Stop),
+}
+
+impl Failure {
+    /// What a failure says where no part is named to settle it: a stop's own words, or the
+    /// read's, or the bound's sentence.
+    pub fn text(self) -> String {
+        match self {
+            Self::Io(text) | Self::Bound(text) => text,
+            Self::Stopped(stop) => stop.to_string(),
+        }
+    }
 }
 
 impl From<quick_xml::Error> for Failure {
     fn from(error: quick_xml::Error) -> Self {
-        Self::Io(error.to_string())
+        let stop = match &error {
+            quick_xml::Error::Io(io) => Stop::in_error(io),
+            _ => None,
+        };
+        stop.map_or_else(|| Self::Io(error.to_string()), Self::Stopped)
     }
 }
 
 impl From<std::io::Error> for Failure {
     fn from(error: std::io::Error) -> Self {
-        Self::Io(error.to_string())
+        Stop::in_error(&error).map_or_else(|| Self::Io(error.to_string()), Self::Stopped)
     }
 }
 
@@ -260,6 +272,34 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_reached_under_the_xml_reader_is_told_by_its_type_not_its_words() {
+        let xml = b"<sst><si><t>a string of the table</t></si></sst>".repeat(10);
+        let bounded = Bounded {
+            inner: &xml[..],
+            read: 0,
+            most: 64,
+            text_run: Some(0),
+        };
+        let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(bounded));
+        let mut buffer = Vec::new();
+        let failure = loop {
+            match reader.read_event_into(&mut buffer) {
+                Ok(quick_xml::events::Event::Eof) => panic!("the bound was never reached"),
+                Ok(_) => buffer.clear(),
+                Err(error) => break Failure::from(error),
+            }
+        };
+        assert!(
+            matches!(failure, Failure::Stopped(Stop::PastBound)),
+            "{failure:?}"
+        );
+        assert!(matches!(
+            settled(failure, "xl/sharedStrings.xml", 64),
+            Failure::Bound(sentence) if sentence.starts_with("its part xl/sharedStrings.xml decompresses")
+        ));
+    }
+
+    #[test]
     fn a_run_of_text_longer_than_a_cell_is_refused_across_reads_but_markup_resets_it() {
         let run = |bytes: Vec<u8>| {
             let mut bounded = Bounded {
@@ -268,7 +308,7 @@ mod tests {
                 most: u64::MAX,
                 text_run: Some(0),
             };
-            std::io::copy(&mut bounded, &mut std::io::sink()).map_err(|error| error.to_string())
+            std::io::copy(&mut bounded, &mut std::io::sink()).map_err(Failure::from)
         };
         let long = [
             b"<t>".to_vec(),
@@ -276,7 +316,7 @@ mod tests {
             b"</t>".to_vec(),
         ]
         .concat();
-        assert!(run(long).is_err_and(|error| error.contains(LONG_TEXT)));
+        assert!(matches!(run(long), Err(Failure::Stopped(Stop::LongText))));
         let many = b"<si><t>a long enough string</t></si>".repeat(100_000);
         assert!(run(many).is_ok());
     }
