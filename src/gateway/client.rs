@@ -149,7 +149,7 @@ impl PingOneClient {
             |body| {
                 let state = BypassState::read(body);
                 match state.unreadable {
-                    Some(why) => Err(format!("a bypassMFA answer: {why}")),
+                    Some(why) => Err(NotTheAnswer::Bypass(why)),
                     None => Ok(state),
                 }
             },
@@ -205,7 +205,7 @@ impl PingOneClient {
         transaction: &Transaction,
     ) -> Attempt<ListPage<T>> {
         self.get(url, token, transaction, |body| {
-            serde_json::from_slice(body).map_err(|error| format!("a listing ({error})"))
+            serde_json::from_slice(body).map_err(NotTheAnswer::Listing)
         })
         .await
     }
@@ -216,7 +216,7 @@ impl PingOneClient {
         url: &str,
         token: &SecretString,
         transaction: &Transaction,
-        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+        decode: impl FnOnce(&[u8]) -> Result<T, NotTheAnswer>,
     ) -> Attempt<T> {
         let sent = self
             .correlated(self.http.get(url), transaction)
@@ -229,7 +229,7 @@ impl PingOneClient {
     async fn answer_of<T>(
         &self,
         sent: Result<reqwest::Response, reqwest::Error>,
-        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+        decode: impl FnOnce(&[u8]) -> Result<T, NotTheAnswer>,
     ) -> Attempt<T> {
         let error = match sent {
             Ok(response) => return self.read_answer(response, decode).await,
@@ -259,7 +259,7 @@ impl PingOneClient {
     async fn read_answer<T>(
         &self,
         response: reqwest::Response,
-        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+        decode: impl FnOnce(&[u8]) -> Result<T, NotTheAnswer>,
     ) -> Attempt<T> {
         let status = response.status();
         if status.is_redirection() {
@@ -317,6 +317,16 @@ impl PingOneClient {
             },
         }
     }
+}
+
+/// What a successful answer's body was expected to be and was not: the end of the sentence
+/// "PingOne answered 200 OK with a body that is not …".
+#[derive(Debug, thiserror::Error)]
+pub enum NotTheAnswer {
+    #[error("a bypassMFA answer: {0}")]
+    Bypass(String),
+    #[error("a listing ({0})")]
+    Listing(serde_json::Error),
 }
 
 /// `error_code` of an answer whose body could not be read: on a success to a PUT, a warning

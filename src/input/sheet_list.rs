@@ -8,24 +8,33 @@ use std::io::{BufReader, Cursor, Read, Seek};
 
 use super::zip_part::{Failure, open_part, settled};
 
+/// Why a file's sheets could not be listed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotListed {
+    #[error("not a workbook this tool reads (.xlsx, .xlsm, .xlsb, .xls, .ods): {0}")]
+    NotAWorkbook(String),
+    /// Past one of this tool's bounds: the sentence naming the part and the bound.
+    #[error("{0}")]
+    Bound(String),
+}
+
+impl From<Failure> for NotListed {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Bound(sentence) => Self::Bound(sentence),
+            unread => Self::NotAWorkbook(unread.text()),
+        }
+    }
+}
+
 /// The names of the workbook's sheets in `bytes`, in order; the error says what the file is not.
-pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let not_a_workbook = |why: String| {
-        format!("not a workbook this tool reads (.xlsx, .xlsm, .xlsb, .xls, .ods): {why}")
-    };
+pub fn sheet_names(bytes: &[u8]) -> Result<Vec<String>, NotListed> {
     if bytes.starts_with(b"PK") {
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|error| not_a_workbook(error.to_string()))?;
-        return zipped_names(&mut zip).map_err(|failure| match failure {
-            Failure::Bound(sentence) => sentence,
-            unread => not_a_workbook(unread.text()),
-        });
+            .map_err(|error| NotListed::NotAWorkbook(error.to_string()))?;
+        return Ok(zipped_names(&mut zip)?);
     }
-    match super::xls_bounds::check(Cursor::new(bytes)) {
-        Ok(facts) => Ok(facts.names),
-        Err(Failure::Bound(sentence)) => Err(sentence),
-        Err(unread) => Err(not_a_workbook(unread.text())),
-    }
+    Ok(super::xls_bounds::check(Cursor::new(bytes))?.names)
 }
 
 fn zipped_names<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<Vec<String>, Failure> {
@@ -95,6 +104,6 @@ mod tests {
     #[test]
     fn text_is_not_a_workbook_and_says_so() {
         let listed = sheet_names(b"envID,userID\n");
-        assert!(listed.is_err_and(|message| message.contains("not a workbook")));
+        assert!(listed.is_err_and(|message| message.to_string().contains("not a workbook")));
     }
 }

@@ -199,7 +199,9 @@ pub(super) async fn sheets(State(server): Shared, form: Multipart) -> Response {
         Err(busy) => return turned_away(busy, form).await,
     };
     let listed = match read_upload(form).await {
-        Ok(upload) => tokio::task::block_in_place(|| sheet_names(&upload.bytes)),
+        Ok(upload) => {
+            tokio::task::block_in_place(|| sheet_names(&upload.bytes)).map_err(|e| e.to_string())
+        }
         Err(error) => Err(error.to_string()),
     };
     match listed {
