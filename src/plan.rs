@@ -156,21 +156,28 @@ impl Rules {
     }
 
     /// Checks an expiry against the window, naming `what` (a column or a flag) when it fails.
-    pub fn check_window(&self, what: &str, text: &str, until: DateTime<Utc>) -> Result<(), String> {
+    pub fn check_window(
+        &self,
+        what: &str,
+        text: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), WindowProblem> {
+        let problem = |kind| WindowProblem {
+            kind,
+            what: what.to_owned(),
+            text: text.to_owned(),
+            until: format_bypass_until(until),
+        };
         if until <= self.run_start {
-            return Err(format!(
-                "{what} {text:?} means {}, which is not after the run start {}; an expiry must be in the future",
-                format_bypass_until(until),
-                format_bypass_until(self.run_start)
-            ));
+            return Err(problem(OutsideWindow::NotAfterStart {
+                start: format_bypass_until(self.run_start),
+            }));
         }
         if until > self.latest_allowed() {
-            return Err(format!(
-                "{what} {text:?} means {}, later than --max-window {} allows (latest {})",
-                format_bypass_until(until),
-                self.max_window_text,
-                format_bypass_until(self.latest_allowed())
-            ));
+            return Err(problem(OutsideWindow::PastMaxWindow {
+                max_window: self.max_window_text.clone(),
+                latest: format_bypass_until(self.latest_allowed()),
+            }));
         }
         Ok(())
     }
@@ -260,10 +267,10 @@ impl Planner {
                     until,
                 })
             }
-            Err(message) => Verdict::Refuse(Refused {
+            Err(problem) => Verdict::Refuse(Refused {
                 kind: Refusal::Invalid,
                 requested_until: None,
-                message,
+                message: problem.to_string(),
             }),
         }
     }
@@ -284,21 +291,21 @@ impl Planner {
         )
     }
 
-    fn check(&mut self, record: &InputRecord) -> Result<(Uuid, User, DateTime<Utc>), String> {
+    fn check(&mut self, record: &InputRecord) -> Result<(Uuid, User, DateTime<Utc>), RowProblem> {
         if let Some(defect) = &record.defect {
-            return Err(defect.clone());
+            return Err(RowProblem::Defect(defect.clone()));
         }
         let environment_id = match (record.environment.trim(), self.rules.default_environment) {
             ("", Some(default)) => default,
             ("", None) => {
-                return Err(format!(
-                    "{} is empty and no --env was given; fill it in or pass --env <UUID>",
-                    self.columns.environment
-                ));
+                return Err(RowProblem::NoEnvironment {
+                    column: self.columns.environment.clone(),
+                });
             }
-            (text, _) => {
-                parse_id(text).ok_or_else(|| not_a_uuid(&self.columns.environment, text))?
-            }
+            (text, _) => parse_id(text).ok_or_else(|| RowProblem::NotAUuid {
+                column: self.columns.environment.clone(),
+                text: text.to_owned(),
+            })?,
         };
         let user_text = record.user.trim();
         if user_text.is_empty() {
@@ -308,20 +315,17 @@ impl Planner {
                 .iter()
                 .map(|(_, name)| name.as_str())
                 .collect();
-            return Err(format!(
-                "{} {} empty; every row needs a user",
-                names.join(" and "),
-                if names.len() > 1 { "are all" } else { "is" }
-            ));
+            return Err(RowProblem::NoUser {
+                columns: names.join(" and "),
+                all: names.len() > 1,
+            });
         }
         let user = match record.named_by {
             UserColumn::Id => {
                 let column = self.columns.user(UserColumn::Id);
-                let id = parse_id(user_text).ok_or_else(|| {
-                    format!(
-                        "{}; to name users by username or email, put them in a column headed username or email",
-                        not_a_uuid(column, user_text)
-                    )
+                let id = parse_id(user_text).ok_or_else(|| RowProblem::UserNotAUuid {
+                    column: column.to_owned(),
+                    text: user_text.to_owned(),
                 })?;
                 User::Id(id)
             }
@@ -331,15 +335,18 @@ impl Planner {
             _ if !self.mode.asks_expiry() => self.rules.run_start,
             ("", Some((_, default))) => *default,
             ("", None) => {
-                return Err(format!(
-                    "{} is empty and no --until was given; fill it in or pass --until <WHEN>",
-                    self.columns.until
-                ));
+                return Err(RowProblem::NoUntil {
+                    column: self.columns.until.clone(),
+                });
             }
             (text, _) => {
-                let until = self.parse_until_cached(text).map_err(|problem| {
-                    format!("{} {text:?} {}", self.columns.until, problem.explain())
-                })?;
+                let until =
+                    self.parse_until_cached(text)
+                        .map_err(|problem| RowProblem::UntilForm {
+                            column: self.columns.until.clone(),
+                            text: text.to_owned(),
+                            problem: problem.explain(),
+                        })?;
                 self.rules.check_window(&self.columns.until, text, until)?;
                 until
             }
@@ -409,10 +416,54 @@ pub fn parse_id(text: &str) -> Option<Uuid> {
         .flatten()
 }
 
-fn not_a_uuid(column: &str, text: &str) -> String {
-    format!(
-        "{column} {text:?} is not a UUID (expected 8-4-4-4-12 hex digits, like 4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01)"
-    )
+/// Why a row is invalid: recorded as its `error_message`, in these words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowProblem {
+    /// What the reader found wrong with the record itself.
+    #[error("{0}")]
+    Defect(String),
+    #[error("{column} is empty and no --env was given; fill it in or pass --env <UUID>")]
+    NoEnvironment { column: String },
+    #[error("{column} {text:?} is not a UUID ({UUID_SHAPE})")]
+    NotAUuid { column: String, text: String },
+    #[error("{columns} {} empty; every row needs a user", if *.all { "are all" } else { "is" })]
+    NoUser { columns: String, all: bool },
+    #[error(
+        "{column} {text:?} is not a UUID ({UUID_SHAPE}); to name users by username or email, put them in a column headed username or email"
+    )]
+    UserNotAUuid { column: String, text: String },
+    #[error("{column} is empty and no --until was given; fill it in or pass --until <WHEN>")]
+    NoUntil { column: String },
+    #[error("{column} {text:?} {problem}")]
+    UntilForm {
+        column: String,
+        text: String,
+        problem: String,
+    },
+    #[error(transparent)]
+    Window(#[from] WindowProblem),
+}
+
+const UUID_SHAPE: &str =
+    "expected 8-4-4-4-12 hex digits, like 4a1c5e1e-0f6b-4d43-9d2a-1b7c0c3e5a01";
+
+/// An expiry outside the run's window, named as `what` (a column or a flag) and `text` wrote
+/// it, meaning `until`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {text:?} means {until}, {kind}")]
+pub struct WindowProblem {
+    pub kind: OutsideWindow,
+    pub what: String,
+    pub text: String,
+    pub until: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutsideWindow {
+    #[error("which is not after the run start {start}; an expiry must be in the future")]
+    NotAfterStart { start: String },
+    #[error("later than --max-window {max_window} allows (latest {latest})")]
+    PastMaxWindow { max_window: String, latest: String },
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ pub enum RunConfigError {
     Encoding(String),
 
     #[error("{0}")]
-    UntilWindow(String),
+    UntilWindow(crate::plan::WindowProblem),
     /// `--simulate` reached the conversion with no simulator started for it: the front end
     /// starts one and points the connection at it before converting.
     #[error("--simulate: the built-in simulator was not started for this run")]
