@@ -114,7 +114,7 @@ pub fn in_form_words(message: &str, upload: &str, kept_as: &str) -> String {
     worded
 }
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     let rehearsal = REHEARSAL.get().copied().unwrap_or(false);
     let (title_prefix, banner) = if rehearsal {
         (
@@ -366,65 +366,6 @@ fn audit_offer(id: u64, hidden: bool, wait: std::time::Duration) -> String {
         "<form method=\"post\" action=\"/runs/{id}/audit\" id=\"audit\"{}><button type=\"submit\">Check against PingOne's audit log</button> <span>(reads PingOne's own record of this run; waits up to {} for entries PingOne has not shown yet)</span></form>",
         if hidden { " hidden" } else { "" },
         in_words(wait)
-    )
-}
-
-/// What PingOne's audit log said of run `id`'s results (the summary `verify --pingone` wrote,
-/// exiting `exit_code`): the count of each verdict, and the reconciliation to download.
-pub fn audit(id: u64, name: &str, exit_code: u8, checked: &serde_json::Value) -> String {
-    let count = |key: &str| checked[key].as_u64().unwrap_or(0);
-    let verdicts: String = [
-        (
-            "CONFIRMED",
-            "confirmed",
-            "the results record a change, and PingOne logged it",
-        ),
-        (
-            "NOT_IN_PINGONE",
-            "not_in_pingone",
-            "the results record a change PingOne did not log",
-        ),
-        (
-            "NOT_IN_RESULTS",
-            "not_in_results",
-            "PingOne logged a change the results do not record",
-        ),
-        (
-            "CONSISTENT",
-            "consistent",
-            "nothing was changed, and PingOne logged no change",
-        ),
-    ]
-    .iter()
-    .map(|(verdict, key, meaning)| {
-        format!(
-            "<tr><th>{verdict}</th><td id=\"{key}\">{}</td><td>{meaning}</td></tr>",
-            count(key)
-        )
-    })
-    .collect();
-    let said = if exit_code == 0 {
-        "PingOne's audit log agrees with the results: every change they record is in it, and it holds no other change by this run."
-    } else {
-        "PingOne's audit log and the results disagree: the reconciliation's NOT_IN_PINGONE and NOT_IN_RESULTS lines say where."
-    };
-    let nothing = if checked["nothing_logged"] == true {
-        "<p id=\"nothing-logged\">PingOne's audit log holds no activity of this run at all, so nothing could be confirmed: its audit messages may not be written yet (check again later), or this environment does not log bypass changes. This does not show that the grants are missing.</p>"
-    } else {
-        ""
-    };
-    layout(
-        "Audit check",
-        &format!(
-            "<h1>Run {id}: {}</h1><p id=\"audit-verdict\">{said}</p>{nothing}\
-             <table id=\"verdicts\"><thead><tr><th>Verdict</th><th>Lines</th><th>Meaning</th></tr></thead><tbody>{verdicts}</tbody></table>\
-             <p>{} activities read ({} of this run); requests to PingOne's audit log: {}.</p>\
-             <p><a href=\"/runs/{id}/results.audit.csv\" id=\"reconciliation\">Download the reconciliation</a> · <a href=\"/runs/{id}\">Back to the run</a></p>",
-            escape(name),
-            count("activities_read"),
-            count("activities_of_run"),
-            count("requests"),
-        ),
     )
 }
 
