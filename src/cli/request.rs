@@ -24,10 +24,17 @@ use crate::record::progress::ProgressMode;
 use crate::record::writer::OutputTarget;
 use crate::selection::{Collection, Selection};
 
+/// The request format's version. A page and the child process it starts may be of different
+/// builds (the binary replaced while the page runs): a request of another version is refused,
+/// saying both, rather than read as something it is not. Raised whenever a field changes.
+pub const REQUEST_VERSION: u32 = 1;
+
 /// A run as a front end asks for it: typed values, not yet checked against each other or the
 /// machine (files, credentials).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunRequest {
+    /// `REQUEST_VERSION` of the build that wrote it.
+    pub version: u32,
     pub mode: Mode,
     /// The rows, where the report goes, and the connection.
     pub rows: RowsArgs,
@@ -39,6 +46,7 @@ impl RunArgs {
     /// The run these flags ask for: a grant, or with `--dry-run` a plan.
     pub fn request(&self) -> RunRequest {
         RunRequest {
+            version: REQUEST_VERSION,
             mode: if self.dry_run {
                 Mode::Plan {
                     lookups: self.resolve,
@@ -56,6 +64,7 @@ impl StatusArgs {
     /// The read-back these flags ask for: `run`'s pipeline with a GET for each row.
     pub fn request(&self) -> RunRequest {
         RunRequest {
+            version: REQUEST_VERSION,
             mode: Mode::Check,
             rows: self.rows.clone(),
             grant: GrantArgs::default(),
@@ -68,6 +77,7 @@ impl EndArgs {
     /// ends the bypass where the row decides so (none with `--dry-run`).
     pub fn request(&self) -> RunRequest {
         RunRequest {
+            version: REQUEST_VERSION,
             mode: Mode::End {
                 ending: crate::row::Ending {
                     within: self.within,

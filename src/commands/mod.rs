@@ -74,6 +74,16 @@ enum RequestFileError {
         path: std::path::PathBuf,
         source: serde_json::Error,
     },
+    #[error(
+        "the request {path} is of another build's format ({}), and this pingone-bypass {} reads format {ours}: start the page and its runs from one installation",
+        .found.map_or_else(|| "no version".to_owned(), |found| format!("version {found}")),
+        env!("CARGO_PKG_VERSION")
+    )]
+    OtherVersion {
+        path: std::path::PathBuf,
+        found: Option<u64>,
+        ours: u32,
+    },
 }
 
 /// The request a front end wrote at `path`.
@@ -84,10 +94,21 @@ fn read_request(
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_slice(&text).map_err(|source| RequestFileError::NotARequest {
+    let not_one = |source| RequestFileError::NotARequest {
         path: path.to_owned(),
         source,
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(not_one)?;
+    let found = value.get("version").and_then(serde_json::Value::as_u64);
+    let ours = crate::cli::request::REQUEST_VERSION;
+    if found != Some(u64::from(ours)) {
+        return Err(RequestFileError::OtherVersion {
+            path: path.to_owned(),
+            found,
+            ours,
+        });
+    }
+    serde_json::from_value(value).map_err(not_one)
 }
 
 /// A command that cannot go on for a reason of the machine's, not of a row: a signal that
@@ -125,5 +146,44 @@ impl CommandError {
     /// None of these got as far as sending.
     pub fn exit_code(&self) -> u8 {
         exit::USAGE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_of_another_version_is_refused_naming_both_and_ours_is_read() {
+        let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let path = folder.path().join("run.request.json");
+        let ours = crate::cli::request::RunRequest {
+            version: crate::cli::request::REQUEST_VERSION,
+            mode: crate::config::Mode::Check,
+            rows: crate::cli::run::RowsArgs::default(),
+            grant: crate::cli::run::GrantArgs::default(),
+        };
+        let mut json = serde_json::to_value(&ours).unwrap_or_default();
+        std::fs::write(&path, json.to_string()).unwrap_or_else(|error| panic!("{error}"));
+        assert!(read_request(&path).is_ok_and(|read| read.mode == crate::config::Mode::Check));
+        for found in [Some(999), None] {
+            match found {
+                Some(version) => json["version"] = version.into(),
+                None => {
+                    json.as_object_mut().map(|fields| fields.remove("version"));
+                }
+            }
+            std::fs::write(&path, json.to_string()).unwrap_or_else(|error| panic!("{error}"));
+            let refused = read_request(&path).err().map(|error| error.to_string());
+            assert!(
+                refused.as_deref().is_some_and(|message| message
+                    .contains("another build's format")
+                    && message.contains(&format!(
+                        "reads format {}",
+                        crate::cli::request::REQUEST_VERSION
+                    ))),
+                "{refused:?}"
+            );
+        }
     }
 }

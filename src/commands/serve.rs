@@ -212,6 +212,7 @@ fn would_send(
     credentials: &CredentialSettings,
 ) -> Result<String, RunConfigError> {
     let plan = RunRequest {
+        version: crate::cli::request::REQUEST_VERSION,
         mode: Mode::Plan { lookups: false },
         rows: RowsArgs {
             connection: connection.clone(),

@@ -77,6 +77,7 @@ impl ServeConfig {
             Mode::Grant | Mode::Plan { .. } => self.max_window,
         };
         RunRequest {
+            version: crate::cli::request::REQUEST_VERSION,
             mode,
             rows: RowsArgs {
                 connection: self.connection.clone(),
