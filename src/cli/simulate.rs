@@ -225,6 +225,7 @@ impl SimulateArgs {
             audit_rate_limit: Some(RateLimit::per_second(self.audit_rate_limit)),
             audit_permission: !self.no_audit_permission,
             audit_page_size: AUDIT_PAGE_SIZE,
+            audit_largest_limit: None,
             first_answer_lost: HashSet::new(),
             seed: self.seed.unwrap_or_else(rand::random),
         })

@@ -264,9 +264,19 @@ async fn activities_page(
         .get("filter")
         .ok_or_else(|| FilterProblem::NoDateRange.refusal())?;
     let filter = ActivityFilter::parse(text, now).map_err(|problem| problem.refusal())?;
-    let limit = query
+    let asked = query
         .get("limit")
-        .and_then(|limit| limit.parse::<usize>().ok())
+        .and_then(|limit| limit.parse::<usize>().ok());
+    if let (Some(asked), Some(largest)) = (asked, state.config.audit_largest_limit)
+        && asked > largest
+    {
+        return Err(Refusal::InvalidData {
+            detail_code: "INVALID_VALUE",
+            target: "limit",
+            message: "The limit is larger than this endpoint serves.",
+        });
+    }
+    let limit = asked
         .unwrap_or(DEFAULT_PAGE_SIZE)
         .clamp(1, MAX_PAGE_SIZE.min(state.config.audit_page_size.max(1)));
     let offset = query

@@ -215,6 +215,9 @@ pub struct SimulatorConfig {
     /// The most activities a page of the audit log holds, whatever `limit` asks: a client must
     /// follow `_links.next`.
     pub audit_page_size: usize,
+    /// The largest `limit` the activities endpoint takes; a larger one is answered 400, as a
+    /// PingOne whose largest page is smaller than asked might.
+    pub audit_largest_limit: Option<usize>,
     /// Users whose first PUT is granted and logged, and then never answered: the connection
     /// hangs for `hang_for` and is reset, as when an answer is lost on its way back.
     pub first_answer_lost: HashSet<Uuid>,
@@ -254,6 +257,7 @@ impl Default for SimulatorConfig {
             audit_lag: Duration::ZERO,
             audit_rate_limit: NonZeroU32::new(AUDIT_REQUESTS_PER_SECOND).map(RateLimit::per_second),
             audit_page_size: AUDIT_PAGE_SIZE,
+            audit_largest_limit: None,
             first_answer_lost: HashSet::new(),
             audit_permission: true,
             seed: 0,

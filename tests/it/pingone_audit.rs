@@ -522,3 +522,35 @@ async fn a_grant_a_killed_run_never_recorded_is_named_not_in_results_after_the_r
         "only grants the killed run made and never recorded: {lines:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pingone_that_refuses_a_page_of_a_thousand_is_read_at_its_own_page_size() {
+    let simulator = start(SimulatorConfig {
+        audit_largest_limit: Some(100),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let files = run_files(&users_csv(250, ENV_A, "8h"));
+    assert_exit(&grant(&simulator, &files, &["--rate", "3000"]).await, 0);
+    let summary = files.output.with_file_name("audit-summary.json");
+    let checked = verify(
+        &simulator,
+        &files.output,
+        &[
+            "--audit-wait",
+            "0s",
+            "--summary-json",
+            &summary.display().to_string(),
+        ],
+    )
+    .await;
+    assert_exit(&checked, 0);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary"))
+            .expect("JSON");
+    assert_eq!(summary["confirmed"], 250);
+    assert_eq!(
+        summary["requests"], 4,
+        "the refused page of 1,000, then 100, 100 and 50 at PingOne's own size"
+    );
+}
