@@ -3,7 +3,6 @@
 //! connection and credentials; the page shows the count of each verdict and offers the
 //! reconciliation file to download (its page rendered here).
 
-use crate::mode::Report;
 use std::ffi::OsString;
 
 use axum::extract::{Path as UrlPath, State};
@@ -12,25 +11,15 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::child::audit_in_child;
 use super::pages;
-use super::state::{Phase, RunEntry, ServeConfig, Shared, page_error};
+use super::state::{ServeConfig, Shared, page_error};
 
 /// The reconciliation file of a run's results, as `verify --pingone` names it.
 pub(super) const AUDIT_FILE: &str = "results.audit.csv";
 
-/// Whether `entry` is a run PingOne's audit log can confirm: a grant or an end that finished
-/// having changed some bypass.
-pub(super) fn audit_offered(entry: &RunEntry) -> bool {
-    match (&entry.phase, entry.kind) {
-        (Phase::Done { summary, .. }, Report::Grants) => summary.succeeded > 0,
-        (Phase::Done { summary, .. }, Report::Ends) => summary.ended > 0,
-        _ => false,
-    }
-}
-
 pub(super) async fn check_audit(State(server): Shared, UrlPath(id): UrlPath<u64>) -> Response {
     let found = server.runs().get(&id).map(|entry| {
         (
-            audit_offered(entry),
+            entry.audit_offered(),
             entry.folder.clone(),
             entry.name.clone(),
         )

@@ -129,10 +129,6 @@ pub(super) async fn plan_end(State(server): Shared, UrlPath(id): UrlPath<u64>) -
 /// The file holding the bypasses `entry` can end, and the end's name: a grant that finished
 /// with some granted (its results), or a status check that found some active (its report).
 fn bypasses_of(entry: &RunEntry) -> Option<(std::path::PathBuf, String)> {
-    let report = match (entry.kind, &entry.phase) {
-        (Report::Grants, Phase::Done { summary, .. }) if summary.succeeded > 0 => "results.csv",
-        (Report::Status, Phase::Done { summary, .. }) if summary.active > 0 => "status.csv",
-        _ => return None,
-    };
+    let report = entry.bypasses_to_end()?;
     Some((entry.folder.join(report), format!("end of {}", entry.name)))
 }

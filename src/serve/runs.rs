@@ -2,7 +2,6 @@
 //! child process, stopping it, its page, its progress as server-sent events, and its files to
 //! download.
 
-use crate::mode::Report;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -77,11 +76,7 @@ fn launch(
         Err(busy) => return busy.page(),
     };
     let live = Arc::new(LiveCounters::keeping_attention());
-    // A grant sends its plan's planned rows; an end reads every row of its input again.
-    let rows = match entry.kind {
-        Report::Ends => entry.plan.total,
-        Report::Grants | Report::Status => entry.plan.planned,
-    };
+    let rows = entry.rows_to_run();
     live.total.store(rows, Ordering::Relaxed);
     let interrupt = CancellationToken::new();
     entry.phase = Phase::Running {
@@ -90,9 +85,10 @@ fn launch(
     };
     let summary = entry.folder.join("summary.json");
     let folder = entry.folder.clone();
-    let request = match entry.kind {
-        Report::Ends => super::ends::end_request(&server.config, &folder, false, resume),
-        Report::Grants | Report::Status => grant_request(&server.config, &folder, resume),
+    let request = if entry.ends() {
+        super::ends::end_request(&server.config, &folder, false, resume)
+    } else {
+        grant_request(&server.config, &folder, resume)
     };
     if resume && summary.exists() {
         // The stopped attempt's summary is kept beside the new one.
@@ -183,20 +179,21 @@ pub(super) async fn run_page(State(server): Shared, UrlPath(id): UrlPath<u64>) -
             id,
             &entry.name,
             &phase_label(entry),
-            resume_label(&entry.phase).map(|label| match entry.kind {
-                Report::Ends => pages::RESUME_END,
-                Report::Grants | Report::Status => label,
+            resume_label(&entry.phase).map(|label| {
+                if entry.ends() {
+                    pages::RESUME_END
+                } else {
+                    label
+                }
             }),
-            match entry.kind {
-                Report::Ends => pages::RunPage::End,
-                Report::Grants | Report::Status => pages::RunPage::Grant {
-                    end_offered: ended_offer(entry),
-                },
+            if entry.ends() {
+                pages::RunPage::End
+            } else {
+                pages::RunPage::Grant {
+                    end_offered: entry.end_offered(),
+                }
             },
-            (
-                super::audits::audit_offered(entry),
-                server.config.audit_wait,
-            ),
+            (entry.audit_offered(), server.config.audit_wait),
         ))
         .into_response(),
         None => page_error(StatusCode::NOT_FOUND, "no such run"),
@@ -334,15 +331,6 @@ pub(super) async fn download(
     }
 }
 
-/// Whether a run's page offers to end its bypasses from the start: a grant that finished
-/// with some granted (the page's script offers it when that happens while the page is open).
-fn ended_offer(entry: &super::state::RunEntry) -> bool {
-    matches!(
-        (&entry.phase, entry.kind),
-        (Phase::Done { summary, .. }, Report::Grants) if summary.succeeded > 0
-    )
-}
-
 pub(super) fn phase_label(entry: &super::state::RunEntry) -> String {
     let folder = &entry.folder;
     match &entry.phase {
@@ -360,7 +348,7 @@ pub(super) fn phase_label(entry: &super::state::RunEntry) -> String {
         ),
         Phase::Done {
             summary, exit_code, ..
-        } if entry.kind == Report::Ends => format!(
+        } if entry.ends() => format!(
             "finished (exit {exit_code}): {} ended, {} skipped, {} failed, {} invalid",
             summary.ended, summary.skipped, summary.failed, summary.invalid
         ),

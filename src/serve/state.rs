@@ -104,6 +104,58 @@ pub(super) struct RunEntry {
     pub(super) phase: Phase,
 }
 
+/// What the page decides from an entry's kind and phase, said here once.
+impl RunEntry {
+    /// Whether it ends bypasses (an end), rather than granting or reading them.
+    pub(super) fn ends(&self) -> bool {
+        self.kind == Report::Ends
+    }
+
+    /// The rows its run goes through: a grant sends its plan's planned rows; an end reads every
+    /// row of its input again.
+    pub(super) fn rows_to_run(&self) -> u64 {
+        if self.ends() {
+            self.plan.total
+        } else {
+            self.plan.planned
+        }
+    }
+
+    /// The bypasses it changed, once it finished: granted or ended; a status check changes none.
+    fn changed(&self) -> u64 {
+        match (&self.phase, self.kind) {
+            (Phase::Done { summary, .. }, Report::Grants) => summary.succeeded,
+            (Phase::Done { summary, .. }, Report::Ends) => summary.ended,
+            _ => 0,
+        }
+    }
+
+    /// Whether PingOne's audit log can confirm it: it changed some bypass.
+    pub(super) fn audit_offered(&self) -> bool {
+        self.changed() > 0
+    }
+
+    /// The file of the bypasses it can end, once it finished: a grant's results when it granted
+    /// some, a status check's report when it found some active.
+    pub(super) fn bypasses_to_end(&self) -> Option<&'static str> {
+        match (&self.phase, self.kind) {
+            (Phase::Done { summary, .. }, Report::Grants) if summary.succeeded > 0 => {
+                Some("results.csv")
+            }
+            (Phase::Done { summary, .. }, Report::Status) if summary.active > 0 => {
+                Some("status.csv")
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether its page offers to end its bypasses from the start: a grant that finished with
+    /// some granted (the page's script offers it when that happens while the page is open).
+    pub(super) fn end_offered(&self) -> bool {
+        self.kind == Report::Grants && self.bypasses_to_end().is_some()
+    }
+}
+
 pub(super) enum Phase {
     Planned,
     Running {
