@@ -396,24 +396,28 @@ async fn read_window(
     let mut next = Some(url.clone());
     let mut first_page = true;
     while let Some(page_url) = next.take() {
-        let request = PageRequestOf::<Activity>::new(page_url.clone());
+        // Ping publishes no largest page for `/activities`: a first page refused as asked is
+        // asked again at PingOne's own page size.
+        let smaller = first_page.then(|| without_limit(&page_url)).flatten();
+        let request = PageRequestOf::<Activity>::new(page_url);
         let sent = gateway.send(environment, &request, &transaction).await;
-        let page = match page_of(sent) {
-            Ok(page) => page,
-            // Ping publishes no largest page for `/activities`: a first page refused as asked
-            // is asked again at PingOne's own page size.
-            Err(ListingFailure::Refused {
-                http_status: 400, ..
-            }) if first_page && without_limit(&page_url).is_some() => {
+        let page = match (page_of(sent), smaller) {
+            (Ok(page), _) => page,
+            (
+                Err(ListingFailure::Refused {
+                    http_status: 400, ..
+                }),
+                Some(smaller),
+            ) => {
                 tracing::info!(
                     %environment,
                     "PingOne refused a page of 1,000 activities; reading its own page size"
                 );
-                next = without_limit(&page_url);
+                next = Some(smaller);
                 first_page = false;
                 continue;
             }
-            Err(failure) => return Err(failed(environment, failure, gateway)),
+            (Err(failure), _) => return Err(failed(environment, failure, gateway)),
         };
         first_page = false;
         if page.embedded.items.is_empty() {

@@ -283,16 +283,11 @@ async fn activities_page(
         .get("cursor")
         .and_then(|cursor| cursor.parse::<usize>().ok())
         .unwrap_or(0);
-    let matching: Vec<AuditActivity> = state
-        .audit
-        .matching(
-            |activity| filter.selects(activity),
-            now,
-            state.config.audit_lag,
-        )
-        .into_iter()
-        .filter(|activity| activity.environment_id == environment)
-        .collect();
+    let matching = state.audit.matching(
+        |activity| activity.environment_id == environment && filter.selects(activity),
+        now,
+        state.config.audit_lag,
+    );
     let page: Vec<_> = matching
         .iter()
         .skip(offset)

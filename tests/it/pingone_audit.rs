@@ -39,6 +39,25 @@ async fn grant(simulator: &Simulator, files: &RunFiles, extra: &[&str]) -> Outpu
         .expect("the run ends")
 }
 
+/// `verify --pingone` looking once (`--audit-wait 0s`), which must agree (exit 0): its
+/// `--summary-json`.
+async fn agreeing_summary(simulator: &Simulator, results: &Path) -> serde_json::Value {
+    let path = results.with_file_name("audit-summary.json");
+    let checked = verify(
+        simulator,
+        results,
+        &[
+            "--audit-wait",
+            "0s",
+            "--summary-json",
+            &path.display().to_string(),
+        ],
+    )
+    .await;
+    assert_exit(&checked, 0);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("the summary")).expect("JSON")
+}
+
 fn assert_exit(output: &Output, code: i32) {
     assert_eq!(
         output.status.code(),
@@ -378,22 +397,7 @@ async fn every_page_is_read_within_the_audit_limit_and_its_429s_are_waited_out()
         0,
     );
     let before = simulator.stats().responses(429);
-    let summary = files.output.with_file_name("audit-summary.json");
-    let checked = verify(
-        &simulator,
-        &files.output,
-        &[
-            "--audit-wait",
-            "0s",
-            "--summary-json",
-            &summary.display().to_string(),
-        ],
-    )
-    .await;
-    assert_exit(&checked, 0);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary"))
-            .expect("JSON");
+    let summary = agreeing_summary(&simulator, &files.output).await;
     assert_eq!(summary["confirmed"], 600);
     assert_eq!(
         summary["requests"], 15,
@@ -532,22 +536,7 @@ async fn a_pingone_that_refuses_a_page_of_a_thousand_is_read_at_its_own_page_siz
     .await;
     let files = run_files(&users_csv(250, ENV_A, "8h"));
     assert_exit(&grant(&simulator, &files, &["--rate", "3000"]).await, 0);
-    let summary = files.output.with_file_name("audit-summary.json");
-    let checked = verify(
-        &simulator,
-        &files.output,
-        &[
-            "--audit-wait",
-            "0s",
-            "--summary-json",
-            &summary.display().to_string(),
-        ],
-    )
-    .await;
-    assert_exit(&checked, 0);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary"))
-            .expect("JSON");
+    let summary = agreeing_summary(&simulator, &files.output).await;
     assert_eq!(summary["confirmed"], 250);
     assert_eq!(
         summary["requests"], 4,

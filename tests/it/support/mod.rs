@@ -160,11 +160,7 @@ pub fn run_files(input_csv: &str) -> RunFiles {
 
 /// An input of `count` rows, each for a new user in `environment`, all asking `until`.
 pub fn users_csv(count: usize, environment: Uuid, until: &str) -> String {
-    let mut csv = String::from("environmentId,userId,until\n");
-    for _ in 0..count {
-        csv.push_str(&format!("{environment},{},{until}\n", Uuid::new_v4()));
-    }
-    csv
+    seeded_users_csv(count, environment, until, rand::random())
 }
 
 /// A run of `files` against `target`, fast and quiet: high rate, short backoff, no progress.
